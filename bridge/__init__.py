@@ -1,0 +1,1 @@
+"""The application: settings, CLI, the ingestion pipeline, routing, and the serve process."""

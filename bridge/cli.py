@@ -1,0 +1,247 @@
+"""The `bridge` command: the product's interface for admins and scripts (see DESIGN.md).
+
+Every subcommand takes `--data DIR` (or BRIDGE_DATA) and opens the same core:
+settings, database (migrated on open) and pipeline. Output meant for scripts
+is JSON with `--json`; errors are one line on stderr and a non-zero status.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import select
+
+from bridge import admin
+from bridge.core import Core, open_core
+from bridge.errors import UsageError
+from bridge.settings import load_settings
+
+F = Callable[..., Any]
+
+
+def with_core(func: F) -> F:
+    """Adds --data, builds the settings and the core, reports UsageError cleanly."""
+
+    @click.option("--data", type=click.Path(path_type=Path), help="Data directory (BRIDGE_DATA).")
+    @functools.wraps(func)
+    def wrapper(data: Path | None, **kw: Any) -> Any:
+        core = open_core(load_settings(data=data))
+        try:
+            return func(core, **kw)
+        except UsageError as exc:
+            raise click.ClickException(str(exc)) from exc
+        finally:
+            core.close()
+
+    return wrapper
+
+
+@click.group()
+def main() -> None:
+    """Commons Bridge: e-mail threads as open, searchable community discussions."""
+
+
+@main.command()
+@click.option("--data", type=click.Path(path_type=Path), help="Data directory (BRIDGE_DATA).")
+@click.option("--smtp-port", type=int, help="SMTP listener port (BRIDGE_SMTP_PORT).")
+@click.option("--web-port", type=int, help="Web port (BRIDGE_WEB_PORT).")
+@click.option("--demo", is_flag=True, help="Seed demo communities and threads on an empty install.")
+def serve(data: Path | None, smtp_port: int | None, web_port: int | None, demo: bool) -> None:
+    """Run the SMTP listener, the pipeline worker and the web app in one process."""
+    from bridge.serve import run
+
+    run(load_settings(data=data, smtp_port=smtp_port, web_port=web_port), demo_content=demo)
+
+
+@main.command("import")
+@click.option("--community", required=True, help="Slug of the community to file into.")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@with_core
+def import_(core: Core, community: str, paths: tuple[Path, ...]) -> None:
+    """Import mbox files (also .gz/.xz), Maildir folders or folders of .eml files."""
+    from bridge.importer import import_paths
+
+    summary = import_paths(core, community, list(paths))
+    click.echo(summary.line())
+    if summary.failed:
+        sys.exit(1)
+
+
+@main.group()
+def community() -> None:
+    """Manage communities."""
+
+
+@community.command("add")
+@click.argument("slug")
+@click.option("--name", required=True)
+@click.option("--visibility", type=click.Choice(["org", "members", "public"]), default="org")
+@click.option("--address", "addresses", multiple=True, help="A list address routed here.")
+@click.option("--description", default="")
+@with_core
+def community_add(
+    core: Core, slug: str, name: str, visibility: str, addresses: tuple[str, ...], description: str
+) -> None:
+    """Create a community (private to the organisation unless told otherwise)."""
+    admin.add_community(core.engine, slug, name, visibility, description, list(addresses))
+    click.echo(f"community {slug} created")
+
+
+@main.group()
+def route() -> None:
+    """Map addresses and List-Ids to communities."""
+
+
+@route.command("add")
+@click.argument("slug")
+@click.option("--address")
+@click.option("--list-id")
+@with_core
+def route_add(core: Core, slug: str, address: str | None, list_id: str | None) -> None:
+    """Route mail for ADDRESS or with List-Id LIST_ID to community SLUG."""
+    if bool(address) == bool(list_id):
+        raise UsageError("give exactly one of --address or --list-id")
+    kind, value = ("address", address) if address else ("list_id", list_id)
+    admin.add_route(core.engine, slug, kind, value or "")
+    click.echo(f"route {kind} {value} -> {slug}")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line per file.")
+def parse(files: tuple[Path, ...], as_json: bool) -> None:
+    """Parse message files and print what the pipeline sees (no database)."""
+    from mail.classify import classify
+
+    from mail.parse import parse_message
+
+    for file in files:
+        parsed = parse_message(file.read_bytes())
+        out = {"file": str(file), **parsed.to_json(), "auto_reply": classify(parsed).auto_reply}
+        if as_json:
+            click.echo(json.dumps(out, ensure_ascii=False))
+        else:
+            click.echo(
+                f"{file}: {out['subject']!r} from {out['from']} ({len(out['defects'])} defects)"
+            )
+
+
+@main.group()
+def export() -> None:
+    """Export archive contents."""
+
+
+@export.command("threads")
+@click.option("--community", required=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON output (the only format for now).")
+@with_core
+def export_threads(core: Core, community: str, as_json: bool) -> None:
+    """Every thread of a community with its message tree."""
+    from threads import queries
+
+    with core.engine.connect() as conn:
+        row = queries.community_by_slug(conn, community)
+        if row is None:
+            raise UsageError(f"no community '{community}'")
+        data = {"threads": queries.export_threads(conn, row.id)}
+    click.echo(json.dumps(data, ensure_ascii=False, indent=None if as_json else 1))
+
+
+@main.command()
+@click.argument("query")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--limit", default=20, show_default=True)
+@with_core
+def search(core: Core, query: str, as_json: bool, limit: int) -> None:
+    """Search messages: words and "phrases", all required."""
+    from threads import search as fts
+
+    with core.engine.connect() as conn:
+        hits = fts.search(conn, fts.parse_query(query), limit=limit)
+    results = [
+        {
+            "message_pk": h.message_pk,
+            "thread_id": h.thread_id,
+            "subject": h.subject,
+            "snippet": h.snippet.replace("\x02", "[").replace("\x03", "]"),
+        }
+        for h in hits
+    ]
+    if as_json:
+        click.echo(json.dumps({"query": query, "results": results}, ensure_ascii=False))
+    else:
+        for r in results:
+            click.echo(f"{r['thread_id']:>6}  {r['subject']}\n        {r['snippet']}")
+
+
+@main.command()
+@click.option("--failed", "which", flag_value="failed", help="Messages that failed (default).")
+@click.option("--held", "which", flag_value="held", help="Messages held with a reason.")
+@click.option("--all", "which", flag_value="all", help="Everything, re-filing stored messages.")
+@with_core
+def reprocess(core: Core, which: str | None) -> None:
+    """Run stored raw messages through the pipeline again, after a fix."""
+    counts = admin.reprocess(core, which or "failed")
+    click.echo(", ".join(f"{state} {n}" for state, n in sorted(counts.items())) or "nothing to do")
+
+
+@main.command("log")
+@click.option("--state", help="Only this state: pending, done, duplicate, held, failed.")
+@click.option("--since", help="ISO date/time, or a duration like 2h, 3d.")
+@click.option("--limit", default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@with_core
+def log_(core: Core, state: str | None, since: str | None, limit: int, as_json: bool) -> None:
+    """Each raw message: time, source, envelope, Message-ID, subject, state and reason."""
+    from threads.models import RawMessage
+
+    raw = RawMessage.__table__
+    stmt = (
+        select(
+            raw.c.id,
+            raw.c.received_at,
+            raw.c.source,
+            raw.c.source_ref,
+            raw.c.mail_from,
+            raw.c.rcpt_to,
+            raw.c.message_id,
+            raw.c.subject,
+            raw.c.state,
+            raw.c.reason,
+        )
+        .order_by(raw.c.id.desc())
+        .limit(limit)
+    )
+    if state:
+        stmt = stmt.where(raw.c.state == state)
+    if since:
+        stmt = stmt.where(raw.c.received_at >= _parse_since(since))
+    with core.engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(stmt)]
+    for r in rows:
+        r["received_at"] = r["received_at"].replace(tzinfo=UTC).isoformat()
+        if as_json:
+            click.echo(json.dumps(r, ensure_ascii=False))
+        else:
+            click.echo(
+                f"{r['received_at'][:19]} {r['source']:<6} {r['state']:<9} "
+                f"<{r['message_id']}> {r['subject'][:60]!r} {r['reason']}"
+            )
+
+
+def _parse_since(value: str) -> datetime:
+    units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    if value[:-1].isdigit() and value[-1] in units:
+        return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise UsageError(f"--since: '{value}' is neither an ISO date nor like 2h or 3d") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,32 @@
+"""The composition root's building blocks: one `Core` per process wires settings to storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from bridge.inbox import DatabaseInbox
+from bridge.pipeline import Pipeline
+from bridge.settings import Settings
+from bridge.steps import Context
+from threads.db import make_engine, migrate
+
+
+@dataclass
+class Core:
+    settings: Settings
+    engine: Engine
+    pipeline: Pipeline
+    inbox: DatabaseInbox
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_core(settings: Settings) -> Core:
+    """Engine, schema brought up to date, and the pipeline; used by every command."""
+    engine = make_engine(settings.effective_database_url)
+    migrate(engine)
+    context = Context(attachments_dir=settings.attachments_dir, mail_domain=settings.mail_domain)
+    return Core(settings, engine, Pipeline(engine, context), DatabaseInbox(engine))

@@ -1,0 +1,35 @@
+"""The bridge's exceptions, one tree, each carrying what the edge needs to answer.
+
+BridgeError
+├── Rejected            the message is refused; carries an SMTP reply
+│   ├── UnknownRecipient    550 5.1.1
+│   └── NotPermitted        550 5.7.1
+├── Held                kept, not published; an admin can read the reason
+└── UsageError          a CLI or web request that cannot be carried out
+"""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Base of every error the bridge raises on purpose."""
+
+
+class Rejected(BridgeError):
+    smtp_reply = "550 5.7.1 Message rejected"
+
+
+class UnknownRecipient(Rejected):
+    smtp_reply = "550 5.1.1 No such community address here"
+
+
+class NotPermitted(Rejected):
+    smtp_reply = "550 5.7.1 Sender not permitted to post here"
+
+
+class Held(BridgeError):
+    """The message is stored but waits for an admin; str(self) is the reason."""
+
+
+class UsageError(BridgeError):
+    """Bad input from an operator or a web form; str(self) is shown to them."""

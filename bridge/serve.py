@@ -1,0 +1,58 @@
+"""`bridge serve`: the composition root that wires adapters to the core and runs them.
+
+One process runs the SMTP listener (its own thread), the pipeline worker
+(a thread) and the web app (uvicorn, on the main thread's event loop).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+import uvicorn
+
+from bridge import demo
+from bridge.core import open_core
+from bridge.recipients import RoutedRecipients
+from bridge.settings import Settings
+from bridge.worker import Worker
+from mail.smtp import SMTPListener
+from web.app import create_app
+
+log = logging.getLogger(__name__)
+
+
+def run(settings: Settings, *, demo_content: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    core = open_core(settings)
+    if demo_content:
+        seeded = demo.seed(core)
+        if seeded:
+            click.echo(f"demo: seeded 2 communities and {seeded} messages")
+    worker = Worker(core)
+    core.inbox.on_accept = worker.wake
+    worker.start()
+    smtp = SMTPListener(
+        core.inbox,
+        RoutedRecipients(core.engine),
+        hostname=settings.smtp_host,
+        port=settings.smtp_port,
+        max_size=settings.smtp_max_size,
+        server_hostname=settings.mail_domain,
+    )
+    smtp.start()
+    click.echo(
+        f"Commons Bridge: web http://{settings.web_host}:{settings.web_port}/ "
+        f"· SMTP {settings.smtp_host}:{settings.smtp_port} · data {settings.data}",
+    )
+    try:
+        uvicorn.run(
+            create_app(core), host=settings.web_host, port=settings.web_port, log_level="warning"
+        )
+    finally:
+        smtp.stop()
+        worker.stop()
+        worker.join(timeout=10)
+        core.close()

@@ -1,0 +1,102 @@
+"""One typed `Settings` object: built from flags, `BRIDGE_*` variables and `bridge.toml`.
+
+Precedence, highest first: command-line flags, environment, `bridge.toml`
+(in the working directory, or the file named by `BRIDGE_CONFIG`), defaults.
+The settings are passed explicitly to whatever needs them; nothing reads a
+module global. Every field is documented in docs/settings.md (a test checks).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set."""
+
+    model_config = SettingsConfigDict(env_prefix="BRIDGE_", extra="ignore")
+
+    data: Path = Field(default=Path("var"), description="Data directory.")
+    database_url: str = Field(
+        default="", description="SQLAlchemy URL; empty means DATA/bridge.sqlite3 (WAL)."
+    )
+    org_domains: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Organisation mail domains (comma-separated)."
+    )
+    mail_domain: str = Field(
+        default="bridge.localhost", description="The bridge's own domain for reply/bounce mail."
+    )
+    public_url: str = Field(default="", description="Base of every link we mail.")
+    secret_key: str = Field(default="", description="Signing key; generated into DATA if empty.")
+    smtp_relay: str = Field(default="", description="Outbound relay; empty means DATA/outbox.")
+    smtp_host: str = Field(default="127.0.0.1", description="SMTP listener address.")
+    smtp_port: int = Field(default=8025, description="SMTP listener port.")
+    smtp_max_size: int = Field(default=25 * 1024 * 1024, description="Largest message accepted.")
+    web_host: str = Field(default="127.0.0.1", description="Web listener address.")
+    web_port: int = Field(default=8000, description="Web listener port.")
+
+    @field_validator("org_domains", mode="before")
+    @classmethod
+    def _split_domains(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [d.strip().lower() for d in value.split(",") if d.strip()]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("BRIDGE_CONFIG", "bridge.toml"))
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_path),
+        )
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data / 'bridge.sqlite3'}"
+
+    @property
+    def attachments_dir(self) -> Path:
+        return self.data / "attachments"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data / "outbox"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings with flag overrides (None means 'not given'), secret key ensured."""
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    settings.data.mkdir(parents=True, exist_ok=True)
+    if not settings.secret_key:
+        settings.secret_key = _stored_secret(settings.data)
+    return settings
+
+
+def _stored_secret(data: Path) -> str:
+    """The key generated into the data directory on first start, kept across restarts."""
+    path = data / "secret_key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()

@@ -1,0 +1,267 @@
+"""The named steps the pipeline runs for one message, each small and testable on its own.
+
+route -> authorize -> (letter) -> thread_and_store -> index -> fan_out; plus
+remember_sender and save_attachments. Steps raise `Held` with a reason an
+admin can read; anything else they raise marks the message failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC
+from pathlib import Path
+
+from mail.classify import Classification
+from sqlalchemy import Connection, insert, select
+
+from bridge.errors import Held
+from mail.parse import Address, ParsedMessage
+from threads import search
+from threads.db import insert_ignoring_conflict
+from threads.models import (
+    Attachment,
+    Community,
+    Message,
+    Notification,
+    Person,
+    Route,
+    RouteKind,
+    utcnow,
+)
+from threads.store import Filed, Letter, file_letter
+
+# Sources whose mail is live: fan-out mails subscribers. An imported archive is
+# history; mailing everyone about messages from 2019 would be a disaster.
+LIVE_SOURCES = frozenset({"smtp", "imap", "web"})
+
+# Labels that may be published; any other sensitivity label holds the message
+# for a moderator (RFC 2156 Sensitivity, Microsoft Purview label names).
+PUBLISHABLE_SENSITIVITY = frozenset({"normal", "general", "public"})
+
+
+@dataclass(frozen=True, slots=True)
+class RawView:
+    id: int
+    data: bytes
+    source: str
+    mail_from: str
+    rcpt_to: list[str]
+    community_hint: str
+    sha256: str
+
+
+@dataclass(slots=True)
+class Context:
+    """What the steps need from settings; built once per process."""
+
+    attachments_dir: Path
+    mail_domain: str
+    known_senders: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class CommunityRef:
+    id: int
+    slug: str
+    archived: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Routes:
+    by_address: dict[str, CommunityRef]
+    by_list_id: dict[str, CommunityRef]
+    by_slug: dict[str, CommunityRef]
+
+    @property
+    def addresses(self) -> frozenset[str]:
+        return frozenset(self.by_address)
+
+
+def load_routes(conn: Connection) -> Routes:
+    c, r = Community.__table__, Route.__table__
+    communities = {
+        row.id: CommunityRef(row.id, row.slug, row.archived)
+        for row in conn.execute(select(c.c.id, c.c.slug, c.c.archived))
+    }
+    by_address: dict[str, CommunityRef] = {}
+    by_list_id: dict[str, CommunityRef] = {}
+    for kind, value, cid in conn.execute(select(r.c.kind, r.c.value, r.c.community_id)):
+        target = by_address if kind == RouteKind.address else by_list_id
+        target[value] = communities[cid]
+    by_slug = {ref.slug: ref for ref in communities.values()}
+    return Routes(by_address, by_list_id, by_slug)
+
+
+def route(routes: Routes, raw: RawView, parsed: ParsedMessage) -> list[CommunityRef]:
+    """The communities this message belongs to, most specific evidence first."""
+    if raw.community_hint:
+        ref = routes.by_slug.get(raw.community_hint)
+        if ref is None:
+            raise Held(f"no route: community '{raw.community_hint}' does not exist")
+        return [ref]
+    found: dict[int, CommunityRef] = {}
+    # The SMTP envelope is what the sending server decided; headers can be anything.
+    for addr in raw.rcpt_to:
+        if (ref := routes.by_address.get(addr.lower())) is not None:
+            found[ref.id] = ref
+    if not found:
+        if parsed.list_id and (ref := routes.by_list_id.get(parsed.list_id)) is not None:
+            found[ref.id] = ref
+        for addr in (*parsed.to, *parsed.cc):
+            if (ref := routes.by_address.get(addr.address.lower())) is not None:
+                found[ref.id] = ref
+    if not found:
+        where = ", ".join(raw.rcpt_to) or "none"
+        raise Held(
+            f"no route: no community is mapped to the recipients ({where}), "
+            f"the To/Cc addresses or List-Id {parsed.list_id or '(none)'}"
+        )
+    return list(found.values())
+
+
+def authorize(
+    context: Context,
+    communities: list[CommunityRef],
+    parsed: ParsedMessage,
+    classification: Classification,
+) -> list[CommunityRef]:
+    """Hold what must not be published; per-person posting rules come with identity."""
+    if classification.loop:
+        raise Held("loop: this is mail the bridge sent itself")
+    if classification.bounce:
+        failed = ", ".join(classification.failed_recipients) or "unknown recipients"
+        raise Held(f"bounce: delivery status notification for {failed}")
+    if classification.auto_reply:
+        raise Held("auto-reply: " + "; ".join(classification.reasons))
+    label = classification.sensitivity
+    if label and label not in PUBLISHABLE_SENSITIVITY:
+        raise Held(f"sensitivity label '{label}': needs a moderator's decision")
+    if parsed.from_ is None or not parsed.from_.address:
+        raise Held("no sender: the message has no usable From address")
+    open_ = [c for c in communities if not c.archived]
+    if not open_:
+        raise Held("community archived: " + ", ".join(c.slug for c in communities))
+    return open_
+
+
+def letter_from(raw: RawView, parsed: ParsedMessage, classification: Classification) -> Letter:
+    sender = parsed.from_ or Address("", "")
+    return Letter(
+        # A message without Message-ID still needs a stable identity: its content hash.
+        message_id=parsed.message_id or f"{raw.sha256[:40]}@sha256.invalid",
+        in_reply_to=parsed.in_reply_to,
+        references=parsed.references,
+        thread_index=parsed.thread_index,
+        subject=parsed.subject,
+        from_name=sender.name,
+        from_addr=sender.address.lower(),
+        to=_addresses(parsed.to),
+        cc=_addresses(parsed.cc),
+        date=parsed.date.astimezone(UTC) if parsed.date else None,
+        visible_text=parsed.visible_text,
+        quoted_text=parsed.quoted_text,
+        signature=parsed.signature,
+        html=parsed.html,
+        auto_reply=classification.auto_reply,
+        sensitivity=classification.sensitivity,
+        attachment_count=len(parsed.attachments),
+    )
+
+
+def _addresses(addrs: Iterable[Address]) -> list[dict[str, str]]:
+    return [{"name": a.name, "address": a.address} for a in addrs if a.address]
+
+
+def thread_and_store(
+    conn: Connection, community: CommunityRef, raw: RawView, letter: Letter, parsed: ParsedMessage
+) -> Filed:
+    filed = file_letter(conn, community_id=community.id, raw_id=raw.id, letter=letter)
+    if parsed.attachments:
+        conn.execute(
+            insert(Attachment.__table__),
+            [
+                {
+                    "message_pk": filed.message_pk,
+                    "filename": a.filename or "",
+                    "content_type": a.content_type,
+                    "size": a.size,
+                    "sha256": hashlib.sha256(a.payload).hexdigest(),
+                    "content_id": a.content_id,
+                    "inline": a.inline,
+                }
+                for a in parsed.attachments
+            ],
+        )
+    return filed
+
+
+def index(conn: Connection, filed: Filed, letter: Letter) -> None:
+    sender = f"{letter.from_name} {letter.from_addr}".strip()
+    search.index_message(conn, filed.message_pk, letter.subject, letter.visible_text, sender)
+
+
+def fan_out(
+    conn: Connection, context: Context, routes: Routes, raw: RawView, filed: Filed, letter: Letter
+) -> int:
+    """Queue a copy for thread participants this message did not already reach.
+
+    A reply-all reached everyone on its To/Cc; they must not get it twice.
+    Delivery itself (composer, queue runner) is the outbound sender's job.
+    """
+    if raw.source not in LIVE_SOURCES:
+        return 0
+    m = Message.__table__
+    rows = conn.execute(
+        select(m.c.from_addr, m.c.to_addrs, m.c.cc_addrs).where(
+            m.c.thread_id == filed.thread_id, m.c.placeholder.is_(False)
+        )
+    )
+    subscribers: set[str] = set()
+    for sender, to, cc in rows:
+        subscribers.add(sender)
+        subscribers.update(a["address"].lower() for a in [*(to or []), *(cc or [])])
+    reached = {letter.from_addr, *(a["address"].lower() for a in [*letter.to, *letter.cc])}
+    ours = routes.addresses
+    owed = sorted(
+        a
+        for a in subscribers - reached
+        if a and a not in ours and not a.endswith("@" + context.mail_domain)
+    )
+    if owed:
+        stmt = insert_ignoring_conflict(conn, Notification.__table__, ["message_pk", "recipient"])
+        conn.execute(stmt, [{"message_pk": filed.message_pk, "recipient": a} for a in owed])
+    return len(owed)
+
+
+def remember_sender(conn: Connection, context: Context, letter: Letter) -> None:
+    """Senders become people without logging in."""
+    if not letter.from_addr or letter.from_addr in context.known_senders:
+        return
+    stmt = insert_ignoring_conflict(conn, Person.__table__, ["email"])
+    conn.execute(stmt.values(email=letter.from_addr, name=letter.from_name, created_at=utcnow()))
+    context.known_senders.add(letter.from_addr)
+
+
+def save_attachments(context: Context, parsed: Iterable[ParsedMessage]) -> None:
+    """Write attachment bytes content-addressed (DATA/attachments/ab/abcdef…), idempotently.
+
+    Done before the transaction that references them: a crash in between
+    leaves an unreferenced file, never a row pointing at nothing.
+    """
+    for message in parsed:
+        for att in message.attachments:
+            digest = hashlib.sha256(att.payload).hexdigest()
+            path = context.attachments_dir / digest[:2] / digest
+            if path.exists():
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(att.payload)
+            os.replace(tmp, path)
+
+
+def attachment_path(attachments_dir: Path, sha256: str) -> Path:
+    return attachments_dir / sha256[:2] / sha256

@@ -1,0 +1,1 @@
+"""Everything that speaks e-mail: parsing, cleaning, classification, and the protocol adapters."""

@@ -1,0 +1,175 @@
+"""The ingestion pipeline: every stage's outcome is stored with a state and a reason."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from bridge import admin, steps
+from bridge.core import Core
+from mail.envelope import Envelope
+from tests.conftest import make_mail
+from tests.factories import create_community, deliver
+from threads.models import Message, RawMessage, RawState, Thread
+
+
+def raw_row(core: Core, raw_id: int) -> RawMessage:
+    with core.engine.connect() as conn:
+        return conn.execute(select(RawMessage).where(RawMessage.id == raw_id)).one()
+
+
+def test_message_is_filed_and_raw_marked_done(core: Core) -> None:
+    """A routed message becomes a message in a new thread; its raw row is done."""
+    create_community(core)
+    (outcome,) = deliver(core, make_mail(msgid="a1@example.com"))
+    assert outcome.state == RawState.done
+    row = raw_row(core, outcome.raw_id)
+    assert (row.state, row.message_id, row.subject) == ("done", "a1@example.com", "Budget review")
+    with core.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Thread)).scalar_one() == 1
+
+
+def test_identical_bytes_are_accepted_once(core: Core) -> None:
+    """The same bytes from two sources are stored once; the second is a duplicate receipt."""
+    raw = make_mail(msgid="same@example.com")
+    first = core.inbox.accept(raw, Envelope(source="smtp"))
+    second = core.inbox.accept(raw, Envelope(source="imap"))
+    assert (first.duplicate, second.duplicate) == (False, True)
+    assert first.raw_id == second.raw_id
+    assert first.queue_id.startswith("CB")
+
+
+def test_same_message_id_different_bytes_is_a_duplicate(core: Core) -> None:
+    """A second copy with other headers (another relay) is kept raw but filed once."""
+    create_community(core)
+    deliver(core, make_mail(msgid="dup@example.com"))
+    (again,) = deliver(core, make_mail(msgid="dup@example.com", headers={"X-Relay": "two"}))
+    assert again.state == RawState.duplicate
+    with core.engine.connect() as conn:
+        real = select(func.count()).select_from(Message).where(Message.placeholder.is_(False))
+        assert conn.execute(real).scalar_one() == 1
+
+
+def test_unrouted_mail_is_held_with_the_recipients_named(core: Core) -> None:
+    """No community for the address: held, and the reason says which addresses were tried."""
+    create_community(core)
+    (outcome,) = deliver(core, make_mail(to="nobody@lists.example.com"), rcpt=("nobody@x.test",))
+    assert outcome.state == RawState.held
+    assert "no route" in outcome.reason
+    assert "nobody@x.test" in outcome.reason
+
+
+def test_list_id_routes_when_addresses_do_not(core: Core) -> None:
+    """A List-Id route files mail whose To is the list's own posting address we don't map."""
+    create_community(core, addresses=[])
+    admin.add_route(core.engine, "eng", "list_id", "<eng.lists.example.com>")
+    raw = make_mail(to="eng-list@example.net", headers={"List-Id": "Eng <eng.lists.example.com>"})
+    (outcome,) = deliver(core, raw)
+    assert outcome.state == RawState.done
+
+
+def test_auto_reply_is_held(core: Core) -> None:
+    """Out-of-office replies are not published; the reason says auto-reply."""
+    create_community(core)
+    raw = make_mail("Automatic reply: Budget review", headers={"Auto-Submitted": "auto-replied"})
+    (outcome,) = deliver(core, raw)
+    assert outcome.state == RawState.held
+    assert outcome.reason.startswith("auto-reply")
+
+
+def test_sensitivity_label_is_held(core: Core) -> None:
+    """A message labelled private is held for a moderator, not published."""
+    create_community(core)
+    (outcome,) = deliver(core, make_mail(headers={"Sensitivity": "Private"}))
+    assert outcome.state == RawState.held
+    assert "private" in outcome.reason
+
+
+def test_failure_in_a_step_keeps_the_raw_and_reprocess_recovers(core: Core, monkeypatch) -> None:
+    """A crash inside a step marks the message failed with the reason; reprocess files it."""
+    create_community(core)
+    real_index = steps.index
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("index unavailable")
+
+    monkeypatch.setattr(steps, "index", broken)
+    (outcome,) = deliver(core, make_mail(msgid="f1@example.com"))
+    assert outcome.state == RawState.failed
+    assert "index unavailable" in raw_row(core, outcome.raw_id).reason
+    with core.engine.connect() as conn:  # the failed message left nothing half-filed
+        assert conn.execute(select(func.count()).select_from(Message)).scalar_one() == 0
+    monkeypatch.setattr(steps, "index", real_index)
+    assert admin.reprocess(core, "failed") == {"done": 1}
+    assert raw_row(core, outcome.raw_id).state == "done"
+
+
+def test_one_bad_message_does_not_fail_its_batch(core: Core, monkeypatch) -> None:
+    """Savepoints isolate messages: the good ones of a batch are filed."""
+    create_community(core)
+    real = steps.thread_and_store
+
+    def picky(conn, community, raw, letter, parsed):
+        if letter.message_id == "bad@example.com":
+            raise ValueError("boom")
+        return real(conn, community, raw, letter, parsed)
+
+    monkeypatch.setattr(steps, "thread_and_store", picky)
+    outcomes = deliver(
+        core,
+        make_mail(msgid="good1@example.com"),
+        make_mail(msgid="bad@example.com"),
+        make_mail(msgid="good2@example.com"),
+    )
+    assert [o.state for o in outcomes] == [RawState.done, RawState.failed, RawState.done]
+
+
+def test_reprocess_all_refiles_without_duplicating(core: Core) -> None:
+    """Reprocessing everything rebuilds the same threads from the raw bytes."""
+    create_community(core)
+    deliver(
+        core,
+        make_mail(msgid="r1@example.com"),
+        make_mail("Re: Budget review", msgid="r2@example.com", in_reply_to="r1@example.com"),
+    )
+    assert admin.reprocess(core, "all") == {"done": 2}
+    with core.engine.connect() as conn:
+        threads = conn.execute(select(Thread.message_count)).scalars().all()
+    assert threads == [2]
+
+
+def test_live_reply_queues_copies_only_for_those_it_did_not_reach(core: Core) -> None:
+    """Fan-out: a reply sent to part of the thread is owed to the rest, not to its own cc."""
+    from threads.models import Notification
+
+    create_community(core)
+    deliver(core, make_mail(msgid="n1@example.com", cc="bo@example.com, cy@example.com"))
+    deliver(
+        core,
+        make_mail(
+            "Re: Budget review",
+            sender="bo@example.com",
+            msgid="n2@example.com",
+            in_reply_to="n1@example.com",
+            cc="ana@example.com",
+        ),
+    )
+    with core.engine.connect() as conn:
+        owed = conn.execute(select(Notification.recipient)).scalars().all()
+    assert owed == ["cy@example.com"]
+
+
+def test_imported_mail_is_not_fanned_out(core: Core) -> None:
+    """An archive is history: importing it queues no mail to anyone."""
+    from threads.models import Notification
+
+    create_community(core)
+    deliver(core, make_mail(msgid="i1@example.com", cc="bo@example.com"), source="import")
+    deliver(
+        core,
+        make_mail(
+            "Re: x", sender="bo@example.com", msgid="i2@example.com", in_reply_to="i1@example.com"
+        ),
+        source="import",
+    )
+    with core.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Notification)).scalar_one() == 0

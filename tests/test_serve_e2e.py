@@ -1,0 +1,100 @@
+"""End to end: `bridge serve` on free ports, mail sent by smtplib, read on the web and in export."""
+
+from __future__ import annotations
+
+import json
+import os
+import smtplib
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import conversation
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except OSError:
+            value = None
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[dict[str, object]]:
+    env = {**os.environ, "BRIDGE_DATA": str(tmp_path / "d")}
+    smtp, web = free_port(), free_port()
+    bridge = [sys.executable, "-m", "bridge"]
+    subprocess.run(
+        [
+            *bridge,
+            "community",
+            "add",
+            "eng",
+            "--name",
+            "Engineering",
+            "--address",
+            "eng@lists.example.com",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    proc = subprocess.Popen(
+        [*bridge, "serve", "--smtp-port", str(smtp), "--web-port", str(web)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{web}/").status == 200)
+        yield {"smtp": smtp, "web": web, "env": env, "bridge": bridge}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_cc_heavy_conversation_by_smtp_becomes_one_thread(server) -> None:
+    """A message to ten people plus two replies, sent by SMTP, read as one thread."""
+    with smtplib.SMTP("127.0.0.1", server["smtp"]) as smtp:
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+            smtp.sendmail("a@example.com", ["nobody@lists.example.com"], b"Subject: x\r\n\r\nx\r\n")
+        assert refused.value.recipients["nobody@lists.example.com"][0] == 550
+        for raw in conversation(3):
+            reply = smtp.sendmail("p@example.com", ["eng@lists.example.com"], raw)
+            assert reply == {}
+    web = f"http://127.0.0.1:{server['web']}"
+    def threads_page() -> str | None:
+        text = urllib.request.urlopen(f"{web}/c/eng").read().decode()
+        return text if "3 messages" in text else None
+
+    page = wait_for(threads_page)
+    assert "Rollout plan" in page
+    out = subprocess.run(
+        [*server["bridge"], "export", "threads", "--community", "eng", "--json"],
+        env=server["env"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    (thread,) = json.loads(out)["threads"]
+    assert [m["parent"] for m in thread["messages"]] == [None, "c0@example.com", "c1@example.com"]
+    html = urllib.request.urlopen(f"{web}/t/{thread['id']}").read().decode()
+    assert "Message number 2 about the rollout." in html

@@ -1,0 +1,166 @@
+"""Thread assignment in the store: order-independent, repaired when parents arrive late."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from bridge.core import Core, open_core
+from bridge.settings import load_settings
+from mail.parse import parse_message
+from tests.conftest import conversation, make_mail
+from tests.factories import create_community, deliver
+from threads import queries
+from threads.models import Message
+from threads.threading import group_threads, thread_input
+
+
+def partition(core: Core) -> set[frozenset[str]]:
+    with core.engine.connect() as conn:
+        rows = conn.execute(
+            select(Message.thread_id, Message.message_id).where(Message.placeholder.is_(False))
+        ).all()
+    groups: dict[int, set[str]] = {}
+    for tid, mid in rows:
+        groups.setdefault(tid, set()).add(mid)
+    return {frozenset(g) for g in groups.values()}
+
+
+def test_reply_before_parent_joins_when_parent_arrives(core: Core) -> None:
+    """A reply that arrives first sits under a placeholder; the parent fills it later."""
+    create_community(core)
+    root, reply = conversation(2)
+    deliver(core, reply)
+    deliver(core, root)
+    assert partition(core) == {frozenset({"c0@example.com", "c1@example.com"})}
+    with core.engine.connect() as conn:
+        (tid,) = set(conn.execute(select(Message.thread_id)).scalars())
+        messages = queries.thread_messages(conn, tid)
+    assert [(m.message_id, m.parent) for m in messages] == [
+        ("c0@example.com", None),
+        ("c1@example.com", "c0@example.com"),
+    ]
+
+
+def test_siblings_of_a_missing_parent_share_a_thread(core: Core) -> None:
+    """Two replies to a message we never received still form one thread."""
+    create_community(core)
+    a = make_mail("Re: Plan", msgid="s1@example.com", in_reply_to="missing@example.com")
+    b = make_mail("Re: Plan", msgid="s2@example.com", in_reply_to="missing@example.com")
+    deliver(core, a, b)
+    assert partition(core) == {frozenset({"s1@example.com", "s2@example.com"})}
+
+
+def test_late_link_merges_two_threads(core: Core) -> None:
+    """A message referencing two separate threads' messages merges them into one."""
+    create_community(core)
+    deliver(core, make_mail(msgid="m1@example.com"), make_mail("Other", msgid="m2@example.com"))
+    assert len(partition(core)) == 2
+    deliver(
+        core,
+        make_mail(
+            "Re: both", msgid="m3@example.com", references="<m1@example.com> <m2@example.com>"
+        ),
+    )
+    assert len(partition(core)) == 1
+
+
+def test_outlook_thread_index_links_without_references(core: Core) -> None:
+    """Outlook replies that lost In-Reply-To still thread by Thread-Index conversation."""
+    import base64
+
+    create_community(core)
+    header = bytes(range(1, 23))
+    root_index = base64.b64encode(header).decode()
+    reply_index = base64.b64encode(header + b"\x00\x01\x02\x03\x04").decode()
+    deliver(core, make_mail("Budget", msgid="o1@example.com", headers={"Thread-Index": root_index}))
+    deliver(
+        core, make_mail("AW: Budget", msgid="o2@example.com", headers={"Thread-Index": reply_index})
+    )
+    assert len(partition(core)) == 1
+
+
+def test_reply_without_headers_links_by_subject_and_participants(core: Core) -> None:
+    """'RE: subject' with no references joins the thread its sender took part in."""
+    create_community(core)
+    deliver(core, make_mail("Quarterly numbers", msgid="q1@example.com", cc="bo@example.com"))
+    deliver(
+        core,
+        make_mail(
+            "RE: [eng] Quarterly numbers",
+            sender="bo@example.com",
+            msgid="q2@example.com",
+            date=datetime(2026, 3, 3, tzinfo=UTC),
+        ),
+    )
+    deliver(
+        core,
+        make_mail(
+            "RE: Quarterly numbers",
+            sender="zed@example.net",
+            msgid="q3@example.com",
+            to="other@example.net, eng@lists.example.com",
+            date=datetime(2026, 3, 3, tzinfo=UTC),
+        ),
+    )
+    assert partition(core) == {
+        frozenset({"q1@example.com", "q2@example.com"}),
+        frozenset({"q3@example.com"}),  # a stranger with the same subject does not join
+    }
+
+
+def _mixed_set() -> list[bytes]:
+    base = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    msgs = conversation(4, "a") + conversation(3, "b")
+    msgs.append(make_mail("Re: Plan", msgid="x1@example.com", in_reply_to="gone@example.com"))
+    msgs.append(
+        make_mail(
+            "Re: Plan", msgid="x2@example.com", references="<gone@example.com> <x1@example.com>"
+        )
+    )
+    msgs.append(
+        make_mail(
+            "Re: Rollout plan",
+            sender="Person 0 <p0@example.com>",
+            msgid="y1@example.com",
+            date=base + timedelta(days=1),
+        )
+    )
+    return msgs
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.permutations(range(10)))
+def test_any_arrival_order_gives_the_oracle_partition(tmp_path_factory, order) -> None:
+    """The store's incremental threading equals the pure batch oracle, whatever the order."""
+    msgs = _mixed_set()
+    core = open_core(load_settings(data=tmp_path_factory.mktemp("perm")))
+    try:
+        create_community(core)
+        for i in order:
+            deliver(core, msgs[i])
+        got = partition(core)
+    finally:
+        core.close()
+    expected = set(group_threads(_oracle_input(m) for m in msgs))
+    assert got == expected
+
+
+def _oracle_input(raw: bytes):
+    p = parse_message(raw)
+    recipients = [a.address.lower() for a in (*p.to, *p.cc)]
+    return thread_input(
+        message_id=p.message_id or "",
+        in_reply_to=" ".join(f"<{i}>" for i in p.in_reply_to) or None,
+        references=" ".join(f"<{i}>" for i in p.references) or None,
+        thread_index=p.thread_index,
+        subject=p.subject,
+        date=p.date,
+        sender=p.from_.address.lower() if p.from_ else "",
+        recipients=recipients,
+    )

@@ -1,0 +1,93 @@
+"""Engine creation and every difference between SQLite and PostgreSQL that is not search.
+
+SQLite is the embedded default: WAL so readers never block the writer,
+`synchronous=FULL` so a commit is on disk before SMTP says 250, a busy timeout,
+foreign keys on, and `BEGIN IMMEDIATE` for every transaction so two writers
+queue up instead of failing on a lock upgrade. Schema changes go through
+Alembic, applied at start by `migrate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlmodel import Session
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def make_engine(url: str, **kw: Any) -> Engine:
+    """An engine for `url` with the per-dialect settings this module owns."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kw)
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kw)
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Autocommit at the driver level: transactions are begun by `_sqlite_on_begin`.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    for pragma in (
+        "journal_mode=WAL",
+        "synchronous=FULL",
+        "foreign_keys=ON",
+        "busy_timeout=30000",
+        "cache_size=-65536",
+    ):
+        cur.execute(f"PRAGMA {pragma}")
+    cur.close()
+
+
+def _sqlite_on_begin(conn: Any) -> None:
+    # Writers take the lock up front (no deadlock on a read-to-write upgrade);
+    # readers use a deferred BEGIN so they never wait for a writer under WAL.
+    immediate = conn.get_execution_options().get("sqlite_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def writer(engine: Engine) -> Engine:
+    """The engine to open write transactions with (same pool, writer semantics)."""
+    return engine.execution_options(sqlite_immediate=True)
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision; Alembic never drops data on upgrade."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+@contextmanager
+def session_scope(engine: Engine, *, write: bool = False) -> Iterator[Session]:
+    """One transaction: committed when the block ends, rolled back on error."""
+    with Session(writer(engine) if write else engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def insert_ignoring_conflict(engine_or_conn: Any, table: Any, conflict: list[str]) -> Any:
+    """INSERT ... ON CONFLICT (cols) DO NOTHING for the connection's dialect."""
+    if engine_or_conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    return dialect_insert(table).on_conflict_do_nothing(index_elements=conflict)

@@ -1,0 +1,171 @@
+"""The archive's tables: communities and their routes, people, raw mail, threads, messages.
+
+Raw bytes are the source of truth: every other table can be rebuilt from
+`RawMessage` by `bridge reprocess`. Tables follow the SQLModel layering
+(`XBase` shared fields -> `X(table=True)`); public output shapes live with the
+code that returns them. Times are stored as timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, Column, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import DateTime as SADateTime
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(*, nullable: bool) -> Column:  # type: ignore[type-arg]
+    # Required timestamps default to now on the Python side, for Core inserts too.
+    return Column(SADateTime(timezone=True), nullable=nullable, default=None if nullable else utcnow)
+
+
+class Visibility(enum.StrEnum):
+    org = "org"
+    members = "members"
+    public = "public"
+
+
+class RawState(enum.StrEnum):
+    """Where a raw message is in the pipeline; every state but done/duplicate needs a look."""
+
+    pending = "pending"
+    done = "done"
+    duplicate = "duplicate"
+    held = "held"
+    failed = "failed"
+
+
+class RouteKind(enum.StrEnum):
+    address = "address"
+    list_id = "list_id"
+
+
+class CommunityBase(SQLModel):
+    # Fields an admin sets.
+    slug: str = Field(index=True, unique=True, max_length=64)
+    name: str = Field(max_length=200)
+    description: str = ""
+    # Stored as plain strings: adding a value later needs no enum-type migration.
+    visibility: Visibility = Field(default=Visibility.org, sa_type=String(16))
+
+
+class Community(CommunityBase, table=True):
+    # A place where bridged threads are filed; private unless an admin says otherwise.
+    id: int | None = Field(default=None, primary_key=True)
+    archived: bool = False
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class Route(SQLModel, table=True):
+    # Maps a list address or List-Id to a community; values are stored lower-cased.
+    __table_args__ = (UniqueConstraint("kind", "value"),)
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    kind: RouteKind = Field(sa_type=String(16))
+    value: str = Field(max_length=320)
+
+
+class Person(SQLModel, table=True):
+    # Someone seen in mail or logged in; identified by a normalised address.
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(index=True, unique=True, max_length=320)
+    name: str = ""
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class RawMessage(SQLModel, table=True):
+    # Exactly what arrived, with its envelope; written before anything else happens.
+    __tablename__ = "raw_message"
+    __table_args__ = (Index("ix_raw_message_state_id", "state", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(unique=True, max_length=64)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    size: int
+    source: str = Field(max_length=32)  # smtp, imap, import, web, demo
+    source_ref: str = ""  # e.g. the file an import read, or the IMAP folder and UID
+    # A community chosen by the source itself (import --community, a mapped IMAP folder).
+    community_hint: str = Field(default="", max_length=64)
+    mail_from: str = ""
+    rcpt_to: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    received_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    state: RawState = Field(default=RawState.pending, sa_type=String(16))
+    reason: str = ""
+    attempts: int = 0
+    # Filled by the parse step so `bridge log` can show them without re-parsing.
+    message_id: str = Field(default="", max_length=998)
+    subject: str = ""
+    processed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class Thread(SQLModel, table=True):
+    # One conversation in one community; counters are kept by the store.
+    __table_args__ = (Index("ix_thread_community_last", "community_id", "last_activity_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id")
+    subject: str = ""
+    started_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    last_activity_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    message_count: int = 0
+    # How many distinct people the first message reached by To/Cc: the thread's original audience.
+    original_recipients: int = 0
+
+
+class Message(SQLModel, table=True):
+    # A message filed in a community; a placeholder stands for a referenced but missing one.
+    __table_args__ = (
+        UniqueConstraint("community_id", "message_id"),
+        Index("ix_message_thread_date", "thread_id", "date"),
+        Index("ix_message_norm_subject", "community_id", "norm_subject"),
+        Index("ix_message_thread_key", "community_id", "thread_key"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id")
+    thread_id: int = Field(foreign_key="thread.id")
+    raw_id: int | None = Field(default=None, foreign_key="raw_message.id", index=True)
+    placeholder: bool = False
+    message_id: str = Field(max_length=998)
+    chain: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    thread_key: str | None = Field(default=None, max_length=64)
+    subject: str = ""
+    norm_subject: str = ""
+    reply_without_refs: bool = False
+    from_name: str = ""
+    from_addr: str = Field(default="", index=True, max_length=320)
+    to_addrs: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON))
+    cc_addrs: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON))
+    date: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    visible_text: str = ""
+    quoted_text: str = ""
+    signature: str = ""
+    html: str | None = None
+    auto_reply: bool = False
+    sensitivity: str | None = None
+    attachment_count: int = 0
+
+
+class Attachment(SQLModel, table=True):
+    # A file sent with a message; the bytes live content-addressed under DATA/attachments.
+    id: int | None = Field(default=None, primary_key=True)
+    message_pk: int = Field(foreign_key="message.id", index=True)
+    filename: str = ""
+    content_type: str = "application/octet-stream"
+    size: int = 0
+    sha256: str = Field(max_length=64)
+    content_id: str | None = None
+    inline: bool = False
+
+
+class Notification(SQLModel, table=True):
+    # A copy of a message owed to one subscriber; the outbound sender delivers it.
+    __table_args__ = (UniqueConstraint("message_pk", "recipient"),)
+    id: int | None = Field(default=None, primary_key=True)
+    message_pk: int = Field(foreign_key="message.id", index=True)
+    recipient: str = Field(max_length=320)
+    state: str = Field(default="queued", max_length=16, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))

@@ -1,0 +1,85 @@
+"""The FastAPI application: server-rendered pages over the archive.
+
+`create_app(core)` builds it from the process's core (settings, engine).
+Sender-controlled text is only ever rendered through Jinja2's autoescaping,
+and every response carries a strict Content-Security-Policy. Access rules
+come with the identity work; until then `bridge serve` binds to loopback.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bridge.core import Core
+from web import pages
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def create_app(core: Core) -> FastAPI:
+    app = FastAPI(title="Commons Bridge", docs_url=None, redoc_url=None)
+    templates = Jinja2Templates(directory=TEMPLATES)
+    templates.env.filters["when"] = _when
+    templates.env.filters["marks"] = _marks
+    app.state.core = core
+    app.state.templates = templates
+    app.mount("/static", StaticFiles(directory=TEMPLATES / "static"), name="static")
+    app.include_router(pages.router)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response: Response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
+        return _error_page(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_input(request: Request, exc: RequestValidationError) -> HTMLResponse:
+        fields = ", ".join(str(e["loc"][-1]) for e in exc.errors())
+        return _error_page(request, 400, f"Please check these parts of the address: {fields}.")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> HTMLResponse:
+        return _error_page(request, 500, "Something went wrong on our side; it has been logged.")
+
+    return app
+
+
+def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    titles = {404: "Not found", 400: "That request could not be read", 422: "Invalid input"}
+    return request.app.state.templates.TemplateResponse(
+        request,
+        "error.html",
+        {"status": status, "title": titles.get(status, "Error"), "message": message},
+        status_code=status,
+    )
+
+
+def _when(value: datetime | None, fmt: str = "%d %b %Y %H:%M") -> str:
+    return value.strftime(fmt) if value else ""
+
+
+def _marks(snippet: str) -> Markup:
+    """Escape a search snippet, then turn the engine's match markers into <mark>."""
+    # Safe: the text is escaped first; only our own control-character markers become tags.
+    marked = str(escape(snippet)).replace("\x02", "<mark>").replace("\x03", "</mark>")
+    return Markup(marked)  # noqa: S704
