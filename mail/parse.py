@@ -258,6 +258,9 @@ def _looks_mostly_utf8(data: bytes) -> bool:
 # --- header fields ------------------------------------------------------------
 
 _FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")
+# One field per match (name, value with its continuation lines); anything
+# else lands in the third group and sends the header section to the slow path.
+_FIELD = re.compile(r"([\x21-\x39\x3b-\x7e]+)[ \t]*:[ \t]*(.*(?:\n[ \t].*)*)|(.+(?:\n[ \t].*)*)")
 _FIELD_BREAK = re.compile(r"\n(?![ \t])")
 _UNFOLD = re.compile(r"\r?\n(?=[ \t])")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?(.*?)\?=", re.S)
@@ -269,10 +272,11 @@ def _split_head(raw: bytes, defects: list[str]) -> tuple[bytes, bytes, bool]:
     if raw.startswith((b"\n", b"\r\n")):
         return b"", raw[raw.index(b"\n") + 1 :], True
     # An empty line ends the header section: "\n\n", "\r\n\r\n" or a mix of both.
-    ends = [i for i in (raw.find(b"\n\n", 0, MAX_HEADER_BYTES), raw.find(b"\n\r\n", 0, MAX_HEADER_BYTES)) if i >= 0]
-    if ends:
-        end = min(ends)
-        body_start = end + (2 if raw[end + 1 : end + 2] == b"\n" else 3)
+    end = raw.find(b"\n\n", 0, MAX_HEADER_BYTES)
+    crlf = raw.find(b"\n\r\n", 0, MAX_HEADER_BYTES if end < 0 else end)
+    if crlf >= 0 or end >= 0:
+        end = crlf if crlf >= 0 else end
+        body_start = end + (3 if crlf == end else 2)
         return raw[: end - 1 if raw[end - 1 : end] == b"\r" else end], raw[body_start:], True
     if len(raw) <= MAX_HEADER_BYTES:
         return raw, b"", True
@@ -287,8 +291,18 @@ def split_fields(head: bytes, defects: list[str]) -> tuple[list[tuple[str, str]]
     `compat32`. A line that is neither a field nor a continuation ends the
     header section, as in the stdlib feed parser.
     """
+    text = head.replace(b"\r\n", b"\n").decode("ascii", "surrogateescape")
+    found = _FIELD.findall(text)
+    if found and found[0][2].startswith("From "):
+        del found[0]  # the mbox envelope line
+    if not any(junk for _, _, junk in found):
+        return [(name, value) for name, value, _ in found], ""
+    return _split_fields_slowly(text, defects)
+
+
+def _split_fields_slowly(text: str, defects: list[str]) -> tuple[list[tuple[str, str]], str]:
     fields: list[tuple[str, str]] = []
-    chunks = _FIELD_BREAK.split(head.replace(b"\r\n", b"\n").decode("ascii", "surrogateescape"))
+    chunks = _FIELD_BREAK.split(text)
     for index, chunk in enumerate(chunks):
         name, colon, value = chunk.partition(":")
         if colon and (_FIELD_NAME.fullmatch(name) or _FIELD_NAME.fullmatch(name.rstrip(" \t"))):
@@ -827,12 +841,18 @@ def _parse(raw: bytes, defects: list[str]) -> ParsedMessage:
 def _read_fields(fields: list[tuple[str, str]], message: ParsedMessage, defects: list[str]) -> dict[str, str]:
     """Fill `headers` and return the first value of each field the parser uses."""
     needed: dict[str, str] = {}
+    headers = message.headers
     for name, value in fields:
-        text = field_text(name, value, defects)
+        # field_text inlined: this loop runs for every field of every message.
+        if "\n" in value:
+            value = value.replace("\n", "")  # every newline here is a fold: RFC 5322 section 2.2.3
+        if not value.isascii():
+            value = _repair_8bit(value, name, defects)
+        value = value.strip()
         lower = name.lower()
         if lower in _NEEDED and lower not in needed:
-            needed[lower] = text  # still encoded: addresses must be split first
-        message.headers.append((name, decode_words(text, name, defects)))
+            needed[lower] = value  # still encoded: addresses must be split first
+        headers.append((name, decode_words(value, name, defects) if "=?" in value else value))
     return needed
 
 

@@ -23,6 +23,7 @@ def client(core: Core) -> TestClient:
         make_mail(
             "<script>alert(1)</script>",
             msgid="x@example.com",
+            date=datetime(2026, 3, 5, tzinfo=UTC),
             body="<b>bold</b> & <img src=x onerror=alert(1)>\n",
         ),
     )
