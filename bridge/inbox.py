@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
+from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, select
 
 from mail.envelope import Envelope, Receipt
 from threads.db import insert_ignoring_conflict, writer
@@ -37,34 +38,39 @@ class DatabaseInbox:
 
     def accept_many(self, items: Iterable[tuple[bytes, Envelope]]) -> list[Receipt]:
         """Store several messages in one transaction (bulk import); same promise as accept."""
-        rows = [(content_hash(raw), raw, env) for raw, env in items]
-        receipts: list[Receipt] = []
+        rows = [_row(content_hash(raw), raw, env) for raw, env in items]
         with self._engine.begin() as conn:
-            known = dict(
-                conn.execute(
-                    select(RAW.c.sha256, RAW.c.id).where(RAW.c.sha256.in_({h for h, _, _ in rows}))
-                ).all()
-            )
-            for digest, raw, env in rows:
-                if digest in known:
-                    receipts.append(Receipt(known[digest], duplicate=True))
-                    continue
-                stmt = insert_ignoring_conflict(conn, RAW, ["sha256"]).returning(RAW.c.id)
-                raw_id = conn.execute(stmt.values(_row(digest, raw, env))).scalar()
-                if raw_id is None:  # another process stored the same bytes a moment ago
-                    raw_id = conn.execute(
-                        select(RAW.c.id).where(RAW.c.sha256 == digest)
-                    ).scalar_one()
-                    receipts.append(Receipt(raw_id, duplicate=True))
-                else:
-                    receipts.append(Receipt(raw_id, duplicate=False))
-                known[digest] = raw_id
+            wanted = {row["sha256"] for row in rows}
+            known = dict(conn.execute(_IDS_BY_HASH, {"h": list(wanted)}).all())
+            fresh = list({r["sha256"]: r for r in rows if r["sha256"] not in known}.values())
+            if fresh:
+                stmt = insert_ignoring_conflict(conn, RAW, ["sha256"])
+                new = dict(conn.execute(stmt.returning(RAW.c.sha256, RAW.c.id), fresh).all())
+                # A hash missing from `new` was stored by another process a moment ago.
+                late = wanted - known.keys() - new.keys()
+                if late:
+                    known.update(conn.execute(_IDS_BY_HASH, {"h": list(late)}).all())
+            else:
+                new = {}
+        receipts = []
+        for row in rows:
+            digest = row["sha256"]
+            if digest in new:
+                receipts.append(Receipt(new.pop(digest), duplicate=False))
+                known[digest] = receipts[-1].raw_id
+            else:
+                receipts.append(Receipt(known[digest], duplicate=True))
         if self.on_accept and any(not r.duplicate for r in receipts):
             self.on_accept()
         return receipts
 
 
-def _row(digest: str, raw: bytes, env: Envelope) -> dict[str, object]:
+_IDS_BY_HASH = select(RAW.c.sha256, RAW.c.id).where(
+    RAW.c.sha256.in_(bindparam("h", expanding=True))
+)
+
+
+def _row(digest: str, raw: bytes, env: Envelope) -> dict[str, Any]:
     return {
         "sha256": digest,
         "data": raw,
