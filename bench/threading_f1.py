@@ -40,7 +40,7 @@ from threads.threading import (
     group_threads,
     looks_like_msgid,
     parse_msgid_list,
-    subject_pairs,
+    subject_links,
     thread_input,
 )
 
@@ -187,12 +187,10 @@ class Components:
             item, self.parent[item] = self.parent[item], root
         return root
 
-    def union(self, a: str, b: str) -> bool:
+    def union(self, a: str, b: str) -> None:
         root_a, root_b = self.find(a), self.find(b)
-        if root_a == root_b:
-            return False
-        self.parent[max(root_a, root_b)] = min(root_a, root_b)
-        return True
+        if root_a != root_b:
+            self.parent[max(root_a, root_b)] = min(root_a, root_b)
 
     def partition(self, members: Iterable[str]) -> list[set[str]]:
         groups: dict[str, set[str]] = defaultdict(set)
@@ -293,7 +291,7 @@ class _Explainer:
     def __init__(self, records: Sequence[Record], real_ids: Collection[str]) -> None:
         self.records = records
         self.real = set(real_ids)
-        self.first = {}
+        self.first: dict[str, Record] = {}
         for record in records:
             self.first.setdefault(record.item.message_id, record)
         self.subjects = {mid: rec.item.candidate.norm_subject for mid, rec in self.first.items()}
@@ -335,7 +333,7 @@ class _Explainer:
             if record.item.thread_key is not None:
                 first = keyed.setdefault(record.item.thread_key, record.item.message_id)
                 self._merge(groups, sizes, first, record.item.message_id, THREAD_INDEX)
-        for a, b in subject_pairs(record.item.candidate for record in unique):
+        for a, b in subject_links(record.item for record in unique):
             self._merge(groups, sizes, a, b, SUBJECT)
 
     def under_merges(self) -> None:
@@ -346,7 +344,8 @@ class _Explainer:
         )
         for record in self.records:
             for own, mid in reference_links(record):
-                self._merge(groups, sizes, own, mid, self._why_missing(record, mid))
+                if groups.find(own) != groups.find(mid):
+                    self._merge(groups, sizes, own, mid, self._why_missing(record, mid))
 
     def _why_missing(self, record: Record, mid: str) -> str:
         first = self.first[record.item.message_id]

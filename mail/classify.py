@@ -24,11 +24,10 @@ _AUTO_REPLY_PRECEDENCE = frozenset({"bulk", "junk", "auto_reply"})
 # Prefixes that Outlook, Exchange, Gmail and common vacation responders put
 # on their automatic answers, in the languages we meet.
 _AUTO_REPLY_SUBJECT = re.compile(
-    r"^\s*(?:automatic reply|auto(?:matic)?[ -]?reply|autoreply|auto response|"
-    r"out of (?:the )?office(?: reply| autoreply)?\s*:|out of office$|"
-    r"autosvar|abwesenheitsnotiz|automatische antwort|r[ée]ponse automatique|"
-    r"risposta automatica|respuesta autom[áa]tica|automatisch antwoord|"
-    r"vacation reply|absence)\b",
+    r"^\s*(?:(?:auto(?:matic)?[ -]?reply|auto response|autosvar|abwesenheitsnotiz|"
+    r"automatische antwort|r[ée]ponse automatique|risposta automatica|"
+    r"respuesta autom[áa]tica|automatisch antwoord|vacation reply)\b|"
+    r"out of (?:the )?office(?: reply| autoreply)?\s*:|out of (?:the )?office\s*$)",
     re.I,
 )
 _BOUNCE_SUBJECT = re.compile(
@@ -37,7 +36,7 @@ _BOUNCE_SUBJECT = re.compile(
     r"unzustellbar|nicht zustellbar|non remis|undelivered mail returned to sender)",
     re.I,
 )
-_DAEMON_SENDERS = frozenset({"mailer-daemon", "postmaster", "mail-daemon"})
+_DAEMON_SENDERS = frozenset({"mailer-daemon", "mail-daemon"})
 _SENSITIVITY_VALUES = frozenset({"normal", "personal", "private", "company-confidential"})
 _MSIP_FIELD = re.compile(r"MSIP_Label_([0-9a-f-]+)_(\w+)\s*=\s*([^;]*)", re.I)
 
@@ -74,8 +73,11 @@ def classify(msg: ParsedMessage) -> Classification:
     """Classify one parsed message."""
     headers = _Headers(msg.headers)
     reasons: list[str] = []
-    auto_reply = _auto_reply(msg, headers, reasons)
-    bounce, failed = _bounce(msg, headers, reasons)
+    report = _report_type(headers)
+    bounce, failed = _bounce(msg, headers, report, reasons)
+    # A bounce often says "Auto-Submitted: auto-replied" too; it is reported
+    # as what it is, so that its failed recipients are acted on.
+    auto_reply = not bounce and _auto_reply(msg, headers, report, reasons)
     loop = headers.has(LOOP_HEADER)
     if loop:
         reasons.append("X-Commons-Bridge-Loop present: the bridge sent this mail")
@@ -96,7 +98,9 @@ def _is_list_traffic(headers: _Headers) -> bool:
     return precedence == "list" or any(headers.has(name) for name in _LIST_HEADERS)
 
 
-def _auto_reply(msg: ParsedMessage, headers: _Headers, reasons: list[str]) -> bool:
+def _auto_reply(
+    msg: ParsedMessage, headers: _Headers, report: str | None, reasons: list[str]
+) -> bool:
     before = len(reasons)
     submitted = (headers.first("auto-submitted") or "").split(";")[0].strip().lower()
     if submitted and submitted != "no":
@@ -109,7 +113,7 @@ def _auto_reply(msg: ParsedMessage, headers: _Headers, reasons: list[str]) -> bo
         reasons.append(f"Precedence: {precedence} outside list traffic")
     if _AUTO_REPLY_SUBJECT.match(msg.subject):
         reasons.append(f"auto-reply subject {msg.subject[:60]!r}")
-    if _report_type(headers) == "disposition-notification":
+    if report == "disposition-notification":
         reasons.append("read receipt (RFC 8098 disposition notification)")
     # X-Auto-Response-Suppress is deliberately ignored: Outlook sets it on
     # ordinary mail to ask others not to auto-reply.
@@ -117,6 +121,7 @@ def _auto_reply(msg: ParsedMessage, headers: _Headers, reasons: list[str]) -> bo
 
 
 def _report_type(headers: _Headers) -> str | None:
+    """The report-type of a multipart/report message (RFC 6522), else None."""
     content_type = headers.first("content-type")
     if not content_type:
         return None
@@ -127,40 +132,39 @@ def _report_type(headers: _Headers) -> str | None:
     return str(probe.get_param("report-type") or "").strip().lower()
 
 
-def _bounce(msg: ParsedMessage, headers: _Headers, reasons: list[str]) -> tuple[bool, list[str]]:
-    failed: list[str] = []
-    bounce = False
-    if _report_type(headers) == "delivery-status":
-        bounce = True
+def _bounce(
+    msg: ParsedMessage, headers: _Headers, report: str | None, reasons: list[str]
+) -> tuple[bool, list[str]]:
+    if report == "delivery-status":
         reasons.append("delivery status notification (RFC 3464 multipart/report)")
-        for attachment in msg.attachments:
-            if attachment.content_type in ("message/delivery-status", "message/global-delivery-status"):
-                failed.extend(failed_recipients(attachment.payload))
     elif _looks_like_bounce(msg, headers):
-        bounce = True
-        reasons.append("bounce: sent by a mailer daemon or with an empty return path")
-    if bounce and not failed:
-        # Exim names the failed addresses in its own header.
+        reasons.append("bounce: from a mailer daemon, or a bounce subject from postmaster or <>")
+    else:
+        return False, []
+    failed: list[str] = []
+    for attachment in msg.attachments:
+        if attachment.content_type in ("message/delivery-status", "message/global-delivery-status"):
+            failed.extend(failed_recipients(attachment.payload))
+    if not failed:
+        # Exim names the failed addresses in a header of its own.
         for value in headers.values.get("x-failed-recipients", []):
-            failed.extend(a.strip() for a in value.split(",") if a.strip())
-    return bounce, list(dict.fromkeys(failed))
+            failed.extend(normalize_address(a) for a in value.split(",") if a.strip())
+    return True, list(dict.fromkeys(failed))
 
 
 def _looks_like_bounce(msg: ParsedMessage, headers: _Headers) -> bool:
-    """Non-standard bounces (qmail, old Exchange): a daemon sender, or a null sender
-    (RFC 5321 section 4.5.5 `MAIL FROM:<>`) with a bounce-like subject.
+    """Bounces without an RFC 3464 report (qmail, old Exchange, Exim).
 
-    A null return path alone is not enough: RFC 3834 auto-replies use it too.
+    MAILER-DAEMON sends nothing else, and X-Failed-Recipients is Exim's bounce
+    mark. A postmaster address or a null return path (RFC 5321 section 4.5.5,
+    `MAIL FROM:<>`) also needs a bounce-like subject: postmasters are people
+    too, RFC 3834 auto-replies use the null path, and spam forges both.
     """
-    sender = msg.from_.address.lower() if msg.from_ else ""
-    if sender.partition("@")[0] in _DAEMON_SENDERS:
+    local = (msg.from_.address if msg.from_ else "").lower().partition("@")[0]
+    if local in _DAEMON_SENDERS or headers.has("x-failed-recipients"):
         return True
-    if headers.has("x-failed-recipients"):
-        return True
-    return_path = (headers.first("return-path") or "").strip()
-    return return_path in ("<>", "") and headers.has("return-path") and bool(
-        _BOUNCE_SUBJECT.match(msg.subject)
-    )
+    null_sender = headers.has("return-path") and (headers.first("return-path") or "") in ("<>", "")
+    return (local == "postmaster" or null_sender) and bool(_BOUNCE_SUBJECT.match(msg.subject))
 
 
 def failed_recipients(report: bytes) -> list[str]:
@@ -194,7 +198,7 @@ def _block_fields(block: str) -> dict[str, str]:
 
 
 def _sensitivity(headers: _Headers, reasons: list[str]) -> str | None:
-    """Sensitivity (RFC 2156 section 5.3.4) wins when it marks mail private; else a Purview label."""
+    """Sensitivity (RFC 2156) wins when it marks mail private; else a Purview label."""
     declared = (headers.first("sensitivity") or "").strip().lower()
     declared = declared if declared in _SENSITIVITY_VALUES else ""
     if declared and declared != "normal":

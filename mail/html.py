@@ -52,7 +52,9 @@ _LINE_BLOCKS = frozenset(
         "summary",
     }
 )
-_CELL_BLOCKS = frozenset({"p", "div", "br", "ul", "ol", "table", "blockquote", "pre", "h1", "h2", "h3"})
+_CELL_BLOCKS = frozenset(
+    {"p", "div", "br", "ul", "ol", "table", "blockquote", "pre", "h1", "h2", "h3"}
+)
 _WHITESPACE = re.compile(r"[ \t\n\r\f\xa0\u200b]+")
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _NON_TEXT = (Comment, Declaration, Doctype, ProcessingInstruction)
@@ -137,8 +139,9 @@ class _Renderer:
         if isinstance(node, _NON_TEXT):
             return
         text = _WHITESPACE.sub(" ", str(node))
-        if not self.out.words and not text.strip():
-            return
+        words = self.out.words
+        if text.startswith(" ") and (not words or words[-1].endswith(" ")):
+            text = text[1:]  # HTML collapses white space across elements too
         self.out.text(text)
 
     def _enter(self, tag: Tag) -> bool:
@@ -187,8 +190,11 @@ class _Renderer:
             self.out.blank_line()
         elif name in ("ul", "ol"):
             self.lists.pop()
-            self.out.indent = "  " * len(self.lists[1:]) if self.lists else ""
-            self._close_block(tag)
+            self.out.indent = "  " * max(len(self.lists) - 1, 0)
+            if self.lists:
+                self.out.end_line()  # a nested list ends inside its item
+            else:
+                self._close_block(tag)
         elif name == "table":
             self.simple_tables.pop()
             self.out.blank_line()
@@ -235,8 +241,9 @@ class _Renderer:
         else:
             self.out.blank_line()
         if tag.name == "ol":
-            start = str(tag.get("start", "1"))
-            self.lists.append([int(start) if start.isdigit() else 1])
+            start = str(tag.get("start", "1")).strip()
+            # Bounded: int() of a hostile 5,000-digit string raises ValueError.
+            self.lists.append([int(start) if start.isdigit() and len(start) < 10 else 1])
         else:
             self.lists.append([])
         self.out.indent = "  " * (len(self.lists) - 1)

@@ -114,16 +114,12 @@ def _address_json(address: Address) -> dict[str, str]:
 # The WHATWG Encoding Standard's windows-1252 maps the five bytes Microsoft
 # left undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D) to the C1 controls of the same
 # value; Python's cp1252 refuses them. Doing the same never loses a byte.
-_CP1252_TABLE = {
-    b: ch
-    for b in range(0x80, 0xA0)
-    if (ch := bytes([b]).decode("cp1252", errors="ignore") or chr(b)) != chr(b)
-}
+_CP1252_TABLE = "".join(bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in range(256))
 
 
 def decode_cp1252(data: bytes) -> str:
     """Decode as windows-1252 the way browsers do: every byte becomes a character."""
-    return data.decode("latin-1").translate(_CP1252_TABLE)
+    return codecs.charmap_decode(data, "strict", _CP1252_TABLE)[0]
 
 
 def _cp1252_error_handler(exc: UnicodeError) -> tuple[str, int]:
@@ -159,9 +155,7 @@ _CHARSET_ALIASES = {
 }
 # Codecs that accept bytes but are not charsets a message can legitimately
 # declare; "charset=unicode_escape" must not run Python's escape decoder.
-_NOT_CHARSETS = frozenset(
-    {"idna", "punycode", "raw_unicode_escape", "unicode_escape", "undefined", "mbcs", "oem"}
-)
+_NOT_CHARSETS = frozenset({"idna", "punycode", "raw_unicode_escape", "unicode_escape", "undefined"})
 # Charsets whose text can be pure 7-bit but still needs the codec to decode.
 _SEVEN_BIT_SPECIAL = ("utf_7", "iso2022", "hz", "utf_16", "utf_32")
 _ASCII_LABELS = frozenset({"us-ascii", "ascii", "us", "ansi_x3.4-1968", "iso646-us", "7bit"})
@@ -177,12 +171,10 @@ def resolve_charset(label: str | None) -> str | None:
         return None
     name = _CHARSET_ALIASES.get(name, name)
     try:
-        codec = codecs.lookup(name).name
+        codec = codecs.lookup(name).name.replace("-", "_")
     except (LookupError, ValueError):
         return None
-    if codec in _NOT_CHARSETS or codec.startswith("rot"):
-        return None
-    return codec.replace("-", "_")
+    return None if codec in _NOT_CHARSETS or codec.startswith("rot") else codec
 
 
 def decode_text(data: bytes, label: str | None, defects: list[str]) -> str:
@@ -202,13 +194,21 @@ def decode_text(data: bytes, label: str | None, defects: list[str]) -> str:
         return _decode_windows(data, label, defects)
     try:
         return data.decode(codec)
-    except (UnicodeDecodeError, LookupError):
+    except UnicodeDecodeError:
         pass
-    # Mislabelled mail is usually UTF-8; otherwise keep the valid characters and
-    # read the stray bytes as windows-1252 so nothing is lost.
-    fixed, how = _utf8_or_windows(data)
-    defects.append(f"text not valid {label}: read as {how}")
-    return fixed
+    if codec == "utf_8":
+        fixed, how = _utf8_or_windows(data)
+        defects.append(f"text not valid {label}: read as {how}")
+        return fixed
+    # Mislabelled mail is usually UTF-8; otherwise keep the declared charset
+    # for what it can read and the stray bytes as windows-1252, losing nothing.
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        defects.append(f"text not valid {label}: invalid bytes read as windows-1252")
+        return data.decode(codec, _FALLBACK_ERRORS)
+    defects.append(f"charset {label!r} mislabelled: text is utf-8")
+    return text
 
 
 def _decode_undeclared(data: bytes, label: str | None, defects: list[str]) -> str:
@@ -244,7 +244,9 @@ def _utf8_or_windows(data: bytes) -> tuple[str, str]:
     return decode_cp1252(data), _CP1252
 
 
-_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
 _HIGH_BYTE = re.compile(rb"[\x80-\xff]")
 
 
@@ -258,9 +260,6 @@ def _looks_mostly_utf8(data: bytes) -> bool:
 # --- header fields ------------------------------------------------------------
 
 _FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")
-# One field per match (name, value with its continuation lines); anything
-# else lands in the third group and sends the header section to the slow path.
-_FIELD = re.compile(r"([\x21-\x39\x3b-\x7e]+)[ \t]*:[ \t]*(.*(?:\n[ \t].*)*)|(.+(?:\n[ \t].*)*)")
 _FIELD_BREAK = re.compile(r"\n(?![ \t])")
 _UNFOLD = re.compile(r"\r?\n(?=[ \t])")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?(.*?)\?=", re.S)
@@ -291,18 +290,21 @@ def split_fields(head: bytes, defects: list[str]) -> tuple[list[tuple[str, str]]
     `compat32`. A line that is neither a field nor a continuation ends the
     header section, as in the stdlib feed parser.
     """
-    text = head.replace(b"\r\n", b"\n").decode("ascii", "surrogateescape")
-    found = _FIELD.findall(text)
-    if found and found[0][2].startswith("From "):
-        del found[0]  # the mbox envelope line
-    if not any(junk for _, _, junk in found):
-        return [(name, value) for name, value, _ in found], ""
-    return _split_fields_slowly(text, defects)
-
-
-def _split_fields_slowly(text: str, defects: list[str]) -> tuple[list[tuple[str, str]], str]:
+    chunks = _FIELD_BREAK.split(head.replace(b"\r\n", b"\n").decode("ascii", "surrogateescape"))
     fields: list[tuple[str, str]] = []
-    chunks = _FIELD_BREAK.split(text)
+    for chunk in chunks:
+        name, colon, value = chunk.partition(":")
+        # Printable ASCII without space or colon: a field name (RFC 5322 section 3.6.8).
+        if not (colon and name and name.isascii() and name.isprintable() and " " not in name):
+            return _split_fields_slowly(chunks, defects)
+        fields.append((name, value.lstrip(" \t")))
+    return fields, ""
+
+
+def _split_fields_slowly(
+    chunks: list[str], defects: list[str]
+) -> tuple[list[tuple[str, str]], str]:
+    fields: list[tuple[str, str]] = []
     for index, chunk in enumerate(chunks):
         name, colon, value = chunk.partition(":")
         if colon and (_FIELD_NAME.fullmatch(name) or _FIELD_NAME.fullmatch(name.rstrip(" \t"))):
@@ -453,7 +455,9 @@ def _simple_addresses(value: str, name: str, defects: list[str]) -> list[Address
             if "=?" in display:
                 display = decode_words(display, name, defects)
             found.append(Address(display, normalize_address(rest.partition(">")[0])))
-        elif entry.strip():
+        elif (bare := entry.strip()) and " " not in bare:
+            found.append(Address("", normalize_address(bare)))
+        elif bare:
             mailbox = _Mailbox()
             mailbox.phrase.append(entry)
             if (address := mailbox.result(name, defects)) is not None:
@@ -462,7 +466,7 @@ def _simple_addresses(value: str, name: str, defects: list[str]) -> list[Address
 
 
 def normalize_address(address: str) -> str:
-    """Strip space and source routes, lower-case the domain (the local part may be case-sensitive)."""
+    """Strip space and source routes; lower-case the domain, never the local part (RFC 5321 2.4)."""
     if not address.isprintable() or " " in address:
         address = "".join(address.split())
     if ":" in address and address.startswith("@"):
@@ -485,16 +489,18 @@ def parse_addresses(value: str, name: str, defects: list[str]) -> list[Address]:
     current = _Mailbox()
     for match in _ADDRESS_TOKEN.finditer(value):
         kind = match.lastgroup
-        token = match.group()
+        piece = match.group()
         if kind == "text":
-            current.phrase.append(token)
+            current.phrase.append(piece)
         elif kind == "quoted":
-            current.phrase.append(_BACKSLASH.sub(r"\1", token[1:-1] if token.endswith('"') else token[1:]))
+            current.phrase.append(
+                _BACKSLASH.sub(r"\1", piece[1:-1] if piece.endswith('"') else piece[1:])
+            )
         elif kind == "angle":
-            current.angle = token[1:-1] if token.endswith(">") else token[1:]
+            current.angle = piece[1:-1] if piece.endswith(">") else piece[1:]
         elif kind == "comment":
-            current.comments.append(token[1:-1] if token.endswith(")") else token[1:])
-        elif kind == "sep" and token == ":" and current.angle is None:
+            current.comments.append(piece[1:-1] if piece.endswith(")") else piece[1:])
+        elif kind == "sep" and piece == ":" and current.angle is None:
             current = _Mailbox()  # a group's display name: keep only its members
         elif kind == "sep":
             if (address := current.result(name, defects)) is not None:
@@ -561,6 +567,7 @@ def _list_id(value: str | None) -> str | None:
 # --- MIME bodies --------------------------------------------------------------
 
 _MIME_FIELDS = ("content-type", "content-transfer-encoding", "content-disposition", "content-id")
+_CHARSET_PARAM = re.compile(r"""(?:^|;)\s*charset\s*=\s*["']?([^"';\s]*)""", re.I)
 _IDENTITY_ENCODINGS = frozenset({"", "7bit", "8bit", "binary"})
 _PLACEHOLDER = re.compile(
     r"\bhtml\b.*\b(?:view|read|display|support|client|browser|version|format)|"
@@ -578,6 +585,9 @@ class _Body:
     texts: list[tuple[bool, str]] = field(default_factory=list)  # (is_html, content)
     html: list[str] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
+    # Inline text/plain parts with a filename: attachments, but the body when
+    # nothing else is (Mutt's "attach a file inline" as the only content).
+    inline_texts: list[str] = field(default_factory=list)
 
     def has_plain_text(self) -> bool:
         plain = "".join(text for is_html, text in self.texts if not is_html).strip()
@@ -587,33 +597,57 @@ class _Body:
         if texts:
             self.texts.extend(other.texts)
             self.html.extend(other.html)
+            self.inline_texts.extend(other.inline_texts)
         self.attachments.extend(other.attachments)
 
 
 class _PartView:
-    """The MIME fields of one part, with 8-bit values repaired, read through the stdlib."""
+    """The MIME fields of one part, 8-bit values repaired.
 
-    __slots__ = ("content_id", "content_type", "disposition", "encoding", "params")
+    Type, disposition and charset are read directly, as `Message` reads them;
+    other parameters (RFC 2231 continuations, filenames) go through the stdlib.
+    """
 
-    def __init__(self, items: Iterable[tuple[str, str]], defects: list[str]) -> None:
-        params = Message(policy=compat32)
-        self.encoding = ""
-        self.content_id: str | None = None
+    __slots__ = ("_params", "content_id", "content_type", "disposition", "encoding", "fields")
+
+    def __init__(
+        self, items: Iterable[tuple[str, str]], defects: list[str], default_type: str = "text/plain"
+    ) -> None:
+        fields: dict[str, str] = {}
         for name, value in items:
             lower = name.lower()
-            if lower not in _MIME_FIELDS or lower in params:
-                continue
-            text = field_text(name, value, defects)
-            params.set_raw(name, text)
-            if lower == "content-transfer-encoding":
-                self.encoding = text.lower()
-            elif lower == "content-id":
-                self.content_id = text.strip("<> \t") or None
-        self.params = params
-        self.content_type = params.get_content_type()
-        self.disposition = params.get_content_disposition()
+            if lower in _MIME_FIELDS and lower not in fields:
+                fields[lower] = field_text(name, value, defects)
+        self.fields = fields
+        self._params: Message | None = None
+        self.content_type = default_type
+        if "content-type" in fields:
+            main = fields["content-type"].split(";", 1)[0].strip().lower()
+            # RFC 2045 section 5.2: a malformed type means text/plain.
+            self.content_type = main if main.count("/") == 1 else "text/plain"
+        disposition = fields.get("content-disposition")
+        self.disposition = disposition.split(";", 1)[0].strip().lower() if disposition else None
+        self.encoding = fields.get("content-transfer-encoding", "").lower()
+        self.content_id = fields.get("content-id", "").strip("<> \t") or None
+
+    @property
+    def params(self) -> Message:
+        if self._params is None:
+            self._params = Message(policy=compat32)
+            for name, text in self.fields.items():
+                self._params.set_raw(name, text)
+        return self._params
+
+    def charset(self) -> str | None:
+        value = self.fields.get("content-type", "")
+        if "*" in value:  # RFC 2231 parameter syntax: let the stdlib read it
+            return self.params.get_content_charset()
+        match = _CHARSET_PARAM.search(value)
+        return match.group(1).lower() if match else None
 
     def filename(self, defects: list[str]) -> str | None:
+        if not self._may_have_filename():
+            return None
         try:
             name = self.params.get_filename()
         except (ValueError, LookupError, TypeError):
@@ -621,15 +655,23 @@ class _PartView:
             return None
         return safe_filename(decode_words(name, "filename", defects)) if name else None
 
+    def _may_have_filename(self) -> bool:
+        found = self.fields.get("content-type", "") + self.fields.get("content-disposition", "")
+        return "name" in found.lower()
+
     def is_body_text(self, top_level: bool) -> bool:
         if self.content_type not in ("text/plain", "text/html"):
             return False
         if top_level:
             return True  # a single-part message's text is its body, whatever it is called
-        return self.disposition != "attachment" and self.params.get_filename() is None
+        return self.disposition != "attachment" and not (
+            self._may_have_filename() and self.params.get_filename() is not None
+        )
 
 
-_UNSAFE_FILENAME_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_UNSAFE_FILENAME_CHARS = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+)
 
 
 def safe_filename(name: str) -> str | None:
@@ -678,7 +720,9 @@ class _BodyReader:
     def __init__(self, defects: list[str]) -> None:
         self.defects = defects
 
-    def read(self, part: Message, view: _PartView, depth: int, raw_body: bytes | None = None) -> _Body:
+    def read(
+        self, part: Message, view: _PartView, depth: int, raw_body: bytes | None = None
+    ) -> _Body:
         """`raw_body` is the undecoded body of a single-part message, read without the stdlib."""
         body = _Body()
         if depth > MAX_MIME_DEPTH:
@@ -692,13 +736,17 @@ class _BodyReader:
             # A multipart without usable boundaries is shown as the text it is.
             self._text(part, view, body, raw_body)
         else:
-            body.attachments.append(self._attachment(part, view, raw_body))
+            attachment = self._attachment(part, view, raw_body)
+            body.attachments.append(attachment)
+            if view.content_type == "text/plain" and view.disposition == "inline":
+                text = decode_text(attachment.payload, view.charset(), self.defects)
+                body.inline_texts.append(text)
         return body
 
     def _multipart(self, subtype: str, parts: list[Message], depth: int, body: _Body) -> None:
         children: list[_Body] = []
         for index, part in enumerate(parts):
-            view = _PartView(part.raw_items(), self.defects)
+            view = _PartView(part.raw_items(), self.defects, part.get_default_type())
             if subtype == "multipart/signed" and index > 0 and not part.is_multipart():
                 # RFC 1847: what follows the signed content is the signature.
                 body.attachments.append(self._attachment(part, view))
@@ -724,7 +772,7 @@ class _BodyReader:
 
     def _text(self, part: Message, view: _PartView, body: _Body, raw_body: bytes | None) -> None:
         data = self._payload(part, view, raw_body)
-        text = decode_text(data, view.params.get_param("charset"), self.defects)
+        text = decode_text(data, view.charset(), self.defects)
         is_html = view.content_type == "text/html"
         body.texts.append((is_html, text))
         if is_html:
@@ -749,7 +797,9 @@ class _BodyReader:
         self.defects.append(f"undecodable {view.encoding} payload: kept as is")
         return str(part.get_payload()).encode("utf-8", "surrogateescape")
 
-    def _attachment(self, part: Message, view: _PartView, raw_body: bytes | None = None) -> Attachment:
+    def _attachment(
+        self, part: Message, view: _PartView, raw_body: bytes | None = None
+    ) -> Attachment:
         data = self._payload(part, view, raw_body)
         filename = view.filename(self.defects)
         if view.content_type == "message/rfc822" and filename is None:
@@ -772,8 +822,12 @@ class _BodyReader:
         inner = part.get_payload() if part.is_multipart() else []
         if inner and isinstance(inner[0], Message):
             raw_subject = next((v for k, v in inner[0].raw_items() if k.lower() == "subject"), "")
-            subject = decode_words(field_text("Subject", raw_subject, self.defects), "Subject", self.defects)
-        return safe_filename(f"{subject.strip() or 'forwarded message'}.eml") or "message.eml"
+            subject = decode_words(
+                field_text("Subject", raw_subject, self.defects), "Subject", self.defects
+            )
+        # A subject is not a path: "plans/2025" must not lose its first half.
+        subject = subject.replace("/", "_").replace("\\", "_").strip()
+        return safe_filename(f"{subject or 'forwarded message'}.eml") or "message.eml"
 
     def _stdlib_defects(self, part: Message) -> None:
         self.defects.extend(type(defect).__name__ for defect in part.defects)
@@ -819,7 +873,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         return _parse(bytes(raw), defects)
     except (RecursionError, MemoryError) as error:
         defects.append(f"message too complex to parse: {type(error).__name__}")
-    except Exception as error:  # noqa: BLE001 - the contract is "never raises"
+    except Exception as error:  # the contract is "never raises"
         defects.append(f"parser error: {type(error).__name__}: {error}")
     return ParsedMessage(defects=defects)
 
@@ -838,7 +892,9 @@ def _parse(raw: bytes, defects: list[str]) -> ParsedMessage:
     return message
 
 
-def _read_fields(fields: list[tuple[str, str]], message: ParsedMessage, defects: list[str]) -> dict[str, str]:
+def _read_fields(
+    fields: list[tuple[str, str]], message: ParsedMessage, defects: list[str]
+) -> dict[str, str]:
     """Fill `headers` and return the first value of each field the parser uses."""
     needed: dict[str, str] = {}
     headers = message.headers
@@ -872,12 +928,17 @@ def _fill_envelope(message: ParsedMessage, needed: dict[str, str], defects: list
     message.list_id = _list_id(get("list-id"))
 
 
-def _fill_body(message: ParsedMessage, raw: bytes, fields: list[tuple[str, str]], body_bytes: bytes) -> None:
+def _fill_body(
+    message: ParsedMessage, raw: bytes, fields: list[tuple[str, str]], body_bytes: bytes
+) -> None:
     defects = message.defects
     view = _PartView(fields, defects)
     reader = _BodyReader(defects)
     if view.content_type.startswith(("multipart/", "message/")):
-        if len(_BOUNDARY_PARAM.findall(raw)) > MAX_MIME_DEPTH and _nesting_depth(raw) > MAX_MIME_DEPTH:
+        if (
+            len(_BOUNDARY_PARAM.findall(raw)) > MAX_MIME_DEPTH
+            and _nesting_depth(raw) > MAX_MIME_DEPTH
+        ):
             defects.append(f"MIME nesting deeper than {MAX_MIME_DEPTH}: body not parsed")
             return
         # The stdlib re-reads the header section, but only its MIME fields are used.
@@ -895,7 +956,8 @@ def _fill_body(message: ParsedMessage, raw: bytes, fields: list[tuple[str, str]]
 
 
 def _fill_text(message: ParsedMessage, body: _Body) -> None:
-    texts = [html_to_text(text) if is_html else text for is_html, text in body.texts]
+    chosen = body.texts or [(False, text) for text in body.inline_texts]
+    texts = [html_to_text(text) if is_html else text for is_html, text in chosen]
     text = "\n\n".join(_normalize_newlines(t).strip("\n") for t in texts if t.strip())
     message.text = text
     message.attachments = body.attachments

@@ -81,10 +81,17 @@ def split_reply(text: str) -> tuple[str, str, str]:
     if not text.strip():
         return "", "", ""
     limit, history = _scan_markers(text)
-    trailing = _trailing_quote_start(text, limit)
-    cut = min(c for c in (history, trailing, limit) if c is not None)
-    head, signature = _split_signature(text[:cut].rstrip())
-    quoted, tail = text[cut:limit], text[limit:]
+    cut = history if history is not None else _trailing_quote_start(text, limit)
+    if cut is not None:
+        head, signature = _split_signature(text[:cut].rstrip())
+        quoted = text[cut:limit]
+    else:
+        # Bottom-quoting with a signature after the quotes: the block is trailing
+        # once the signature is set aside.
+        head, signature = _split_signature(text[:limit].rstrip())
+        cut = _trailing_quote_start(head, len(head))
+        head, quoted = (head, "") if cut is None else (head[:cut], head[cut:])
+    tail = text[limit:]
     if not head.strip() and not tail.strip():
         # Everything looked quoted: show it rather than an empty message.
         head, quoted = quoted, ""
@@ -125,7 +132,7 @@ def _scan_markers(text: str) -> tuple[int, int | None]:
 
 
 def _is_header_block(text: str, start: int) -> bool:
-    """From: followed within a few lines by Sent:/Date: and To:/Subject: (Outlook's reply header)."""
+    """From: followed closely by Sent:/Date: and To:/Subject: (Outlook's reply header)."""
     following = text[start : start + 2000].split("\n", 6)[1:6]
     return any(_HEADER_SENT.match(line) for line in following) and any(
         _HEADER_TO.match(line) for line in following
@@ -155,7 +162,9 @@ def _trailing_quote_start(text: str, limit: int) -> int | None:
     for start, line in _lines_up(region, len(region)):
         if _is_quote(line):
             block_start = start
-        elif line.strip() and not (block_start is not None and _is_wrapped_quote(region, start, line)):
+        elif line.strip() and not (
+            block_start is not None and _is_wrapped_quote(region, start, line)
+        ):
             break
     return None if block_start is None else _attribution_start(region, block_start)
 
@@ -174,18 +183,26 @@ def _attribution_start(text: str, start: int) -> int:
     before = text[:start].rstrip()
     if not before:
         return start
-    # Gmail wraps long attributions over two or three lines.
+    # Gmail wraps long attributions over two or three lines, so "alice@example.org>
+    # wrote:" alone may be the tail of one: prefer a longer one that starts like one.
     lines = before.rsplit("\n", 3)
+    bare = None
     for count in range(1, len(lines) + 1):
         chunk = lines[-count:]
         if count > 1 and not chunk[0].strip():
             break
-        if _is_attribution(" ".join(line.strip() for line in chunk).replace("\xa0", " ")):
-            return len(before) - len("\n".join(chunk))
-    return start
+        joined = " ".join(line.strip() for line in chunk).replace("\xa0", " ")
+        if not _is_attribution(joined):
+            continue
+        chunk_start = len(before) - len("\n".join(chunk))
+        if _ATTRIBUTION_INTRO.match(joined) or _MUTT_ATTRIBUTION.fullmatch(joined):
+            return chunk_start
+        bare = chunk_start if bare is None else bare
+    return start if bare is None else bare
 
 
 def _is_attribution(line: str) -> bool:
+    """ "On <date>, <name> wrote:" and its translations, or a short "<name> writes:"."""
     if not line.endswith(":") or len(line) > 300:
         return False
     if _MUTT_ATTRIBUTION.fullmatch(line):

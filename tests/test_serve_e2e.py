@@ -81,6 +81,7 @@ def test_cc_heavy_conversation_by_smtp_becomes_one_thread(server) -> None:
             reply = smtp.sendmail("p@example.com", ["eng@lists.example.com"], raw)
             assert reply == {}
     web = f"http://127.0.0.1:{server['web']}"
+
     def threads_page() -> str | None:
         text = urllib.request.urlopen(f"{web}/c/eng").read().decode()
         return text if "3 messages" in text else None

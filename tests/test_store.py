@@ -14,7 +14,7 @@ from mail.parse import parse_message
 from tests.conftest import conversation, make_mail
 from tests.factories import create_community, deliver
 from threads import queries
-from threads.models import Message
+from threads.models import Message, Thread
 from threads.threading import group_threads, thread_input
 
 
@@ -112,6 +112,35 @@ def test_reply_without_headers_links_by_subject_and_participants(core: Core) -> 
     }
 
 
+def test_lone_reply_follows_the_best_opening_message(core: Core) -> None:
+    """A reference-less reply waits alone, joins its opening message, then leaves when answered."""
+    create_community(core)
+    day = datetime(2026, 3, 2, tzinfo=UTC)
+    reply = make_mail(
+        "RE: Offsite", sender="bo@example.com", msgid="r@example.com", date=day + timedelta(days=1)
+    )
+    deliver(core, reply)
+    deliver(core, make_mail("Offsite", msgid="o@example.com", cc="bo@example.com", date=day))
+    assert partition(core) == {frozenset({"o@example.com", "r@example.com"})}
+    deliver(
+        core,
+        make_mail(
+            "Re: Offsite",
+            sender="cy@example.com",
+            msgid="rr@example.com",
+            in_reply_to="r@example.com",
+            date=day + timedelta(days=2),
+        ),
+    )
+    assert partition(core) == {
+        frozenset({"o@example.com"}),
+        frozenset({"r@example.com", "rr@example.com"}),
+    }
+    with core.engine.connect() as conn:
+        counts = sorted(conn.execute(select(Thread.message_count)).scalars())
+    assert counts == [1, 2]
+
+
 def _mixed_set() -> list[bytes]:
     base = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     msgs = conversation(4, "a") + conversation(3, "b")
@@ -129,13 +158,31 @@ def _mixed_set() -> list[bytes]:
             date=base + timedelta(days=1),
         )
     )
+    # A second lone reply, later answered with references: it must anchor its own thread.
+    msgs.append(
+        make_mail(
+            "Re: Rollout plan",
+            sender="Person 1 <p1@example.com>",
+            msgid="z1@example.com",
+            date=base + timedelta(days=2),
+        )
+    )
+    msgs.append(
+        make_mail(
+            "Re: Rollout plan",
+            sender="Person 2 <p2@example.com>",
+            msgid="z2@example.com",
+            in_reply_to="z1@example.com",
+            date=base + timedelta(days=3),
+        )
+    )
     return msgs
 
 
 @settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(st.permutations(range(10)))
+@given(st.permutations(range(12)))
 def test_any_arrival_order_gives_the_oracle_partition(tmp_path_factory, order) -> None:
     """The store's incremental threading equals the pure batch oracle, whatever the order."""
     msgs = _mixed_set()

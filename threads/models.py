@@ -22,7 +22,9 @@ def utcnow() -> datetime:
 
 def _ts(*, nullable: bool) -> Column:  # type: ignore[type-arg]
     # Required timestamps default to now on the Python side, for Core inserts too.
-    return Column(SADateTime(timezone=True), nullable=nullable, default=None if nullable else utcnow)
+    return Column(
+        SADateTime(timezone=True), nullable=nullable, default=None if nullable else utcnow
+    )
 
 
 class Visibility(enum.StrEnum):
@@ -134,7 +136,11 @@ class Message(SQLModel, table=True):
     thread_key: str | None = Field(default=None, max_length=64)
     subject: str = ""
     norm_subject: str = ""
+    # Subject fallback state (threads/threading.py): a reference-less reply, an
+    # opening message, and whether this row was placed in its thread by subject.
     reply_without_refs: bool = False
+    opens_thread: bool = False
+    subject_linked: bool = False
     from_name: str = ""
     from_addr: str = Field(default="", index=True, max_length=320)
     to_addrs: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON))

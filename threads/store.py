@@ -33,10 +33,9 @@ from sqlalchemy import (
 from threads.models import Message, Thread
 from threads.threading import (
     ThreadCandidate,
-    has_reply_prefix,
-    normalize_subject,
+    best_root,
     reference_chain,
-    subject_related,
+    subject_candidate,
     thread_index_key,
 )
 
@@ -80,35 +79,49 @@ class Filed:
 def file_letter(
     conn: Connection, *, community_id: int, raw_id: int | None, letter: Letter
 ) -> Filed:
-    """Store `letter` in its thread (creating or merging threads as needed)."""
+    """Store `letter` in its thread (creating, merging or re-placing threads as needed)."""
     chain = reference_chain(letter.message_id, letter.in_reply_to, letter.references)
     key = thread_index_key(letter.thread_index)
-    norm = normalize_subject(letter.subject)
-    candidate = ThreadCandidate(
-        message_id=letter.message_id,
-        norm_subject=norm,
-        reply_without_refs=has_reply_prefix(letter.subject) and not chain,
+    me = subject_candidate(
+        letter.message_id,
+        letter.subject,
+        chain=chain,
+        thread_key=key,
         date=letter.date,
-        participants=_participants(letter.from_addr, letter.to, letter.cc),
         sender=letter.from_addr,
+        participants=_participants(letter.from_addr, letter.to, letter.cc),
     )
     known = _rows_by_message_id(conn, community_id, [letter.message_id, *chain])
     own = known.pop(letter.message_id, None)
     if own is not None and not own.placeholder:
         raise DuplicateMessage(letter.message_id)
-    linked = {row.thread_id for row in known.values()}
-    if own is not None:
+    # A reply placed only by its subject is now answered with real references:
+    # it anchors this conversation instead (see threading.subject_links).
+    anchored = [row for row in known.values() if row.subject_linked]
+    linked = {row.thread_id for row in known.values() if not row.subject_linked}
+    # Our own placeholder means someone referenced us, unless it is what
+    # `bridge reprocess --all` left of a reply that had been placed by subject.
+    relinkable = own is None or own.subject_linked
+    if own is not None and not own.subject_linked:
         linked.add(own.thread_id)
     if key:
         linked |= set(conn.execute(_THREADS_WITH_KEY, {"c": community_id, "k": key}).scalars())
-    if norm:
-        linked |= _threads_by_subject(conn, community_id, candidate)
-    thread_id, merged = _merge_or_create(conn, community_id, linked)
-    values = _message_values(letter, chain, key, norm, candidate.reply_without_refs)
-    values.update(thread_id=thread_id, raw_id=raw_id, placeholder=False)
+    by_subject = False
+    if not linked and relinkable and me.reply_without_refs:
+        root = _best_root_row(conn, community_id, me)
+        if root is not None:
+            linked, by_subject = {root.thread_id}, True
+    thread_id, changed = _merge_or_create(conn, community_id, linked)
+    for row in anchored:
+        _move(conn, row.id, row.thread_id, thread_id, subject_linked=False)
+        changed = True
+    values = _message_values(letter, chain, key, me)
+    values.update(thread_id=thread_id, raw_id=raw_id, placeholder=False, subject_linked=by_subject)
     if own is not None:
         conn.execute(_FILL_PLACEHOLDER, {**values, "pk": own.id})
         message_pk = own.id
+        if own.thread_id != thread_id:
+            _forget_if_empty(conn, own.thread_id)
     else:
         values.update(community_id=community_id, message_id=letter.message_id)
         message_pk = conn.execute(_INSERT_MESSAGE, values).scalar_one()
@@ -117,11 +130,75 @@ def file_letter(
         conn.execute(
             _INSERT_PLACEHOLDER, [_placeholder(community_id, thread_id, m) for m in missing]
         )
-    if merged:
+    if changed:
         refresh_thread(conn, thread_id)
     else:
         _count_into_thread(conn, thread_id, letter)
+    if me.opens_thread and me.norm_subject:
+        _replace_lone_replies(conn, community_id, me.norm_subject)
     return Filed(message_pk, thread_id)
+
+
+def _best_root_row(conn: Connection, community_id: int, reply: ThreadCandidate) -> Any:
+    """The stored opening message `best_root` picks for a lone reply, or None."""
+    rows = {
+        row.message_id: row
+        for row in conn.execute(
+            _SUBJECT_PEERS.where(MSG.c.opens_thread.is_(True)),
+            {"c": community_id, "s": reply.norm_subject},
+        )
+    }
+    chosen = best_root(reply, (_candidate(row) for row in rows.values()))
+    return rows[chosen] if chosen is not None else None
+
+
+def _replace_lone_replies(conn: Connection, community_id: int, norm_subject: str) -> None:
+    """After a new opening message: put every lone reply with its subject where it now fits.
+
+    A lone reply is reference-less and unreferenced: either placed by subject,
+    or alone in its own thread because no opening message fitted before.
+    """
+    peers = list(conn.execute(_SUBJECT_PEERS, {"c": community_id, "s": norm_subject}))
+    roots = [_candidate(row) for row in peers if row.opens_thread]
+    root_threads = {row.message_id: row.thread_id for row in peers if row.opens_thread}
+    for row in peers:
+        if not row.reply_without_refs or not (row.subject_linked or _alone(conn, row)):
+            continue
+        chosen = best_root(_candidate(row), roots)
+        if chosen is not None and root_threads[chosen] != row.thread_id:
+            _move(conn, row.id, row.thread_id, root_threads[chosen], subject_linked=True)
+            refresh_thread(conn, root_threads[chosen])
+
+
+def _alone(conn: Connection, row: Any) -> bool:
+    return conn.execute(_THREAD_SIZE, {"t": row.thread_id}).scalar_one() == 1
+
+
+def _move(conn: Connection, pk: int, old: int, new: int, *, subject_linked: bool) -> None:
+    """Move one message to another thread; its old thread is refreshed or dropped if empty."""
+    conn.execute(_MOVE_ONE, {"pk": pk, "t": new, "linked": subject_linked})
+    if old != new:
+        _forget_if_empty(conn, old)
+
+
+def _forget_if_empty(conn: Connection, thread_id: int) -> None:
+    """Drop a thread that lost its last row; otherwise recount it."""
+    if conn.execute(_THREAD_SIZE, {"t": thread_id}).scalar_one() == 0:
+        conn.execute(_DROP_THREADS, {"old": [thread_id]})
+    else:
+        refresh_thread(conn, thread_id)
+
+
+def _candidate(row: Any) -> ThreadCandidate:
+    return ThreadCandidate(
+        message_id=row.message_id,
+        norm_subject=row.norm_subject,
+        reply_without_refs=row.reply_without_refs,
+        opens_thread=row.opens_thread,
+        date=_aware(row.date),
+        participants=_participants(row.from_addr, row.to_addrs or [], row.cc_addrs or []),
+        sender=row.from_addr,
+    )
 
 
 def _participants(sender: str, *groups: Iterable[dict[str, str]]) -> frozenset[str]:
@@ -133,7 +210,9 @@ def _participants(sender: str, *groups: Iterable[dict[str, str]]) -> frozenset[s
 
 # Statements are built once with bound parameters so SQLAlchemy compiles each
 # a single time; on bulk import this is most of the difference in speed.
-_BY_MESSAGE_ID = select(MSG.c.id, MSG.c.message_id, MSG.c.thread_id, MSG.c.placeholder).where(
+_BY_MESSAGE_ID = select(
+    MSG.c.id, MSG.c.message_id, MSG.c.thread_id, MSG.c.placeholder, MSG.c.subject_linked
+).where(
     MSG.c.community_id == bindparam("c"), MSG.c.message_id.in_(bindparam("ids", expanding=True))
 )
 _THREADS_WITH_KEY = (
@@ -142,9 +221,13 @@ _THREADS_WITH_KEY = (
     .distinct()
 )
 _SUBJECT_PEERS = select(
+    MSG.c.id,
     MSG.c.thread_id,
     MSG.c.message_id,
+    MSG.c.norm_subject,
     MSG.c.reply_without_refs,
+    MSG.c.opens_thread,
+    MSG.c.subject_linked,
     MSG.c.date,
     MSG.c.from_addr,
     MSG.c.to_addrs,
@@ -189,6 +272,12 @@ _MOVE_MESSAGES = (
     .where(MSG.c.thread_id.in_(bindparam("old", expanding=True)))
     .values(thread_id=bindparam("new"))
 )
+_MOVE_ONE = (
+    update(MSG)
+    .where(MSG.c.id == bindparam("pk"))
+    .values(thread_id=bindparam("t"), subject_linked=bindparam("linked"))
+)
+_THREAD_SIZE = select(func.count()).where(MSG.c.thread_id == bindparam("t"))
 _DROP_THREADS = delete(THREAD).where(THREAD.c.id.in_(bindparam("old", expanding=True)))
 
 
@@ -222,27 +311,6 @@ _COUNT_INTO_THREAD = (
 def _rows_by_message_id(conn: Connection, community_id: int, ids: list[str]) -> dict[str, Any]:
     rows = conn.execute(_BY_MESSAGE_ID, {"c": community_id, "ids": ids})
     return {row.message_id: row for row in rows}
-
-
-def _threads_by_subject(conn: Connection, community_id: int, me: ThreadCandidate) -> set[int]:
-    """Threads holding a message that `subject_related` links to `me` (either direction)."""
-    stmt = _SUBJECT_PEERS
-    if not me.reply_without_refs:
-        # Only a reply that lost its references may link by subject; look for those.
-        stmt = stmt.where(MSG.c.reply_without_refs.is_(True))
-    found: set[int] = set()
-    for row in conn.execute(stmt, {"c": community_id, "s": me.norm_subject}):
-        other = ThreadCandidate(
-            message_id=row.message_id,
-            norm_subject=me.norm_subject,
-            reply_without_refs=row.reply_without_refs,
-            date=_aware(row.date),
-            participants=_participants(row.from_addr, row.to_addrs or [], row.cc_addrs or []),
-            sender=row.from_addr,
-        )
-        if subject_related(me, other):
-            found.add(row.thread_id)
-    return found
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -296,14 +364,15 @@ def refresh_thread(conn: Connection, thread_id: int) -> None:
 
 
 def _message_values(
-    letter: Letter, chain: list[str], key: str | None, norm: str, reply_without_refs: bool
+    letter: Letter, chain: list[str], key: str | None, me: ThreadCandidate
 ) -> dict[str, Any]:
     return {
         "chain": chain,
         "thread_key": key,
         "subject": letter.subject,
-        "norm_subject": norm,
-        "reply_without_refs": reply_without_refs,
+        "norm_subject": me.norm_subject,
+        "reply_without_refs": me.reply_without_refs,
+        "opens_thread": me.opens_thread,
         "from_name": letter.from_name,
         "from_addr": letter.from_addr,
         "to_addrs": letter.to,
@@ -329,6 +398,8 @@ def _placeholder(community_id: int, thread_id: int, message_id: str) -> dict[str
         "subject": "",
         "norm_subject": "",
         "reply_without_refs": False,
+        "opens_thread": False,
+        "subject_linked": False,
         "from_name": "",
         "from_addr": "",
         "visible_text": "",

@@ -8,8 +8,8 @@ benchmark and the tests share one definition of "same conversation":
   Jamie Zawinski's threading algorithm ("JWZ", the one Netscape 3 and most
   mail readers since use);
 * ``thread_index_key`` reads the conversation part of Outlook's Thread-Index;
-* ``normalize_subject`` / ``subject_related`` implement a deliberately narrow
-  subject fallback for replies whose client dropped both reference headers;
+* ``normalize_subject`` / ``may_answer`` / ``best_root`` implement a deliberately
+  narrow subject fallback for replies whose client dropped every reference;
 * ``group_threads`` is the batch oracle: the partition of messages into
   threads, independent of arrival order;
 * ``build_tree`` / ``order_for_display`` lay out one thread for reading.
@@ -17,7 +17,6 @@ benchmark and the tests share one definition of "same conversation":
 
 import base64
 import binascii
-import bisect
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -163,59 +162,65 @@ def _skip_quoted(value: str, pos: int) -> int:
     return pos
 
 
-def _scan(value: str) -> tuple[list[str], list[str]]:
-    """Split a header value into bracketed ids and the bare words outside them.
+def _closing_bracket(value: str, pos: int) -> int:
+    """Index of the ">" closing the "<" at `pos`, or -1 if unterminated or nested."""
+    end = value.find(">", pos + 1)
+    restart = value.find("<", pos + 1)
+    return -1 if end < 0 or 0 <= restart < end else end
 
-    Comments and quoted strings are skipped: "In-Reply-To: <id> (Fred's message
-    of "Mon, 1 Jan <date>")" is a common shape (Emacs, Gnus) and must not yield
-    words or ids from the comment.
+
+def _scan(value: str) -> list[tuple[bool, str]]:
+    """Split a header value into (bracketed?, text) tokens, in order.
+
+    Bracketed tokens are the insides of <...> with folding whitespace removed
+    (some clients fold mid-id); the rest is split into words. Comments and
+    quoted strings are skipped: "<id> (Fred's message of "Mon, 1 Jan <x>")"
+    is a common shape (Emacs, Gnus) and must yield nothing from the comment.
     """
-    bracketed: list[str] = []
+    pieces: list[tuple[bool, str]] = []
     prose: list[str] = []
     pos = 0
     while pos < len(value):
         char = value[pos]
-        if char == "<":
-            end = value.find(">", pos + 1)
-            restart = value.find("<", pos + 1)
-            if end < 0 or 0 <= restart < end:
-                # Unterminated or nested "<": this one is junk, rescan after it.
-                prose.append(" ")
-                pos += 1
-                continue
-            bracketed.append(value[pos + 1 : end])
-            prose.append(" ")
+        end = _closing_bracket(value, pos) if char == "<" else -1
+        if end >= 0:
+            pieces += [(False, "".join(prose)), (True, "".join(value[pos + 1 : end].split()))]
+            prose = []
             pos = end + 1
-        elif char == "(":
-            pos = _skip_comment(value, pos)
-            prose.append(" ")
-        elif char == '"':
-            pos = _skip_quoted(value, pos)
+        elif char in '("':
+            pos = _skip_comment(value, pos) if char == "(" else _skip_quoted(value, pos)
             prose.append(" ")
         else:
-            prose.append(char)
+            # A stray "<" is junk: drop it and read on.
+            prose.append(" " if char == "<" else char)
             pos += 1
-    words = [word.strip(",;") for word in "".join(prose).replace(",", " ").split()]
-    return bracketed, [word for word in words if word]
+    pieces.append((False, "".join(prose)))
+    tokens: list[tuple[bool, str]] = []
+    for bracketed, text in pieces:
+        if bracketed:
+            tokens.append((True, text))
+        else:
+            words = (word.strip(",;") for word in text.replace(",", " ").split())
+            tokens.extend((False, word) for word in words if word)
+    return tokens
 
 
 def parse_msgid_list(value: str | None) -> list[str]:
     """Message-IDs in an In-Reply-To/References value, without brackets, in order.
 
     Deduplicated (first occurrence kept), junk between ids ignored, folding
-    whitespace inside an id removed (some clients fold mid-id). Bare ids
-    without brackets are accepted only when every word outside brackets looks
-    like an id: "References: a@x b@y" is a sloppy client, while "message from
-    fred@example.com of Monday" is prose whose address is no message id.
+    whitespace inside an id removed. Bare ids without brackets are accepted
+    only when every word outside brackets looks like an id: "References: a@x
+    b@y" is a sloppy client, while "message from fred@example.com of Monday"
+    is prose whose address is no message id.
     At most MAX_REFERENCES ids are returned, the last ones.
     """
     if not value:
         return []
-    bracketed, words = _scan(value)
-    candidates = ["".join(text.split()) for text in bracketed]
-    if words and all(looks_like_msgid(word) for word in words):
-        candidates.extend(words)
-    ids = list(dict.fromkeys(c for c in candidates if looks_like_msgid(c)))
+    tokens = _scan(value)
+    bare_ok = all(looks_like_msgid(text) for bracketed, text in tokens if not bracketed)
+    candidates = (text for bracketed, text in tokens if bracketed or bare_ok)
+    ids = list(dict.fromkeys(mid for mid in candidates if looks_like_msgid(mid)))
     return ids[-MAX_REFERENCES:]
 
 
@@ -320,7 +325,11 @@ class ThreadCandidate:
 
     message_id: str
     norm_subject: str
-    reply_without_refs: bool  # reply prefix, but no usable In-Reply-To/References
+    # Reply prefix, but no usable In-Reply-To/References and no Thread-Index:
+    # nothing but the subject says where this message belongs.
+    reply_without_refs: bool
+    # No reply prefix and no references: the first message of a conversation.
+    opens_thread: bool
     date: datetime | None  # timezone-aware
     participants: frozenset[str]  # lower-cased addresses from From/To/Cc
     sender: str  # lower-cased From address
@@ -329,23 +338,41 @@ class ThreadCandidate:
         _require_aware(self.date, self.message_id)
 
 
-def subject_related(a: ThreadCandidate, b: ThreadCandidate) -> bool:
-    """True when one of two same-subject messages is a reference-less reply to the other.
+# Sender clocks drift; a reply stamped a little before the message it answers
+# is common enough in real archives that the fallback tolerates it.
+CLOCK_SKEW = timedelta(hours=12)
 
-    Symmetric. JWZ groups every same-subject message; that merges patch series
-    and v1/v2 postings on kernel-style lists, so we link only when one side
-    is a reply that lost its references, both are dated within SUBJECT_WINDOW
-    and the sender of one was among the participants of the other.
+
+def may_answer(reply: ThreadCandidate, root: ThreadCandidate) -> bool:
+    """True when `reply`, which lost its references, can answer the opening message `root`.
+
+    JWZ groups every same-subject message; that merges patch series, v1/v2
+    postings and monthly reports. We link only a reference-less reply to a
+    conversation's opening message with the same subject, written after it
+    (within SUBJECT_WINDOW), by or to someone the opening message involved.
     """
     return (
-        bool(a.norm_subject)
-        and a.norm_subject == b.norm_subject
-        and (a.reply_without_refs or b.reply_without_refs)
-        and a.date is not None
-        and b.date is not None
-        and abs(a.date - b.date) <= SUBJECT_WINDOW
-        and _talked_to_each_other(a, b)
+        reply.reply_without_refs
+        and root.opens_thread
+        and bool(reply.norm_subject)
+        and reply.norm_subject == root.norm_subject
+        and reply.date is not None
+        and root.date is not None
+        and root.date - CLOCK_SKEW <= reply.date <= root.date + SUBJECT_WINDOW
+        and _talked_to_each_other(reply, root)
     )
+
+
+def best_root(reply: ThreadCandidate, roots: Iterable[ThreadCandidate]) -> str | None:
+    """The opening message a reference-less reply most likely answers: the latest that fits.
+
+    Picking one (rather than linking to every candidate) means a reply can
+    never bridge two conversations that happen to share a subject.
+    """
+    fits = [r for r in roots if r.message_id != reply.message_id and may_answer(reply, r)]
+    if not fits:
+        return None
+    return max(fits, key=lambda r: (r.date, r.message_id)).message_id
 
 
 def _talked_to_each_other(a: ThreadCandidate, b: ThreadCandidate) -> bool:
@@ -384,17 +411,42 @@ def thread_input(
 ) -> ThreadInput:
     """Build a ThreadInput from raw header values (subject decoded, addresses parsed)."""
     chain = reference_chain(message_id, parse_msgid_list(in_reply_to), parse_msgid_list(references))
+    key = thread_index_key(thread_index)
     sender = sender.strip().lower()
     participants = {addr.strip().lower() for addr in recipients} | {sender}
-    candidate = ThreadCandidate(
+    candidate = subject_candidate(
+        message_id,
+        subject,
+        chain=chain,
+        thread_key=key,
+        date=date,
+        sender=sender,
+        participants=participants,
+    )
+    return ThreadInput(message_id, tuple(chain), key, candidate)
+
+
+def subject_candidate(
+    message_id: str,
+    subject: str | None,
+    *,
+    chain: Sequence[str],
+    thread_key: str | None,
+    date: datetime | None,
+    sender: str,
+    participants: Iterable[str],
+) -> ThreadCandidate:
+    """The subject-fallback view of one message (addresses already lower-cased)."""
+    reply = has_reply_prefix(subject)
+    return ThreadCandidate(
         message_id=message_id,
         norm_subject=normalize_subject(subject),
-        reply_without_refs=has_reply_prefix(subject) and not chain,
+        reply_without_refs=reply and not chain and thread_key is None,
+        opens_thread=not reply and not chain,
         date=date,
-        participants=frozenset(addr for addr in participants if addr),
+        participants=frozenset(addr for addr in participants if addr) | {sender} - {""},
         sender=sender,
     )
-    return ThreadInput(message_id, tuple(chain), thread_index_key(thread_index), candidate)
 
 
 class _Forest:
@@ -442,33 +494,27 @@ def _link_thread_keys(messages: Iterable[ThreadInput], forest: _Forest) -> None:
             )
 
 
-def subject_pairs(candidates: Iterable[ThreadCandidate]) -> Iterator[tuple[str, str]]:
-    """Every pair of message ids that `subject_related` links, without an all-pairs scan.
+def subject_links(messages: Iterable[ThreadInput]) -> Iterator[tuple[str, str]]:
+    """(reply, opening message) for every lone reference-less reply the fallback places.
 
-    Candidates are bucketed by normalised subject and sorted by date; each
-    reference-less reply is compared only with the bucket's messages within
-    SUBJECT_WINDOW of it.
+    Only a reply that nothing references is placed by subject: once someone
+    answers it with proper references it anchors its own conversation, and
+    joining that whole conversation to another on the strength of one
+    subject line is a guess we do not make (on the ksummit corpus it would
+    have fused a 173-message discussion into a 186-message one).
     """
-    buckets: dict[str, list[tuple[datetime, ThreadCandidate]]] = {}
-    for cand in candidates:
-        if cand.norm_subject and cand.date is not None:
-            buckets.setdefault(cand.norm_subject, []).append((cand.date, cand))
-    for bucket in buckets.values():
-        if any(cand.reply_without_refs for _, cand in bucket):
-            yield from _pairs_in_bucket(bucket)
-
-
-def _pairs_in_bucket(bucket: list[tuple[datetime, ThreadCandidate]]) -> Iterator[tuple[str, str]]:
-    bucket.sort(key=lambda item: (item[0], item[1].message_id))
-    dates = [date for date, _ in bucket]
-    for date, cand in bucket:
-        if not cand.reply_without_refs:
-            continue
-        low = bisect.bisect_left(dates, date - SUBJECT_WINDOW)
-        high = bisect.bisect_right(dates, date + SUBJECT_WINDOW)
-        for _, other in bucket[low:high]:
-            if other.message_id != cand.message_id and subject_related(cand, other):
-                yield cand.message_id, other.message_id
+    messages = list(messages)
+    referenced = {ancestor for m in messages for ancestor in m.chain}
+    roots: dict[str, list[ThreadCandidate]] = {}
+    for m in messages:
+        if m.candidate.opens_thread and m.candidate.norm_subject:
+            roots.setdefault(m.candidate.norm_subject, []).append(m.candidate)
+    for m in messages:
+        cand = m.candidate
+        if cand.reply_without_refs and m.message_id not in referenced:
+            root = best_root(cand, roots.get(cand.norm_subject, ()))
+            if root is not None:
+                yield m.message_id, root
 
 
 def group_threads(messages: Iterable[ThreadInput]) -> list[frozenset[str]]:
@@ -476,10 +522,11 @@ def group_threads(messages: Iterable[ThreadInput]) -> list[frozenset[str]]:
 
     A message joins every id of its chain; ids we do not hold act as
     placeholders that still join their children (JWZ's empty containers), so
-    two replies to a lost message stay together. Equal Thread-Index keys and
-    subject-related pairs join too. Union-find over a fixed set of links gives
-    the same partition whatever the input order. Only the first ThreadInput of
-    a duplicated message_id counts. Sorted by each group's smallest id.
+    two replies to a lost message stay together. Equal Thread-Index keys join
+    too, and each lone reference-less reply joins the opening message
+    `best_root` picks for it. Union-find over a fixed set of links gives the
+    same partition whatever the input order. Only the first ThreadInput of a
+    duplicated message_id counts. Sorted by each group's smallest id.
     """
     unique = _first_per_id(messages)
     forest = _Forest()
@@ -488,8 +535,8 @@ def group_threads(messages: Iterable[ThreadInput]) -> list[frozenset[str]]:
         for ancestor in message.chain:
             forest.union(message.message_id, ancestor)
     _link_thread_keys(unique.values(), forest)
-    for a, b in subject_pairs(message.candidate for message in unique.values()):
-        forest.union(a, b)
+    for reply, root in subject_links(unique.values()):
+        forest.union(reply, root)
     groups: dict[str, set[str]] = {}
     for message_id in unique:
         groups.setdefault(forest.find(message_id), set()).add(message_id)

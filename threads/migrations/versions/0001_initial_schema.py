@@ -114,6 +114,8 @@ def upgrade() -> None:
         sa.Column("subject", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("norm_subject", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("reply_without_refs", sa.Boolean(), nullable=False),
+        sa.Column("opens_thread", sa.Boolean(), nullable=False),
+        sa.Column("subject_linked", sa.Boolean(), nullable=False),
         sa.Column("from_name", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("from_addr", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
         sa.Column("to_addrs", sa.JSON(), nullable=True),
