@@ -62,9 +62,7 @@ class BridgeHandler:
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 Ok"
 
-    async def handle_DATA(
-        self, server: SMTP, session: Session, envelope: SMTPEnvelope
-    ) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: SMTPEnvelope) -> str:
         raw = envelope.original_content or b""
         peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
         meta = Envelope(
