@@ -119,7 +119,6 @@ def route_add(core: Core, slug: str, address: str | None, list_id: str | None) -
 def parse(files: tuple[Path, ...], as_json: bool) -> None:
     """Parse message files and print what the pipeline sees (no database)."""
     from mail.classify import classify
-
     from mail.parse import parse_message
 
     for file in files:

@@ -28,5 +28,9 @@ def open_core(settings: Settings) -> Core:
     """Engine, schema brought up to date, and the pipeline; used by every command."""
     engine = make_engine(settings.effective_database_url)
     migrate(engine)
-    context = Context(attachments_dir=settings.attachments_dir, mail_domain=settings.mail_domain)
+    context = Context(
+        attachments_dir=settings.attachments_dir,
+        mail_domain=settings.mail_domain,
+        publishable_labels=frozenset(label.lower() for label in settings.publishable_labels),
+    )
     return Core(settings, engine, Pipeline(engine, context), DatabaseInbox(engine))

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     )
     public_url: str = Field(default="", description="Base of every link we mail.")
     secret_key: str = Field(default="", description="Signing key; generated into DATA if empty.")
+    publishable_labels: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["normal", "general", "public"],
+        description="Sensitivity labels published without a moderator (comma-separated).",
+    )
     smtp_relay: str = Field(default="", description="Outbound relay; empty means DATA/outbox.")
     smtp_host: str = Field(default="127.0.0.1", description="SMTP listener address.")
     smtp_port: int = Field(default=8025, description="SMTP listener port.")
@@ -47,9 +51,9 @@ class Settings(BaseSettings):
     web_host: str = Field(default="127.0.0.1", description="Web listener address.")
     web_port: int = Field(default=8000, description="Web listener port.")
 
-    @field_validator("org_domains", mode="before")
+    @field_validator("org_domains", "publishable_labels", mode="before")
     @classmethod
-    def _split_domains(cls, value: Any) -> Any:
+    def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [d.strip().lower() for d in value.split(",") if d.strip()]
         return value

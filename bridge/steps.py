@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 
-from mail.classify import Classification
 from sqlalchemy import Connection, insert, select
 
 from bridge.errors import Held
+from mail.classify import Classification
 from mail.parse import Address, ParsedMessage
 from threads import search
 from threads.db import insert_ignoring_conflict
@@ -37,10 +37,6 @@ from threads.store import Filed, Letter, file_letter
 # history; mailing everyone about messages from 2019 would be a disaster.
 LIVE_SOURCES = frozenset({"smtp", "imap", "web"})
 
-# Labels that may be published; any other sensitivity label holds the message
-# for a moderator (RFC 2156 Sensitivity, Microsoft Purview label names).
-PUBLISHABLE_SENSITIVITY = frozenset({"normal", "general", "public"})
-
 
 @dataclass(frozen=True, slots=True)
 class RawView:
@@ -59,6 +55,9 @@ class Context:
 
     attachments_dir: Path
     mail_domain: str
+    # Sensitivity labels (RFC 2156 Sensitivity, Microsoft Purview label names)
+    # that may be published; any other label holds the message for a moderator.
+    publishable_labels: frozenset[str] = frozenset({"normal", "general", "public"})
     known_senders: set[str] = field(default_factory=set)
 
 
@@ -137,7 +136,7 @@ def authorize(
     if classification.auto_reply:
         raise Held("auto-reply: " + "; ".join(classification.reasons))
     label = classification.sensitivity
-    if label and label not in PUBLISHABLE_SENSITIVITY:
+    if label and label not in context.publishable_labels:
         raise Held(f"sensitivity label '{label}': needs a moderator's decision")
     if parsed.from_ is None or not parsed.from_.address:
         raise Held("no sender: the message has no usable From address")

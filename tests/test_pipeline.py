@@ -173,3 +173,22 @@ def test_imported_mail_is_not_fanned_out(core: Core) -> None:
     )
     with core.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(Notification)).scalar_one() == 0
+
+
+def test_publishable_labels_are_a_setting(tmp_path) -> None:
+    """An organisation's own label (Purview) is published once an admin lists it."""
+    from bridge.core import open_core
+    from bridge.settings import load_settings
+
+    label = "MSIP_Label_0f1e2d3c-aaaa-bbbb-cccc-000000000001_Name=Internal;"
+    core = open_core(load_settings(data=tmp_path / "d", publishable_labels="normal, Internal"))
+    try:
+        create_community(core)
+        outcomes = deliver(
+            core,
+            make_mail(msgid="l1@example.com", headers={"msip_labels": label}),
+            make_mail(msgid="l2@example.com", headers={"Sensitivity": "Company-Confidential"}),
+        )
+        assert [o.state for o in outcomes] == [RawState.done, RawState.held]
+    finally:
+        core.close()
