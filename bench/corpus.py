@@ -609,6 +609,12 @@ def qp_encode(text: str, charset: str) -> bytes | None:
         return None
 
 
+def join_all(pieces: list[bytes | None]) -> bytes | None:
+    """Concatenation of the pieces, or None if any of them is None."""
+    present = [p for p in pieces if p is not None]
+    return b"".join(present) if len(present) == len(pieces) else None
+
+
 def mime_leaf(content_type: str, cte: str, payload: bytes | None) -> bytes:
     assert payload is not None
     if not payload.endswith(b"\n"):
@@ -1241,7 +1247,7 @@ class Corpus:
                 src_whole = text.whole and (kind == "plain" or src.html is not None)
                 pieces.append(self.encoded(th, text.src, kind, src_whole, charset))
             pieces.append(qp_encode(text.tail, charset))
-            result = None if None in pieces else b"".join(pieces)  # type: ignore[arg-type]
+            result = join_all(pieces)
         th.qp[key] = result
         return result
 
@@ -1276,11 +1282,14 @@ class Corpus:
         if cid:  # signature logo: only this message's own part changes
             text = th.msgs[i].html
             assert text is not None
-            head = text.head.replace("</p>", f'<img src="cid:{cid}" width="120"></p>', 1)
-            payload = qp_encode(head, charset) + payload[len(qp_encode(text.head, charset)) :]
-        head, tail = html_frame_qp(person.client, charset, person.lang)
+            own = text.head.replace("</p>", f'<img src="cid:{cid}" width="120"></p>', 1)
+            old = qp_encode(text.head, charset) or b""
+            payload = (qp_encode(own, charset) or b"") + payload[len(old) :]
+        frame_head, frame_tail = html_frame_qp(person.client, charset, person.lang)
         return mime_leaf(
-            f'text/html; charset="{charset}"', "quoted-printable", head + payload + tail
+            f'text/html; charset="{charset}"',
+            "quoted-printable",
+            frame_head + payload + frame_tail,
         )
 
     def multipart(self, subtype: str, parts: list[bytes], extra: str = "") -> bytes:
@@ -1349,8 +1358,9 @@ class Corpus:
         sender = self.pick_sender(th, parent)
         person = self.people[sender]
         to, cc = self.recipients(th, sender, parent)
+        refs: tuple[str, ...] = ()
         if parent is None:
-            subject, refs = th.base, ()
+            subject = th.base
         else:
             subject = self.reply_subject(person, parent, forward=self.rnd() < 0.02)
             refs = (*parent.refs, parent.mid)

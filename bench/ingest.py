@@ -129,9 +129,7 @@ def synthetic_corpus(messages: int, seed: int, list_id: bool) -> Path:
 
 def decompressed(path: Path) -> Path:
     """A plain mbox for ``path``: .xz/.gz files are unpacked once into bench/out/."""
-    openers = {".xz": lzma.open, ".gz": gzip.open}
-    opener = openers.get(path.suffix)
-    if opener is None:
+    if path.suffix not in (".xz", ".gz"):
         return path
     target = OUT / path.with_suffix("").name
     if target.exists() and target.stat().st_mtime >= path.stat().st_mtime:
@@ -139,6 +137,7 @@ def decompressed(path: Path) -> Path:
     OUT.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
     print(f"decompressing {path} -> {target}", flush=True)
+    opener = lzma.open if path.suffix == ".xz" else gzip.open
     with opener(path, "rb") as src, partial.open("wb") as dst:
         shutil.copyfileobj(src, dst, 1 << 20)
     partial.replace(target)
@@ -243,7 +242,7 @@ def timed_import(mbox: Path, env: dict[str, str], timeout: float | None) -> Impo
 
 def wait_child(
     proc: subprocess.Popen[bytes], timeout: float | None
-) -> tuple[int, os.struct_rusage, int]:
+) -> tuple[int, resource.struct_rusage, int]:
     """Reap the child with ``wait4`` while polling its VmHWM; return (exit, rusage, VmHWM)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     hwm = 0
