@@ -22,7 +22,8 @@ from mail.archive import ArchivedMessage, read_archive, total_size
 from mail.envelope import Envelope
 from threads.models import Community, RawMessage, RawState
 
-BATCH = 200
+# Larger batches mean fewer fsyncs; 500 messages of median size are ~2 MB in memory.
+BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from bridge import steps
 from bridge.errors import Held
 from mail.classify import Classification, classify
 from mail.parse import ParsedMessage, parse_message
+from threads import search
 from threads.db import writer
 from threads.models import RawMessage, RawState, utcnow
 from threads.store import DuplicateMessage, Letter
@@ -35,6 +36,7 @@ class Outcome:
     state: RawState
     reason: str = ""
     message_pks: list[int] = field(default_factory=list)
+    index_entries: list[search.IndexEntry] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -69,6 +71,7 @@ class Pipeline:
         with self._writer.begin() as conn:
             routes = steps.load_routes(conn)
             outcomes = [self._file(conn, routes, item, isolate) for item in prepared]
+            search.index_messages(conn, [e for o in outcomes for e in o.index_entries])
             if outcomes:
                 conn.execute(
                     _FINISH, [_finish(o, p.parsed) for o, p in zip(outcomes, prepared, strict=True)]
@@ -137,18 +140,19 @@ class Pipeline:
     ) -> Outcome:
         """Thread, store, index and fan out in each community the message belongs to."""
         filed_pks: list[int] = []
+        entries: list[search.IndexEntry] = []
         for community in communities:
             try:
                 filed = steps.thread_and_store(conn, community, raw, letter, parsed)
             except DuplicateMessage:
                 continue
-            steps.index(conn, filed, letter)
+            entries.append(steps.index(filed, letter))
             steps.fan_out(conn, self._context, routes, raw, filed, letter)
             filed_pks.append(filed.message_pk)
         steps.remember_sender(conn, self._context, letter)
         if not filed_pks:
             return Outcome(raw.id, RawState.duplicate, "Message-ID already filed")
-        return Outcome(raw.id, RawState.done, "", filed_pks)
+        return Outcome(raw.id, RawState.done, "", filed_pks, entries)
 
 
 class _Isolate(Exception):

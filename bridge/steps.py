@@ -197,9 +197,10 @@ def thread_and_store(
     return filed
 
 
-def index(conn: Connection, filed: Filed, letter: Letter) -> None:
+def index(filed: Filed, letter: Letter) -> search.IndexEntry:
+    """What the full-text index gets; the pipeline writes a batch's entries at once."""
     sender = f"{letter.from_name} {letter.from_addr}".strip()
-    search.index_message(conn, filed.message_pk, letter.subject, letter.visible_text, sender)
+    return search.IndexEntry(filed.message_pk, letter.subject, letter.visible_text, sender)
 
 
 def fan_out(

@@ -54,22 +54,33 @@ class Hit:
     rank: float
 
 
-def index_message(conn: Connection, message_pk: int, subject: str, body: str, sender: str) -> None:
-    if conn.dialect.name == "sqlite":
-        conn.execute(
-            text("INSERT INTO message_fts(rowid, subject, body, sender) VALUES (:id, :s, :b, :f)"),
-            {"id": message_pk, "s": subject, "b": body, "f": sender},
-        )
-    else:
-        conn.execute(
-            text(
-                "INSERT INTO message_fts(rowid, tsv) VALUES (:id, "
-                "setweight(to_tsvector('simple', :s), 'A') || "
-                "setweight(to_tsvector('simple', :f), 'B') || to_tsvector('simple', :b)) "
-                "ON CONFLICT (rowid) DO UPDATE SET tsv = EXCLUDED.tsv"
-            ),
-            {"id": message_pk, "s": subject, "b": body, "f": sender},
-        )
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    message_pk: int
+    subject: str
+    body: str
+    sender: str
+
+
+_INDEX_SQLITE = text(
+    "INSERT INTO message_fts(rowid, subject, body, sender) VALUES (:id, :s, :b, :f)"
+)
+_INDEX_POSTGRES = text(
+    "INSERT INTO message_fts(rowid, tsv) VALUES (:id, "
+    "setweight(to_tsvector('simple', :s), 'A') || "
+    "setweight(to_tsvector('simple', :f), 'B') || to_tsvector('simple', :b)) "
+    "ON CONFLICT (rowid) DO UPDATE SET tsv = EXCLUDED.tsv"
+)
+
+
+def index_messages(conn: Connection, entries: Sequence[IndexEntry]) -> None:
+    """Add messages to the full-text index (one statement for the whole batch)."""
+    if not entries:
+        return
+    stmt = _INDEX_SQLITE if conn.dialect.name == "sqlite" else _INDEX_POSTGRES
+    conn.execute(
+        stmt, [{"id": e.message_pk, "s": e.subject, "b": e.body, "f": e.sender} for e in entries]
+    )
 
 
 def unindex_message(conn: Connection, message_pk: int) -> None:
