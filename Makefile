@@ -28,9 +28,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+CORPUS  ?= ../shared/corpora/cgroups-vger-36k/cgroups.vger.kernel.org.mbox.xz
+
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py --messages 10000 --seed 1
-	$(BIN)/python bench/parse.py
+	$(BIN)/python bench/ingest.py --messages 100000 --seed 1
+	@if [ -f $(CORPUS) ]; then \
+		$(BIN)/python bench/parse.py -n 5000 $(CORPUS); \
+		$(BIN)/python bench/threading_f1.py $(CORPUS); \
+	else echo "no corpus at $(CORPUS): skipping the real-mail benchmarks"; fi
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -60,7 +60,9 @@ def import_paths(
                 counts.update(_import_batch(core, community, batch))
                 bar.update(batch[-1].position - last)
                 last = batch[-1].position
-                bar.set_postfix(messages=sum(counts.values()), refresh=False)
+                seen = sum(counts.values())
+                rate = seen / max(bar.format_dict["elapsed"], 1e-9)
+                bar.set_postfix_str(f"{seen} messages, {rate:.0f} msg/s", refresh=False)
     return ImportSummary(
         imported=counts[RawState.done],
         duplicates=counts[RawState.duplicate],

@@ -6,7 +6,9 @@ One process runs the SMTP listener (its own thread), the pipeline worker
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import socket
 
 import click
 import uvicorn
@@ -23,6 +25,12 @@ log = logging.getLogger(__name__)
 
 
 def run(settings: Settings, *, demo_content: bool = False) -> None:
+    if not ipaddress.ip_address(_resolve(settings.web_host)).is_loopback:
+        # The web app has no access control yet: it must not be reachable from the network.
+        raise click.ClickException(
+            f"BRIDGE_WEB_HOST={settings.web_host}: the web app serves loopback only until "
+            "login and access rules exist"
+        )
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -56,3 +64,10 @@ def run(settings: Settings, *, demo_content: bool = False) -> None:
         worker.stop()
         worker.join(timeout=10)
         core.close()
+
+
+def _resolve(host: str) -> str:
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return socket.gethostbyname(host)
