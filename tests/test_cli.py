@@ -102,3 +102,18 @@ def test_search_input_is_never_engine_syntax(bridge) -> None:
     bridge("community", "add", "eng", "--name", "Engineering")
     for q in ['"unbalanced', "NEAR(a b)", "a AND OR", "*", "col:umn", "'; DROP TABLE x"]:
         assert json.loads(bridge("search", q, "--json").stdout)["results"] == []
+
+
+def test_serve_refuses_a_network_facing_web_host(tmp_path: Path) -> None:
+    """Without access control the web app must not listen beyond loopback."""
+    all_interfaces = "0.0.0.0"  # noqa: S104  (the configuration being refused)
+    env = {
+        "BRIDGE_DATA": str(tmp_path / "d"),
+        "BRIDGE_WEB_HOST": all_interfaces,
+        "PATH": "/usr/bin",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "bridge", "serve"], env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "loopback only" in result.stderr
