@@ -9,18 +9,39 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bridge.core import Core, open_core
-from bridge.settings import load_settings
+from bridge.settings import Settings, load_settings
+from tests.backend import DATABASES
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _databases() -> Iterator[None]:
+    yield
+    DATABASES.close()
+
+
+def settings_for(data: Path, **overrides: Any) -> Settings:
+    """Settings for a test: its own data dir and, on PostgreSQL, its own empty database."""
+    return load_settings(data=data, database_url=DATABASES.new_url() or None, **overrides)
+
+
+def bridge_env(data: Path, **extra: str) -> dict[str, str]:
+    """Environment for running `bridge` as a subprocess against a fresh store."""
+    env = {"BRIDGE_DATA": str(data), "PATH": "/usr/bin:/bin", "HOME": str(data.parent)}
+    if url := DATABASES.new_url():
+        env["BRIDGE_DATABASE_URL"] = url
+    return {**env, **extra}
+
+
 @pytest.fixture
 def core(tmp_path: Path) -> Iterator[Core]:
-    c = open_core(load_settings(data=tmp_path / "data"))
+    c = open_core(settings_for(tmp_path / "data"))
     yield c
     c.close()
 

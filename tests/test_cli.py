@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import conversation, make_mail
+from tests.conftest import bridge_env, conversation, make_mail
 
 DATA = Path(__file__).parent / "data" / "mail"
 
 
 @pytest.fixture
 def bridge(tmp_path: Path):
-    env = {"BRIDGE_DATA": str(tmp_path / "d"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    env = bridge_env(tmp_path / "d")
 
     def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
@@ -108,7 +108,7 @@ def test_serve_refuses_a_network_facing_web_host(tmp_path: Path) -> None:
     """Without access control the web app must not listen beyond loopback."""
     all_interfaces = "0.0.0.0"  # noqa: S104  (the configuration being refused)
     env = {
-        "BRIDGE_DATA": str(tmp_path / "d"),
+        **bridge_env(tmp_path / "d"),
         "BRIDGE_WEB_HOST": all_interfaces,
         "PATH": "/usr/bin",
     }

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from bridge.core import Core
 from bridge.importer import import_paths
-from tests.conftest import CORPORA, conversation, make_mail
+from tests.conftest import CORPORA, bridge_env, conversation, make_mail
 from tests.factories import create_community
 from threads import queries
 from threads.models import Message, RawMessage
@@ -100,7 +100,7 @@ def test_unknown_community_is_a_clear_error(core: Core, tmp_path: Path) -> None:
 
 def test_cli_import_exit_status_and_summary(tmp_path: Path) -> None:
     """`bridge import` prints the one-line summary and exits 0 when nothing failed."""
-    env = {"BRIDGE_DATA": str(tmp_path / "d"), "PATH": "/usr/bin:/bin"}
+    env = bridge_env(tmp_path / "d")
     run = lambda *a: subprocess.run([*BRIDGE, *a], env=env, capture_output=True, text=True)  # noqa: E731
     assert run("community", "add", "eng", "--name", "Engineering").returncode == 0
     mbox = write_mbox(tmp_path / "a.mbox", conversation(2))

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from bridge import admin, steps
 from bridge.core import Core
 from mail.envelope import Envelope
-from tests.conftest import make_mail
+from tests.conftest import make_mail, settings_for
 from tests.factories import create_community, deliver
 from threads.models import Message, RawMessage, RawState, Thread
 
@@ -178,10 +178,9 @@ def test_imported_mail_is_not_fanned_out(core: Core) -> None:
 def test_publishable_labels_are_a_setting(tmp_path) -> None:
     """An organisation's own label (Purview) is published once an admin lists it."""
     from bridge.core import open_core
-    from bridge.settings import load_settings
 
     label = "MSIP_Label_0f1e2d3c-aaaa-bbbb-cccc-000000000001_Name=Internal;"
-    core = open_core(load_settings(data=tmp_path / "d", publishable_labels="normal, Internal"))
+    core = open_core(settings_for(tmp_path / "d", publishable_labels="normal, Internal"))
     try:
         create_community(core)
         outcomes = deliver(

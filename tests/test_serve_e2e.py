@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import conversation
+from tests.conftest import bridge_env, conversation
 
 
 def free_port() -> int:
@@ -39,7 +39,7 @@ def wait_for(predicate, timeout: float = 30.0):
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[dict[str, object]]:
-    env = {**os.environ, "BRIDGE_DATA": str(tmp_path / "d")}
+    env = {**os.environ, **bridge_env(tmp_path / "d")}
     smtp, web = free_port(), free_port()
     bridge = [sys.executable, "-m", "bridge"]
     subprocess.run(

@@ -9,9 +9,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bridge.core import Core, open_core
-from bridge.settings import load_settings
 from mail.parse import parse_message
-from tests.conftest import conversation, make_mail
+from tests.conftest import conversation, make_mail, settings_for
 from tests.factories import create_community, deliver
 from threads import queries
 from threads.models import Message, Thread
@@ -186,7 +185,7 @@ def _mixed_set() -> list[bytes]:
 def test_any_arrival_order_gives_the_oracle_partition(tmp_path_factory, order) -> None:
     """The store's incremental threading equals the pure batch oracle, whatever the order."""
     msgs = _mixed_set()
-    core = open_core(load_settings(data=tmp_path_factory.mktemp("perm")))
+    core = open_core(settings_for(tmp_path_factory.mktemp("perm")))
     try:
         create_community(core)
         for i in order:
