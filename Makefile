@@ -19,10 +19,13 @@ run: $(STAMP)
 deps-test:
 	@bash .ci/debian-packages
 
+# The whole suite twice: on the embedded SQLite, then on a real PostgreSQL
+# that the tests start themselves (tests/backend.py).
 test: $(STAMP) deps-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q
+	BRIDGE_TEST_BACKEND=postgres $(BIN)/pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

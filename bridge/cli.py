@@ -53,11 +53,25 @@ def main() -> None:
 @click.option("--smtp-port", type=int, help="SMTP listener port (BRIDGE_SMTP_PORT).")
 @click.option("--web-port", type=int, help="Web port (BRIDGE_WEB_PORT).")
 @click.option("--demo", is_flag=True, help="Seed demo communities and threads on an empty install.")
-def serve(data: Path | None, smtp_port: int | None, web_port: int | None, demo: bool) -> None:
-    """Run the SMTP listener, the pipeline worker and the web app in one process."""
-    from bridge.serve import run
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    type=click.Choice(["web", "smtp", "worker"]),
+    help="Run only these parts (repeat the option); default: all.",
+)
+def serve(
+    data: Path | None,
+    smtp_port: int | None,
+    web_port: int | None,
+    demo: bool,
+    roles: tuple[str, ...],
+) -> None:
+    """Run the SMTP listener, the pipeline worker and the web app."""
+    from bridge.serve import ROLES, run
 
-    run(load_settings(data=data, smtp_port=smtp_port, web_port=web_port), demo_content=demo)
+    settings = load_settings(data=data, smtp_port=smtp_port, web_port=web_port)
+    run(settings, roles=roles or ROLES, demo_content=demo)
 
 
 @main.command("import")

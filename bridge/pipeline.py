@@ -21,10 +21,10 @@ from bridge import steps
 from bridge.errors import Held
 from mail.classify import Classification, classify
 from mail.parse import ParsedMessage, parse_message
-from threads import search
-from threads.db import writer
+from threads import queue, search
+from threads.db import serialize_on, writer
 from threads.models import RawMessage, RawState, utcnow
-from threads.store import DuplicateMessage, Letter
+from threads.store import DuplicateMessage, Letter, conversation_keys
 
 log = logging.getLogger(__name__)
 RAW = RawMessage.__table__
@@ -55,22 +55,45 @@ class Pipeline:
         self._writer = writer(engine)
         self._context = context
 
-    def run(self, raw_ids: Sequence[int]) -> list[Outcome]:
+    def run(self, raw_ids: Sequence[int], *, worker: str | None = None) -> list[Outcome]:
+        """Run these raw messages; a worker passes its name and only runs what it still holds.
+
+        Messages no longer pending (another process finished them) are skipped
+        and have no outcome in the result.
+        """
         prepared = [self._prepare(raw) for raw in self._load(raw_ids)]
         steps.save_attachments(self._context, [p.parsed for p in prepared if p.parsed])
         try:
-            return self._run_batch(prepared, isolate=False)
+            return self._run_batch(prepared, worker, isolate=False)
         except _Isolate:
             # A write failed part-way: redo the batch with a savepoint per message,
             # so the failure stays with its message. Savepoints cost ~10% on bulk
             # import, hence only on this path.
             self._context.known_senders.clear()
-            return self._run_batch(prepared, isolate=True)
+            return self._run_batch(prepared, worker, isolate=True)
 
-    def _run_batch(self, prepared: list[_Prepared], *, isolate: bool) -> list[Outcome]:
+    def _run_batch(
+        self, prepared: list[_Prepared], worker: str | None, *, isolate: bool
+    ) -> list[Outcome]:
         with self._writer.begin() as conn:
+            live = queue.lock_pending(conn, [p.raw.id for p in prepared], worker)
+            prepared = [p for p in prepared if p.raw.id in live]
             routes = steps.load_routes(conn)
-            outcomes = [self._file(conn, routes, item, isolate) for item in prepared]
+            decided = [self._decide(routes, item) for item in prepared]
+            serialize_on(
+                conn,
+                (
+                    key
+                    for d in decided
+                    if isinstance(d, _Decision)
+                    for c in d.communities
+                    for key in conversation_keys(c.id, d.letter)
+                ),
+            )
+            outcomes = [
+                d if isinstance(d, Outcome) else self._file(conn, routes, item, d, isolate)
+                for item, d in zip(prepared, decided, strict=True)
+            ]
             search.index_messages(conn, [e for o in outcomes for e in o.index_entries])
             if outcomes:
                 conn.execute(
@@ -102,28 +125,38 @@ class Pipeline:
             log.exception("parse failed for raw %s", raw.id)
             return _Prepared(raw, error=f"parse failed: {exc!r}")
 
-    def _file(
-        self, conn: Connection, routes: steps.Routes, item: _Prepared, isolate: bool
-    ) -> Outcome:
+    def _decide(self, routes: steps.Routes, item: _Prepared) -> Outcome | _Decision:
+        """Route and authorize: reads settings and routes only, writes nothing."""
         raw, parsed, classification = item.raw, item.parsed, item.classification
         if parsed is None or classification is None:
             return Outcome(raw.id, RawState.failed, item.error)
         try:
             communities = steps.route(routes, raw, parsed)
             communities = steps.authorize(self._context, communities, parsed, classification)
-            letter = steps.letter_from(raw, parsed, classification)
+            return _Decision(communities, steps.letter_from(raw, parsed, classification))
         except Held as held:
             return Outcome(raw.id, RawState.held, str(held))
-        except Exception as exc:  # nothing was written yet
+        except Exception as exc:
             return _failed(raw.id, exc)
+
+    def _file(
+        self,
+        conn: Connection,
+        routes: steps.Routes,
+        item: _Prepared,
+        decision: _Decision,
+        isolate: bool,
+    ) -> Outcome:
+        raw, parsed = item.raw, item.parsed
+        assert parsed is not None  # a decision is only made for parsed mail
         if not isolate:
             try:
-                return self._write(conn, routes, raw, parsed, letter, communities)
+                return self._write(conn, routes, raw, parsed, decision.letter, decision.communities)
             except Exception as exc:
                 raise _Isolate from exc
         try:
             with conn.begin_nested():
-                return self._write(conn, routes, raw, parsed, letter, communities)
+                return self._write(conn, routes, raw, parsed, decision.letter, decision.communities)
         except Held as held:
             return Outcome(raw.id, RawState.held, str(held))
         except Exception as exc:
@@ -153,6 +186,12 @@ class Pipeline:
         if not filed_pks:
             return Outcome(raw.id, RawState.duplicate, "Message-ID already filed")
         return Outcome(raw.id, RawState.done, "", filed_pks, entries)
+
+
+@dataclass(frozen=True, slots=True)
+class _Decision:
+    communities: list[steps.CommunityRef]
+    letter: Letter
 
 
 class _Isolate(Exception):

@@ -44,6 +44,13 @@ class Settings(BaseSettings):
         default_factory=lambda: ["normal", "general", "public"],
         description="Sensitivity labels published without a moderator (comma-separated).",
     )
+    claim_seconds: int = Field(
+        default=300,
+        description="How long a worker's claim on a message lasts before another may take it.",
+    )
+    worker_batch: int = Field(
+        default=100, description="Messages a pipeline worker claims at a time."
+    )
     smtp_relay: str = Field(default="", description="Outbound relay; empty means DATA/outbox.")
     smtp_host: str = Field(default="127.0.0.1", description="SMTP listener address.")
     smtp_port: int = Field(default=8025, description="SMTP listener port.")

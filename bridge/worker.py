@@ -1,4 +1,7 @@
-"""The pipeline worker: runs pending raw messages to a final state, in batches.
+"""The pipeline worker: claims pending raw messages and runs them to a final state.
+
+Any number of workers, in any number of processes, share the queue through
+leases (threads/queue.py).
 
 Woken as soon as an intake adapter accepted mail, and every few seconds
 anyway, so a message accepted while the worker was busy, or left pending by
@@ -8,30 +11,34 @@ a crash, is always picked up.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
-
-from sqlalchemy import select
+from datetime import timedelta
 
 from bridge.core import Core
-from threads.models import RawMessage, RawState
+from threads import queue
+from threads.db import writer
 
 log = logging.getLogger(__name__)
-RAW = RawMessage.__table__
 
 
-def pending_ids(core: Core, limit: int = 200) -> list[int]:
-    with core.engine.connect() as conn:
-        stmt = select(RAW.c.id).where(RAW.c.state == RawState.pending).order_by(RAW.c.id)
-        return list(conn.execute(stmt.limit(limit)).scalars())
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 100000}"[:64]
 
 
-def drain(core: Core) -> int:
-    """Process everything pending now; returns how many messages were run."""
+def drain(core: Core, name: str | None = None) -> int:
+    """Claim and process pending messages until none is free; returns how many were run."""
+    name = name or worker_name()
+    lease = timedelta(seconds=core.settings.claim_seconds)
     total = 0
-    while ids := pending_ids(core):
-        core.pipeline.run(ids)
+    while True:
+        with writer(core.engine).begin() as conn:
+            ids = queue.claim(conn, name, limit=core.settings.worker_batch, lease=lease)
+        if not ids:
+            return total
+        core.pipeline.run(ids, worker=name)
         total += len(ids)
-    return total
 
 
 class Worker(threading.Thread):
@@ -41,6 +48,7 @@ class Worker(threading.Thread):
         self._idle = idle_seconds
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._name = worker_name()
 
     def wake(self) -> None:
         self._wake.set()
@@ -53,7 +61,7 @@ class Worker(threading.Thread):
         while not self._stop.is_set():
             self._wake.clear()
             try:
-                drain(self._core)
+                drain(self._core, self._name)
             except Exception:  # the worker must outlive any one bad batch
                 log.exception("pipeline worker error; retrying shortly")
             self._wake.wait(self._idle)

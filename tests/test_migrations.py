@@ -40,3 +40,32 @@ def _is_search_index(diff: object) -> bool:
     if isinstance(diff, tuple) and diff[0] in ("remove_table", "remove_index"):
         return getattr(diff[1], "name", "").startswith(("message_fts", "ix_message_fts"))
     return False
+
+
+def test_upgrade_from_first_revision_keeps_rows(tmp_path: Path) -> None:
+    """A database filled under revision 0001 upgrades to head with every row intact."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from threads.db import MIGRATIONS
+
+    engine = make_engine(settings_for(tmp_path).effective_database_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO raw_message (sha256, data, size, source, source_ref, community_hint,"
+                " mail_from, rcpt_to, received_at, state, reason, attempts, message_id, subject)"
+                " VALUES ('h', :d, 3, 'smtp', '', '', '', '[]', :t, 'pending', '', 0, 'm', 's')"
+            ),
+            {"d": b"abc", "t": "2026-03-02 09:00:00"},
+        )
+    migrate(engine)
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT data, state, claimed_by FROM raw_message")).one()
+    assert (bytes(row[0]), row[1], row[2]) == (b"abc", "pending", "")

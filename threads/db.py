@@ -9,14 +9,15 @@ Alembic, applied at start by `migrate`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlmodel import Session
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -91,3 +92,27 @@ def insert_ignoring_conflict(engine_or_conn: Any, table: Any, conflict: list[str
     else:
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     return dialect_insert(table).on_conflict_do_nothing(index_elements=conflict)
+
+
+def serialize_on(conn: Any, keys: Iterable[str]) -> None:
+    """Hold PostgreSQL advisory locks on `keys` until the transaction ends.
+
+    Two processes filing messages of one conversation at once would each miss
+    the other's uncommitted rows and start two threads. Locking every key a
+    message can link through (its ids, its references, its Thread-Index and
+    subject) makes them take turns; taking the keys of a whole batch in
+    sorted order means two batches can never deadlock. SQLite needs nothing:
+    its writers already take turns.
+    """
+    if conn.dialect.name == "sqlite":
+        return
+    ids = sorted({_lock_id(key) for key in keys})
+    if ids:
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:ids AS bigint[])) AS k"),
+            {"ids": ids},
+        )
+
+
+def _lock_id(key: str) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)

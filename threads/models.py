@@ -103,6 +103,10 @@ class RawMessage(SQLModel, table=True):
     message_id: str = Field(default="", max_length=998)
     subject: str = ""
     processed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # A worker's lease on a pending message (threads/queue.py); an expired lease
+    # means its worker died, and another worker takes the message over.
+    claimed_by: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
+    claimed_until: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 class Thread(SQLModel, table=True):

@@ -34,6 +34,7 @@ from threads.models import Message, Thread
 from threads.threading import (
     ThreadCandidate,
     best_root,
+    normalize_subject,
     reference_chain,
     subject_candidate,
     thread_index_key,
@@ -74,6 +75,17 @@ class DuplicateMessage(Exception):
 class Filed:
     message_pk: int
     thread_id: int
+
+
+def conversation_keys(community_id: int, letter: Letter) -> list[str]:
+    """Everything filing `letter` can link through, as lock keys (see db.serialize_on)."""
+    chain = reference_chain(letter.message_id, letter.in_reply_to, letter.references)
+    keys = [f"{community_id}:id:{mid}" for mid in (letter.message_id, *chain)]
+    if key := thread_index_key(letter.thread_index):
+        keys.append(f"{community_id}:key:{key}")
+    # Subject placement links a reply to an opening message with the same subject.
+    keys.append(f"{community_id}:subject:{normalize_subject(letter.subject)}")
+    return keys
 
 
 def file_letter(
