@@ -1,0 +1,149 @@
+"""Import and search at scale, on SQLite or PostgreSQL: rates, search latency, memory, size.
+
+    python bench/scale.py --messages 1000000 --backend sqlite
+    python bench/scale.py --messages 1000000 --backend postgres     # private cluster
+    python bench/scale.py --messages 100000 --backend postgres --pg-url postgresql+psycopg://...
+
+The corpus is bench/corpus.py's (cached in bench/out/). The import runs as
+`bridge import` in a subprocess, measured like bench/ingest.py (wall, CPU,
+peak RSS). Search runs in-process against the imported store: queries are
+drawn from the imported text itself (rare and common words, word pairs,
+two-word phrases), each timed with `threads.search.search` as the web page
+calls it; the script prints p50/p95/p99 per kind and overall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+import ingest  # noqa: E402  (bench/ingest.py: corpus, timed import)
+from sqlalchemy import func, select, text  # noqa: E402
+
+from tests.backend import PostgresCluster  # noqa: E402
+from threads import search  # noqa: E402
+from threads.db import make_engine  # noqa: E402
+from threads.models import Message  # noqa: E402
+
+WORD_MIN = 4
+
+
+def sample_queries(url: str, count: int, seed: int) -> dict[str, list[str]]:
+    """Queries from the archive's own words: single words, AND pairs, two-word phrases."""
+    rng = random.Random(seed)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        top = conn.execute(select(func.max(Message.id))).scalar_one()
+        texts = []
+        while len(texts) < count:
+            pk = rng.randint(1, top)
+            row = conn.execute(select(Message.visible_text).where(Message.id == pk)).first()
+            if row and row[0]:
+                texts.append(row[0])
+    engine.dispose()
+    kinds: dict[str, list[str]] = {"word": [], "two words": [], "phrase": []}
+    for body in texts:
+        words = [w for w in body.split() if w.isalpha() and len(w) >= WORD_MIN]
+        if len(words) < 3:
+            continue
+        i = rng.randrange(len(words) - 1)
+        kinds["word"].append(words[i])
+        kinds["two words"].append(f"{rng.choice(words)} {rng.choice(words)}")
+        kinds["phrase"].append(f'"{words[i]} {words[i + 1]}"')
+    return kinds
+
+
+def time_queries(url: str, kinds: dict[str, list[str]]) -> dict[str, dict[str, float]]:
+    engine = make_engine(url)
+    results: dict[str, dict[str, float]] = {}
+    all_ms: list[float] = []
+    with engine.connect() as conn:
+        search.search(conn, search.parse_query("warmup"), limit=20)
+        for kind, queries in kinds.items():
+            ms = []
+            for q in queries:
+                started = time.perf_counter()
+                search.search(conn, search.parse_query(q), limit=20)
+                ms.append((time.perf_counter() - started) * 1000)
+            results[kind] = _summary(ms)
+            all_ms += ms
+    engine.dispose()
+    results["all"] = _summary(all_ms)
+    return results
+
+
+def _summary(ms: list[float]) -> dict[str, float]:
+    cuts = statistics.quantiles(ms, n=100, method="inclusive")
+    return {"n": len(ms), "p50": cuts[49], "p95": cuts[94], "p99": cuts[98], "max": max(ms)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--pg-url", default="", help="use this PostgreSQL instead of a private one")
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    corpus = ingest.synthetic_corpus(args.messages, args.seed, False)
+    data = Path(tempfile.mkdtemp(prefix="bridge-scale-", dir=ingest.OUT))
+    cluster = None
+    env = ingest.bridge_env(data)
+    try:
+        if args.backend == "postgres":
+            url = args.pg_url
+            if not url:
+                cluster = PostgresCluster()
+                url = cluster.admin_url
+            env["BRIDGE_DATABASE_URL"] = url
+        else:
+            url = f"sqlite:///{data / 'bridge.sqlite3'}"
+        ingest.create_community(env)
+        imported = ingest.timed_import(corpus, env, None)
+        kinds = sample_queries(url, args.queries, args.seed)
+        latency = time_queries(url, kinds)
+        size = _store_size(url, data)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        shutil.rmtree(data, ignore_errors=True)
+    report = {
+        "backend": args.backend,
+        "messages": args.messages,
+        "import_summary": imported.summary,
+        "import_wall_s": round(imported.wall_s, 1),
+        "import_msg_per_s": round(args.messages / imported.wall_s, 1),
+        "import_peak_rss_mb": round(imported.peak_rss_kib / 1024, 1),
+        "store_mb": size,
+        "search_ms": {k: {m: round(v, 2) for m, v in s.items()} for k, s in latency.items()},
+        "command": " ".join(sys.argv),
+    }
+    print(json.dumps(report, indent=None if args.json else 2))
+    return 0 if imported.exit_code == 0 else 1
+
+
+def _store_size(url: str, data: Path) -> float:
+    if url.startswith("sqlite"):
+        total = sum(p.stat().st_size for p in data.rglob("*") if p.is_file())
+        return round(total / 2**20, 1)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        total = conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
+    engine.dispose()
+    return round(total / 2**20, 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
