@@ -18,7 +18,8 @@ from sqlalchemy import Connection, insert, select
 
 from bridge.errors import Held
 from mail.classify import Classification
-from mail.parse import Address, ParsedMessage
+from mail.headers import Address
+from mail.parse import ParsedMessage
 from threads import search
 from threads.db import insert_ignoring_conflict
 from threads.models import (

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from email.message import Message
 from email.policy import compat32
 
-from mail.parse import ParsedMessage, decode_text, normalize_address
+from mail.charsets import decode_text
+from mail.headers import normalize_address
+from mail.parse import ParsedMessage
 
 LOOP_HEADER = "x-commons-bridge-loop"
 

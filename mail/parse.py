@@ -12,38 +12,36 @@ header section itself, hands only multipart messages to the stdlib's
 
 from __future__ import annotations
 
-import base64
 import binascii
-import codecs
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
-from email.utils import parsedate_to_datetime
-from functools import lru_cache
 from typing import Any
 
+from mail.charsets import decode_text
+from mail.headers import (
+    Address,
+    decode_words,
+    field_text,
+    first_id,
+    list_id,
+    parse_addresses,
+    parse_date,
+    parse_msg_ids,
+    repair_8bit,
+    split_fields,
+    split_head,
+)
 from mail.html import html_to_text, sanitize_html
 from mail.trim import split_reply
 
 MAX_RAW_BYTES = 50 * 1024 * 1024
-MAX_HEADER_BYTES = 1024 * 1024
 MAX_MIME_DEPTH = 50
 MAX_FILENAME_CHARS = 255
-
-_CP1252 = "windows-1252"
-_FALLBACK_ERRORS = "commons-bridge-cp1252"
-
-
-@dataclass(frozen=True, slots=True)
-class Address:
-    """One mailbox: display name and address (domain lower-cased, local part as sent)."""
-
-    name: str
-    address: str
 
 
 @dataclass(slots=True)
@@ -107,461 +105,6 @@ class ParsedMessage:
 
 def _address_json(address: Address) -> dict[str, str]:
     return {"name": address.name, "address": address.address}
-
-
-# --- charsets ---------------------------------------------------------------
-
-# The WHATWG Encoding Standard's windows-1252 maps the five bytes Microsoft
-# left undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D) to the C1 controls of the same
-# value; Python's cp1252 refuses them. Doing the same never loses a byte.
-_CP1252_TABLE = "".join(bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in range(256))
-
-
-def decode_cp1252(data: bytes) -> str:
-    """Decode as windows-1252 the way browsers do: every byte becomes a character."""
-    return codecs.charmap_decode(data, "strict", _CP1252_TABLE)[0]
-
-
-def _cp1252_error_handler(exc: UnicodeError) -> tuple[str, int]:
-    if not isinstance(exc, UnicodeDecodeError):
-        raise exc
-    return decode_cp1252(exc.object[exc.start : exc.end]), exc.end
-
-
-codecs.register_error(_FALLBACK_ERRORS, _cp1252_error_handler)
-
-# Labels mail clients use that mean a superset in practice, as the WHATWG
-# Encoding Standard maps them: an "iso-8859-1" message from Windows carries
-# curly quotes and euro signs in 0x80-0x9F, which only windows-1252 defines.
-_CHARSET_ALIASES = {
-    "iso-8859-1": "cp1252",
-    "iso8859-1": "cp1252",
-    "iso_8859-1": "cp1252",
-    "latin1": "cp1252",
-    "latin-1": "cp1252",
-    "l1": "cp1252",
-    "cp819": "cp1252",
-    "ibm819": "cp1252",
-    "iso-8859-9": "cp1254",
-    "iso-8859-11": "cp874",
-    "tis-620": "cp874",
-    "gb2312": "gbk",
-    "x-gbk": "gbk",
-    "ks_c_5601-1987": "cp949",
-    "euc-kr": "cp949",
-    "shift_jis": "cp932",
-    "x-sjis": "cp932",
-    "big5": "big5hkscs",
-}
-# Codecs that accept bytes but are not charsets a message can legitimately
-# declare; "charset=unicode_escape" must not run Python's escape decoder.
-_NOT_CHARSETS = frozenset({"idna", "punycode", "raw_unicode_escape", "unicode_escape", "undefined"})
-# Charsets whose text can be pure 7-bit but still needs the codec to decode.
-_SEVEN_BIT_SPECIAL = ("utf_7", "iso2022", "hz", "utf_16", "utf_32")
-_ASCII_LABELS = frozenset({"us-ascii", "ascii", "us", "ansi_x3.4-1968", "iso646-us", "7bit"})
-
-
-@lru_cache(maxsize=256)
-def resolve_charset(label: str | None) -> str | None:
-    """The Python codec for a MIME charset label, or None when unknown or merely ASCII."""
-    if not label:
-        return None
-    name = label.strip().strip("\"'").lower()
-    if not name or name in _ASCII_LABELS:
-        return None
-    name = _CHARSET_ALIASES.get(name, name)
-    try:
-        codec = codecs.lookup(name).name.replace("-", "_")
-    except (LookupError, ValueError):
-        return None
-    return None if codec in _NOT_CHARSETS or codec.startswith("rot") else codec
-
-
-def decode_text(data: bytes, label: str | None, defects: list[str]) -> str:
-    """Decode body text with its declared charset, repairing what real mail gets wrong."""
-    codec = resolve_charset(label)
-    if codec is not None and codec.startswith(_SEVEN_BIT_SPECIAL):
-        try:
-            return data.decode(codec)
-        except (UnicodeDecodeError, LookupError):
-            defects.append(f"text not valid {label}: read as utf-8")
-            return data.decode("utf-8", _FALLBACK_ERRORS)
-    if data.isascii():
-        return data.decode("ascii")
-    if codec is None:
-        return _decode_undeclared(data, label, defects)
-    if codec == "cp1252":
-        return _decode_windows(data, label, defects)
-    try:
-        return data.decode(codec)
-    except UnicodeDecodeError:
-        pass
-    if codec == "utf_8":
-        fixed, how = _utf8_or_windows(data)
-        defects.append(f"text not valid {label}: read as {how}")
-        return fixed
-    # Mislabelled mail is usually UTF-8; otherwise keep the declared charset
-    # for what it can read and the stray bytes as windows-1252, losing nothing.
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        defects.append(f"text not valid {label}: invalid bytes read as windows-1252")
-        return data.decode(codec, _FALLBACK_ERRORS)
-    defects.append(f"charset {label!r} mislabelled: text is utf-8")
-    return text
-
-
-def _decode_undeclared(data: bytes, label: str | None, defects: list[str]) -> str:
-    fixed, how = _utf8_or_windows(data)
-    if label and label.strip().lower() not in _ASCII_LABELS:
-        defects.append(f"charset {label!r} replaced by {how}")
-    else:
-        defects.append(f"undeclared 8-bit text read as {how}")
-    return fixed
-
-
-def _decode_windows(data: bytes, label: str | None, defects: list[str]) -> str:
-    # A latin-1 label on text that is valid UTF-8 with multi-byte sequences is a
-    # mislabel (git send-email and some MUAs do this); genuine latin-1 prose
-    # practically never forms valid UTF-8 sequences ("Ã©" pairs).
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        if label and label.strip().lower() not in ("windows-1252", "cp1252"):
-            defects.append(f"charset {label!r} read as windows-1252")
-        return decode_cp1252(data)
-    defects.append(f"charset {label!r} mislabelled: text is utf-8")
-    return text
-
-
-def _utf8_or_windows(data: bytes) -> tuple[str, str]:
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    if _looks_mostly_utf8(data):
-        return data.decode("utf-8", _FALLBACK_ERRORS), "utf-8 with windows-1252 for invalid bytes"
-    return decode_cp1252(data), _CP1252
-
-
-_UTF8_SEQUENCE = re.compile(
-    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
-)
-_HIGH_BYTE = re.compile(rb"[\x80-\xff]")
-
-
-def _looks_mostly_utf8(data: bytes) -> bool:
-    """True when most 8-bit bytes form UTF-8 sequences (mixed-encoding text)."""
-    sequences = _UTF8_SEQUENCE.findall(data)
-    covered = sum(len(s) for s in sequences)
-    return covered * 2 > len(_HIGH_BYTE.findall(data))
-
-
-# --- header fields ------------------------------------------------------------
-
-_FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")
-_FIELD_BREAK = re.compile(r"\n(?![ \t])")
-_UNFOLD = re.compile(r"\r?\n(?=[ \t])")
-_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?(.*?)\?=", re.S)
-_BLANK = re.compile(r"\s*")
-
-
-def _split_head(raw: bytes, defects: list[str]) -> tuple[bytes, bytes, bool]:
-    """Header section, body, and whether the header section was small enough to read whole."""
-    if raw.startswith((b"\n", b"\r\n")):
-        return b"", raw[raw.index(b"\n") + 1 :], True
-    # An empty line ends the header section: "\n\n", "\r\n\r\n" or a mix of both.
-    end = raw.find(b"\n\n", 0, MAX_HEADER_BYTES)
-    crlf = raw.find(b"\n\r\n", 0, MAX_HEADER_BYTES if end < 0 else end)
-    if crlf >= 0 or end >= 0:
-        end = crlf if crlf >= 0 else end
-        body_start = end + (3 if crlf == end else 2)
-        return raw[: end - 1 if raw[end - 1 : end] == b"\r" else end], raw[body_start:], True
-    if len(raw) <= MAX_HEADER_BYTES:
-        return raw, b"", True
-    defects.append("header section larger than 1 MB: truncated, body not parsed")
-    return raw[: max(raw.rfind(b"\n", 0, MAX_HEADER_BYTES), 0)], b"", False
-
-
-def split_fields(head: bytes, defects: list[str]) -> tuple[list[tuple[str, str]], str]:
-    """Header fields as (name, raw value) and any lines that began the body early.
-
-    Values keep their folding and 8-bit characters (as surrogate escapes), like
-    `compat32`. A line that is neither a field nor a continuation ends the
-    header section, as in the stdlib feed parser.
-    """
-    chunks = _FIELD_BREAK.split(head.replace(b"\r\n", b"\n").decode("ascii", "surrogateescape"))
-    fields: list[tuple[str, str]] = []
-    for chunk in chunks:
-        name, colon, value = chunk.partition(":")
-        # Printable ASCII without space or colon: a field name (RFC 5322 section 3.6.8).
-        if not (colon and name and name.isascii() and name.isprintable() and " " not in name):
-            return _split_fields_slowly(chunks, defects)
-        fields.append((name, value.lstrip(" \t")))
-    return fields, ""
-
-
-def _split_fields_slowly(
-    chunks: list[str], defects: list[str]
-) -> tuple[list[tuple[str, str]], str]:
-    fields: list[tuple[str, str]] = []
-    for index, chunk in enumerate(chunks):
-        name, colon, value = chunk.partition(":")
-        if colon and (_FIELD_NAME.fullmatch(name) or _FIELD_NAME.fullmatch(name.rstrip(" \t"))):
-            # RFC 5322 section 4.5 (obsolete syntax) allows space before the colon.
-            fields.append((name.rstrip(" \t"), value.lstrip(" \t")))
-        elif index == 0 and chunk.startswith("From "):
-            continue  # the mbox envelope line
-        elif chunk.strip():
-            defects.append("MissingHeaderBodySeparatorDefect")
-            return fields, "\n".join(chunks[index:]) + "\n"
-    return fields, ""
-
-
-def _repair_8bit(value: str, name: str, defects: list[str]) -> str:
-    """Raw 8-bit header bytes: UTF-8 per RFC 6532, else windows-1252."""
-    data = value.encode("ascii", "surrogateescape")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        defects.append(f"undecodable header {name}: 8-bit bytes read as windows-1252")
-        return decode_cp1252(data)
-
-
-def field_text(name: str, value: str, defects: list[str]) -> str:
-    """A raw field value unfolded (RFC 5322 section 2.2.3) with 8-bit bytes decoded."""
-    if "\n" in value:
-        value = _UNFOLD.sub("", value)
-    if not value.isascii():
-        value = _repair_8bit(value, name, defects)
-    return value.strip()
-
-
-def decode_words(value: str, name: str, defects: list[str]) -> str:
-    """Decode RFC 2047 encoded-words, tolerating the usual breakage.
-
-    Whitespace between adjacent encoded-words is dropped (RFC 2047 section 6.2);
-    adjacent words in the same charset are joined before decoding, because
-    some mailers split a multi-byte character across two words.
-    """
-    if "=?" not in value:
-        return value
-    pieces: list[str] = []
-    pending: list[bytes] = []
-    pending_charset = ""
-    position = 0
-    for match in _ENCODED_WORD.finditer(value):
-        between = value[position : match.start()]
-        if between and not (pending and _BLANK.fullmatch(between)):
-            if pending:
-                pieces.append(_decode_word_bytes(b"".join(pending), pending_charset, name, defects))
-                pending = []
-            pieces.append(between)
-        charset = match.group(1).split("*", 1)[0]
-        data = _word_bytes(match.group(2), match.group(3), name, defects)
-        if pending and charset.lower() != pending_charset.lower():
-            pieces.append(_decode_word_bytes(b"".join(pending), pending_charset, name, defects))
-            pending = []
-        pending.append(data)
-        pending_charset = charset
-        position = match.end()
-    if pending:
-        pieces.append(_decode_word_bytes(b"".join(pending), pending_charset, name, defects))
-    pieces.append(value[position:])
-    return "".join(pieces)
-
-
-def _word_bytes(encoding: str, text: str, name: str, defects: list[str]) -> bytes:
-    if encoding in "qQ":
-        # Raw 8-bit inside a word was already read as UTF-8; give back those bytes.
-        return binascii.a2b_qp(text.encode("utf-8"), header=True)
-    data = re.sub(r"[^A-Za-z0-9+/]", "", text)
-    data = data[: len(data) - len(data) % 4] if len(data) % 4 == 1 else data
-    if len(text.rstrip("=")) != len(data):
-        defects.append(f"broken encoded-word in header {name}")
-    return base64.b64decode(data + "=" * (-len(data) % 4))
-
-
-def _decode_word_bytes(data: bytes, charset: str, name: str, defects: list[str]) -> str:
-    codec = resolve_charset(charset)
-    if codec is None and charset.lower() not in _ASCII_LABELS:
-        fixed, how = _utf8_or_windows(data)
-        defects.append(f"charset {charset!r} replaced by {how} in header {name}")
-        return fixed
-    try:
-        return data.decode(codec or "ascii")
-    except UnicodeDecodeError:
-        fixed, how = _utf8_or_windows(data)
-        defects.append(f"undecodable header {name}: read as {how}")
-        return fixed
-
-
-# --- addresses ----------------------------------------------------------------
-
-_ADDRESS_TOKEN = re.compile(
-    r"""
-    (?P<quoted>"(?:[^"\\]|\\.)*"?)
-  | (?P<angle><[^<>]*>?)
-  | (?P<comment>\((?:[^()\\]|\\.)*\)?)
-  | (?P<sep>[,;:])
-  | (?P<text>[^",;:<(]+)
-  | (?P<stray>.)
-    """,
-    re.X | re.S,
-)
-_BACKSLASH = re.compile(r"\\(.)", re.S)
-_HARD_ADDRESS_CHARS = re.compile(r'["(:;\\]')
-
-
-class _Mailbox:
-    """The pieces of one address-list entry while it is being read."""
-
-    __slots__ = ("angle", "comments", "phrase")
-
-    def __init__(self) -> None:
-        self.phrase: list[str] = []
-        self.comments: list[str] = []
-        self.angle: str | None = None
-
-    def result(self, name: str, defects: list[str]) -> Address | None:
-        display = " ".join(" ".join(self.phrase).split())
-        if self.angle is not None:
-            address = self.angle
-        elif display and " " not in display:
-            address, display = display, ""
-        elif "@" in display:
-            # "Alice alice@example.org" without brackets: the last word with an @ is the address.
-            words = display.split()
-            address = next(w for w in reversed(words) if "@" in w)
-            words.remove(address)
-            display = " ".join(words)
-        else:
-            address = ""
-        if not display and self.comments:
-            display = " ".join(" ".join(self.comments).split())
-        if not (display or address):
-            return None
-        display = decode_words(display, name, defects)
-        return Address(display, normalize_address(address))
-
-
-def _simple_addresses(value: str, name: str, defects: list[str]) -> list[Address]:
-    """The common case, "Name <addr>, addr": no quotes, comments or groups to honour."""
-    found: list[Address] = []
-    for entry in value.split(","):
-        display, bracket, rest = entry.partition("<")
-        if bracket:
-            display = " ".join(display.split())
-            if "=?" in display:
-                display = decode_words(display, name, defects)
-            found.append(Address(display, normalize_address(rest.partition(">")[0])))
-        elif (bare := entry.strip()) and " " not in bare:
-            found.append(Address("", normalize_address(bare)))
-        elif bare:
-            mailbox = _Mailbox()
-            mailbox.phrase.append(entry)
-            if (address := mailbox.result(name, defects)) is not None:
-                found.append(address)
-    return found
-
-
-def normalize_address(address: str) -> str:
-    """Strip space and source routes; lower-case the domain, never the local part (RFC 5321 2.4)."""
-    if not address.isprintable() or " " in address:
-        address = "".join(address.split())
-    if ":" in address and address.startswith("@"):
-        address = address.split(":", 1)[1]  # obsolete source route, RFC 5322 section 4.4
-    local, at, domain = address.rpartition("@")
-    return f"{local}@{domain.lower()}" if at else address
-
-
-def parse_addresses(value: str, name: str, defects: list[str]) -> list[Address]:
-    """Read an address list (RFC 5322 section 3.4) leniently.
-
-    Faster than `email.utils.getaddresses` (a character-at-a-time parser) on the
-    long Cc lists of mailing-list mail. Groups are flattened; encoded-words in
-    display names are decoded after splitting, so an encoded comma cannot split
-    a name.
-    """
-    if not _HARD_ADDRESS_CHARS.search(value):
-        return _simple_addresses(value, name, defects)
-    found: list[Address] = []
-    current = _Mailbox()
-    for match in _ADDRESS_TOKEN.finditer(value):
-        kind = match.lastgroup
-        piece = match.group()
-        if kind == "text":
-            current.phrase.append(piece)
-        elif kind == "quoted":
-            current.phrase.append(
-                _BACKSLASH.sub(r"\1", piece[1:-1] if piece.endswith('"') else piece[1:])
-            )
-        elif kind == "angle":
-            current.angle = piece[1:-1] if piece.endswith(">") else piece[1:]
-        elif kind == "comment":
-            current.comments.append(piece[1:-1] if piece.endswith(")") else piece[1:])
-        elif kind == "sep" and piece == ":" and current.angle is None:
-            current = _Mailbox()  # a group's display name: keep only its members
-        elif kind == "sep":
-            if (address := current.result(name, defects)) is not None:
-                found.append(address)
-            current = _Mailbox()
-    if (address := current.result(name, defects)) is not None:
-        found.append(address)
-    return found
-
-
-# --- identifiers and dates ------------------------------------------------------
-
-_BRACKETED_ID = re.compile(r"<([^<>]*)>")
-
-
-def parse_msg_ids(value: str | None) -> list[str]:
-    """Message ids in a References/In-Reply-To value, without brackets, first-seen order.
-
-    Junk is tolerated: comments and text around the ids (old mailers write
-    "<id> (Alice's message of ...)"), whitespace inside folded ids, and a single
-    bare id with no brackets at all.
-    """
-    if not value:
-        return []
-    found = ["".join(raw.split()) for raw in _BRACKETED_ID.findall(value)]
-    if not found and "@" in value and len(value.split()) == 1:
-        found = [value.strip()]
-    seen: set[str] = set()
-    return [i for i in found if i and not (i in seen or seen.add(i))]
-
-
-def parse_date(value: str | None, defects: list[str]) -> datetime | None:
-    """An aware datetime; a missing or "-0000" zone means UTC (RFC 5322 section 3.3)."""
-    if not value:
-        return None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        defects.append("unparseable Date")
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-def _first_id(value: str | None) -> str | None:
-    ids = parse_msg_ids(value)
-    if ids:
-        return ids[0]
-    tokens = value.split() if value else []
-    if not tokens:
-        return None
-    return tokens[0].strip("<>") or None
-
-
-def _list_id(value: str | None) -> str | None:
-    if not value:
-        return None
-    ids = _BRACKETED_ID.findall(value)
-    if ids:
-        return "".join(ids[-1].split()).lower() or None
-    tokens = value.split()
-    return tokens[0].lower() if len(tokens) == 1 else None
 
 
 # --- MIME bodies --------------------------------------------------------------
@@ -879,7 +422,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
 
 
 def _parse(raw: bytes, defects: list[str]) -> ParsedMessage:
-    head, body_bytes, complete = _split_head(raw, defects)
+    head, body_bytes, complete = split_head(raw, defects)
     fields, early_body = split_fields(head, defects)
     message = ParsedMessage(defects=defects)
     needed = _read_fields(fields, message, defects)
@@ -903,7 +446,7 @@ def _read_fields(
         if "\n" in value:
             value = value.replace("\n", "")  # every newline here is a fold: RFC 5322 section 2.2.3
         if not value.isascii():
-            value = _repair_8bit(value, name, defects)
+            value = repair_8bit(value, name, defects)
         value = value.strip()
         lower = name.lower()
         if lower in _NEEDED and lower not in needed:
@@ -914,7 +457,7 @@ def _read_fields(
 
 def _fill_envelope(message: ParsedMessage, needed: dict[str, str], defects: list[str]) -> None:
     get = needed.get
-    message.message_id = _first_id(get("message-id"))
+    message.message_id = first_id(get("message-id"))
     message.subject = decode_words(get("subject", ""), "Subject", defects)
     senders = parse_addresses(get("from", ""), "From", defects)
     message.from_ = senders[0] if senders else None
@@ -925,7 +468,7 @@ def _fill_envelope(message: ParsedMessage, needed: dict[str, str], defects: list
     message.in_reply_to = parse_msg_ids(get("in-reply-to"))
     message.references = parse_msg_ids(get("references"))
     message.thread_index = get("thread-index") or None
-    message.list_id = _list_id(get("list-id"))
+    message.list_id = list_id(get("list-id"))
 
 
 def _fill_body(

@@ -12,14 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mail.charsets import decode_text
+from mail.headers import Address, parse_msg_ids
 from mail.parse import (
     MAX_FILENAME_CHARS,
     MAX_MIME_DEPTH,
-    Address,
     ParsedMessage,
-    decode_text,
     parse_message,
-    parse_msg_ids,
     safe_filename,
 )
 from tests.conftest import corpus_messages
