@@ -102,6 +102,13 @@ def search(
     return _search_postgres(conn, query, community_ids, limit)
 
 
+# Ranking scores every candidate; for a word in half the archive that is
+# hundreds of thousands of rows. Relevance is therefore computed over the most
+# recent RANK_WINDOW matches (message ids grow with arrival), which keeps a
+# query's cost bounded at any archive size and favours recent discussion.
+RANK_WINDOW = 2000
+
+
 def _community_filter(community_ids: Sequence[int] | None) -> tuple[str, dict[str, int]]:
     if community_ids is None:
         return "", {}
@@ -113,14 +120,41 @@ def _search_sqlite(
     conn: Connection, query: SearchQuery, community_ids: Sequence[int] | None, limit: int
 ) -> list[Hit]:
     where, params = _community_filter(community_ids)
-    sql = text(
-        "SELECT m.id, m.thread_id, m.community_id, m.subject, "
-        "snippet(message_fts, 1, '\x02', '\x03', ' … ', 16), bm25(message_fts, 4.0, 1.0, 2.0) "
-        "FROM message_fts JOIN message m ON m.id = message_fts.rowid "
-        f"WHERE message_fts MATCH :q{where} ORDER BY bm25(message_fts, 4.0, 1.0, 2.0) LIMIT :n"
+    params.update(q=fts5_match(query), k=RANK_WINDOW, n=limit)
+    join = " JOIN message m ON m.id = message_fts.rowid" if where else ""
+    floor = conn.execute(
+        text(
+            f"SELECT min(rowid) FROM (SELECT message_fts.rowid FROM message_fts{join} "
+            f"WHERE message_fts MATCH :q{where} ORDER BY message_fts.rowid DESC LIMIT :k)"
+        ),
+        params,
+    ).scalar()
+    if floor is None:
+        return []
+    top = conn.execute(
+        text(
+            f"SELECT message_fts.rowid, bm25(message_fts, 4.0, 1.0, 2.0) FROM message_fts{join} "
+            f"WHERE message_fts MATCH :q AND message_fts.rowid >= :floor{where} "
+            "ORDER BY bm25(message_fts, 4.0, 1.0, 2.0) LIMIT :n"
+        ),
+        {**params, "floor": floor},
+    ).all()
+    if not top:
+        return []
+    # Snippets cost as much as ranking, so they are made for the page of results only.
+    ids = {f"r{i}": rowid for i, (rowid, _) in enumerate(top)}
+    rows = conn.execute(
+        text(
+            "SELECT m.id, m.thread_id, m.community_id, m.subject, "
+            "snippet(message_fts, 1, '\x02', '\x03', ' … ', 16) "
+            "FROM message_fts JOIN message m ON m.id = message_fts.rowid "
+            "WHERE message_fts MATCH :q "
+            f"AND message_fts.rowid IN ({', '.join(':' + k for k in ids)})"
+        ),
+        {"q": params["q"], **ids},
     )
-    rows = conn.execute(sql, {"q": fts5_match(query), "n": limit, **params})
-    return [Hit(*row) for row in rows]
+    found = {row[0]: row for row in rows}
+    return [Hit(*found[rowid], rank) for rowid, rank in top if rowid in found]
 
 
 def _search_postgres(
@@ -130,15 +164,21 @@ def _search_postgres(
     tsquery = " & ".join(
         "(" + " <-> ".join(_pg_lexeme(w) for w in term) + ")" for term in query.terms
     )
+    params.update(q=tsquery, k=RANK_WINDOW, n=limit)
+    join = " JOIN message m ON m.id = f.rowid" if where else ""
     sql = text(
+        "WITH q AS (SELECT to_tsquery('simple', :q) AS q), "
+        f"recent AS (SELECT f.rowid FROM message_fts f{join}, q "
+        f"WHERE f.tsv @@ q.q{where} ORDER BY f.rowid DESC LIMIT :k), "
+        "top AS (SELECT f.rowid, ts_rank(f.tsv, q.q) AS rank FROM message_fts f "
+        "JOIN recent USING (rowid), q ORDER BY rank DESC, f.rowid DESC LIMIT :n) "
         "SELECT m.id, m.thread_id, m.community_id, m.subject, "
-        "ts_headline('simple', m.visible_text, q, "
+        "ts_headline('simple', m.visible_text, q.q, "
         "'StartSel=\x02, StopSel=\x03, MaxFragments=1, MaxWords=16, MinWords=6'), "
-        "-ts_rank(f.tsv, q) FROM message_fts f JOIN message m ON m.id = f.rowid, "
-        "to_tsquery('simple', :q) q "
-        f"WHERE f.tsv @@ q{where} ORDER BY ts_rank(f.tsv, q) DESC LIMIT :n"
+        "-top.rank FROM top JOIN message m ON m.id = top.rowid, q "
+        "ORDER BY top.rank DESC, top.rowid DESC"
     )
-    rows = conn.execute(sql, {"q": tsquery, "n": limit, **params})
+    rows = conn.execute(sql, {**params})
     return [Hit(*row) for row in rows]
 
 
