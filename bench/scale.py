@@ -95,7 +95,18 @@ def main() -> int:
     parser.add_argument("--pg-url", default="", help="use this PostgreSQL instead of a private one")
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--search-only",
+        metavar="URL",
+        help="skip the import: time search on this existing store (a database URL)",
+    )
     args = parser.parse_args()
+    if args.search_only:
+        latency = time_queries(
+            args.search_only, sample_queries(args.search_only, args.queries, args.seed)
+        )
+        print(json.dumps({"search_ms": latency, "command": " ".join(sys.argv)}, indent=2))
+        return 0
 
     corpus = ingest.synthetic_corpus(args.messages, args.seed, False)
     data = Path(tempfile.mkdtemp(prefix="bridge-scale-", dir=ingest.OUT))
