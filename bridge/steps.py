@@ -262,7 +262,3 @@ def save_attachments(context: Context, parsed: Iterable[ParsedMessage]) -> None:
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_bytes(att.payload)
             os.replace(tmp, path)
-
-
-def attachment_path(attachments_dir: Path, sha256: str) -> Path:
-    return attachments_dir / sha256[:2] / sha256

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import lzma
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -15,6 +13,7 @@ import pytest
 
 from bridge.core import Core, open_core
 from bridge.settings import Settings, load_settings
+from mail.archive import read_archive
 from tests.backend import DATABASES
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
@@ -105,18 +104,7 @@ def corpus_messages(name: str, limit: int | None = None) -> Iterator[bytes]:
     files = sorted((CORPORA / name).glob("*.mbox.xz")) if CORPORA.is_dir() else []
     if not files:
         pytest.skip(f"corpus {name} not available (../shared/corpora)")
-    count = 0
-    lines: list[bytes] = []
-    with lzma.open(files[0], "rb") as f:
-        for line in f:
-            if line.startswith(b"From mboxrd@z "):
-                if lines:
-                    yield b"".join(lines)
-                    count += 1
-                    if limit is not None and count >= limit:
-                        return
-                lines = []
-                continue
-            lines.append(re.sub(rb"^>(>*From )", rb"\1", line))
-        if lines:
-            yield b"".join(lines)
+    for count, item in enumerate(read_archive(files[0]), start=1):
+        yield item.raw
+        if limit is not None and count >= limit:
+            return

@@ -20,6 +20,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
 def _ts(*, nullable: bool) -> Column:  # type: ignore[type-arg]
     # Required timestamps default to now on the Python side, for Core inserts too.
     return Column(

@@ -9,20 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from threads.models import Attachment, Community, Message, Thread
+from threads.models import Attachment, Community, Message, Thread, as_utc
 from threads.threading import TreeNode, build_tree, order_for_display
 
 C, T, M, A = Community.__table__, Thread.__table__, Message.__table__, Attachment.__table__
-
-
-def aware(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes; everything stored is UTC."""
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +60,7 @@ def communities(conn: Connection, readable: Sequence[int] | None = None) -> list
             r.visibility,
             r.threads or 0,
             r.messages or 0,
-            aware(r.last),
+            as_utc(r.last),
         )
         for r in conn.execute(stmt)
     ]
@@ -107,8 +102,8 @@ def threads_page(
             r.subject,
             r.message_count,
             r.original_recipients,
-            aware(r.started_at),
-            aware(r.last_activity_at),
+            as_utc(r.started_at),
+            as_utc(r.last_activity_at),
             [name for name, _ in people.get(r.id, [])][:6],
             people.get(r.id, [("", "")])[-1][0],
         )
@@ -169,7 +164,7 @@ def thread_messages(conn: Connection, thread_id: int) -> list[ThreadMessage]:
         )
     }
     nodes = [
-        TreeNode(r.message_id, tuple(r.chain or ()), aware(r.date), r.norm_subject)
+        TreeNode(r.message_id, tuple(r.chain or ()), as_utc(r.date), r.norm_subject)
         for r in rows.values()
     ]
     parents = build_tree(nodes)
@@ -188,7 +183,7 @@ def thread_messages(conn: Connection, thread_id: int) -> list[ThreadMessage]:
                 r.from_addr,
                 r.to_addrs or [],
                 r.cc_addrs or [],
-                aware(r.date),
+                as_utc(r.date),
                 r.visible_text,
                 r.quoted_text,
                 r.signature,

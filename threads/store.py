@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -30,7 +30,7 @@ from sqlalchemy import (
     update,
 )
 
-from threads.models import Message, Thread
+from threads.models import Message, Thread, as_utc
 from threads.threading import (
     ThreadCandidate,
     best_root,
@@ -207,7 +207,7 @@ def _candidate(row: Any) -> ThreadCandidate:
         norm_subject=row.norm_subject,
         reply_without_refs=row.reply_without_refs,
         opens_thread=row.opens_thread,
-        date=_aware(row.date),
+        date=as_utc(row.date),
         participants=_participants(row.from_addr, row.to_addrs or [], row.cc_addrs or []),
         sender=row.from_addr,
     )
@@ -323,13 +323,6 @@ _COUNT_INTO_THREAD = (
 def _rows_by_message_id(conn: Connection, community_id: int, ids: list[str]) -> dict[str, Any]:
     rows = conn.execute(_BY_MESSAGE_ID, {"c": community_id, "ids": ids})
     return {row.message_id: row for row in rows}
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def _merge_or_create(conn: Connection, community_id: int, linked: set[int]) -> tuple[int, bool]:

@@ -126,10 +126,12 @@ def looks_like_msgid(value: str) -> bool:
     unrelated threads, they would merge them, so they are not ids for us.
     """
     left, at, right = value.partition("@")
+    # A quote would only come from the obsolete quoted-string form of the left
+    # part, which no mail client we know writes; in real headers it is debris.
     return (
         bool(at and left and right)
         and not any(ch.isspace() for ch in value)
-        and not any(ch in "<>" for ch in value)
+        and not any(ch in '<>"' for ch in value)
     )
 
 
