@@ -8,6 +8,7 @@ come with the identity work; until then `bridge serve` binds to loopback.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from bridge.core import Core
 from web import pages
 
+log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 CSP = (
@@ -59,6 +61,7 @@ def create_app(core: Core) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> HTMLResponse:
+        log.error("error serving %s", request.url.path, exc_info=exc)
         return _error_page(request, 500, "Something went wrong on our side; it has been logged.")
 
     return app
