@@ -36,6 +36,7 @@ CORPUS  ?= ../shared/corpora/cgroups-vger-36k/cgroups.vger.kernel.org.mbox.xz
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py --messages 10000 --seed 1
 	$(BIN)/python bench/ingest.py --messages 100000 --seed 1
+	$(BIN)/python bench/smtp.py
 	@if [ -f $(CORPUS) ]; then \
 		$(BIN)/python bench/parse.py -n 5000 $(CORPUS); \
 		$(BIN)/python bench/threading_f1.py $(CORPUS); \

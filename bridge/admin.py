@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from pathlib import Path
 
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bridge.core import Core
 from bridge.errors import UsageError
+from mail.imap import parse_after_action, parse_imap_url
 from threads import search
 from threads.db import writer
 from threads.models import (
     Attachment,
     Community,
+    ImapFolder,
     Message,
     RawMessage,
     RawState,
@@ -27,6 +30,7 @@ from threads.store import refresh_thread
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def add_community(
@@ -66,6 +70,69 @@ def add_route(engine: Engine, slug: str, kind: str, value: str) -> None:
         if cid is None:
             raise UsageError(f"no community '{slug}'")
         _insert_route(conn, cid, RouteKind(kind), value)
+
+
+def add_imap_route(
+    engine: Engine,
+    slug: str,
+    url: str,
+    *,
+    password_env: str = "",
+    secret_file: str = "",
+    after: str = "leave",
+    origin: str = "cli",
+    replace: bool = False,
+) -> str:
+    """Poll an IMAP folder into community `slug`; returns the normalised URL.
+
+    The secret is only named (an environment variable or a file path) and read
+    by the poller at each login: the database never holds it. `replace` updates
+    an existing row (settings-configured folders), keeping its checkpoint.
+    """
+    try:
+        parsed, action = parse_imap_url(url), parse_after_action(after)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    if bool(password_env) == bool(secret_file):
+        raise UsageError("an IMAP route needs exactly one of --password-env VAR or --secret-file")
+    if password_env and not _ENV_NAME.match(password_env):
+        raise UsageError(f"--password-env '{password_env}' is not an environment variable name")
+    values = {
+        "url": str(parsed),
+        "password_env": password_env,
+        # Absolute: `bridge serve` may run from another directory than `route add`.
+        "secret_file": str(Path(secret_file).expanduser().resolve()) if secret_file else "",
+        "after_action": str(action),
+        "origin": origin,
+    }
+    folders = ImapFolder.__table__
+    with writer(engine).begin() as conn:
+        cid = conn.execute(select(Community.id).where(Community.slug == slug)).scalar()
+        if cid is None:
+            raise UsageError(f"no community '{slug}'")
+        found = conn.execute(select(folders.c.id).where(folders.c.url == values["url"])).scalar()
+        if found is not None and not replace:
+            raise UsageError(f"IMAP folder {values['url']} is already routed")
+        if found is not None:
+            conn.execute(
+                update(folders).where(folders.c.id == found).values(community_id=cid, **values)
+            )
+        else:
+            try:
+                conn.execute(
+                    insert(folders).values(
+                        community_id=cid,
+                        uidvalidity=None,
+                        last_uid=0,
+                        lease_holder="",
+                        lease_until=None,
+                        created_at=utcnow(),
+                        **values,
+                    )
+                )
+            except IntegrityError as exc:
+                raise UsageError(f"IMAP folder {values['url']} is already routed") from exc
+    return values["url"]
 
 
 def _insert_route(conn: Connection, community_id: int, kind: RouteKind, value: str) -> None:

@@ -57,7 +57,7 @@ def main() -> None:
     "--role",
     "roles",
     multiple=True,
-    type=click.Choice(["web", "smtp", "worker"]),
+    type=click.Choice(["web", "smtp", "imap", "worker"]),
     help="Run only these parts (repeat the option); default: all.",
 )
 def serve(
@@ -67,7 +67,7 @@ def serve(
     demo: bool,
     roles: tuple[str, ...],
 ) -> None:
-    """Run the SMTP listener, the pipeline worker and the web app."""
+    """Run the SMTP listener, the IMAP pollers, the pipeline worker and the web app."""
     from bridge.serve import ROLES, run
 
     settings = load_settings(data=data, smtp_port=smtp_port, web_port=web_port)
@@ -110,18 +110,49 @@ def community_add(
 
 @main.group()
 def route() -> None:
-    """Map addresses and List-Ids to communities."""
+    """Map addresses, List-Ids and IMAP folders to communities."""
 
 
 @route.command("add")
 @click.argument("slug")
 @click.option("--address")
 @click.option("--list-id")
+@click.option("--imap", "imap_url", help="Poll imaps://user@host[:port]/FOLDER (or imap://).")
+@click.option("--password-env", default="", help="Variable holding the IMAP password or token.")
+@click.option("--secret-file", default="", help="File holding the IMAP password or token.")
+@click.option(
+    "--after",
+    default="leave",
+    show_default=True,
+    help="What to do with a polled message once stored: leave, flag[:KEYWORD], move:FOLDER.",
+)
 @with_core
-def route_add(core: Core, slug: str, address: str | None, list_id: str | None) -> None:
-    """Route mail for ADDRESS or with List-Id LIST_ID to community SLUG."""
-    if bool(address) == bool(list_id):
-        raise UsageError("give exactly one of --address or --list-id")
+def route_add(
+    core: Core,
+    slug: str,
+    address: str | None,
+    list_id: str | None,
+    imap_url: str | None,
+    password_env: str,
+    secret_file: str,
+    after: str,
+) -> None:
+    """Route mail for ADDRESS, with List-Id LIST_ID, or in an IMAP folder to community SLUG."""
+    if sum(map(bool, (address, list_id, imap_url))) != 1:
+        raise UsageError("give exactly one of --address, --list-id or --imap")
+    if imap_url:
+        url = admin.add_imap_route(
+            core.engine,
+            slug,
+            imap_url,
+            password_env=password_env,
+            secret_file=secret_file,
+            after=after,
+        )
+        click.echo(f"route imap {url} -> {slug}")
+        return
+    if password_env or secret_file or after != "leave":
+        raise UsageError("--password-env, --secret-file and --after go with --imap")
     kind, value = ("address", address) if address else ("list_id", list_id)
     admin.add_route(core.engine, slug, kind, value or "")
     click.echo(f"route {kind} {value} -> {slug}")

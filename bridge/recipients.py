@@ -1,31 +1,101 @@
-"""Which RCPT addresses the SMTP listener takes: those routed to a community."""
+"""Which RCPT addresses the SMTP listener takes: community addresses and the bridge's own.
+
+Each class here is a `mail.smtp.RecipientPolicy`. The listener asks at RCPT
+time, so mail for an address nobody reads is refused with 550 5.1.1 before a
+byte of content is sent, and the sending server bounces it to its author
+instead of us holding mail that cannot go anywhere.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 
 from sqlalchemy import Engine, select
 
+from mail.smtp import RecipientPolicy
 from threads.models import Route, RouteKind
+
+log = logging.getLogger(__name__)
+
+
+def _normalise(address: str) -> str:
+    return address.strip().strip("<>").lower()
 
 
 class RoutedRecipients:
-    """`mail.smtp.RecipientPolicy` over the route table, cached for two seconds."""
+    """Addresses an admin mapped to a community (the route table), held in memory.
+
+    The listener asks on its event loop, once per RCPT, so the answer comes from
+    memory: the set is loaded when the policy is made (at start, where a
+    database that cannot be reached should stop us) and reloaded in the
+    background once it is older than `ttl` seconds. A route added a moment ago
+    is seen after at most ttl plus one reload. If a reload fails, the last set
+    stays in use; mail for a new address gets 550 until the database is back,
+    and the DATA commit of everything else fails with 451 anyway.
+    """
 
     def __init__(self, engine: Engine, ttl: float = 2.0) -> None:
         self._engine = engine
         self._ttl = ttl
-        self._loaded = 0.0
-        self._addresses: frozenset[str] = frozenset()
+        self._addresses = self._load()
+        self._loaded = time.monotonic()
+        self._reloading = threading.Lock()
 
     def accepts(self, address: str) -> bool:
-        return address.strip().strip("<>").lower() in self._current()
+        stale = time.monotonic() - self._loaded > self._ttl
+        if stale and self._reloading.acquire(blocking=False):
+            threading.Thread(target=self._reload, name="routes-reload", daemon=True).start()
+        return _normalise(address) in self._addresses
 
-    def _current(self) -> frozenset[str]:
-        if time.monotonic() - self._loaded > self._ttl:
-            with self._engine.connect() as conn:
-                r = Route.__table__
-                rows = conn.execute(select(r.c.value).where(r.c.kind == RouteKind.address))
-                self._addresses = frozenset(rows.scalars())
+    def _load(self) -> frozenset[str]:
+        r = Route.__table__
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(r.c.value).where(r.c.kind == RouteKind.address))
+            return frozenset(rows.scalars())
+
+    def _reload(self) -> None:
+        try:
+            self._addresses = self._load()
+        except Exception:
+            log.warning(
+                "could not reload the route table; the last one stays in use", exc_info=True
+            )
+        finally:
             self._loaded = time.monotonic()
-        return self._addresses
+            self._reloading.release()
+
+
+class OwnAddresses:
+    """The bridge's own addresses at `mail_domain`: bounces, replies and postmaster.
+
+    Replies to our notifications come to `reply+TOKEN@mail_domain` and delivery
+    reports to `bounces@` or `bounces+VERP@mail_domain`. The tokens and the VERP
+    data are not checked here yet: the reply-by-email work that will sign them is
+    not built. Until it is, any such address is taken; the pipeline holds what
+    it cannot route, with the reason, and nothing is lost. `postmaster` is taken because RFC 5321
+    4.5.1 requires every server that delivers mail to accept it, with or
+    without a domain (the pipeline holds it for an admin, like any unrouted mail).
+    """
+
+    def __init__(self, mail_domain: str) -> None:
+        self._domain = mail_domain.strip().lower()
+
+    def accepts(self, address: str) -> bool:
+        local, at, domain = _normalise(address).rpartition("@")
+        if not at:
+            return domain == "postmaster"
+        if domain != self._domain:
+            return False
+        return local in ("bounces", "postmaster") or local.startswith(("bounces+", "reply+"))
+
+
+class AnyOf:
+    """Takes an address that any of the given policies takes (asked in order)."""
+
+    def __init__(self, *policies: RecipientPolicy) -> None:
+        self._policies = policies
+
+    def accepts(self, address: str) -> bool:
+        return any(policy.accepts(address) for policy in self._policies)

@@ -1,9 +1,10 @@
 """`bridge serve`: the composition root that wires adapters to the core and runs them.
 
 One process runs any combination of roles: the SMTP listener (its own
-thread), the pipeline worker (a thread) and the web app (uvicorn, on the main
-thread). By default it runs all of them; on PostgreSQL several processes
-with different roles share one database.
+thread), the IMAP pollers (a thread per folder), the pipeline worker (a
+thread) and the web app (uvicorn, on the main thread). By default it runs
+all of them; on PostgreSQL several processes with different roles share one
+database.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import uvicorn
 
 from bridge import demo
 from bridge.core import Core, open_core
+from bridge.errors import UsageError
 from bridge.recipients import RoutedRecipients
 from bridge.settings import Settings
 from bridge.worker import Worker
@@ -28,8 +30,8 @@ from web.app import create_app
 
 log = logging.getLogger(__name__)
 
-# The IMAP poller and the outbound sender join this list when they exist.
-ROLES = ("web", "smtp", "worker")
+# The outbound sender joins this list when it exists.
+ROLES = ("web", "smtp", "imap", "worker")
 
 
 def run(settings: Settings, *, roles: tuple[str, ...] = ROLES, demo_content: bool = False) -> None:
@@ -56,6 +58,8 @@ def run(settings: Settings, *, roles: tuple[str, ...] = ROLES, demo_content: boo
             stops.append(_start_worker(core))
         if "smtp" in roles:
             stops.append(_start_smtp(core, settings))
+        if "imap" in roles:
+            stops.append(_start_imap(core, settings))
         click.echo(_banner(settings, roles))
         if "web" in roles:
             uvicorn.run(
@@ -85,16 +89,53 @@ def _start_worker(core: Core) -> Callable[[], None]:
 
 
 def _start_smtp(core: Core, settings: Settings) -> Callable[[], None]:
+    from bridge.recipients import AnyOf, OwnAddresses
+    from mail.smtp import Limits, load_auth_users, tls_context
+
+    if bool(settings.smtp_tls_cert) != bool(settings.smtp_tls_key):
+        raise click.ClickException("BRIDGE_SMTP_TLS_CERT and BRIDGE_SMTP_TLS_KEY go together")
+    try:
+        users = load_auth_users(settings.smtp_auth_users)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"BRIDGE_SMTP_AUTH_USERS: {exc}") from exc
+    if users and not settings.smtp_tls_cert:
+        # AUTH is offered only after STARTTLS: passwords never cross the wire in clear.
+        raise click.ClickException("BRIDGE_SMTP_AUTH_USERS needs BRIDGE_SMTP_TLS_CERT and _KEY")
+    tls = None
+    if settings.smtp_tls_cert:
+        tls = tls_context(settings.smtp_tls_cert, settings.smtp_tls_key)
     smtp = SMTPListener(
         core.inbox,
-        RoutedRecipients(core.engine),
+        # The bridge's own reply/bounce addresses first (no query), then the route table.
+        AnyOf(OwnAddresses(settings.mail_domain), RoutedRecipients(core.engine)),
         hostname=settings.smtp_host,
         port=settings.smtp_port,
-        max_size=settings.smtp_max_size,
         server_hostname=settings.mail_domain,
+        limits=Limits(
+            max_size=settings.smtp_max_size,
+            max_recipients=settings.smtp_max_recipients,
+            max_line_length=settings.smtp_max_line_length,
+            idle_timeout=settings.smtp_idle_timeout,
+            data_timeout=settings.smtp_data_timeout,
+            max_connections=settings.smtp_max_connections,
+            rate_per_minute=settings.smtp_rate_limit,
+        ),
+        tls=tls,
+        auth_users=users,
     )
     smtp.start()
     return smtp.stop
+
+
+def _start_imap(core: Core, settings: Settings) -> Callable[[], None]:
+    from bridge.pollers import ImapPollers
+
+    pollers = ImapPollers(core, settings)
+    try:
+        pollers.start()
+    except UsageError as exc:  # e.g. an imap_folders entry naming a missing community
+        raise click.ClickException(f"imap_folders: {exc}") from exc
+    return pollers.stop
 
 
 def _wait_for_signal() -> None:
@@ -110,6 +151,8 @@ def _banner(settings: Settings, roles: tuple[str, ...]) -> str:
         parts.append(f"web http://{settings.web_host}:{settings.web_port}/")
     if "smtp" in roles:
         parts.append(f"SMTP {settings.smtp_host}:{settings.smtp_port}")
+    if "imap" in roles:
+        parts.append("IMAP pollers")
     if "worker" in roles:
         parts.append("pipeline worker")
     return f"Commons Bridge: {' · '.join(parts)} · data {settings.data}"

@@ -13,7 +13,7 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -21,6 +21,27 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+
+class ImapFolderSetting(BaseModel):
+    """One mailbox folder polled into a community (`[[imap_folders]]` in bridge.toml)."""
+
+    community: str
+    url: str
+    password_env: str = ""
+    secret_file: str = ""
+    after: str = "leave"
+
+    @model_validator(mode="after")
+    def _check(self) -> ImapFolderSetting:
+        from mail.imap import parse_after_action
+
+        # The URL is checked when the imap role starts (bridge/pollers.py), not here:
+        # pydantic's errors echo their input, and a mistyped URL may hold a password.
+        parse_after_action(self.after)
+        if bool(self.password_env) == bool(self.secret_file):
+            raise ValueError(f"{self.url}: give exactly one of password_env or secret_file")
+        return self
 
 
 class Settings(BaseSettings):
@@ -55,8 +76,47 @@ class Settings(BaseSettings):
     smtp_host: str = Field(default="127.0.0.1", description="SMTP listener address.")
     smtp_port: int = Field(default=8025, description="SMTP listener port.")
     smtp_max_size: int = Field(default=25 * 1024 * 1024, description="Largest message accepted.")
+    smtp_max_recipients: int = Field(
+        default=100, ge=100, description="Recipients per message (RFC 5321 asks for 100)."
+    )
+    smtp_max_line_length: int = Field(
+        default=1000, ge=1000, description="Longest DATA line in octets, CRLF included."
+    )
+    smtp_idle_timeout: float = Field(
+        default=300, gt=0, description="Seconds of client silence before the listener hangs up."
+    )
+    smtp_data_timeout: float = Field(
+        default=600, gt=0, description="Seconds one DATA transfer may take in all."
+    )
+    smtp_max_connections: int = Field(default=100, gt=0, description="Concurrent SMTP sessions.")
+    smtp_rate_limit: int = Field(
+        default=600, ge=0, description="Messages per minute per client address; 0: no limit."
+    )
+    smtp_tls_cert: str = Field(default="", description="Certificate chain (PEM) for STARTTLS.")
+    smtp_tls_key: str = Field(default="", description="Private key (PEM) for STARTTLS.")
+    smtp_auth_users: str = Field(
+        default="", description="user:scrypt-hash pairs (or a file of them) for relay AUTH."
+    )
     web_host: str = Field(default="127.0.0.1", description="Web listener address.")
     web_port: int = Field(default=8000, description="Web listener port.")
+    imap_folders: list[ImapFolderSetting] = Field(
+        default_factory=list, description="IMAP folders to poll, besides `bridge route add --imap`."
+    )
+    imap_poll_seconds: float = Field(
+        default=60, gt=0, description="Seconds between polls of a server without IDLE."
+    )
+    imap_idle_seconds: float = Field(
+        default=300, gt=0, le=1740, description="Longest IDLE before it is re-issued."
+    )
+    imap_lease_seconds: float = Field(
+        default=60, gt=0, description="A poller's lease on a folder; a dead holder's runs out."
+    )
+    imap_backoff_max_seconds: float = Field(
+        default=300, gt=0, description="Longest wait between reconnection attempts."
+    )
+    imap_ca_file: str = Field(
+        default="", description="CA certificates for IMAP TLS; empty means the system's."
+    )
 
     @field_validator("org_domains", "publishable_labels", mode="before")
     @classmethod

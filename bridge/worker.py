@@ -47,18 +47,18 @@ class Worker(threading.Thread):
         self._core = core
         self._idle = idle_seconds
         self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._name = worker_name()
 
     def wake(self) -> None:
         self._wake.set()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self._wake.set()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             self._wake.clear()
             try:
                 drain(self._core, self._name)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,3 +34,15 @@ class Inbox(Protocol):
     """The one entry point for mail: durable before it returns."""
 
     def accept(self, raw: bytes, envelope: Envelope) -> Receipt: ...
+
+
+@runtime_checkable
+class BatchInbox(Inbox, Protocol):
+    """An inbox that can also commit several messages in one transaction (same promise each).
+
+    The SMTP listener uses it for group commit: sessions that finish DATA while a
+    commit is in flight share the next one, so concurrent senders pay for one
+    fsync instead of one each.
+    """
+
+    def accept_many(self, items: Iterable[tuple[bytes, Envelope]]) -> list[Receipt]: ...

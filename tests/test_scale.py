@@ -121,13 +121,15 @@ def test_two_listeners_three_workers_file_everything_once(shared) -> None:
     # Every message once through each listener (same bytes: one raw row), plus a
     # relayed copy with an extra header (same Message-ID: filed once), in any order.
     jobs = [(m, 0) for m in mails] + [(m, 1) for m in mails]
-    jobs += [(m.replace(b"Subject:", b"X-Relay: b\r\nSubject:", 1), 1) for m in mails[::7]]
+    jobs += [(m.replace(b"Subject:", b"X-Relay: b\nSubject:", 1), 1) for m in mails[::7]]
     random.Random(7).shuffle(jobs)
 
     def send(job: tuple[bytes, int]) -> None:
         raw, which = job
         with smtplib.SMTP("127.0.0.1", ports[which]) as smtp:
-            smtp.sendmail("p@example.com", ["eng@lists.example.com"], raw)
+            # SMTP lines end in CRLF; the listener refuses bare LF (make_mail writes LF).
+            crlf = raw.replace(b"\n", b"\r\n")
+            smtp.sendmail("p@example.com", ["eng@lists.example.com"], crlf)
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         list(pool.map(send, jobs))

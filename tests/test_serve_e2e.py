@@ -78,7 +78,9 @@ def test_cc_heavy_conversation_by_smtp_becomes_one_thread(server) -> None:
             smtp.sendmail("a@example.com", ["nobody@lists.example.com"], b"Subject: x\r\n\r\nx\r\n")
         assert refused.value.recipients["nobody@lists.example.com"][0] == 550
         for raw in conversation(3):
-            reply = smtp.sendmail("p@example.com", ["eng@lists.example.com"], raw)
+            # SMTP lines end in CRLF; the listener refuses bare LF (make_mail writes LF).
+            crlf = raw.replace(b"\n", b"\r\n")
+            reply = smtp.sendmail("p@example.com", ["eng@lists.example.com"], crlf)
             assert reply == {}
     web = f"http://127.0.0.1:{server['web']}"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy import DateTime as SADateTime
 from sqlmodel import Field, SQLModel
 
@@ -183,4 +183,24 @@ class Notification(SQLModel, table=True):
     message_pk: int = Field(foreign_key="message.id", index=True)
     recipient: str = Field(max_length=320)
     state: str = Field(default="queued", max_length=16, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class ImapFolder(SQLModel, table=True):
+    # A mailbox folder polled into a community (mail/imap.py), with its checkpoint and
+    # the lease of the one process polling it. Secrets are named here, never stored.
+    __tablename__ = "imap_folder"
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    # imap[s]://user[;AUTH=XOAUTH2]@host:port/FOLDER, normalised; never with a password.
+    url: str = Field(unique=True, max_length=512)
+    password_env: str = Field(default="", max_length=128)  # the variable's name
+    secret_file: str = Field(default="", max_length=1024)  # the file's path
+    after_action: str = Field(default="leave", max_length=256)  # leave, flag[:KW], move:FOLDER
+    origin: str = Field(default="cli", max_length=16)  # cli (route add) or settings
+    # UIDs and UIDVALIDITY are unsigned 32-bit: beyond PostgreSQL's INTEGER.
+    uidvalidity: int | None = Field(default=None, sa_type=BigInteger)
+    last_uid: int = Field(default=0, sa_type=BigInteger)
+    lease_holder: str = Field(default="", max_length=64)
+    lease_until: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
