@@ -24,6 +24,9 @@ deps-test:
 test: $(STAMP) deps-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@# Peer projects' test mail (pinned, checksummed, cached in bench/out/peers):
+	@# instant once cached; offline it warns and those tests skip.
+	$(BIN)/python tests/peers.py fetch
 	$(BIN)/pytest -q
 	BRIDGE_TEST_BACKEND=postgres $(BIN)/pytest -q
 
