@@ -64,6 +64,13 @@ class DatabaseInbox:
             self.on_accept()
         return receipts
 
+    def record_rejected(self, raw: bytes, envelope: Envelope, reason: str) -> None:
+        """Keep refused bytes with state `rejected` and the reply sent, for `bridge log`."""
+        row = _row(content_hash(raw), raw, envelope)
+        row.update(state=RawState.rejected, reason=reason[:2000])
+        with self._engine.begin() as conn:
+            conn.execute(insert_ignoring_conflict(conn, RAW, ["sha256"]).values(row))
+
 
 _IDS_BY_HASH = select(RAW.c.sha256, RAW.c.id).where(
     RAW.c.sha256.in_(bindparam("h", expanding=True))

@@ -37,6 +37,13 @@ class Inbox(Protocol):
 
 
 @runtime_checkable
+class RejectLog(Protocol):
+    """Where an edge records mail it refused, for the admin log (never published)."""
+
+    def record_rejected(self, raw: bytes, envelope: Envelope, reason: str) -> None: ...
+
+
+@runtime_checkable
 class BatchInbox(Inbox, Protocol):
     """An inbox that can also commit several messages in one transaction (same promise each).
 

@@ -48,7 +48,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, Session, syntax
 from aiosmtpd.smtp import Envelope as SMTPEnvelope
 
-from mail.envelope import BatchInbox, Envelope, Inbox, Receipt
+from mail.envelope import BatchInbox, Envelope, Inbox, Receipt, RejectLog
 
 log = logging.getLogger(__name__)
 
@@ -402,8 +402,10 @@ class BridgeHandler:
         *,
         max_recipients: int,
         offer_auth: bool,
+        reject_log: RejectLog | None = None,
     ) -> None:
         self._commits = commits
+        self._reject_log = reject_log
         self._policy = policy
         self._max_recipients = max_recipients
         self._offer_auth = offer_auth
@@ -443,6 +445,25 @@ class BridgeHandler:
         if address not in envelope.rcpt_tos:
             envelope.rcpt_tos.append(address)
         return Reply.RECIPIENT_OK
+
+    async def record_rejected(
+        self, server: SMTP, session: Session, envelope: SMTPEnvelope, raw: bytes, reply: str
+    ) -> None:
+        """Keep what we refused at DATA, with the reply, so `bridge log` shows it."""
+        if self._reject_log is None:
+            return
+        meta = Envelope(
+            source="smtp",
+            mail_from=_text(envelope.mail_from or ""),
+            rcpt_to=tuple(_text(a) for a in envelope.rcpt_tos),
+            source_ref=trace(session, server.hostname),
+        )
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                None, self._reject_log.record_rejected, raw, meta, reply
+            )
+        except Exception:  # the refusal stands; only the log entry is lost
+            log.exception("could not record a refused message from %s", _peer_ip(session))
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: SMTPEnvelope) -> str:
         raw = envelope.original_content or b""
@@ -567,6 +588,10 @@ class _Session(SMTP):
             self._set_post_data_state()
             return
         if problem is not None:
+            if content:
+                await self.event_handler.record_rejected(
+                    self, self.session, self.envelope, content, problem
+                )
             self._set_post_data_state()
             await self.push(problem)
             return
@@ -593,8 +618,9 @@ class _Session(SMTP):
         the data was read to its real end, so the connection can carry on.
         Sendmail's equivalent ("g"/"u" options) drops the session with 421,
         which the sender retries until the message expires. A refused message
-        is read to its end and discarded, never stored. None: the client went
-        away in the middle.
+        is read to its end and returned with the reason; it is never accepted,
+        only recorded as `rejected` for the admin log (an oversized one is not
+        kept at all). None: the client went away in the middle.
         """
         parts: list[bytes] = []
         size = 0
@@ -619,7 +645,7 @@ class _Session(SMTP):
         content = b"".join(parts)[:-3]  # without the final ".\r\n"; the CRLF before it stays
         problem = _content_problem(content) or self._line_too_long(content)
         if problem is not None:
-            return b"", problem
+            return content, problem  # refused, but kept for the admin log
         # Transparency (RFC 5321 4.5.2): the client doubled every leading dot.
         if content.startswith(b"."):
             content = content[1:]
@@ -688,6 +714,7 @@ class SMTPListener(Controller):
             policy,
             max_recipients=self.limits.max_recipients,
             offer_auth=offer_auth,
+            reject_log=inbox if isinstance(inbox, RejectLog) else None,
         )
         options: dict[str, Any] = {}
         if offer_auth:

@@ -58,8 +58,17 @@ def pair(reply: str) -> tuple[int, bytes]:
 
 
 def stored(core: Core) -> list[Any]:
+    """Raw rows of accepted mail (refused mail is logged apart, see `refused`)."""
     with core.engine.connect() as conn:
-        return list(conn.execute(select(RAW).order_by(RAW.c.id)).all())
+        stmt = select(RAW).where(RAW.c.state != "rejected").order_by(RAW.c.id)
+        return list(conn.execute(stmt).all())
+
+
+def refused(core: Core) -> list[tuple[str, str]]:
+    """(state, reason) of the refused messages kept for `bridge log`."""
+    with core.engine.connect() as conn:
+        stmt = select(RAW.c.state, RAW.c.reason).where(RAW.c.state == "rejected")
+        return [tuple(row) for row in conn.execute(stmt.order_by(RAW.c.id))]
 
 
 Start = Callable[..., int]
@@ -406,11 +415,12 @@ async def test_group_commit_retries_a_failed_batch_one_by_one() -> None:
 def test_bare_newlines_and_nul_are_refused_and_not_stored(
     dialogue: Callable[..., Dialogue], core: Core, data: bytes, reply: Reply
 ) -> None:
-    """Postfix's smtpd_forbid_bare_newline: 550 5.5.2, nothing stored, the session goes on."""
+    """Postfix's smtpd_forbid_bare_newline: 550 5.5.2, only logged as refused, session goes on."""
     d = dialogue()
     d.command("EHLO client.example")
     assert d.send_data(data) == reply
     assert stored(core) == []
+    assert refused(core) == [("rejected", reply)]
     assert d.send_data(crlf(make_mail()) + b".\r\n").startswith("250 2.0.0")
     assert len(stored(core)) == 1
 
@@ -449,6 +459,7 @@ def test_line_length_limit(dialogue: Callable[..., Dialogue], core: Core) -> Non
     too_long = b"Subject: long\r\n\r\n" + b"z" * 5000 + b"\r\nmore\r\n.\r\n"
     assert d.send_data(too_long) == Reply.LINE_TOO_LONG.format(limit=1000)
     assert len(stored(core)) == 1
+    assert refused(core) == [("rejected", Reply.LINE_TOO_LONG.format(limit=1000))]
     assert d.command("NOOP") == "250 OK"
 
 

@@ -46,6 +46,9 @@ class RawState(enum.StrEnum):
     duplicate = "duplicate"
     held = "held"
     failed = "failed"
+    # Refused at the SMTP edge (bare LF, NUL, overlong line): the sender got a
+    # permanent error; the bytes are kept so an admin can see what was refused.
+    rejected = "rejected"
 
 
 class RouteKind(enum.StrEnum):
