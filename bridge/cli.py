@@ -168,7 +168,15 @@ def parse(files: tuple[Path, ...], as_json: bool) -> None:
 
     for file in files:
         parsed = parse_message(file.read_bytes())
-        out = {"file": str(file), **parsed.to_json(), "auto_reply": classify(parsed).auto_reply}
+        result = classify(parsed)
+        report = result.bounce_report
+        out = {
+            "file": str(file),
+            **parsed.to_json(),
+            "auto_reply": result.auto_reply,
+            # Failed and delayed recipients (permanent false) of a bounce or DSN.
+            "bounce": report.to_json() if report else None,
+        }
         if as_json:
             click.echo(json.dumps(out, ensure_ascii=False))
         else:

@@ -122,6 +122,16 @@ def route(routes: Routes, raw: RawView, parsed: ParsedMessage) -> list[Community
     return list(found.values())
 
 
+def _with_status(classification: Classification) -> list[str]:
+    """Failed addresses, each with its RFC 3463 status when the report gave one."""
+    report = classification.bounce_report
+    codes = {r.address.lower(): r.status for r in report.failed} if report else {}
+    return [
+        f"{address} ({codes[address.lower()]})" if codes.get(address.lower()) else address
+        for address in classification.failed_recipients
+    ]
+
+
 def authorize(
     context: Context,
     communities: list[CommunityRef],
@@ -132,7 +142,7 @@ def authorize(
     if classification.loop:
         raise Held("loop: this is mail the bridge sent itself")
     if classification.bounce:
-        failed = ", ".join(classification.failed_recipients) or "unknown recipients"
+        failed = ", ".join(_with_status(classification)) or "unknown recipients"
         raise Held(f"bounce: delivery status notification for {failed}")
     if classification.auto_reply:
         raise Held("auto-reply: " + "; ".join(classification.reasons))

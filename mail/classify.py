@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from email.policy import compat32
 
+from mail.bounce import SUCCESS_ACTIONS, Bounce, delivery_actions, dsn_recipients, parse_bounce
 from mail.charsets import decode_text
 from mail.headers import normalize_address
 from mail.parse import ParsedMessage
@@ -45,11 +46,18 @@ _MSIP_FIELD = re.compile(r"MSIP_Label_([0-9a-f-]+)_(\w+)\s*=\s*([^;]*)", re.I)
 
 @dataclass(frozen=True, slots=True)
 class Classification:
-    """What the pipeline must know before publishing; `reasons` explains each flag."""
+    """What the pipeline must know before publishing; `reasons` explains each flag.
+
+    `bounce` means delivery failed for good (`failed_recipients`, with status
+    codes in `bounce_report`). A delay warning is not a bounce: it is
+    automatic mail (`auto_reply`), held from posting, with its delayed
+    recipients in `bounce_report` marked `permanent=False`.
+    """
 
     auto_reply: bool = False
     bounce: bool = False
     failed_recipients: list[str] = field(default_factory=list)
+    bounce_report: Bounce | None = None
     loop: bool = False
     sensitivity: str | None = None
     reasons: tuple[str, ...] = ()
@@ -76,10 +84,17 @@ def classify(msg: ParsedMessage) -> Classification:
     headers = _Headers(msg.headers)
     reasons: list[str] = []
     report = _report_type(headers)
-    bounce, failed = _bounce(msg, headers, report, reasons)
+    bounce, failed, bounce_report = _bounce(msg, headers, report, reasons)
     # A bounce often says "Auto-Submitted: auto-replied" too; it is reported
     # as what it is, so that its failed recipients are acted on.
     auto_reply = not bounce and _auto_reply(msg, headers, report, reasons)
+    if not bounce and bounce_report is not None and bounce_report.delay_only:
+        delayed = ", ".join(r.address for r in bounce_report.recipients)
+        reasons.append(f"delivery delay warning for {delayed}: automatic, not a failure")
+        auto_reply = True
+    elif not bounce and report == "delivery-status":
+        reasons.append("delivery status notification reporting success only (RFC 3464)")
+        auto_reply = True
     loop = headers.has(LOOP_HEADER)
     if loop:
         reasons.append("X-Commons-Bridge-Loop present: the bridge sent this mail")
@@ -88,6 +103,7 @@ def classify(msg: ParsedMessage) -> Classification:
         auto_reply=auto_reply,
         bounce=bounce,
         failed_recipients=failed,
+        bounce_report=bounce_report,
         loop=loop,
         sensitivity=sensitivity,
         reasons=tuple(reasons),
@@ -136,22 +152,43 @@ def _report_type(headers: _Headers) -> str | None:
 
 def _bounce(
     msg: ParsedMessage, headers: _Headers, report: str | None, reasons: list[str]
-) -> tuple[bool, list[str]]:
-    if report == "delivery-status":
+) -> tuple[bool, list[str], Bounce | None]:
+    """Whether delivery failed, for whom, and the parsed report (mail.bounce).
+
+    Only automatic-looking mail is parsed, which keeps bulk import fast and
+    keeps a person quoting a bounce in a discussion from being held.
+    """
+    dsn = report == "delivery-status"
+    daemon = _looks_like_bounce(msg, headers)
+    if not (dsn or daemon or _automatic_sender(headers)):
+        return False, [], None
+    parsed = parse_bounce(msg)
+    if parsed is not None and parsed.delay_only:
+        return False, [], parsed
+    actions = delivery_actions(msg) if dsn and parsed is None else set()
+    if actions and actions <= SUCCESS_ACTIONS:
+        return False, [], None  # classify() holds it as automatic mail
+    if dsn:
         reasons.append("delivery status notification (RFC 3464 multipart/report)")
-    elif _looks_like_bounce(msg, headers):
+    elif daemon:
         reasons.append("bounce: from a mailer daemon, or a bounce subject from postmaster or <>")
+    elif parsed is not None:
+        reasons.append(f"bounce: {parsed.kind} failure report from an automatic sender")
     else:
-        return False, []
-    failed: list[str] = []
-    for attachment in msg.attachments:
-        if attachment.content_type in ("message/delivery-status", "message/global-delivery-status"):
-            failed.extend(failed_recipients(attachment.payload))
+        return False, [], None
+    failed = [normalize_address(r.address) for r in parsed.failed] if parsed else []
     if not failed:
         # Exim names the failed addresses in a header of its own.
         for value in headers.values.get("x-failed-recipients", []):
             failed.extend(normalize_address(a) for a in value.split(",") if a.strip())
-    return True, list(dict.fromkeys(failed))
+    return True, list(dict.fromkeys(failed)), parsed
+
+
+def _automatic_sender(headers: _Headers) -> bool:
+    """Auto-Submitted other than "no" (RFC 3834) or a null return path (RFC 5321 4.5.5)."""
+    submitted = (headers.first("auto-submitted") or "").split(";")[0].strip().lower()
+    null_sender = headers.has("return-path") and (headers.first("return-path") or "") in ("<>", "")
+    return (bool(submitted) and submitted != "no") or null_sender
 
 
 def _looks_like_bounce(msg: ParsedMessage, headers: _Headers) -> bool:
@@ -170,33 +207,9 @@ def _looks_like_bounce(msg: ParsedMessage, headers: _Headers) -> bool:
 
 
 def failed_recipients(report: bytes) -> list[str]:
-    """Addresses with "Action: failed" in a message/delivery-status body (RFC 3464 section 2.3)."""
+    """Addresses given up on in a message/delivery-status body (RFC 3464 section 2.3)."""
     text = decode_text(report, "utf-8", [])
-    found: list[str] = []
-    for block in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n")):
-        fields = _block_fields(block)
-        action = fields.get("action", "").lower()
-        status = fields.get("status", "")
-        # Action is required per recipient; some MTAs omit it but send a 5.x.x status.
-        if action == "failed" or (not action and status.startswith("5")):
-            recipient = fields.get("final-recipient") or fields.get("original-recipient")
-            if recipient:
-                found.append(normalize_address(recipient.split(";", 1)[-1].strip().strip("<>")))
-    return found
-
-
-def _block_fields(block: str) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    name = ""
-    for line in block.split("\n"):
-        if line[:1] in (" ", "\t") and name:
-            fields[name] += " " + line.strip()
-            continue
-        key, colon, value = line.partition(":")
-        if colon:
-            name = key.strip().lower()
-            fields.setdefault(name, value.strip())
-    return fields
+    return [normalize_address(r.address) for r in dsn_recipients(text) if r.permanent]
 
 
 def _sensitivity(headers: _Headers, reasons: list[str]) -> str | None:

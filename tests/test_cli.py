@@ -117,3 +117,24 @@ def test_serve_refuses_a_network_facing_web_host(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "loopback only" in result.stderr
+
+
+def test_parse_json_reports_bounces(bridge, tmp_path: Path) -> None:
+    """`bridge parse --json` gives "bounce": null, or the recipients with status and permanence."""
+    plain = tmp_path / "plain.eml"
+    plain.write_bytes(make_mail())
+    dsn = DATA / "0034-bounce-dsn-permanent.eml"
+    delayed = DATA / "0035-bounce-dsn-delayed.eml"
+    lines = bridge("parse", str(plain), str(dsn), str(delayed), "--json").stdout.splitlines()
+    ordinary, failed, late = (json.loads(line) for line in lines)
+    assert ordinary["bounce"] is None
+    assert failed["bounce"] == {
+        "recipients": [
+            {"address": "carla@example.org", "status": "5.1.1", "permanent": True},
+            {"address": "dan@example.org", "status": "5.2.2", "permanent": True},
+        ]
+    }
+    assert late["bounce"] == {
+        "recipients": [{"address": "fred@example.org", "status": "4.4.1", "permanent": False}]
+    }
+    assert late["auto_reply"] is True
