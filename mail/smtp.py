@@ -392,6 +392,15 @@ def trace(session: Session, by: str) -> str:
     return stamp
 
 
+def _envelope(server: SMTP, session: Session, envelope: SMTPEnvelope) -> Envelope:
+    return Envelope(
+        source="smtp",
+        mail_from=_text(envelope.mail_from or ""),
+        rcpt_to=tuple(_text(a) for a in envelope.rcpt_tos),
+        source_ref=trace(session, server.hostname),
+    )
+
+
 class BridgeHandler:
     """aiosmtpd handler hooks: RCPT policy and durable DATA."""
 
@@ -452,12 +461,7 @@ class BridgeHandler:
         """Keep what we refused at DATA, with the reply, so `bridge log` shows it."""
         if self._reject_log is None:
             return
-        meta = Envelope(
-            source="smtp",
-            mail_from=_text(envelope.mail_from or ""),
-            rcpt_to=tuple(_text(a) for a in envelope.rcpt_tos),
-            source_ref=trace(session, server.hostname),
-        )
+        meta = _envelope(server, session, envelope)
         try:
             await asyncio.get_running_loop().run_in_executor(
                 None, self._reject_log.record_rejected, raw, meta, reply
@@ -467,12 +471,7 @@ class BridgeHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: SMTPEnvelope) -> str:
         raw = envelope.original_content or b""
-        meta = Envelope(
-            source="smtp",
-            mail_from=_text(envelope.mail_from or ""),
-            rcpt_to=tuple(_text(a) for a in envelope.rcpt_tos),
-            source_ref=trace(session, server.hostname),
-        )
+        meta = _envelope(server, session, envelope)
         try:
             receipt = await self._commits.submit(raw, meta)
         except Exception:
