@@ -233,6 +233,20 @@ def _simple_addresses(value: str, name: str, defects: list[str]) -> list[Address
     return found
 
 
+# An address written inside a display name: '"ceo@example.com" <x@attacker.example>'
+# shows the reader one sender while the mail comes from another.
+_ADDRESS_IN_NAME = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def impersonated_address(mailbox: Address) -> str | None:
+    """The address a display name claims when it differs from the real one, else None."""
+    real = mailbox.address.lower()
+    for claimed in _ADDRESS_IN_NAME.findall(mailbox.name):
+        if claimed.lower() != real:
+            return claimed
+    return None
+
+
 def normalize_address(address: str) -> str:
     """Strip space and source routes; lower-case the domain, never the local part (RFC 5321 2.4)."""
     if not address.isprintable() or " " in address:

@@ -13,6 +13,7 @@ header section itself, hands only multipart messages to the stdlib's
 from __future__ import annotations
 
 import binascii
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from mail.headers import (
     decode_words,
     field_text,
     first_id,
+    impersonated_address,
     list_id,
     parse_addresses,
     parse_date,
@@ -95,8 +97,16 @@ class ParsedMessage:
             "visible_text": self.visible_text,
             "quoted_text": self.quoted_text,
             "signature": self.signature,
+            "from_impersonates": impersonated_address(self.from_) if self.from_ else None,
+            "html_sanitized": self.html,
             "attachments": [
-                {"filename": a.filename, "content_type": a.content_type, "size": a.size}
+                {
+                    "filename": a.filename,
+                    "content_type": a.content_type,
+                    "size": a.size,
+                    "inline": a.inline,
+                    "sha256": hashlib.sha256(a.payload).hexdigest(),
+                }
                 for a in self.attachments
             ],
             "defects": list(self.defects),

@@ -90,15 +90,20 @@ def test_to_json_shape() -> None:
         "signature",
         "attachments",
         "defects",
+        "from_impersonates",
+        "html_sanitized",
     }
     assert data["from"] == {"name": "Ana Lima", "address": "ana@example.com"}
     assert data["date"] == "2026-03-02T09:00:00+01:00"
     assert data["in_reply_to"] is None
-    assert data["attachments"][0] == {
+    first = data["attachments"][0]
+    assert {k: first[k] for k in ("filename", "content_type", "size", "inline")} == {
         "filename": "€ budget 2026.pdf",
         "content_type": "application/pdf",
         "size": 9,
+        "inline": False,
     }
+    assert len(first["sha256"]) == 64
 
 
 def test_raw_utf8_headers() -> None:
@@ -502,3 +507,40 @@ def test_corpus_parses_and_agrees_with_stdlib(corpus: str, limit: int | None) ->
             _matches_default_policy(raw, parsed)
         count += 1
     assert count > 1000
+
+
+@pytest.mark.parametrize(
+    ("from_header", "claimed"),
+    [
+        ('"ceo@example.com" <x@attacker.example>', "ceo@example.com"),
+        ('"Ana (ana@example.com)" <ana.lima@example.net>', "ana@example.com"),
+        ('"ana@example.com" <ANA@example.com>', None),
+        ("Ana Lima <ana@example.com>", None),
+    ],
+)
+def test_display_name_claiming_another_address_is_flagged(from_header: str, claimed) -> None:
+    """A display name that shows a different address than the real sender is reported."""
+    raw = f"From: {from_header}\r\nTo: eng@lists.example.com\r\nSubject: pay\r\n\r\nnow\r\n"
+    assert parse_message(raw.encode()).to_json()["from_impersonates"] == claimed
+
+
+def test_json_reports_sanitized_html_and_attachment_identity() -> None:
+    """parse --json carries the sanitised HTML and each attachment's inline flag and sha256."""
+    import hashlib
+    from email.message import EmailMessage
+
+    m = EmailMessage()
+    m["From"] = "ana@example.com"
+    m["Subject"] = "report"
+    m.set_content("see attached")
+    m.add_alternative(
+        '<p onclick="x()">see <b>attached</b></p><script>bad()</script>', subtype="html"
+    )
+    m.add_attachment(b"%PDF-1.4 fake", maintype="application", subtype="pdf", filename="q1.pdf")
+    out = parse_message(bytes(m)).to_json()
+    assert "onclick" not in out["html_sanitized"]
+    assert "script" not in out["html_sanitized"]
+    assert "<b>attached</b>" in out["html_sanitized"]
+    (att,) = out["attachments"]
+    assert att["inline"] is False
+    assert att["sha256"] == hashlib.sha256(b"%PDF-1.4 fake").hexdigest()
