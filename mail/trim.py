@@ -36,6 +36,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from mail import trim_words as words
+
 # RFC 3676 section 4.3: "-- " alone on a line; many clients drop the space, and
 # some use a short rule of underscores instead. Never the first line: a signature
 # follows the author's text.
@@ -60,175 +62,6 @@ def _list(table: str) -> list[str]:
     return [p.strip() for line in table.strip().splitlines() for p in line.split("|") if p.strip()]
 
 
-# --- vocabulary -----------------------------------------------------------------------
-#
-# One line a language, in this order where a language has the phrase: English, German,
-# French, Spanish, Italian, Dutch, Portuguese, Swedish, Danish, Norwegian, Polish, Czech,
-# Finnish, Turkish, Russian, Japanese, Chinese (simplified, traditional), Korean. The
-# phrases are what the clients of each language write (Outlook, Gmail, Apple Mail,
-# Thunderbird and the phones); matching ignores case.
-
-# "---------- Forwarded message ---------" and its translations.
-_FORWARD_RULES = """
-forwarded message | forwarded e-mail | forwarded email
-weitergeleitete nachricht | weitergeleitete e-mail
-message transféré | message transfere
-mensaje reenviado
-messaggio inoltrato
-doorgestuurd bericht
-mensagem encaminhada | mensagem reencaminhada
-vidarebefordrat meddelande
-videresendt meddelelse
-videresendt melding
-przekazana wiadomość | wiadomość przekazana
-přeposlaná zpráva
-välitetty viesti
-iletilen mesaj
-пересылаемое сообщение
-転送メッセージ | 転送されたメッセージ
-转发的邮件 | 已转发邮件
-轉寄的郵件
-전달된 메시지
-"""
-# "Begin forwarded message:" (Apple Mail) and its translations.
-_FORWARD_INTROS = """
-begin forwarded message
-anfang der weitergeleiteten nachricht
-début du message réexpédié | debut du message reexpedie | début du message transféré
-inicio del mensaje reenviado | comienzo del mensaje reenviado
-inizio messaggio inoltrato
-begin doorgestuurd bericht
-início da mensagem reencaminhada | início da mensagem encaminhada
-vidarebefordrat brev
-videresendt brev
-początek przekazywanej wiadomości
-転送されたメッセージ
-"""
-# "-----Original Message-----" (Outlook, Yahoo, AOL; Android's "Reply message").
-_ORIGINAL_RULES = """
-original message | reply message
-ursprüngliche nachricht | originalnachricht | original-nachricht
-message d'origine | message original
-mensaje original
-messaggio originale
-oorspronkelijk bericht | origineel bericht
-mensagem original
-originalmeddelande | ursprungligt meddelande
-oprindelig meddelelse
-opprinnelig melding
-oryginalna wiadomość | wiadomość oryginalna
-původní zpráva
-alkuperäinen viesti
-orijinal mesaj
-исходное сообщение
-元のメッセージ
-原始邮件
-原始郵件
-원본 메시지
-"""
-# The fields of a header block over a quoted or forwarded message, by what they name.
-_FROM_FIELDS = """
-from | von | de | da | van | från | fra | od | odesílatel | lähettäjä | kimden | от
-差出人 | 送信者 | 发件人 | 發件人 | 寄件者 | 寄件人 | 보낸 사람 | 보낸사람 | feladó
-"""
-_DATE_FIELDS = """
-sent | date
-gesendet | datum
-envoyé | envoyé le | envoye | date d'envoi | message du
-enviado | enviado el | fecha
-inviato | data
-verzonden | verstuurd
-enviada | enviado em | enviada em
-skickat | sendt | wysłano | wysłane | data wysłania | odesláno | lähetetty | päivämäärä
-gönderildi | tarih | отправлено | дата
-送信日時 | 日付 | 日時 | 发送时间 | 發送時間 | 日期 | 时间 | 時間 | 寄件日期 | 날짜 | 보낸 날짜
-"""
-_TO_FIELDS = """
-to | an | à | a | para | aan | till | til | do | komu | vastaanottaja | kime | кому
-宛先 | 收件人 | 收件者 | 받는 사람 | 받는사람
-"""
-_CC_FIELDS = """
-cc | bcc | reply-to | kopie | antwort an | copie | copie à | répondre à | responder a
-kopia | kopi | dw | kopio | bilgi | копия | 抄送 | 副本 | 참조
-"""
-_SUBJECT_FIELDS = """
-subject | betreff | objet | sujet | asunto | oggetto | onderwerp | assunto | ämne | emne
-temat | předmět | aihe | konu | тема | 件名 | 主题 | 主旨 | 제목
-"""
-# Verbs of attribution lines ("On <date>, <name> wrote:"); Vietnamese and Hungarian too.
-_VERB_TABLE = """
-wrote | writes | has written | sent
-schrieb | schreibt
-a écrit | a ecrit | écrit
-escribió | escribio | ha escrito
-ha scritto | scrisse
-schreef | geschreven
-escreveu
-skrev | skriver
-napisał | napisała | pisze
-napsal | napsala | napísal
-kirjoitti | yazdı | написал | написала | пишет
-írta | a scris | έγραψε | đã viết
-"""
-# CJK verbs are glued to the words around them, where "\b" does not work.
-_CJK_VERB_TABLE = "写道 | 寫道 | のメッセージ | 작성"
-# Words an attribution starts with ("On ...", "Am ...", "Le ...", "W dniu ...").
-_INTRO_TABLE = """
-on | quoting | excerpts from
-am | zitat von
-le
-el | citando
-il
-op
-em
-den | på
-w dniu | dnia
-dne | dňa
-在
-"""
-# Closings before a name ("Regards,\nAna"); "grü(ß|ss)e" in both spellings.
-_VALEDICTION_TABLE = """
-thanks | thank you | thx | many thanks | thanks a lot | thanks again | cheers | regards
-best regards | kind regards | warm regards | best wishes | best | all the best | br
-sincerely | yours sincerely | yours truly | yours
-mit freundlichen grüßen | mit freundlichen grüssen | freundliche grüße | freundliche grüsse
-viele grüße | viele grüsse | beste grüße | beste grüsse | liebe grüße | liebe grüsse
-grüße | grüsse | gruß | gruss | lg | mfg | danke
-cordialement | bien cordialement | bien à vous | salutations | merci
-saludos | un saludo | saludos cordiales | atentamente | gracias
-cordiali saluti | distinti saluti | saluti | grazie
-met vriendelijke groet | met vriendelijke groeten | vriendelijke groeten | groeten
-atenciosamente | abraços | obrigado | obrigada
-med vänliga hälsningar | vänliga hälsningar | hälsningar | mvh
-med venlig hilsen | venlig hilsen | vennlig hilsen | hilsen
-pozdrawiam | z poważaniem
-"""
-# Words of a confidentiality disclaimer, and of whom it addresses.
-_CONFIDENTIAL_TABLE = """
-confiden | privileg | disclaim
-vertraulich | riservat | vertrouwelijk | konfidentiell | fortrolig | poufn
-機密 | 保密 | 免责 | 免責
-"""
-# Stems that cover the words above, for a quick test with `in` ("fiden" covers
-# confidential, confidentiel, confidencial, riservatezza has its own, konfidentiell).
-_DISCLAIMER_STEMS = ("fiden", "privileg", "disclaim", "vertrau", "vertrouw", "riservat")
-_DISCLAIMER_STEMS_MORE = ("fortrolig", "poufn", "機密", "保密", "免责", "免責")
-_ADDRESSEE_TABLE = """
-recipient | addressee | intended | unauthorized | unauthorised | prohibited
-empfänger | destinat | adressat | ontvanger | geadresseerde | mottagare | modtager | adresat
-宛先 | 收件人 | 收件者
-"""
-_DISCLAIMER_TITLES = """
-disclaimer | confidentiality notice | legal notice
-haftungsausschluss
-avis de confidentialité
-aviso legal
-avviso di riservatezza
-免责声明 | 免責聲明
-"""
-# Words of a mailing list's footer ("To unsubscribe ...", Mailman's "listinfo").
-_LIST_FOOTER_WORDS = "mailing list | listinfo | unsubscribe | abbestell | désinscri | baja"
-
 # --- markers that start a line --------------------------------------------------------
 #
 # Speed matters here: the regex engine finds a pattern that starts with a literal
@@ -238,12 +71,12 @@ _LIST_FOOTER_WORDS = "mailing list | listinfo | unsubscribe | abbestell | désin
 # literal, and most vocabulary is applied only to the few lines such a scan finds.
 
 _RULE_MARKER = re.compile(
-    rf"[ \t]*-{{2,}}[ \t]*(?:(?P<forward>{_words(_FORWARD_RULES)})"
-    rf"|(?P<original>{_words(_ORIGINAL_RULES)}))[ \t]*-{{2,}}[ \t]*(?=\n|\Z)",
+    rf"[ \t]*-{{2,}}[ \t]*(?:(?P<forward>{_words(words.FORWARD_RULES)})"
+    rf"|(?P<original>{_words(words.ORIGINAL_RULES)}))[ \t]*-{{2,}}[ \t]*(?=\n|\Z)",
     re.I,
 )
-_FORWARD_INTRO = re.compile(rf"[ \t]*(?:{_words(_FORWARD_INTROS)})[ \t\xa0]*[:：][ \t]*", re.I)
-_FROM_LABELS = _words(_FROM_FIELDS)
+_FORWARD_INTRO = re.compile(rf"[ \t]*(?:{_words(words.FORWARD_INTROS)})[ \t\xa0]*[:：][ \t]*", re.I)
+_FROM_LABELS = _words(words.FROM_FIELDS)
 # Lines that may start a rule marker (patches are full of "-" lines: only "--" lines that
 # go on with a word) or a header block's From field (checked by _header_block_start).
 # The lookahead on the first character lets most lines fail at once.
@@ -294,9 +127,9 @@ _FOOTER_REACH = 2000
 # One field of a header block. Outlook translates the labels; Yahoo and Outlook web
 # put a space before the colon, Gmail's HTML makes them bold ("*From:*").
 _HEADER_FIELD = re.compile(
-    rf"[ \t]*[*_]{{0,2}}(?:(?P<from>{_FROM_LABELS})|(?P<date>{_words(_DATE_FIELDS)})"
-    rf"|(?P<to>{_words(_TO_FIELDS)})|(?P<cc>{_words(_CC_FIELDS)})"
-    rf"|(?P<subject>{_words(_SUBJECT_FIELDS)}))[*_]{{0,2}}[ \t\xa0]*[:：]",
+    rf"[ \t]*[*_]{{0,2}}(?:(?P<from>{_FROM_LABELS})|(?P<date>{_words(words.DATE_FIELDS)})"
+    rf"|(?P<to>{_words(words.TO_FIELDS)})|(?P<cc>{_words(words.CC_FIELDS)})"
+    rf"|(?P<subject>{_words(words.SUBJECT_FIELDS)}))[*_]{{0,2}}[ \t\xa0]*[:：]",
     re.I,
 )
 _HEADER_WINDOW = 14  # lines: four to six fields, some wrapped
@@ -307,11 +140,11 @@ _RULE = re.compile(r"[ \t]*(?:[-_=*~]{2,}|—+)[ \t]*")
 
 # --- attribution lines ------------------------------------------------------------------
 
-_CJK_VERB = re.compile(_words(_CJK_VERB_TABLE))
-_CJK_VERBS = tuple(_list(_CJK_VERB_TABLE))
+_CJK_VERB = re.compile(_words(words.CJK_VERB_TABLE))
+_CJK_VERBS = tuple(_list(words.CJK_VERB_TABLE))
 # Verbs are recognised by their last word, with a set lookup: most lines that end in a
 # colon are code labels or prose, and a regex alternation would try every position.
-_FINAL_VERBS = frozenset(verb.rsplit(None, 1)[-1] for verb in _list(_VERB_TABLE))
+_FINAL_VERBS = frozenset(verb.rsplit(None, 1)[-1] for verb in _list(words.VERB_TABLE))
 # "sent" counts only as the last word: "On Monday, Ben sent:" but not "I sent it to".
 _MIDDLE_VERBS = _FINAL_VERBS - {"sent"}
 # Android and Zoho frame the attribution in dashes and drop the colon: "---- Ben wrote ----".
@@ -323,7 +156,7 @@ _LINE_ENDS = (
     re.compile(r"：[ \t]*(?=\n|\Z)"),
     re.compile(r"wrote[ \t\-]*(?=\n|\Z)"),
 )
-_ATTRIBUTION_INTRO = re.compile(rf"(?:{_words(_INTRO_TABLE)})[\s,]", re.I)
+_ATTRIBUTION_INTRO = re.compile(rf"(?:{_words(words.INTRO_TABLE)})[\s,]", re.I)
 # An intro word after a space or a dash rule inside a line; the match starts at the rule.
 _INLINE_INTRO = re.compile(r"(?:-{2,}[ \t]*|(?<=[ \t]))(?=(?:on|am|le|el|il|em|op)[ \t])", re.I)
 # The domain after an "@" (found with str.find: a pattern starting with a character class
@@ -350,7 +183,7 @@ _WEAK, _STRONG = 1, 2
 
 # --- signatures ---------------------------------------------------------------------------
 
-_VALEDICTIONS = _words(_VALEDICTION_TABLE)
+_VALEDICTIONS = _words(words.VALEDICTION_TABLE)
 _VALEDICTION = re.compile(rf"(?:{_VALEDICTIONS})[ \t]*[,.!]?", re.I)
 # "Regards, Ana" on one line: a closing, then one to three capitalised words.
 _ONE_LINE_SIGN_OFF = re.compile(
@@ -358,13 +191,13 @@ _ONE_LINE_SIGN_OFF = re.compile(
     r"(?-i:[A-Z][\w.'-]*(?:[ \t]+[A-Z][\w.'-]*){0,2})[ \t]*",
     re.I,
 )
-_CLOSING_WORDS = frozenset(phrase.split()[0] for phrase in _list(_VALEDICTION_TABLE))
+_CLOSING_WORDS = frozenset(phrase.split()[0] for phrase in _list(words.VALEDICTION_TABLE))
 _NAME_LINE = re.compile(r"[^\s>].{0,39}")
-_LIST_FOOTER_HINTS = tuple(_list(_LIST_FOOTER_WORDS))
+_LIST_FOOTER_HINTS = tuple(_list(words.LIST_FOOTER_WORDS))
 _LIST_RULE = re.compile(r"[ \t]*(?:_{10,}|-{10,}|={10,})[ \t]*")
-_CONFIDENTIAL = re.compile(_words(_CONFIDENTIAL_TABLE), re.I)
-_ADDRESSEE = re.compile(_words(_ADDRESSEE_TABLE), re.I)
-_DISCLAIMER_TITLE = re.compile(rf"[ \t*]*(?:{_words(_DISCLAIMER_TITLES)})", re.I)
+_CONFIDENTIAL = re.compile(_words(words.CONFIDENTIAL_TABLE), re.I)
+_ADDRESSEE = re.compile(_words(words.ADDRESSEE_TABLE), re.I)
+_DISCLAIMER_TITLE = re.compile(rf"[ \t*]*(?:{_words(words.DISCLAIMER_TITLES)})", re.I)
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 
 
@@ -999,8 +832,8 @@ def _disclaimer_start(head: str) -> int | None:
         return None
     # One quick word test on the closing paragraphs, lowered once, before reading each.
     closing = head[breaks[0] :].lower()
-    if not any(stem in closing for stem in _DISCLAIMER_STEMS) and not any(
-        stem in closing for stem in _DISCLAIMER_STEMS_MORE
+    if not any(stem in closing for stem in words.DISCLAIMER_STEMS) and not any(
+        stem in closing for stem in words.DISCLAIMER_STEMS_MORE
     ):
         return None
     for start in breaks:
