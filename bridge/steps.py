@@ -75,10 +75,6 @@ class Routes:
     by_list_id: dict[str, CommunityRef]
     by_slug: dict[str, CommunityRef]
 
-    @property
-    def addresses(self) -> frozenset[str]:
-        return frozenset(self.by_address)
-
 
 def load_routes(conn: Connection) -> Routes:
     c, r = Community.__table__, Route.__table__
@@ -235,7 +231,7 @@ def fan_out(
         subscribers.add(sender)
         subscribers.update(a["address"].lower() for a in [*(to or []), *(cc or [])])
     reached = {letter.from_addr, *(a["address"].lower() for a in [*letter.to, *letter.cc])}
-    ours = routes.addresses
+    ours = routes.by_address
     owed = sorted(
         a
         for a in subscribers - reached

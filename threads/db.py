@@ -10,15 +10,13 @@ Alembic, applied at start by `migrate`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
-from sqlmodel import Session
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -60,10 +58,6 @@ def writer(engine: Engine) -> Engine:
     return engine.execution_options(sqlite_immediate=True)
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision; Alembic never drops data on upgrade."""
     cfg = Config()
@@ -71,18 +65,6 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
-
-
-@contextmanager
-def session_scope(engine: Engine, *, write: bool = False) -> Iterator[Session]:
-    """One transaction: committed when the block ends, rolled back on error."""
-    with Session(writer(engine) if write else engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
 
 
 def insert_ignoring_conflict(engine_or_conn: Any, table: Any, conflict: list[str]) -> Any:
