@@ -1,0 +1,80 @@
+"""A reply written on the web enters through the same pipeline as mail.
+
+The web post becomes an RFC 5322 message in the thread (In-Reply-To and
+References chained to the thread's newest message), is accepted durably with
+source `web`, and is run through the pipeline at once so the author sees it
+on the next page. Fan-out then queues it for the thread's e-mail
+participants; the outbound sender delivers it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from email.headerregistry import Address as HeaderAddress
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from sqlalchemy import select
+
+from bridge.core import Core
+from bridge.errors import BridgeError
+from mail.envelope import Envelope
+from threads.access import Viewer, may_post
+from threads.models import Community, Message, RawState, Route, RouteKind, Thread, utcnow
+
+MAX_BODY = 100_000
+
+
+class PostRefused(BridgeError):
+    """The post cannot be made: the reason is for the author."""
+
+
+def post_reply(core: Core, viewer: Viewer, thread_id: int, body: str, *, name: str = "") -> int:
+    """File `body` as `viewer`'s reply in the thread; returns the new message's id."""
+    text = body.replace("\r\n", "\n").strip()
+    if not text:
+        raise PostRefused("The reply is empty.")
+    if len(text) > MAX_BODY:
+        raise PostRefused(f"The reply is longer than {MAX_BODY:,} characters.")
+    with core.engine.connect() as conn:
+        thread = conn.execute(select(Thread).where(Thread.id == thread_id)).first()
+        if thread is None or not may_post(conn, viewer, thread.community_id):
+            raise PostRefused("There is no thread here you may reply to.")
+        slug = conn.execute(
+            select(Community.slug).where(Community.id == thread.community_id)
+        ).scalar_one()
+        address = conn.execute(
+            select(Route.value)
+            .where(Route.community_id == thread.community_id, Route.kind == RouteKind.address)
+            .order_by(Route.id)
+            .limit(1)
+        ).scalar()
+        last = conn.execute(
+            select(Message.message_id, Message.chain)
+            .where(Message.thread_id == thread_id, Message.placeholder.is_(False))
+            .order_by(Message.date.desc(), Message.id.desc())
+            .limit(1)
+        ).first()
+    assert viewer.email is not None  # may_post refuses anonymous viewers
+    msg = EmailMessage()
+    msg["From"] = HeaderAddress(display_name=name, addr_spec=viewer.email)
+    msg["To"] = address or f"{slug}@{core.settings.mail_domain}"
+    msg["Subject"] = _reply_subject(thread.subject)
+    msg["Date"] = format_datetime(utcnow())
+    msg["Message-ID"] = f"<web-{uuid.uuid4().hex}@{core.settings.mail_domain}>"
+    if last is not None:
+        msg["In-Reply-To"] = f"<{last.message_id}>"
+        msg["References"] = " ".join(f"<{m}>" for m in [*(last.chain or []), last.message_id])
+    msg.set_content(text)
+    receipt = core.inbox.accept(
+        msg.as_bytes(), Envelope(source="web", mail_from=viewer.email, community_hint=slug)
+    )
+    (outcome,) = core.pipeline.run([receipt.raw_id]) or [None]
+    if outcome is None or outcome.state != RawState.done or not outcome.message_pks:
+        reason = outcome.reason if outcome is not None else "it was not processed"
+        raise PostRefused(f"The reply was kept but not published: {reason}")
+    return outcome.message_pks[0]
+
+
+def _reply_subject(subject: str) -> str:
+    return subject if subject[:3].lower() == "re:" else f"Re: {subject}"

@@ -1,0 +1,68 @@
+"""A web reply goes through the pipeline into the thread and is owed to the e-mail participants."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from bridge import admin
+from bridge.core import Core
+from bridge.posting import PostRefused, post_reply
+from mail.envelope import Envelope
+from tests.conftest import conversation
+from threads.access import ANONYMOUS, LOCAL_ADMIN
+from threads.models import Message, Notification, RawMessage
+
+
+def _thread(core: Core) -> int:
+    admin.add_community(core.engine, "eng", "Engineering", addresses=["eng@lists.example.com"])
+    ids = [
+        core.inbox.accept(raw, Envelope("smtp", community_hint="eng")).raw_id
+        for raw in conversation(3)
+    ]
+    core.pipeline.run(ids)
+    with core.engine.connect() as conn:
+        return conn.execute(select(Message.thread_id).limit(1)).scalar_one()
+
+
+def test_web_reply_is_filed_in_the_thread_and_owed_to_participants(core: Core) -> None:
+    thread_id = _thread(core)
+    pk = post_reply(
+        core, LOCAL_ADMIN, thread_id, "Agreed, ship it on Monday.\n", name="Local Admin"
+    )
+    with core.engine.connect() as conn:
+        row = conn.execute(select(Message).where(Message.id == pk)).one()
+        owed = set(
+            conn.execute(
+                select(Notification.recipient).where(Notification.message_pk == pk)
+            ).scalars()
+        )
+        source = conn.execute(
+            select(RawMessage.source).where(RawMessage.id == row.raw_id)
+        ).scalar_one()
+    assert row.thread_id == thread_id
+    assert row.visible_text == "Agreed, ship it on Monday."
+    assert row.chain[-1] == "c2@example.com"
+    assert source == "web"
+    assert owed == {
+        "p0@example.com",
+        "p1@example.com",
+        "p2@example.com",
+        "x@example.com",
+        "y@example.com",
+    }
+
+
+@pytest.mark.parametrize("body", ["", "   \n"])
+def test_empty_reply_is_refused(core: Core, body: str) -> None:
+    thread_id = _thread(core)
+    with pytest.raises(PostRefused, match="empty"):
+        post_reply(core, LOCAL_ADMIN, thread_id, body)
+
+
+def test_anonymous_and_unknown_threads_are_refused_alike(core: Core) -> None:
+    thread_id = _thread(core)
+    with pytest.raises(PostRefused, match="no thread"):
+        post_reply(core, ANONYMOUS, thread_id, "hello")
+    with pytest.raises(PostRefused, match="no thread"):
+        post_reply(core, LOCAL_ADMIN, thread_id + 1000, "hello")
