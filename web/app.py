@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bridge.core import Core
 from web import pages
+from web.security import csrf_token
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -37,6 +38,7 @@ def create_app(core: Core) -> FastAPI:
     templates = Jinja2Templates(directory=TEMPLATES)
     templates.env.filters["when"] = _when
     templates.env.filters["marks"] = _marks
+    templates.env.globals["csrf_token"] = csrf_token
     app.state.core = core
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=TEMPLATES / "static"), name="static")
