@@ -57,7 +57,7 @@ def main() -> None:
     "--role",
     "roles",
     multiple=True,
-    type=click.Choice(["web", "smtp", "imap", "worker"]),
+    type=click.Choice(["web", "smtp", "imap", "worker", "sender"]),
     help="Run only these parts (repeat the option); default: all.",
 )
 def serve(

@@ -32,5 +32,7 @@ def open_core(settings: Settings) -> Core:
         attachments_dir=settings.attachments_dir,
         mail_domain=settings.mail_domain,
         publishable_labels=frozenset(label.lower() for label in settings.publishable_labels),
+        secret_key=settings.secret_key,
+        trusted_authserv_ids=frozenset(settings.trusted_authserv_ids),
     )
     return Core(settings, engine, Pipeline(engine, context), DatabaseInbox(engine))

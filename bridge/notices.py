@@ -1,32 +1,32 @@
 """System notices the bridge mails to one person (login links, moderation answers).
 
-The outbound work routes these through the delivery queue and the composer;
-until then a notice goes straight into the Maildir outbox (DATA/outbox), which
-is where the embedded default delivers all mail.
+A notice is composed like every other message we send (mail/compose.py: our
+own From, Auto-Submitted, the loop mark) and queued in the outbound queue
+(bridge/sender.py), so a relay that is down delays it instead of losing it.
+With no relay configured (the embedded default) it is written into the
+Maildir outbox at once, so a login link is there when the person looks.
+
+`send_notice` opens its own short write transaction: call it outside any
+other write transaction of the caller's (on SQLite the two would wait for
+each other until the busy timeout).
 """
 
 from __future__ import annotations
 
-import mailbox
-import uuid
-from email.message import EmailMessage
-from email.utils import format_datetime
-
+from bridge.sender import Sender, queue_notice
 from bridge.settings import Settings
-from threads.models import utcnow
+from threads.db import make_engine
 
 
 def send_notice(settings: Settings, to: str, subject: str, text: str) -> str:
     """Mail `text` to `to` from the bridge itself; returns the notice's Message-ID."""
-    msg = EmailMessage()
-    msg["From"] = f"Commons Bridge <bridge@{settings.mail_domain}>"
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(utcnow())
-    message_id = f"notice-{uuid.uuid4().hex}@{settings.mail_domain}"
-    msg["Message-ID"] = f"<{message_id}>"
-    msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(text)
-    box = mailbox.Maildir(settings.outbox_dir, create=True)
-    box.add(msg)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        mail_id, message_id = queue_notice(engine, settings, to, subject, text)
+        if not settings.smtp_relay:
+            # The outbox is local and instant; a relay is left to the sender role,
+            # which retries with backoff (a web request must not wait on a relay).
+            Sender(engine, settings).deliver_due(only=[mail_id])
+    finally:
+        engine.dispose()
     return message_id

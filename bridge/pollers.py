@@ -45,7 +45,7 @@ from mail.imap import (
     parse_imap_url,
 )
 from threads.db import writer
-from threads.models import Community, ImapFolder, utcnow
+from threads.models import Community, ImapFolder, as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +159,7 @@ def poller_config(row: Any, slug: str, settings: Settings) -> PollerConfig:
         ssl_context=context,
         # The URL's user is often an address; logs name the row, host and folder only.
         name=f"imap#{row.id} {url.host}/{url.folder}",
+        connected_at=as_utc(row.created_at),
     )
 
 

@@ -30,8 +30,7 @@ from web.app import create_app
 
 log = logging.getLogger(__name__)
 
-# The outbound sender joins this list when it exists.
-ROLES = ("web", "smtp", "imap", "worker")
+ROLES = ("web", "smtp", "imap", "worker", "sender")
 
 
 def run(settings: Settings, *, roles: tuple[str, ...] = ROLES, demo_content: bool = False) -> None:
@@ -56,6 +55,8 @@ def run(settings: Settings, *, roles: tuple[str, ...] = ROLES, demo_content: boo
     try:
         if "worker" in roles:
             stops.append(_start_worker(core))
+        if "sender" in roles:
+            stops.append(_start_sender(core))
         if "smtp" in roles:
             stops.append(_start_smtp(core, settings))
         if "imap" in roles:
@@ -84,6 +85,19 @@ def _start_worker(core: Core) -> Callable[[], None]:
     def stop() -> None:
         worker.stop()
         worker.join(timeout=10)
+
+    return stop
+
+
+def _start_sender(core: Core) -> Callable[[], None]:
+    from bridge.sender import SenderThread
+
+    sender = SenderThread(core)
+    sender.start()
+
+    def stop() -> None:
+        sender.stop()
+        sender.join(timeout=30)
 
     return stop
 
@@ -155,6 +169,8 @@ def _banner(settings: Settings, roles: tuple[str, ...]) -> str:
         parts.append("IMAP pollers")
     if "worker" in roles:
         parts.append("pipeline worker")
+    if "sender" in roles:
+        parts.append(f"outbound sender to {settings.smtp_relay or settings.outbox_dir}")
     return f"Commons Bridge: {' · '.join(parts)} · data {settings.data}"
 
 

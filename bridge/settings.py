@@ -73,6 +73,44 @@ class Settings(BaseSettings):
         default=100, description="Messages a pipeline worker claims at a time."
     )
     smtp_relay: str = Field(default="", description="Outbound relay; empty means DATA/outbox.")
+    smtp_relay_tls: str = Field(
+        default="auto",
+        pattern="^(auto|starttls|tls|none)$",
+        description="Relay TLS: auto (STARTTLS if offered), starttls (required), tls, none.",
+    )
+    smtp_relay_user: str = Field(default="", description="Relay AUTH user; empty: no AUTH.")
+    smtp_relay_password: str = Field(default="", description="Relay AUTH password.")
+    smtp_relay_timeout: float = Field(
+        default=60, gt=0, description="Seconds the sender waits on the relay per step."
+    )
+    smtp_relay_ca_file: str = Field(
+        default="", description="CA certificates for the relay's TLS; empty: the system's."
+    )
+    outbound_retry_seconds: float = Field(
+        default=60, gt=0, description="First wait before retrying a deferred delivery (doubles)."
+    )
+    outbound_retry_max_seconds: float = Field(
+        default=3600, gt=0, description="Longest wait between delivery attempts."
+    )
+    outbound_give_up_hours: float = Field(
+        default=48, gt=0, description="Hours after which undelivered mail is given up."
+    )
+    sender_poll_seconds: float = Field(
+        default=5, gt=0, description="Seconds between the outbound sender's rounds."
+    )
+    reply_token_days: int = Field(
+        default=180, gt=0, description="Days a reply address in mailed notifications works."
+    )
+    bounce_limit: int = Field(
+        default=3, gt=0, description="Hard bounces after which mail to an address stops."
+    )
+    trusted_authserv_ids: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Authentication-Results authserv-ids whose DKIM/SPF/DMARC verdict is trusted.",
+    )
+    mismatch_notice_hours: float = Field(
+        default=24, gt=0, description="At most one forged-reply warning per owner in this time."
+    )
     smtp_host: str = Field(default="127.0.0.1", description="SMTP listener address.")
     smtp_port: int = Field(default=8025, description="SMTP listener port.")
     smtp_max_size: int = Field(default=25 * 1024 * 1024, description="Largest message accepted.")
@@ -118,7 +156,7 @@ class Settings(BaseSettings):
         default="", description="CA certificates for IMAP TLS; empty means the system's."
     )
 
-    @field_validator("org_domains", "publishable_labels", mode="before")
+    @field_validator("org_domains", "publishable_labels", "trusted_authserv_ids", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):

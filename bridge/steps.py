@@ -7,6 +7,7 @@ admin can read; anything else they raise marks the message failed.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Iterable
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, insert, select
 
+from bridge import outbound_replies as replies
 from bridge.errors import Held
 from mail.classify import Classification
 from mail.headers import Address
@@ -60,6 +62,10 @@ class Context:
     # that may be published; any other label holds the message for a moderator.
     publishable_labels: frozenset[str] = frozenset({"normal", "general", "public"})
     known_senders: set[str] = field(default_factory=set)
+    # Reply tokens (bridge/outbound_replies.py): the signing key, and the receiving
+    # servers whose Authentication-Results are trusted.
+    secret_key: str = ""
+    trusted_authserv_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,7 @@ class CommunityRef:
     id: int
     slug: str
     archived: bool
+    reply_token: str = ""  # set when routed by a reply token; authorize verifies it
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +105,11 @@ def route(routes: Routes, raw: RawView, parsed: ParsedMessage) -> list[Community
         if ref is None:
             raise Held(f"no route: community '{raw.community_hint}' does not exist")
         return [ref]
+    if (claim := replies.find_reply_claim(raw.rcpt_to)) is not None:
+        by_id = {ref.id: ref for ref in routes.by_slug.values()}
+        if (ref := by_id.get(claim.community_id)) is None:
+            raise Held("no route: the reply token names a community that no longer exists")
+        return [dataclasses.replace(ref, reply_token=claim.token)]
     found: dict[int, CommunityRef] = {}
     # The SMTP envelope is what the sending server decided; headers can be anything.
     for addr in raw.rcpt_to:
@@ -147,6 +159,11 @@ def authorize(
         raise Held(f"sensitivity label '{label}': needs a moderator's decision")
     if parsed.from_ is None or not parsed.from_.address:
         raise Held("no sender: the message has no usable From address")
+    for ref in communities:
+        if ref.reply_token:
+            replies.check_reply(
+                context.secret_key, context.trusted_authserv_ids, ref.reply_token, parsed
+            )
     open_ = [c for c in communities if not c.archived]
     if not open_:
         raise Held("community archived: " + ", ".join(c.slug for c in communities))
@@ -184,6 +201,8 @@ def _addresses(addrs: Iterable[Address]) -> list[dict[str, str]]:
 def thread_and_store(
     conn: Connection, community: CommunityRef, raw: RawView, letter: Letter, parsed: ParsedMessage
 ) -> Filed:
+    if community.reply_token:
+        letter = replies.bind_reply(conn, community.id, community.reply_token, letter)
     filed = file_letter(conn, community_id=community.id, raw_id=raw.id, letter=letter)
     if parsed.attachments:
         conn.execute(
@@ -230,6 +249,8 @@ def fan_out(
     for sender, to, cc in rows:
         subscribers.add(sender)
         subscribers.update(a["address"].lower() for a in [*(to or []), *(cc or [])])
+    muted, watching = replies.thread_choices(conn, filed.thread_id)
+    subscribers = (subscribers | watching) - muted
     reached = {letter.from_addr, *(a["address"].lower() for a in [*letter.to, *letter.cc])}
     ours = routes.by_address
     owed = sorted(

@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
@@ -187,6 +188,10 @@ class PollerConfig:
     timeout: float = 60.0
     ssl_context: ssl.SSLContext | None = None
     name: str = ""  # for logs; the URL's user is an address, so it is not logged
+    # When the folder was connected to the bridge. Mail the mailbox received before
+    # then is history: archived with source "imap-history", so it is never announced
+    # to anyone (connecting a mailbox must not mail its whole past to its participants).
+    connected_at: datetime | None = None
 
     def label(self) -> str:
         return self.name or f"imap {self.url.host}/{self.url.folder}"
@@ -362,7 +367,7 @@ class FolderPoller:
     def _fetch_batch(self, client: IMAPClient, uidvalidity: int, batch: list[int]) -> int:
         url = self.config.url
         # BODY.PEEK leaves \Seen alone: people reading the shared mailbox see it unchanged.
-        data = client.fetch(batch, ["BODY.PEEK[]"])
+        data = client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"])
         stored = []
         for uid in batch:
             raw = data.get(uid, {}).get(b"BODY[]")
@@ -371,7 +376,7 @@ class FolderPoller:
                 # store. The message stays in the folder (no after-action), so nothing is lost.
                 continue
             envelope = Envelope(
-                source="imap",
+                source=self._source(data[uid].get(b"INTERNALDATE")),
                 source_ref=f"{url.account}/{url.folder}/{uidvalidity}/{uid}",
                 community_hint=self.config.community,
             )
@@ -383,6 +388,14 @@ class FolderPoller:
         self._after(client, stored)
         self._checkpoints.save(Checkpoint(uidvalidity, batch[-1]))
         return len(stored)
+
+    def _source(self, received: datetime | None) -> str:
+        connected = self.config.connected_at
+        if connected is None or received is None:
+            return "imap"
+        # INTERNALDATE has whole seconds; imapclient gives it as naive local time.
+        received = received.astimezone(UTC) if received.tzinfo is None else received
+        return "imap-history" if received < connected.replace(microsecond=0) else "imap"
 
     def _after(self, client: IMAPClient, uids: list[int]) -> None:
         after = self.config.after

@@ -23,6 +23,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 from imapclient import IMAPClient
@@ -195,13 +196,13 @@ service anvil {{
         client.login(USER, PASSWORD)
         return client
 
-    def append(self, folder: str, *raws: bytes) -> None:
-        """Deliver messages into a folder, creating it on first use."""
+    def append(self, folder: str, *raws: bytes, when: datetime | None = None) -> None:
+        """Deliver messages into a folder, creating it on first use (INTERNALDATE `when`)."""
         with self.client() as client:
             if not client.folder_exists(folder):
                 client.create_folder(folder)
             for raw in raws:
-                client.append(folder, raw)
+                client.append(folder, raw, msg_time=when)
 
     def uids(self, folder: str = "INBOX") -> list[int]:
         with self.client() as client:

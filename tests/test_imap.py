@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ from tests.conftest import bridge_env, conversation
 from tests.dovecot import PASSWORD, Dovecot
 from tests.factories import create_community
 from threads.db import writer
-from threads.models import Community, ImapFolder, Message, RawMessage, utcnow
+from threads.models import Community, ImapFolder, Message, Notification, RawMessage, utcnow
 
 ENV = "BRIDGE_TEST_IMAP_SECRET"
 RAW = RawMessage.__table__
@@ -240,6 +240,32 @@ def test_new_mail_is_filed_in_the_mapped_community(
     assert filed(eng) == ["new0@example.com", "new1@example.com", "new2@example.com"]
     # Read with BODY.PEEK: people using the shared mailbox still see the mail as new.
     assert all(b"\\Seen" not in flags for flags in dovecot.flags().values())
+
+
+def test_mail_from_before_the_folder_was_connected_is_history_and_announced_to_no_one(
+    eng: Core, dovecot: Dovecot
+) -> None:
+    """Connecting a mailbox archives its past quietly; only mail arriving afterwards is live."""
+    old = mails(3, "old")
+    dovecot.append("INBOX", *old[:2], when=datetime(2024, 5, 1, 9, 0, tzinfo=UTC))
+    folder_id = route(eng, dovecot.url())
+    dovecot.append("INBOX", old[2])  # a reply arriving now, after the folder was connected
+    with running(eng):
+        wait_for(lambda: checkpoint(eng, folder_id)[1] == 3, "checkpoint")
+    assert [r.source for r in raws(eng)] == ["imap-history", "imap-history", "imap"]
+    assert filed(eng) == ["old0@example.com", "old1@example.com", "old2@example.com"]
+    m = Message.__table__
+    with eng.engine.connect() as conn:
+        owed = conn.execute(
+            select(m.c.message_id, Notification.recipient).join(
+                Notification, Notification.message_pk == m.c.id
+            )
+        ).all()
+    # Only the live reply is owed, and only to the people it did not reach itself.
+    assert sorted(owed) == [
+        ("old2@example.com", "p0@example.com"),
+        ("old2@example.com", "p1@example.com"),
+    ]
 
 
 def test_checkpoint_means_nothing_is_fetched_twice_across_restarts(

@@ -1,0 +1,269 @@
+"""The composer: every message the bridge sends is built here, and only here.
+
+Pure: it takes plain values (a post, the community as a list, one
+recipient's addresses and links) and returns an `EmailMessage`; the sender
+(bridge/sender.py) looks the values up, queues the bytes and delivers them.
+
+What a recipient's mail client needs, and why:
+- From is the community's address with the author's name ("Ana Lima via
+  Engineering"), never the author's own address: we cannot sign for her
+  domain, and DMARC-enforcing receivers would reject or junk the mail.
+- Reply-To carries a signed reply token (mail/tokens.py), so an answer comes
+  back to us bound to this person and this thread.
+- In-Reply-To and References are the thread's real Message-IDs, so Gmail,
+  Apple Mail and Thunderbird put it in the original conversation; Outlook
+  groups by Thread-Index/Thread-Topic instead ([MS-OXOMSG] 2.2.1.3), whose
+  22-byte header we keep equal for the whole thread.
+- List-Id (RFC 2919), List-Post/List-Archive/List-Unsubscribe (RFC 2369)
+  and List-Unsubscribe-Post (RFC 8058) make clients offer "unsubscribe" and
+  let large receivers accept us; Precedence: list keeps well-behaved
+  vacation responders quiet. Notices and digests say Auto-Submitted (RFC 3834).
+- X-Commons-Bridge-Loop marks our mail, so a copy that comes back is
+  recognised (mail/classify.py) and never posted or answered.
+- multipart/alternative: a plain part that reads well in any client, and an
+  HTML part, both from the Jinja2 templates in templates/mail/.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from functools import cache
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "mail"
+# References grow with every reply; clients cope with a few dozen ids. RFC 5322
+# 3.6.4 lets us keep the first (the thread's root) and the most recent ones.
+MAX_REFERENCES = 20
+_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ListInfo:
+    """The community as a mailing list."""
+
+    name: str
+    slug: str
+    address: str  # where posts to the community go (its first mapped address)
+    mail_domain: str
+    public_url: str = ""
+
+    @property
+    def list_id(self) -> str:
+        return f"{self.slug}.{self.mail_domain}"
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One message of a thread, as every subscriber gets it."""
+
+    message_id: str  # the Message-ID we send it under, without angle brackets
+    subject: str
+    author_name: str
+    author_address: str
+    text: str
+    date: datetime
+    references: Sequence[str] = ()  # ancestors in the thread, oldest first
+    thread_topic: str = ""
+    thread_index_header: bytes = b""  # the thread's 22-byte Outlook conversation header
+    thread_url: str = ""
+    attachments: Sequence[tuple[str, int]] = ()  # (filename, size): linked, not attached
+
+
+@dataclass(frozen=True, slots=True)
+class Addressing:
+    """What differs per recipient: the address, the reply token, the unsubscribe links."""
+
+    recipient: str
+    reply_to: str  # reply+TOKEN@mail_domain
+    unsubscribe_url: str = ""  # https one-click (RFC 8058) and landing page
+    unsubscribe_mailto: str = ""  # mailto: fallback for clients without https support
+    mute_url: str = ""
+    recipient_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DigestItem:
+    subject: str
+    author_name: str
+    text: str
+    date: datetime
+    thread_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    community: ListInfo
+    items: Sequence[DigestItem]
+    message_id: str
+    date: datetime
+    unsubscribe_url: str = ""
+    unsubscribe_mailto: str = ""
+
+
+@cache
+def _environment() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _render(name: str, **values: object) -> str:
+    return _environment().get_template(name).render(**values)
+
+
+def display_from(author_name: str, author_address: str, community_name: str) -> str:
+    """'Ana Lima via Engineering': the author's name, or her address's local part."""
+    who = " ".join(author_name.split()) or author_address.partition("@")[0] or "Someone"
+    return f"{who} via {community_name}"
+
+
+def chain_headers(references: Sequence[str]) -> tuple[str | None, str | None]:
+    """In-Reply-To and References values for a message whose ancestors are `references`."""
+    ids = [r.strip("<> \t") for r in references if r and r.strip("<> \t")]
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        return None, None
+    if len(ids) > MAX_REFERENCES:
+        ids = [ids[0], *ids[-(MAX_REFERENCES - 1) :]]
+    return f"<{ids[-1]}>", " ".join(f"<{i}>" for i in ids)
+
+
+def thread_index_header(key_hex: str | None, root_message_id: str, started: datetime) -> bytes:
+    """The thread's Outlook conversation header: the one its mail already has, or a stable one.
+
+    [MS-OXOMSG] 2.2.1.3: one reserved byte, five bytes of the FILETIME of the
+    conversation's start, and a 16-byte GUID. Ours is derived from the root's
+    Message-ID, so every copy of every message of the thread carries the same.
+    """
+    if key_hex:
+        try:
+            raw = bytes.fromhex(key_hex)
+        except ValueError:
+            raw = b""
+        if len(raw) == 22:
+            return raw
+    when = started if started.tzinfo else started.replace(tzinfo=UTC)
+    filetime = int((when - _FILETIME_EPOCH).total_seconds() * 10_000_000)
+    guid = hashlib.md5(root_message_id.encode(), usedforsecurity=False).digest()
+    return b"\x01" + filetime.to_bytes(8, "big")[:5] + guid
+
+
+def thread_index(header: bytes, message_id: str, depth: int) -> str:
+    """Header plus one 5-byte child block per level below the root, base64."""
+    blocks = b"".join(
+        hashlib.sha256(f"{message_id}/{level}".encode()).digest()[:5] for level in range(depth)
+    )
+    return base64.b64encode(header + blocks).decode("ascii")
+
+
+def _list_headers(msg: EmailMessage, lst: ListInfo, unsubscribe: tuple[str, str]) -> None:
+    msg["List-Id"] = f"{_quoted(lst.name)} <{lst.list_id}>"
+    msg["List-Post"] = f"<mailto:{lst.address}>"
+    if lst.public_url:
+        msg["List-Archive"] = f"<{lst.public_url.rstrip('/')}/c/{lst.slug}>"
+    url, mailto = unsubscribe
+    links = [f"<{link}>" for link in (mailto, url) if link]
+    if links:
+        msg["List-Unsubscribe"] = ", ".join(links)
+    if url.startswith(("https://", "http://")):
+        # RFC 8058 wants https; http is allowed here only for test and loopback setups.
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg["Precedence"] = "list"
+    # Outlook and Exchange: please no out-of-office answers to list mail.
+    msg["X-Auto-Response-Suppress"] = "OOF, AutoReply"
+    msg["X-Commons-Bridge-Loop"] = lst.mail_domain
+
+
+def _quoted(name: str) -> str:
+    escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def compose_post(post: Post, lst: ListInfo, to: Addressing) -> EmailMessage:
+    """A thread's message as one subscriber gets it, with a reply address only they can use."""
+    msg = EmailMessage()
+    msg["From"] = Address(
+        display_from(post.author_name, post.author_address, lst.name), addr_spec=lst.address
+    )
+    msg["To"] = Address(to.recipient_name, addr_spec=to.recipient)
+    msg["Reply-To"] = Address(lst.name, addr_spec=to.reply_to)
+    msg["Subject"] = post.subject or "(no subject)"
+    msg["Date"] = format_datetime(_aware(post.date))
+    msg["Message-ID"] = f"<{post.message_id}>"
+    in_reply_to, references = chain_headers(post.references)
+    if in_reply_to and references:
+        msg["In-Reply-To"] = in_reply_to
+        msg["References"] = references
+    if post.thread_index_header:
+        msg["Thread-Topic"] = post.thread_topic or post.subject
+        msg["Thread-Index"] = thread_index(
+            post.thread_index_header, post.message_id, len(post.references)
+        )
+    _list_headers(msg, lst, (to.unsubscribe_url, to.unsubscribe_mailto))
+    values = {"post": post, "list": lst, "to": to}
+    msg.set_content(_render("post.txt", **values))
+    msg.add_alternative(_render("post.html", **values), subtype="html")
+    return msg
+
+
+def compose_notice(
+    *,
+    mail_domain: str,
+    to: str,
+    subject: str,
+    text: str,
+    message_id: str,
+    date: datetime,
+    sender_name: str = "Commons Bridge",
+) -> EmailMessage:
+    """A system notice to one person (login link, held reply): automatic, not list mail."""
+    msg = EmailMessage()
+    msg["From"] = Address(sender_name, addr_spec=f"bridge@{mail_domain}")
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(_aware(date))
+    msg["Message-ID"] = f"<{message_id}>"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["X-Commons-Bridge-Loop"] = mail_domain
+    values = {"subject": subject, "text": text}
+    msg.set_content(_render("notice.txt", **values))
+    msg.add_alternative(_render("notice.html", **values), subtype="html")
+    return msg
+
+
+def compose_digest(digest: Digest, to: Addressing) -> EmailMessage:
+    """A day's messages of one community in one mail (Auto-Submitted: RFC 3834)."""
+    lst = digest.community
+    msg = EmailMessage()
+    msg["From"] = Address(lst.name, addr_spec=lst.address)
+    msg["To"] = Address(to.recipient_name, addr_spec=to.recipient)
+    msg["Reply-To"] = Address(lst.name, addr_spec=lst.address)
+    count = len(digest.items)
+    msg["Subject"] = f"{lst.name} digest: {count} new message{'s' if count != 1 else ''}"
+    msg["Date"] = format_datetime(_aware(digest.date))
+    msg["Message-ID"] = f"<{digest.message_id}>"
+    msg["Auto-Submitted"] = "auto-generated"
+    _list_headers(msg, lst, (to.unsubscribe_url, to.unsubscribe_mailto))
+    values = {"digest": digest, "list": lst, "to": to}
+    msg.set_content(_render("digest.txt", **values))
+    msg.add_alternative(_render("digest.html", **values), subtype="html")
+    return msg
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

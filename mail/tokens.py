@@ -1,0 +1,177 @@
+"""Signed tokens the bridge puts into addresses and links it mails: reply, bounce, unsubscribe.
+
+All are HMAC-SHA256 with the installation's secret key, each purpose under
+its own label so a token made for one can never be taken for another. Pure
+functions: no clock, no database (callers pass `today` and look ids up).
+
+- A reply token rides in the Reply-To local part (`reply+TOKEN@mail_domain`).
+  Local parts pass through MTAs that fold case, so it is lower-case base32.
+  It names the community, thread and person it was made for and the day it
+  expires, with two tags: one over those fields (the token is genuine) and
+  one over those fields and the person's address (whoever sends with it is
+  that person). Keeping them apart lets a forged From be told from a
+  mangled token, and the person's id lets the real owner be told of misuse.
+  48 characters: "reply+" and the token fit the 64-octet local part of RFC 5321.
+- A bounce token (VERP, `bounces+TOKEN@mail_domain`) names the outbound
+  mail a delivery report is about, so a DSN need not be trusted for *which*
+  address failed.
+- An unsubscribe token rides in the https link of List-Unsubscribe and the
+  mute links: the address, community and thread it acts on. It does not
+  expire: RFC 8058 one-click links must keep working in old mail.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import struct
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+_EPOCH = date(2000, 1, 1)
+_REPLY = struct.Struct(">IIIH")  # community, thread, person, expiry (days since 2000)
+_TAG, _BIND = 10, 6
+_REPLY_BYTES = _REPLY.size + _TAG + _BIND
+_BOUNCE = struct.Struct(">Q")
+_BOUNCE_TAG = 8
+
+
+class TokenError(ValueError):
+    """A token that must not be acted on; the message says why, for the admin log."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyClaim:
+    """What a reply token says; trusted only once `verify_reply_token` returned it."""
+
+    community_id: int
+    thread_id: int
+    person_id: int
+    expires: date
+    token: str
+
+
+def _mac(key: str, label: bytes, *parts: bytes) -> bytes:
+    mac = hmac.new(key.encode(), label + b"\0", hashlib.sha256)
+    for part in parts:
+        mac.update(part)
+    return mac.digest()
+
+
+def _b32(data: bytes) -> str:
+    return base64.b32encode(data).decode("ascii").rstrip("=").lower()
+
+
+def _unb32(text: str) -> bytes | None:
+    text = text.strip().upper()
+    try:
+        return base64.b32decode(text + "=" * (-len(text) % 8))
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _address_bytes(address: str) -> bytes:
+    return address.strip().lower().encode("utf-8")
+
+
+def reply_token(
+    key: str, *, community_id: int, thread_id: int, person_id: int, address: str, expires: date
+) -> str:
+    """A token for `address` (person `person_id`) to reply into one thread until `expires`."""
+    days = max(0, min((expires - _EPOCH).days, 0xFFFF))
+    payload = _REPLY.pack(community_id, thread_id, person_id, days)
+    tag = _mac(key, b"reply", payload)[:_TAG]
+    bind = _mac(key, b"reply-from", payload, _address_bytes(address))[:_BIND]
+    return _b32(payload + tag + bind)
+
+
+def read_reply_token(token: str) -> ReplyClaim | None:
+    """The fields of a reply token, unverified (routing may look; only authorize trusts)."""
+    data = _unb32(token)
+    if data is None or len(data) != _REPLY_BYTES:
+        return None
+    community_id, thread_id, person_id, days = _REPLY.unpack(data[: _REPLY.size])
+    return ReplyClaim(
+        community_id, thread_id, person_id, _EPOCH + timedelta(days=days), token.lower()
+    )
+
+
+def verify_reply_token(key: str, token: str, *, address: str, today: date) -> ReplyClaim:
+    """The claim, if genuine, unexpired and used by its own person; else `TokenError`."""
+    data = _unb32(token)
+    claim = read_reply_token(token)
+    if data is None or claim is None:
+        raise TokenError("reply token unreadable")
+    payload = data[: _REPLY.size]
+    tag = data[_REPLY.size : _REPLY.size + _TAG]
+    bind = data[_REPLY.size + _TAG :]
+    if not hmac.compare_digest(tag, _mac(key, b"reply", payload)[:_TAG]):
+        raise TokenError("reply token signature invalid (altered or made with another key)")
+    if claim.expires < today:
+        raise TokenError(f"reply token expired on {claim.expires.isoformat()}")
+    expected = _mac(key, b"reply-from", payload, _address_bytes(address))[:_BIND]
+    if not hmac.compare_digest(bind, expected):
+        raise TokenError("reply token belongs to someone else: the From address does not match")
+    return claim
+
+
+def bounce_token(key: str, outbound_id: int) -> str:
+    """The VERP part of the envelope sender for outbound mail `outbound_id`."""
+    payload = _BOUNCE.pack(outbound_id)
+    return _b32(payload + _mac(key, b"bounce", payload)[:_BOUNCE_TAG])
+
+
+def verify_bounce_token(key: str, token: str) -> int:
+    """The outbound mail id a `bounces+TOKEN` address names; `TokenError` if forged."""
+    data = _unb32(token)
+    if data is None or len(data) != _BOUNCE.size + _BOUNCE_TAG:
+        raise TokenError("bounce token unreadable")
+    payload, tag = data[: _BOUNCE.size], data[_BOUNCE.size :]
+    if not hmac.compare_digest(tag, _mac(key, b"bounce", payload)[:_BOUNCE_TAG]):
+        raise TokenError("bounce token signature invalid")
+    return int(_BOUNCE.unpack(payload)[0])
+
+
+@dataclass(frozen=True, slots=True)
+class UnsubscribeClaim:
+    address: str
+    community_id: int
+    thread_id: int | None
+
+
+def unsubscribe_token(key: str, *, address: str, community_id: int, thread_id: int | None) -> str:
+    """URL-safe token for the unsubscribe and mute links of one mail."""
+    body = json.dumps(
+        [address.strip().lower(), community_id, thread_id], separators=(",", ":")
+    ).encode()
+    tag = _mac(key, b"unsubscribe", body)[:12]
+    return base64.urlsafe_b64encode(body + tag).decode("ascii").rstrip("=")
+
+
+def verify_unsubscribe_token(key: str, token: str) -> UnsubscribeClaim:
+    try:
+        data = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise TokenError("unsubscribe token unreadable") from exc
+    body, tag = data[:-12], data[-12:]
+    if len(data) <= 12 or not hmac.compare_digest(tag, _mac(key, b"unsubscribe", body)[:12]):
+        raise TokenError("unsubscribe token invalid")
+    try:
+        address, community_id, thread_id = json.loads(body)
+    except (ValueError, TypeError) as exc:
+        raise TokenError("unsubscribe token unreadable") from exc
+    return UnsubscribeClaim(str(address), int(community_id), thread_id)
+
+
+def token_address(local_prefix: str, address: str, mail_domain: str) -> str | None:
+    """The token of `prefix+TOKEN@mail_domain`, or None for any other address."""
+    local, at, domain = address.strip().strip("<>").rpartition("@")
+    if not at or domain.lower() != mail_domain.lower():
+        return None
+    prefix = local_prefix + "+"
+    if not local.lower().startswith(prefix):
+        return None
+    return local[len(prefix) :].lower() or None

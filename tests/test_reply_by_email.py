@@ -1,0 +1,313 @@
+"""The two-way bridge end to end: a web reply reaches the thread's e-mail participants, and
+their answers come back through the real SMTP listener into the right thread.
+
+Outbound mail is read from the Maildir outbox the embedded default delivers
+into; inbound replies are sent with smtplib to the real listener on loopback.
+"""
+
+from __future__ import annotations
+
+import mailbox
+import smtplib
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.utils import getaddresses
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bridge import admin
+from bridge.core import Core, open_core
+from bridge.posting import post_reply
+from bridge.recipients import AnyOf, OwnAddresses, RoutedRecipients
+from bridge.sender import Sender
+from bridge.worker import drain
+from mail.envelope import Envelope
+from mail.smtp import SMTPListener
+from mail.tokens import read_reply_token
+from tests.conftest import conversation, settings_for
+from tests.test_serve_e2e import free_port
+from threads.access import LOCAL_ADMIN
+from threads.models import Message, Notification, OutboundMail, RawMessage, ThreadSubscription
+
+DOMAIN = "bridge.example"
+PUBLIC = "https://bridge.example.com"
+
+
+@pytest.fixture
+def core(tmp_path: Path) -> Iterator[Core]:
+    c = open_core(
+        settings_for(
+            tmp_path / "data",
+            mail_domain=DOMAIN,
+            public_url=PUBLIC,
+            trusted_authserv_ids=["mx.example.com"],
+        )
+    )
+    admin.add_community(c.engine, "eng", "Engineering", addresses=["eng@lists.example.com"])
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def smtp_port(core: Core) -> Iterator[int]:
+    """The real listener on a free loopback port, wired as `bridge serve` wires it."""
+    port = free_port()
+    listener = SMTPListener(
+        core.inbox,
+        AnyOf(OwnAddresses(DOMAIN), RoutedRecipients(core.engine)),
+        hostname="127.0.0.1",
+        port=port,
+        server_hostname=DOMAIN,
+    )
+    listener.start()
+    yield port
+    listener.stop()
+
+
+def _thread(core: Core) -> int:
+    """An archived three-message conversation (imported: no mail goes out for history)."""
+    ids = [
+        core.inbox.accept(raw, Envelope("import", community_hint="eng")).raw_id
+        for raw in conversation(3)
+    ]
+    core.pipeline.run(ids)
+    with core.engine.connect() as conn:
+        return conn.execute(select(Message.thread_id).limit(1)).scalar_one()
+
+
+def outbox(core: Core) -> list[EmailMessage]:
+    box = mailbox.Maildir(core.settings.outbox_dir, create=True)
+    return [message_from_bytes(bytes(m), policy=policy.default) for m in box]  # type: ignore[misc]
+
+
+def mail_to(core: Core, address: str) -> list[EmailMessage]:
+    return [m for m in outbox(core) if m["To"].addresses[0].addr_spec == address]
+
+
+def send(port: int, msg: EmailMessage, rcpt: str) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.send_message(msg, from_addr=msg["From"].addresses[0].addr_spec, to_addrs=[rcpt])
+
+
+def reply_to(original: EmailMessage, *, sender: str, body: str, **headers: str) -> EmailMessage:
+    """What a mail client writes when its user answers `original`."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = str(original["Reply-To"])
+    msg["Subject"] = "Re: " + str(original["Subject"]).removeprefix("Re: ")
+    msg["Message-ID"] = f"<answer-{abs(hash((sender, body))) % 10**9}@example.com>"
+    msg["In-Reply-To"] = str(original["Message-ID"])
+    msg["References"] = f"{original['References']} {original['Message-ID']}"
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    msg.set_content(body)
+    return msg
+
+
+QUOTED = (
+    "Monday works for me; I will tell the on-call team.\n"
+    "\n"
+    "On Mon, 2 Mar 2026 at 12:00, Local Admin via Engineering <eng@lists.example.com> wrote:\n"
+    "> Agreed, ship it on Monday.\n"
+    ">\n"
+    "> -- \n"
+    "> Reply to this e-mail to answer in the thread.\n"
+    "\n"
+    "-- \n"
+    "Person One\n"
+    "Release manager, Example Corp\n"
+)
+
+
+def rows(core: Core, model: Any, *where: Any) -> list[Any]:
+    with core.engine.connect() as conn:
+        return list(conn.execute(select(model.__table__).where(*where)).all())
+
+
+def web_reply_mailed(core: Core) -> tuple[int, int]:
+    thread_id = _thread(core)
+    pk = post_reply(core, LOCAL_ADMIN, thread_id, "Agreed, ship it on Monday.\n", name="Local Admin")
+    report = Sender(core.engine, core.settings).run_once()
+    assert report.composed == 5 and report.sent == 5
+    return thread_id, pk
+
+
+def test_web_reply_reaches_participants_with_threading_and_list_headers(core: Core) -> None:
+    """Each e-mail participant gets one copy: our From, their own reply token, the real chain."""
+    thread_id, pk = web_reply_mailed(core)
+    mails = outbox(core)
+    recipients = sorted(m["To"].addresses[0].addr_spec for m in mails)
+    assert recipients == [
+        "p0@example.com",
+        "p1@example.com",
+        "p2@example.com",
+        "x@example.com",
+        "y@example.com",
+    ]
+    (web,) = rows(core, Message, Message.id == pk)
+    tokens = set()
+    for m in mails:
+        assert m["From"].addresses[0].addr_spec == "eng@lists.example.com"
+        assert m["From"].addresses[0].display_name == "Local Admin via Engineering"
+        assert m["Message-ID"] == f"<{web.message_id}>"
+        assert web.message_id.endswith("@" + DOMAIN)
+        assert m["In-Reply-To"] == "<c2@example.com>"
+        assert m["References"].split() == ["<c0@example.com>", "<c1@example.com>", "<c2@example.com>"]
+        assert m["Subject"] == "Re: Rollout plan"
+        assert m["Thread-Topic"] == "Rollout plan"
+        assert m["Thread-Index"]
+        assert m["List-Id"] == f'"Engineering" <eng.{DOMAIN}>'
+        unsubscribe = [v.strip("<> ") for v in m["List-Unsubscribe"].split(",")]
+        assert unsubscribe[0].startswith(f"mailto:reply+")
+        assert unsubscribe[1].startswith(f"{PUBLIC}/unsubscribe/")
+        assert m["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert m["Precedence"] == "list"
+        assert m["Auto-Submitted"] is None  # a person wrote this; notices say auto-generated
+        assert m["X-Commons-Bridge-Loop"] == DOMAIN
+        (reply_address,) = [a for _n, a in getaddresses([m["Reply-To"]])]
+        local, _, domain = reply_address.partition("@")
+        assert domain == DOMAIN and local.startswith("reply+")
+        claim = read_reply_token(local.removeprefix("reply+"))
+        assert claim is not None and claim.thread_id == thread_id
+        tokens.add(local)
+        assert m.get_content_type() == "multipart/alternative"
+        plain = m.get_body(("plain",)).get_content()
+        html = m.get_body(("html",)).get_content()
+        assert plain.startswith("Agreed, ship it on Monday.")
+        assert f"{PUBLIC}/t/{thread_id}" in plain
+        assert "<p" in html and "Agreed, ship it on Monday." in html
+        assert m["Return-Path"].startswith("<bounces+") and m["Return-Path"].endswith(f"@{DOMAIN}>")
+    assert len(tokens) == 5  # one token per person
+    states = {n.state for n in rows(core, Notification, Notification.message_pk == pk)}
+    assert states == {"mailed"}
+
+
+def test_answer_with_token_quotes_and_signature_files_only_the_new_text(
+    core: Core, smtp_port: int
+) -> None:
+    """The answer lands in the thread; quoted history and signature are trimmed off."""
+    thread_id, _ = web_reply_mailed(core)
+    (mine,) = mail_to(core, "p1@example.com")
+    answer = reply_to(mine, sender="Person One <p1@example.com>", body=QUOTED)
+    rcpt = [a for _n, a in getaddresses([mine["Reply-To"]])][0]
+    send(smtp_port, answer, rcpt)
+    drain(core)
+    (filed,) = rows(core, Message, Message.from_addr == "p1@example.com", Message.id > 3)
+    assert filed.thread_id == thread_id
+    assert filed.visible_text == "Monday works for me; I will tell the on-call team."
+    # Everyone else in the thread is owed the answer; its author is not.
+    owed = {n.recipient for n in rows(core, Notification, Notification.message_pk == filed.id)}
+    assert "p1@example.com" not in owed and {"p0@example.com", "x@example.com"} <= owed
+
+
+def test_answer_with_a_token_but_forged_from_is_held_and_owner_told_once(
+    core: Core, smtp_port: int
+) -> None:
+    """Someone else's reply address: held with the reason, its owner warned once."""
+    web_reply_mailed(core)
+    (mine,) = mail_to(core, "p1@example.com")
+    rcpt = [a for _n, a in getaddresses([mine["Reply-To"]])][0]
+    for n in range(2):
+        forged = reply_to(mine, sender="Mallory <mallory@example.com>", body=f"Cancel it {n}.\n")
+        send(smtp_port, forged, rcpt)
+    drain(core)
+    held = rows(core, RawMessage, RawMessage.state == "held")
+    assert len(held) == 2
+    assert all("belongs to someone else" in r.reason for r in held)
+    assert not rows(core, Message, Message.from_addr == "mallory@example.com")
+    Sender(core.engine, core.settings).run_once()
+    warnings = [m for m in mail_to(core, "p1@example.com") if m["Auto-Submitted"]]
+    assert len(warnings) == 1
+    assert "mallory@example.com" in warnings[0].get_body(("plain",)).get_content()
+
+
+def test_failed_dkim_at_trusted_server_holds_token_reply(core: Core, smtp_port: int) -> None:
+    """A trusted receiving server's dkim=fail holds the reply; an untrusted one's is ignored."""
+    web_reply_mailed(core)
+    (mine,) = mail_to(core, "p1@example.com")
+    rcpt = [a for _n, a in getaddresses([mine["Reply-To"]])][0]
+    send(
+        smtp_port,
+        reply_to(
+            mine,
+            sender="p1@example.com",
+            body="Looks fine.\n",
+            Authentication_Results="mx.example.com; dkim=fail header.d=example.com; spf=pass",
+        ),
+        rcpt,
+    )
+    send(
+        smtp_port,
+        reply_to(
+            mine,
+            sender="p1@example.com",
+            body="Also fine.\n",
+            Authentication_Results="elsewhere.example.net; dkim=fail; dmarc=fail",
+        ),
+        rcpt,
+    )
+    drain(core)
+    (held,) = rows(core, RawMessage, RawMessage.state == "held")
+    assert "dkim=fail (mx.example.com)" in held.reason
+    assert [m.visible_text for m in rows(core, Message, Message.id > 4)] == ["Also fine."]
+
+
+def test_reply_all_without_token_threads_by_message_id(core: Core, smtp_port: int) -> None:
+    """A reply sent to the community address (no token) joins the thread through In-Reply-To."""
+    thread_id, pk = web_reply_mailed(core)
+    (web,) = rows(core, Message, Message.id == pk)
+    msg = EmailMessage()
+    msg["From"] = "Ex Wye <x@example.com>"
+    msg["To"] = "eng@lists.example.com"
+    msg["Cc"] = "y@example.com"
+    msg["Subject"] = "Re: Rollout plan (new day)"
+    msg["Message-ID"] = "<reply-all-1@example.com>"
+    msg["In-Reply-To"] = f"<{web.message_id}>"
+    msg.set_content("I can help on Monday.\n")
+    send(smtp_port, msg, "eng@lists.example.com")
+    drain(core)
+    (filed,) = rows(core, Message, Message.message_id == "reply-all-1@example.com")
+    assert filed.thread_id == thread_id
+    assert filed.chain[-1] == web.message_id
+    owed = {n.recipient for n in rows(core, Notification, Notification.message_pk == filed.id)}
+    assert "y@example.com" not in owed and "x@example.com" not in owed  # they have it already
+
+
+def test_mute_by_mail_stops_further_copies(core: Core, smtp_port: int) -> None:
+    """Answering "mute" mutes the thread for that person and posts nothing."""
+    thread_id, _ = web_reply_mailed(core)
+    (mine,) = mail_to(core, "x@example.com")
+    rcpt = [a for _n, a in getaddresses([mine["Reply-To"]])][0]
+    send(smtp_port, reply_to(mine, sender="x@example.com", body="mute\n\n> quoted\n"), rcpt)
+    drain(core)
+    Sender(core.engine, core.settings).run_once()
+    (choice,) = rows(core, ThreadSubscription, ThreadSubscription.thread_id == thread_id)
+    assert (choice.address, choice.state) == ("x@example.com", "muted")
+    (raw,) = rows(core, RawMessage, RawMessage.source == "smtp")
+    assert raw.state == "done" and "muted" in raw.reason
+    before = len(mail_to(core, "x@example.com"))
+    post_reply(core, LOCAL_ADMIN, thread_id, "One more thing.\n", name="Local Admin")
+    Sender(core.engine, core.settings).run_once()
+    assert len(mail_to(core, "x@example.com")) == before
+    assert len(mail_to(core, "y@example.com")) == 2
+
+
+def test_auto_reply_to_our_mail_is_never_posted_nor_answered(core: Core, smtp_port: int) -> None:
+    """An out-of-office answer to a notification is held; nothing is mailed for it."""
+    web_reply_mailed(core)
+    (mine,) = mail_to(core, "y@example.com")
+    rcpt = [a for _n, a in getaddresses([mine["Reply-To"]])][0]
+    ooo = reply_to(mine, sender="y@example.com", body="I am away until Friday.\n")
+    ooo.replace_header("Subject", "Automatic reply: Rollout plan")
+    ooo["Auto-Submitted"] = "auto-replied"
+    send(smtp_port, ooo, rcpt)
+    drain(core)
+    (held,) = rows(core, RawMessage, RawMessage.state == "held")
+    assert "auto-reply" in held.reason
+    before = len(rows(core, OutboundMail))
+    Sender(core.engine, core.settings).run_once()
+    assert len(rows(core, OutboundMail)) == before
