@@ -1,57 +1,64 @@
-"""Full-text search: the query language, the index writes, and the per-dialect query.
+"""Full-text search: the index writes, and running a parsed query on either backend.
 
-The query language, for now: words and "quoted phrases", all required. User
-text never reaches the engine as syntax: every term is quoted for FTS5, so
-`AND`, `NEAR(`, `*` or a stray quote are just words. The index holds subject,
-visible text and sender of each real message, keyed by the message's id.
+The language itself (threads/searchlang.py) parses any input into a tree.
+Here the text part of that tree becomes one FTS5 MATCH (or one tsquery), with
+every word quoted by this module; the operators become SQL predicates on the
+message row in the same statement, next to the viewer's readable communities.
+Only the most recent RANK_WINDOW matches are scored (relevance times a gentle
+recency weight), so a query's cost is bounded at any archive size; results
+are grouped by thread. PostgreSQL's tsvector is fed the same word stream as
+FTS5's tokenizer sees (letters and digits, Latin diacritics folded), so both
+backends match the same messages.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 
-from sqlalchemy import Connection, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    and_,
+    bindparam,
+    column,
+    false,
+    func,
+    literal_column,
+    not_,
+    or_,
+    select,
+    table,
+    text,
+    true,
+)
 
-_TERM = re.compile(r'"([^"]*)"?|(\S+)')
-_WORD = re.compile(r"\w+", re.UNICODE)
+from threads.models import Community, Message, Thread, as_utc
+from threads.searchlang import (
+    WORD,
+    All,
+    Any_,
+    Filter,
+    Node,
+    Not,
+    SearchQuery,
+    Term,
+    describe_query,
+    fold,
+    parse_query,
+    words_of,
+)
 
+__all__ = ["SearchQuery", "describe_query", "parse_query", "run", "search"]
 
-@dataclass(frozen=True, slots=True)
-class SearchQuery:
-    """A parsed query: each term is a word or a phrase (a tuple of words)."""
+M, C, T = Message.__table__, Community.__table__, Thread.__table__
+FTS = table("message_fts", column("rowid", Integer), column("tsv"))
 
-    terms: tuple[tuple[str, ...], ...]
-
-    @property
-    def empty(self) -> bool:
-        return not self.terms
-
-
-def parse_query(q: str) -> SearchQuery:
-    """Split user input into required words and phrases; punctuation is ignored."""
-    terms: list[tuple[str, ...]] = []
-    for phrase, word in _TERM.findall(q or ""):
-        words = tuple(w.lower() for w in _WORD.findall(phrase if phrase else word))
-        if words:
-            terms.append(words)
-    return SearchQuery(tuple(terms))
-
-
-def fts5_match(query: SearchQuery) -> str:
-    """The FTS5 MATCH expression: each term a quoted string, implicitly ANDed."""
-    return " ".join('"' + " ".join(term).replace('"', '""') + '"' for term in query.terms)
-
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    message_pk: int
-    thread_id: int
-    community_id: int
-    subject: str
-    snippet: str
-    rank: float
+# --- the index -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,18 +80,271 @@ _INDEX_POSTGRES = text(
 )
 
 
+def pg_words(value: str) -> str:
+    """The text as FTS5 would tokenize it, for PostgreSQL's parser: words and spaces only.
+
+    PostgreSQL's default parser keeps e-mail addresses, URLs, file paths and
+    version numbers as single tokens and does not fold diacritics; handing it
+    plain folded words makes both backends match the same messages.
+    """
+    return " ".join(words_of(value))
+
+
 def index_messages(conn: Connection, entries: Sequence[IndexEntry]) -> None:
     """Add messages to the full-text index (one statement for the whole batch)."""
     if not entries:
         return
-    stmt = _INDEX_SQLITE if conn.dialect.name == "sqlite" else _INDEX_POSTGRES
-    conn.execute(
-        stmt, [{"id": e.message_pk, "s": e.subject, "b": e.body, "f": e.sender} for e in entries]
-    )
+    if conn.dialect.name == "sqlite":
+        rows = [{"id": e.message_pk, "s": e.subject, "b": e.body, "f": e.sender} for e in entries]
+        conn.execute(_INDEX_SQLITE, rows)
+        return
+    rows = [
+        {
+            "id": e.message_pk,
+            "s": pg_words(e.subject),
+            "b": pg_words(e.body),
+            "f": pg_words(e.sender),
+        }
+        for e in entries
+    ]
+    conn.execute(_INDEX_POSTGRES, rows)
 
 
 def unindex_message(conn: Connection, message_pk: int) -> None:
     conn.execute(text("DELETE FROM message_fts WHERE rowid = :id"), {"id": message_pk})
+
+
+# --- compiling the tree for one engine -------------------------------------------------
+
+
+class _Compiler:
+    """Turns query nodes into an engine expression string or SQL predicates."""
+
+    def __init__(self, dialect: str, communities: dict[str, list[int]]) -> None:
+        self.sqlite = dialect == "sqlite"
+        self.communities = communities
+        self.params = 0
+        self.notices: list[str] = []
+
+    # The text engine's own syntax; None where it cannot express the node.
+    def engine_expr(self, node: Node) -> str | None:
+        if isinstance(node, Term):
+            return self._term(node)
+        if isinstance(node, Any_):
+            parts = [self.engine_expr(n) for n in node.nodes]
+            if any(p is None for p in parts):
+                return None
+            return "(" + (" OR " if self.sqlite else " | ").join(parts) + ")"  # type: ignore[arg-type]
+        if isinstance(node, All):
+            pos = [self.engine_expr(n) for n in node.nodes if not isinstance(n, Not)]
+            neg = [self.engine_expr(n.node) for n in node.nodes if isinstance(n, Not)]
+            if not pos or any(p is None for p in [*pos, *neg]):
+                return None
+            return self.combine(pos, neg)  # type: ignore[arg-type]
+        return None
+
+    def combine(self, pos: list[str], neg: list[str]) -> str:
+        if self.sqlite:
+            expr = "(" + " AND ".join(pos) + ")"
+            for n in neg:
+                expr = f"({expr} NOT {n})"
+            return expr
+        return "(" + " & ".join([*pos, *(f"!{n}" for n in neg)]) + ")"
+
+    def _term(self, term: Term) -> str:
+        if self.sqlite:
+            phrase = '"' + " ".join(term.words).replace('"', '""') + '"'
+            return f"subject : {phrase}" if term.field == "subject" else phrase
+        weight = ":A" if term.field == "subject" else ""
+        # Words are letters and digits only, so single quotes keep them literal.
+        return "(" + " <-> ".join(f"'{w}'{weight}" for w in term.words) + ")"
+
+    def match(self, expr: str) -> ColumnElement[bool]:
+        """`the row of message_fts in FROM matches expr`."""
+        param = bindparam(self._name("q"), expr)
+        if self.sqlite:
+            return literal_column("message_fts").op("MATCH")(param)
+        return FTS.c.tsv.op("@@")(func.to_tsquery(literal_column("'simple'::regconfig"), param))
+
+    def predicate(self, node: Node) -> ColumnElement[bool]:
+        """A SQL condition on the message row `message` for any node."""
+        if isinstance(node, Not):
+            return not_(self.predicate(node.node))
+        if isinstance(node, All):
+            return and_(true(), *(self.predicate(n) for n in node.nodes))
+        if isinstance(node, Any_):
+            return or_(false(), *(self.predicate(n) for n in node.nodes))
+        if isinstance(node, Term):
+            expr = self._term(node)
+            return M.c.id.in_(select(FTS.c.rowid).where(self.match(expr)))
+        return self.filter(node)
+
+    def filter(self, f: Filter) -> ColumnElement[bool]:
+        if f.field == "has":
+            return M.c.attachment_count > 0
+        if f.field in ("before", "after"):
+            day = date.fromisoformat(f.value)
+            at = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return M.c.date < at if f.field == "before" else M.c.date >= at
+        if f.field == "community":
+            ids = self.communities.get(f.value)
+            if not ids:
+                self.notices.append(f"There is no community “{f.value}” that you can read.")
+                return false()
+            return M.c.community_id.in_(ids)
+        needle = f.value
+        if f.field == "from" and re.fullmatch(r"[^@\s]+@[^@\s]+", needle):
+            return M.c.from_addr == needle  # a whole address: exact, and indexed
+        # Names and addresses match from the start of a word: from:ana finds
+        # "Ana Lima" and ana.lima@…, not "Dana". SQL's lower() folds ASCII only
+        # (SQLite; PostgreSQL under the C locale), so "élodie" is also tried as
+        # typed in title and upper case to find "Élodie".
+        spaced = " ".join(_SEPARATORS.sub(" ", needle.lower()).split())
+        cased = [_like(v) for v in dict.fromkeys([spaced, spaced.title(), spaced.upper()])]
+        names = [self._name("p") for _ in cased]
+        if f.field == "from":
+            pairs = [("message.from_addr", "message.from_name")]
+            each = ""
+        elif self.sqlite:
+            pairs = [("json_extract(j.value, '$.address')", "json_extract(j.value, '$.name')")]
+            each = f"json_each(message.{f.field}_addrs)"
+        else:
+            pairs = [("(j ->> 'address')", "(j ->> 'name')")]
+            each = f"json_array_elements(message.{f.field}_addrs)"
+        addr, name = pairs[0]
+        tests = [
+            f"{_spaced(f'lower({addr})')} LIKE :{names[0]} ESCAPE '\\'",
+            f"{_spaced(f'lower({name})')} LIKE :{names[0]} ESCAPE '\\'",
+            *(f"{_spaced(name)} LIKE :{n} ESCAPE '\\'" for n in names[1:]),
+        ]
+        sql = "(" + " OR ".join(tests) + ")"
+        if each:
+            sql = f"EXISTS (SELECT 1 FROM {each} AS j WHERE {sql})"
+        params = [bindparam(n, p) for n, p in zip(names, cased, strict=True)]
+        return text(sql).bindparams(*params)  # type: ignore[return-value]
+
+    def _name(self, prefix: str) -> str:
+        self.params += 1
+        return f"{prefix}{self.params}"
+
+
+_SEPARATORS = re.compile(r"[.@\-_+<>\"'\s]+")
+
+
+def _spaced(sql: str) -> str:
+    """SQL for " " + the value with separators as spaces, so LIKE '% word%' finds word starts."""
+    for sep in ".@-_+<>\"'":
+        quoted = sep.replace("'", "''")
+        sql = f"replace({sql}, '{quoted}', ' ')"
+    return f"(' ' || {sql})"
+
+
+def _like(spaced: str) -> str:
+    escaped = spaced.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"% {escaped}%"
+
+
+# --- running a query --------------------------------------------------------------------
+
+# Ranking scores every candidate; for a word in half the archive that is
+# hundreds of thousands of rows. Relevance is therefore computed over the most
+# recent RANK_WINDOW matches (message ids grow with arrival), which keeps a
+# query's cost bounded at any archive size and favours recent discussion.
+RANK_WINDOW = 1000
+# A query of operators alone (no words) looks at this many of the newest messages.
+SCAN_WINDOW = 50_000
+# Recency: a match loses up to half its weight with age (half of that in HALF_LIFE days).
+HALF_LIFE_DAYS = 180.0
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One message that matched (the CLI's and bench's shape)."""
+
+    message_pk: int
+    thread_id: int
+    community_id: int
+    subject: str
+    snippet: str
+    rank: float
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadHit:
+    """A thread with matches: its best message, highlighted, and how many matched."""
+
+    thread_id: int
+    subject: str  # with \x02 \x03 around matched words
+    community_id: int
+    community_slug: str
+    community_name: str
+    message_pk: int
+    from_name: str
+    from_addr: str
+    date: datetime | None
+    snippet: str  # with \x02 \x03 around matched words
+    matches: int
+    score: float
+
+
+@dataclass
+class SearchResults:
+    threads: list[ThreadHit] = field(default_factory=list)
+    total_threads: int = 0
+    total_messages: int = 0
+    capped: bool = False  # more matched than were ranked
+    notices: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    pk: int
+    thread_id: int
+    date: datetime | None
+    relevance: float
+
+
+def run(
+    conn: Connection,
+    query: SearchQuery,
+    *,
+    community_ids: Sequence[int] | None = None,
+    offset: int = 0,
+    limit: int = 20,
+) -> SearchResults:
+    """Threads matching `query` in `community_ids` (None: all), best first, one page of them."""
+    results = SearchResults(notices=list(query.notices))
+    if query.empty or (community_ids is not None and not community_ids):
+        return results
+    sqlite = conn.dialect.name == "sqlite"
+    compiler = _Compiler(conn.dialect.name, _communities(conn, community_ids))
+    pos, neg, preds = _split(compiler, query.root)
+    readable: list[ColumnElement[bool]] = [M.c.placeholder.is_(False)]
+    if community_ids is not None:
+        # `+ 0` keeps SQLite from driving the query by a community index: the
+        # newest-first walk of the full-text index (or of the table) is what is bounded.
+        col = (M.c.community_id + 0) if sqlite else M.c.community_id
+        readable.append(col.in_(list(community_ids)))
+    expr = compiler.combine(pos, neg) if pos else None
+    if expr is not None:
+        candidates = _ranked(conn, compiler, expr, [*readable, *preds])
+    else:
+        for n in neg:
+            preds.append(not_(M.c.id.in_(select(FTS.c.rowid).where(compiler.match(n)))))
+        candidates, scanned_all = _scanned(conn, [*readable, *preds])
+        if not scanned_all and len(candidates) < RANK_WINDOW:
+            results.notices.append(
+                f"Without words, only the newest {SCAN_WINDOW:,} messages were looked at; "
+                "add a word to search them all."
+            )
+    results.notices.extend(n for n in compiler.notices if n not in results.notices)
+    results.capped = len(candidates) >= RANK_WINDOW
+    threads = _group(candidates)
+    results.total_messages = len(candidates)
+    results.total_threads = len(threads)
+    page = threads[offset : offset + limit]
+    results.threads = _describe(conn, compiler, expr, query.words, page)
+    return results
 
 
 def search(
@@ -94,96 +354,203 @@ def search(
     community_ids: Sequence[int] | None = None,
     limit: int = 50,
 ) -> list[Hit]:
-    """Messages matching every term, best first, limited to `community_ids` when given."""
-    if query.empty or (community_ids is not None and not community_ids):
-        return []
-    if conn.dialect.name == "sqlite":
-        return _search_sqlite(conn, query, community_ids, limit)
-    return _search_postgres(conn, query, community_ids, limit)
+    """The best message of each matching thread, best first (for `bridge search` and bench)."""
+    found = run(conn, query, community_ids=community_ids, limit=limit)
+    return [
+        Hit(
+            t.message_pk,
+            t.thread_id,
+            t.community_id,
+            t.subject.replace("\x02", "").replace("\x03", ""),
+            t.snippet,
+            -t.score,
+        )
+        for t in found.threads
+    ]
 
 
-# Ranking scores every candidate; for a word in half the archive that is
-# hundreds of thousands of rows. Relevance is therefore computed over the most
-# recent RANK_WINDOW matches (message ids grow with arrival), which keeps a
-# query's cost bounded at any archive size and favours recent discussion.
-RANK_WINDOW = 1000
+def _communities(conn: Connection, readable: Sequence[int] | None) -> dict[str, list[int]]:
+    """community: values (slug, or name in lower case) to ids, among readable communities."""
+    stmt = select(C.c.id, C.c.slug, C.c.name)
+    if readable is not None:
+        stmt = stmt.where(C.c.id.in_(list(readable)))
+    out: dict[str, list[int]] = {}
+    for cid, slug, name in conn.execute(stmt):
+        for key in {slug.lower(), " ".join(name.lower().split())}:
+            out.setdefault(key, []).append(cid)
+    return out
 
 
-def _community_filter(community_ids: Sequence[int] | None) -> tuple[str, dict[str, int]]:
-    if community_ids is None:
-        return "", {}
-    names = {f"c{i}": cid for i, cid in enumerate(community_ids)}
-    return f" AND m.community_id IN ({', '.join(':' + n for n in names)})", names
+def _split(
+    compiler: _Compiler, root: All
+) -> tuple[list[str], list[str], list[ColumnElement[bool]]]:
+    """Top-level parts: positive engine expressions, negated ones, and SQL predicates."""
+    pos: list[str] = []
+    neg: list[str] = []
+    preds: list[ColumnElement[bool]] = []
+    for node in root.nodes:
+        inner = node.node if isinstance(node, Not) else node
+        expr = compiler.engine_expr(inner)
+        if expr is None:
+            preds.append(compiler.predicate(node))
+        elif isinstance(node, Not):
+            neg.append(expr)
+        else:
+            pos.append(expr)
+    return pos, neg, preds
 
 
-def _search_sqlite(
-    conn: Connection, query: SearchQuery, community_ids: Sequence[int] | None, limit: int
-) -> list[Hit]:
-    where, params = _community_filter(community_ids)
-    params.update(q=fts5_match(query), k=RANK_WINDOW, n=limit)
-    join = " JOIN message m ON m.id = message_fts.rowid" if where else ""
-    floor = conn.execute(
-        text(
-            f"SELECT min(rowid) FROM (SELECT message_fts.rowid FROM message_fts{join} "
-            f"WHERE message_fts MATCH :q{where} ORDER BY message_fts.rowid DESC LIMIT :k)"
-        ),
-        params,
-    ).scalar()
-    if floor is None:
-        return []
-    top = conn.execute(
-        text(
-            f"SELECT message_fts.rowid, bm25(message_fts, 4.0, 1.0, 2.0) FROM message_fts{join} "
-            f"WHERE message_fts MATCH :q AND message_fts.rowid >= :floor{where} "
-            "ORDER BY bm25(message_fts, 4.0, 1.0, 2.0) LIMIT :n"
-        ),
-        {**params, "floor": floor},
-    ).all()
-    if not top:
-        return []
-    # Snippets cost as much as ranking, so they are made for the page of results only.
-    ids = {f"r{i}": rowid for i, (rowid, _) in enumerate(top)}
-    rows = conn.execute(
-        text(
-            "SELECT m.id, m.thread_id, m.community_id, m.subject, "
-            "snippet(message_fts, 1, '\x02', '\x03', ' … ', 16) "
-            "FROM message_fts JOIN message m ON m.id = message_fts.rowid "
-            "WHERE message_fts MATCH :q "
-            f"AND message_fts.rowid IN ({', '.join(':' + k for k in ids)})"
-        ),
-        {"q": params["q"], **ids},
+def _ranked(
+    conn: Connection, compiler: _Compiler, expr: str, preds: list[ColumnElement[bool]]
+) -> list[_Candidate]:
+    """The most recent RANK_WINDOW matches with their relevance (higher is better)."""
+    if compiler.sqlite:
+        score = func.bm25(literal_column("message_fts"), 4.0, 1.0, 2.0)
+        stmt = (
+            select(M.c.id, M.c.thread_id, M.c.date, score)
+            .select_from(FTS.join(M, M.c.id == FTS.c.rowid))
+            .where(compiler.match(expr), *preds)
+            .order_by(FTS.c.rowid.desc())
+            .limit(RANK_WINDOW)
+        )
+        return [_Candidate(r[0], r[1], as_utc(r[2]), -r[3]) for r in conn.execute(stmt)]
+    # Written with the tsquery inline (not in a CTE of its own): only then can the
+    # planner use the GIN statistics to choose between the index (rare words) and a
+    # backward scan of the newest rows (common words). Ranking reads the stored
+    # vectors, so it runs on the window only.
+    recent = (
+        select(FTS.c.rowid)
+        .select_from(FTS.join(M, M.c.id == FTS.c.rowid))
+        .where(compiler.match(expr), *preds)
+        .order_by(FTS.c.rowid.desc())
+        .limit(RANK_WINDOW)
+        .subquery("recent")
     )
-    found = {row[0]: row for row in rows}
-    return [Hit(*found[rowid], rank) for rowid, rank in top if rowid in found]
-
-
-def _search_postgres(
-    conn: Connection, query: SearchQuery, community_ids: Sequence[int] | None, limit: int
-) -> list[Hit]:
-    where, params = _community_filter(community_ids)
-    tsquery = " & ".join(
-        "(" + " <-> ".join(_pg_lexeme(w) for w in term) + ")" for term in query.terms
+    f2 = FTS.alias("f2")
+    q = bindparam(compiler._name("q"), expr)
+    rank = func.ts_rank(f2.c.tsv, func.to_tsquery(literal_column("'simple'::regconfig"), q))
+    stmt = select(M.c.id, M.c.thread_id, M.c.date, rank).select_from(
+        recent.join(f2, f2.c.rowid == recent.c.rowid).join(M, M.c.id == recent.c.rowid)
     )
-    params.update(q=tsquery, k=RANK_WINDOW, n=limit)
-    join = " JOIN message m ON m.id = f.rowid" if where else ""
-    # The tsquery is written inline, not in a CTE: only then can the planner use
-    # the GIN statistics to choose between the index (rare words) and a backward
-    # scan of the newest rows (common words), which is what keeps this fast.
-    sql = text(
-        f"WITH recent AS (SELECT f.rowid FROM message_fts f{join} "
-        f"WHERE f.tsv @@ to_tsquery('simple', :q){where} ORDER BY f.rowid DESC LIMIT :k), "
-        "top AS (SELECT f.rowid, ts_rank(f.tsv, to_tsquery('simple', :q)) AS rank "
-        "FROM message_fts f JOIN recent USING (rowid) ORDER BY rank DESC, f.rowid DESC LIMIT :n) "
-        "SELECT m.id, m.thread_id, m.community_id, m.subject, "
-        "ts_headline('simple', m.visible_text, to_tsquery('simple', :q), "
-        "'StartSel=\x02, StopSel=\x03, MaxFragments=1, MaxWords=16, MinWords=6'), "
-        "-top.rank FROM top JOIN message m ON m.id = top.rowid "
-        "ORDER BY top.rank DESC, top.rowid DESC"
+    return [_Candidate(r[0], r[1], as_utc(r[2]), float(r[3])) for r in conn.execute(stmt)]
+
+
+def _scanned(conn: Connection, preds: list[ColumnElement[bool]]) -> tuple[list[_Candidate], bool]:
+    """Operators only: the newest matching messages among the newest SCAN_WINDOW."""
+    top = conn.execute(select(func.max(M.c.id))).scalar() or 0
+    floor = top - SCAN_WINDOW
+    stmt = (
+        select(M.c.id, M.c.thread_id, M.c.date)
+        .where(*preds, M.c.id > floor)
+        .order_by(M.c.id.desc())
+        .limit(RANK_WINDOW)
     )
-    rows = conn.execute(sql, {**params})
-    return [Hit(*row) for row in rows]
+    rows = [_Candidate(r[0], r[1], as_utc(r[2]), 1.0) for r in conn.execute(stmt)]
+    return rows, floor <= 0
 
 
-def _pg_lexeme(word: str) -> str:
-    # Words are \w+ only, so quoting is enough to keep them literal in to_tsquery.
-    return "'" + word.replace("'", "''") + "'"
+def _group(candidates: list[_Candidate]) -> list[tuple[float, int, _Candidate]]:
+    """Threads by their best match (relevance times recency); (score, matches, best)."""
+    dated = [c.date for c in candidates if c.date is not None]
+    newest = max(dated) if dated else None
+    best: dict[int, tuple[float, int, _Candidate]] = {}
+    for c in candidates:
+        age = (newest - c.date).total_seconds() / 86400 if newest and c.date else 0.0
+        score = c.relevance * (0.5 + 0.5 * math.pow(2.0, -max(age, 0.0) / HALF_LIFE_DAYS))
+        prev = best.get(c.thread_id)
+        if prev is None:
+            best[c.thread_id] = (score, 1, c)
+        else:
+            top = (score, c) if score > prev[0] else (prev[0], prev[2])
+            best[c.thread_id] = (top[0], prev[1] + 1, top[1])
+
+    def key(item: tuple[float, int, _Candidate]) -> tuple[float, float, int]:
+        when = item[2].date.timestamp() if item[2].date else 0.0
+        return (-item[0], -when, -item[2].pk)
+
+    return sorted(best.values(), key=key)
+
+
+def _describe(
+    conn: Connection,
+    compiler: _Compiler,
+    expr: str | None,
+    words: frozenset[str],
+    page: list[tuple[float, int, _Candidate]],
+) -> list[ThreadHit]:
+    """Subjects, senders, communities and snippets for one page of threads."""
+    if not page:
+        return []
+    pks = [c.pk for _, _, c in page]
+    rows = {
+        r.id: r
+        for r in conn.execute(
+            select(
+                M.c.id,
+                M.c.from_name,
+                M.c.from_addr,
+                M.c.visible_text,
+                T.c.subject,
+                C.c.id.label("cid"),
+                C.c.slug,
+                C.c.name,
+            )
+            .select_from(M.join(T, T.c.id == M.c.thread_id).join(C, C.c.id == M.c.community_id))
+            .where(M.c.id.in_(pks))
+        )
+    }
+    snippets: dict[int, str] = {}
+    if expr is not None and compiler.sqlite:
+        # Snippets cost as much as ranking, so they are made for the page of results only.
+        snip = func.snippet(literal_column("message_fts"), 1, "\x02", "\x03", " … ", 20)
+        stmt = (
+            select(FTS.c.rowid, snip)
+            .select_from(FTS)
+            .where(compiler.match(expr), FTS.c.rowid.in_(pks))
+        )
+        snippets = {int(r[0]): str(r[1]) for r in conn.execute(stmt)}
+    out = []
+    for score, matches, c in page:
+        r = rows.get(c.pk)
+        if r is None:
+            continue
+        snippet = snippets.get(c.pk)
+        if not snippet or "\x02" not in snippet:
+            snippet = make_snippet(r.visible_text or "", words)
+        out.append(
+            ThreadHit(
+                c.thread_id,
+                mark_words(r.subject or "", words),
+                r.cid,
+                r.slug,
+                r.name,
+                c.pk,
+                r.from_name,
+                r.from_addr,
+                c.date,
+                snippet,
+                matches,
+                score,
+            )
+        )
+    return out
+
+
+def mark_words(value: str, words: frozenset[str]) -> str:
+    """`value` with \x02 \x03 around each word whose folded form is in `words`."""
+    if not words:
+        return value
+    return WORD.sub(lambda m: f"\x02{m[0]}\x03" if fold(m[0]) in words else m[0], value)
+
+
+def make_snippet(body: str, words: frozenset[str], size: int = 28) -> str:
+    """About `size` words of `body` around the first match (or its start), matches marked."""
+    tokens = list(WORD.finditer(body[:20_000]))
+    if not tokens:
+        return " ".join(body[:200].split())
+    first = next((i for i, t in enumerate(tokens) if fold(t[0]) in words), 0)
+    start = max(0, first - 6)
+    end = min(len(tokens), start + size)
+    piece = body[tokens[start].start() : tokens[end - 1].end()]
+    piece = " ".join(mark_words(piece, words).split())
+    return ("… " if start else "") + piece + (" …" if end < len(tokens) else "")
