@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy import DateTime as SADateTime
+from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
 
@@ -56,6 +57,19 @@ class RouteKind(enum.StrEnum):
     list_id = "list_id"
 
 
+class Posting(enum.StrEnum):
+    """Who may post to a community (by mail or on the web)."""
+
+    members = "members"  # members and moderators; anyone else is held
+    org = "org"  # the organisation's addresses and members; anyone else is held
+    anyone = "anyone"  # anyone; outsiders' mail waits for a moderator
+
+
+class Role(enum.StrEnum):
+    member = "member"
+    moderator = "moderator"
+
+
 class CommunityBase(SQLModel):
     # Fields an admin sets.
     slug: str = Field(index=True, unique=True, max_length=64)
@@ -63,6 +77,9 @@ class CommunityBase(SQLModel):
     description: str = ""
     # Stored as plain strings: adding a value later needs no enum-type migration.
     visibility: Visibility = Field(default=Visibility.org, sa_type=String(16))
+    posting: Posting = Field(
+        default=Posting.org, sa_type=String(16), sa_column_kwargs={"server_default": "org"}
+    )
 
 
 class Community(CommunityBase, table=True):
@@ -82,11 +99,63 @@ class Route(SQLModel, table=True):
 
 
 class Person(SQLModel, table=True):
-    # Someone seen in mail or logged in; identified by a normalised address.
+    # Someone seen in mail or logged in; identified by a normalised address
+    # (threads/people.py: normalize_email).
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(index=True, unique=True, max_length=320)
     name: str = ""
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    is_admin: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
+    # A disabled person cannot log in, loses every session and reads only public communities.
+    disabled: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
+
+
+class Membership(SQLModel, table=True):
+    # A person's role in one community: member or moderator.
+    __table_args__ = (UniqueConstraint("community_id", "person_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    role: Role = Field(default=Role.member, sa_type=String(16))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class LoginToken(SQLModel, table=True):
+    # A magic link mailed to an address: only hashes are stored, it works once,
+    # before it expires, in the browser that asked for it (browser_hash).
+    __tablename__ = "login_token"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True, max_length=64)
+    email: str = Field(index=True, max_length=320)
+    browser_hash: str = Field(max_length=64)
+    client: str = Field(default="", index=True, max_length=64)  # the asking client's address
+    next_path: str = Field(default="/", max_length=2000)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    expires_at: datetime = Field(sa_column=_ts(nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class WebSession(SQLModel, table=True):
+    # A logged-in browser; the cookie carries the signed id, the row its hash.
+    # Deleting the row ends the session (logout, a disabled person).
+    __tablename__ = "web_session"
+    id: int | None = Field(default=None, primary_key=True)
+    id_hash: str = Field(unique=True, max_length=64)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    expires_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class AuditEntry(SQLModel, table=True):
+    # One admin action: who did what to which object, when, and the state before and after.
+    __tablename__ = "audit_log"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    actor: str = Field(max_length=320)  # an address, or "cli:USER" from the shell
+    action: str = Field(index=True, max_length=64)
+    target: str = Field(default="", max_length=400)
+    before: dict[str, object] | None = Field(default=None, sa_column=Column(JSON))
+    after: dict[str, object] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class RawMessage(SQLModel, table=True):

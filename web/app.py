@@ -21,7 +21,7 @@ from markupsafe import Markup, escape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bridge.core import Core
-from web import pages
+from web import pages, unsubscribe
 from web.security import csrf_token
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ def create_app(core: Core) -> FastAPI:
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=TEMPLATES / "static"), name="static")
     app.include_router(pages.router)
+    app.include_router(unsubscribe.router)  # mailed unsubscribe/mute links (no login)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]

@@ -1,0 +1,85 @@
+"""Unsubscribe and mute from a mailed link, without logging in: the page and RFC 8058 one-click."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+from bs4 import BeautifulSoup
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from bridge.core import Core
+from bridge.posting import post_reply
+from bridge.sender import Sender
+from tests.test_reply_by_email import core, mail_to, web_reply_mailed  # noqa: F401 (fixture)
+from threads.access import LOCAL_ADMIN
+from threads.models import DeliveryPreference, ThreadSubscription
+from web.app import create_app
+
+
+def links(msg: EmailMessage) -> tuple[str, str]:
+    """(https link, mailto link) of List-Unsubscribe."""
+    values = [v.strip(" <>") for v in str(msg["List-Unsubscribe"]).split(",")]
+    https = next(v for v in values if v.startswith("https://"))
+    mailto = next(v for v in values if v.startswith("mailto:"))
+    return https, mailto
+
+
+def path(url: str) -> str:
+    return "/" + url.split("/", 3)[3]
+
+
+def anonymous(core: Core) -> TestClient:  # noqa: F811
+    return TestClient(create_app(core), raise_server_exceptions=False)
+
+
+def test_one_click_post_stops_community_mail_without_a_session(core: Core) -> None:  # noqa: F811
+    """RFC 8058: POST List-Unsubscribe=One-Click to the link; no cookie, no CSRF token."""
+    thread_id, _ = web_reply_mailed(core)
+    (mine,) = mail_to(core, "x@example.com")
+    https, mailto = links(mine)
+    assert mailto.endswith("?subject=unsubscribe")
+    response = anonymous(core).post(path(https), data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    with core.engine.connect() as conn:
+        (pref,) = conn.execute(select(DeliveryPreference)).all()
+    assert (pref.address, pref.mode) == ("x@example.com", "web")
+    post_reply(core, LOCAL_ADMIN, thread_id, "Another update.\n", name="Local Admin")
+    Sender(core.engine, core.settings).run_once()
+    assert len(mail_to(core, "x@example.com")) == 1
+    assert len(mail_to(core, "y@example.com")) == 2
+
+
+def test_page_offers_choices_and_get_changes_nothing(core: Core) -> None:  # noqa: F811
+    """Following the link shows the address and options; only the button mutes."""
+    thread_id, _ = web_reply_mailed(core)
+    (mine,) = mail_to(core, "y@example.com")
+    https, _ = links(mine)
+    client = anonymous(core)
+    page = client.get(path(https) + "?do=mute")
+    assert page.status_code == 200
+    soup = BeautifulSoup(page.text, "html.parser")
+    assert "y@example.com" in soup.get_text()
+    buttons = {b["value"] for b in soup.select("form button[name=action]")}
+    assert buttons == {"mute", "web", "digest"}
+    with core.engine.connect() as conn:
+        assert conn.execute(select(ThreadSubscription)).all() == []
+    done = client.post(path(https), data={"action": "mute", "csrf_token": ""})
+    assert done.status_code == 200
+    assert "no more mail about this thread" in done.text
+    with core.engine.connect() as conn:
+        (choice,) = conn.execute(select(ThreadSubscription)).all()
+    assert (choice.thread_id, choice.address, choice.state) == (thread_id, "y@example.com", "muted")
+    assert "Unmute this thread" in done.text
+
+
+def test_forged_or_damaged_links_are_not_found(core: Core) -> None:  # noqa: F811
+    """A token that does not verify gets 404, for GET and for POST."""
+    web_reply_mailed(core)
+    (mine,) = mail_to(core, "y@example.com")
+    https, _ = links(mine)
+    bad = path(https)[:-3] + ("AAA" if not path(https).endswith("AAA") else "BBB")
+    client = anonymous(core)
+    assert client.get(bad).status_code == 404
+    assert client.post(bad, data={"List-Unsubscribe": "One-Click"}).status_code == 404
+    assert client.get("/unsubscribe/not-a-token").status_code == 404

@@ -1,0 +1,111 @@
+"""Unsubscribe and mute from a mailed link: no login, the signed token in the address decides.
+
+Every message we mail carries `List-Unsubscribe: <mailto:…>, <https://…/unsubscribe/TOKEN>`
+and `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058). A mail
+provider's unsubscribe button POSTs `List-Unsubscribe=One-Click` to the link:
+that stops all mail from the community to the address (web only), with no
+page and no questions. A person who follows the link gets a page that says
+what they receive and offers the finer choices: mute the thread, a daily
+digest, every message, or none. GET never changes anything, because link
+scanners and previewers fetch mailed links.
+
+The token (mail/tokens.py) names the address, community and thread; holding
+the mail is what authorises the change, as everywhere else in list mail.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from sqlalchemy import select
+
+from mail.tokens import TokenError, UnsubscribeClaim, verify_unsubscribe_token
+from threads import outbound
+from threads.db import writer
+from threads.models import Community, Thread
+
+router = APIRouter()
+ACTIONS = {
+    "mute": "You will get no more mail about this thread.",
+    "unmute": "You will get mail about this thread again.",
+    "web": "You will get no more mail from this community. Everything stays readable on the web.",
+    "digest": "You will get one digest a day from this community.",
+    "each": "You will get every message of this community by mail.",
+}
+
+
+def _claim(request: Request, token: str) -> UnsubscribeClaim:
+    try:
+        return verify_unsubscribe_token(request.app.state.core.settings.secret_key, token)
+    except TokenError as exc:
+        raise HTTPException(404, "This unsubscribe link is not valid.") from exc
+
+
+def _state(request: Request, claim: UnsubscribeClaim) -> dict[str, Any]:
+    with request.app.state.core.engine.connect() as conn:
+        community = conn.execute(
+            select(Community.name).where(Community.id == claim.community_id)
+        ).scalar()
+        if community is None:
+            raise HTTPException(404, "This unsubscribe link is not valid.")
+        thread = None
+        choice = None
+        if claim.thread_id is not None:
+            thread = conn.execute(
+                select(Thread.subject).where(Thread.id == claim.thread_id)
+            ).scalar()
+            choice = outbound.thread_choice(conn, claim.thread_id, claim.address)
+        mode = outbound.preferences(conn, [(claim.community_id, claim.address)]).get(
+            (claim.community_id, claim.address), "each"
+        )
+    return {
+        "address": claim.address,
+        "community": community,
+        "thread": thread,
+        "muted": choice == "muted",
+        "mode": mode,
+    }
+
+
+def _apply(request: Request, claim: UnsubscribeClaim, action: str) -> None:
+    with writer(request.app.state.core.engine).begin() as conn:
+        if action in ("mute", "unmute"):
+            if claim.thread_id is None:
+                raise HTTPException(400, "This link is not about one thread.")
+            state = "muted" if action == "mute" else None
+            outbound.set_thread_choice(conn, claim.thread_id, claim.address, state)
+        else:
+            outbound.set_preference(conn, claim.community_id, claim.address, action)
+
+
+@router.get("/unsubscribe/{token}", response_class=HTMLResponse)
+def unsubscribe_page(request: Request, token: str, do: str = "") -> Response:
+    claim = _claim(request, token)
+    context = _state(request, claim)
+    return request.app.state.templates.TemplateResponse(
+        request,
+        "unsubscribe.html",
+        {**context, "token": token, "suggest": do if do in ACTIONS else "", "done": ""},
+    )
+
+
+@router.post("/unsubscribe/{token}", response_model=None)
+async def unsubscribe(request: Request, token: str) -> Response:
+    claim = _claim(request, token)
+    form = await request.form()
+    if form.get("List-Unsubscribe") == "One-Click":
+        # RFC 8058 section 3.1: the POST carries only this; answer without a page.
+        _apply(request, claim, "web")
+        return PlainTextResponse("Unsubscribed.\n")
+    action = str(form.get("action", ""))
+    if action not in ACTIONS:
+        raise HTTPException(400, "Please choose one of the options on the page.")
+    _apply(request, claim, action)
+    context = _state(request, claim)
+    return request.app.state.templates.TemplateResponse(
+        request,
+        "unsubscribe.html",
+        {**context, "token": token, "suggest": "", "done": ACTIONS[action]},
+    )
