@@ -1,12 +1,19 @@
-"""Admin operations shared by the CLI and (later) the admin pages: one implementation each."""
+"""Admin operations shared by the CLI and the admin pages: one implementation each.
+
+Every operation that changes who may do what, or what the bridge does with
+mail, writes an audit entry in the same transaction (`audit_log`: who, what,
+when, the state before and after), so the record cannot miss an action that
+happened or claim one that did not.
+"""
 
 from __future__ import annotations
 
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bridge.core import Core
@@ -16,16 +23,23 @@ from threads import search
 from threads.db import writer
 from threads.models import (
     Attachment,
+    AuditEntry,
     Community,
     ImapFolder,
+    Membership,
     Message,
+    Person,
+    Posting,
     RawMessage,
     RawState,
+    Role,
     Route,
     RouteKind,
     Visibility,
+    WebSession,
     utcnow,
 )
+from threads.people import InvalidAddress, normalize_email
 from threads.store import refresh_thread
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -40,11 +54,13 @@ def add_community(
     visibility: str = "org",
     description: str = "",
     addresses: list[str] | None = None,
+    *,
+    posting: str = "org",
+    actor: str = "cli",
 ) -> int:
     if not _SLUG.match(slug):
         raise UsageError(f"slug '{slug}': use lower-case letters, digits and '-' (max 63)")
-    if visibility not in Visibility.__members__:
-        raise UsageError(f"visibility '{visibility}': choose org, members or public")
+    _check_choices(visibility, posting)
     with writer(engine).begin() as conn:
         try:
             cid = conn.execute(
@@ -53,6 +69,7 @@ def add_community(
                     name=name,
                     description=description,
                     visibility=visibility,
+                    posting=posting,
                     archived=False,
                     created_at=utcnow(),
                 )
@@ -61,15 +78,28 @@ def add_community(
             raise UsageError(f"community '{slug}' already exists") from exc
         for address in addresses or []:
             _insert_route(conn, cid, RouteKind.address, address)
+        audit(conn, actor, "community.create", slug, None, _community_state(conn, cid))
     return int(cid)
 
 
-def add_route(engine: Engine, slug: str, kind: str, value: str) -> None:
+def add_route(engine: Engine, slug: str, kind: str, value: str, *, actor: str = "cli") -> None:
     with writer(engine).begin() as conn:
-        cid = conn.execute(select(Community.id).where(Community.slug == slug)).scalar()
-        if cid is None:
-            raise UsageError(f"no community '{slug}'")
-        _insert_route(conn, cid, RouteKind(kind), value)
+        cid = _community_id(conn, slug)
+        stored = _insert_route(conn, cid, RouteKind(kind), value)
+        audit(conn, actor, "route.add", slug, None, {"kind": str(kind), "value": stored})
+
+
+def remove_route(engine: Engine, slug: str, kind: str, value: str, *, actor: str = "cli") -> None:
+    r = Route.__table__
+    value = value.strip().strip("<>").lower()
+    with writer(engine).begin() as conn:
+        cid = _community_id(conn, slug)
+        gone = conn.execute(
+            delete(r).where(r.c.community_id == cid, r.c.kind == kind, r.c.value == value)
+        ).rowcount
+        if not gone:
+            raise UsageError(f"community '{slug}' has no {kind} route '{value}'")
+        audit(conn, actor, "route.remove", slug, {"kind": str(kind), "value": value}, None)
 
 
 def add_imap_route(
@@ -82,6 +112,7 @@ def add_imap_route(
     after: str = "leave",
     origin: str = "cli",
     replace: bool = False,
+    actor: str = "cli",
 ) -> str:
     """Poll an IMAP folder into community `slug`; returns the normalised URL.
 
@@ -132,10 +163,19 @@ def add_imap_route(
                 )
             except IntegrityError as exc:
                 raise UsageError(f"IMAP folder {values['url']} is already routed") from exc
+        if origin != "settings":  # settings are written at every start; they are not actions
+            audit(
+                conn,
+                actor,
+                "route.imap",
+                slug,
+                {"url": values["url"]} if found is not None else None,
+                {k: v for k, v in values.items() if k != "origin"},
+            )
     return values["url"]
 
 
-def _insert_route(conn: Connection, community_id: int, kind: RouteKind, value: str) -> None:
+def _insert_route(conn: Connection, community_id: int, kind: RouteKind, value: str) -> str:
     value = value.strip().strip("<>").lower()
     if kind == RouteKind.address and not _ADDRESS.match(value):
         raise UsageError(f"'{value}' is not an e-mail address")
@@ -147,6 +187,7 @@ def _insert_route(conn: Connection, community_id: int, kind: RouteKind, value: s
         )
     except IntegrityError as exc:
         raise UsageError(f"{kind} '{value}' is already routed") from exc
+    return value
 
 
 def reprocess(core: Core, which: str) -> Counter[str]:
@@ -201,3 +242,187 @@ def _unfile(conn: Connection, raw_ids: list[int]) -> None:
         )
     for tid in {tid for _, tid in rows}:
         refresh_thread(conn, tid)
+
+
+# --- audit log, people, memberships, community settings ---------------------------------
+
+
+def audit(
+    conn: Connection,
+    actor: str,
+    action: str,
+    target: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    """Record an admin action in the caller's transaction."""
+    conn.execute(
+        insert(AuditEntry.__table__).values(
+            at=utcnow(), actor=actor, action=action, target=target, before=before, after=after
+        )
+    )
+
+
+def audit_log(conn: Connection, *, limit: int = 200) -> list[Any]:
+    a = AuditEntry.__table__
+    return list(conn.execute(select(a).order_by(a.c.id.desc()).limit(limit)))
+
+
+def _check_choices(visibility: str, posting: str) -> None:
+    if visibility not in Visibility.__members__:
+        raise UsageError(f"visibility '{visibility}': choose org, members or public")
+    if posting not in Posting.__members__:
+        raise UsageError(f"posting '{posting}': choose members, org or anyone")
+
+
+def _community_id(conn: Connection, slug: str) -> int:
+    cid = conn.execute(select(Community.id).where(Community.slug == slug)).scalar()
+    if cid is None:
+        raise UsageError(f"no community '{slug}'")
+    return int(cid)
+
+
+def _community_state(conn: Connection, cid: int) -> dict[str, Any]:
+    c = Community.__table__
+    row = conn.execute(
+        select(
+            c.c.slug, c.c.name, c.c.description, c.c.visibility, c.c.posting, c.c.archived
+        ).where(c.c.id == cid)
+    ).one()
+    return {k: (str(v) if k in ("visibility", "posting") else v) for k, v in row._mapping.items()}
+
+
+def edit_community(
+    engine: Engine,
+    slug: str,
+    *,
+    actor: str = "cli",
+    name: str | None = None,
+    description: str | None = None,
+    visibility: str | None = None,
+    posting: str | None = None,
+    archived: bool | None = None,
+) -> None:
+    """Change a community's settings; only the given fields change."""
+    changes = {
+        k: v
+        for k, v in {
+            "name": name,
+            "description": description,
+            "visibility": visibility,
+            "posting": posting,
+            "archived": archived,
+        }.items()
+        if v is not None
+    }
+    if name is not None and not name.strip():
+        raise UsageError("a community needs a name")
+    with writer(engine).begin() as conn:
+        cid = _community_id(conn, slug)
+        before = _community_state(conn, cid)
+        _check_choices(visibility or before["visibility"], posting or before["posting"])
+        if not changes:
+            return
+        conn.execute(update(Community.__table__).where(Community.id == cid).values(**changes))
+        after = _community_state(conn, cid)
+        if after != before:
+            action = "community.archive" if changes.get("archived") else "community.edit"
+            audit(conn, actor, action, slug, before, after)
+
+
+def ensure_person(conn: Connection, email: str, name: str = "") -> tuple[int, str]:
+    """The person for `email` (created if new): (id, normalised address)."""
+    try:
+        key = normalize_email(email)
+    except InvalidAddress as exc:
+        raise UsageError(f"'{email}': {exc}") from exc
+    p = Person.__table__
+    pid = conn.execute(select(p.c.id).where(p.c.email == key)).scalar()
+    if pid is None:
+        try:
+            with conn.begin_nested():
+                pid = conn.execute(
+                    insert(p).values(
+                        email=key, name=name, created_at=utcnow(), is_admin=False, disabled=False
+                    )
+                ).inserted_primary_key[0]
+        except IntegrityError:  # someone else created it meanwhile
+            pid = conn.execute(select(p.c.id).where(p.c.email == key)).scalar_one()
+    return int(pid), key
+
+
+def _person_flags(conn: Connection, pid: int) -> dict[str, Any]:
+    p = Person.__table__
+    row = conn.execute(select(p.c.is_admin, p.c.disabled).where(p.c.id == pid)).one()
+    return {"is_admin": bool(row.is_admin), "disabled": bool(row.disabled)}
+
+
+def set_admin(engine: Engine, email: str, admin: bool = True, *, actor: str = "cli") -> str:
+    """Grant (or revoke) bridge-wide admin rights; returns the normalised address."""
+    with writer(engine).begin() as conn:
+        pid, key = ensure_person(conn, email)
+        before = _person_flags(conn, pid)
+        conn.execute(update(Person.__table__).where(Person.id == pid).values(is_admin=admin))
+        after = _person_flags(conn, pid)
+        if after != before:
+            audit(conn, actor, "admin.grant" if admin else "admin.revoke", key, before, after)
+    return key
+
+
+def set_disabled(engine: Engine, email: str, disabled: bool = True, *, actor: str = "cli") -> str:
+    """Disable a person (ends their sessions) or enable them again."""
+    with writer(engine).begin() as conn:
+        pid, key = ensure_person(conn, email)
+        before = _person_flags(conn, pid)
+        conn.execute(update(Person.__table__).where(Person.id == pid).values(disabled=disabled))
+        if disabled:
+            conn.execute(delete(WebSession.__table__).where(WebSession.person_id == pid))
+        after = _person_flags(conn, pid)
+        if after != before:
+            action = "person.disable" if disabled else "person.enable"
+            audit(conn, actor, action, key, before, after)
+    return key
+
+
+def set_member(
+    engine: Engine, slug: str, email: str, role: str | None = "member", *, actor: str = "cli"
+) -> str:
+    """Make `email` a member or moderator of `slug`, or (role None) remove them."""
+    if role is not None and role not in Role.__members__:
+        raise UsageError(f"role '{role}': choose member or moderator")
+    ms = Membership.__table__
+    with writer(engine).begin() as conn:
+        cid = _community_id(conn, slug)
+        pid, key = ensure_person(conn, email)
+        old = conn.execute(
+            select(ms.c.role).where(ms.c.community_id == cid, ms.c.person_id == pid)
+        ).scalar()
+        if old == role:
+            return key
+        if old is not None:
+            conn.execute(delete(ms).where(ms.c.community_id == cid, ms.c.person_id == pid))
+        if role is not None:
+            conn.execute(
+                insert(ms).values(community_id=cid, person_id=pid, role=role, created_at=utcnow())
+            )
+        audit(
+            conn,
+            actor,
+            "member.remove" if role is None else "member.set",
+            f"{slug} {key}",
+            {"role": str(old)} if old is not None else None,
+            {"role": role} if role is not None else None,
+        )
+    return key
+
+
+def members(conn: Connection, community_id: int) -> list[Any]:
+    ms, p = Membership.__table__, Person.__table__
+    return list(
+        conn.execute(
+            select(p.c.email, p.c.name, p.c.disabled, ms.c.role)
+            .join(p, p.c.id == ms.c.person_id)
+            .where(ms.c.community_id == community_id)
+            .order_by(ms.c.role.desc(), p.c.email)
+        )
+    )

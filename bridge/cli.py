@@ -99,13 +99,66 @@ def community() -> None:
 @click.option("--visibility", type=click.Choice(["org", "members", "public"]), default="org")
 @click.option("--address", "addresses", multiple=True, help="A list address routed here.")
 @click.option("--description", default="")
+@click.option(
+    "--posting",
+    type=click.Choice(["members", "org", "anyone"]),
+    default="org",
+    show_default=True,
+    help="Who may post; others' mail waits for a moderator.",
+)
 @with_core
 def community_add(
-    core: Core, slug: str, name: str, visibility: str, addresses: tuple[str, ...], description: str
+    core: Core,
+    slug: str,
+    name: str,
+    visibility: str,
+    addresses: tuple[str, ...],
+    description: str,
+    posting: str,
 ) -> None:
     """Create a community (private to the organisation unless told otherwise)."""
-    admin.add_community(core.engine, slug, name, visibility, description, list(addresses))
+    admin.add_community(
+        core.engine,
+        slug,
+        name,
+        visibility,
+        description,
+        list(addresses),
+        posting=posting,
+        actor=_actor(),
+    )
     click.echo(f"community {slug} created")
+
+
+@community.command("edit")
+@click.argument("slug")
+@click.option("--name")
+@click.option("--description")
+@click.option("--visibility", type=click.Choice(["org", "members", "public"]))
+@click.option("--posting", type=click.Choice(["members", "org", "anyone"]))
+@click.option("--archive/--unarchive", "archived", default=None, help="Archive (read-only).")
+@with_core
+def community_edit(
+    core: Core,
+    slug: str,
+    name: str | None,
+    description: str | None,
+    visibility: str | None,
+    posting: str | None,
+    archived: bool | None,
+) -> None:
+    """Change a community's name, description, visibility, posting policy or archive it."""
+    admin.edit_community(
+        core.engine,
+        slug,
+        actor=_actor(),
+        name=name,
+        description=description,
+        visibility=visibility,
+        posting=posting,
+        archived=archived,
+    )
+    click.echo(f"community {slug} updated")
 
 
 @main.group()
@@ -148,13 +201,14 @@ def route_add(
             password_env=password_env,
             secret_file=secret_file,
             after=after,
+            actor=_actor(),
         )
         click.echo(f"route imap {url} -> {slug}")
         return
     if password_env or secret_file or after != "leave":
         raise UsageError("--password-env, --secret-file and --after go with --imap")
     kind, value = ("address", address) if address else ("list_id", list_id)
-    admin.add_route(core.engine, slug, kind, value or "")
+    admin.add_route(core.engine, slug, kind, value or "", actor=_actor())
     click.echo(f"route {kind} {value} -> {slug}")
 
 
@@ -193,14 +247,17 @@ def export() -> None:
 @export.command("threads")
 @click.option("--community", required=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON output (the only format for now).")
+@click.option("--as", "as_email", help="Export only what this address may read.")
 @with_core
-def export_threads(core: Core, community: str, as_json: bool) -> None:
+def export_threads(core: Core, community: str, as_json: bool, as_email: str | None) -> None:
     """Every thread of a community with its message tree."""
     from threads import queries
+    from threads.access import may_read_community
 
     with core.engine.connect() as conn:
         row = queries.community_by_slug(conn, community)
-        if row is None:
+        # A community the viewer may not read is reported exactly like a missing one.
+        if row is None or not may_read_community(conn, _viewer(core, conn, as_email), row.id):
             raise UsageError(f"no community '{community}'")
         data = {"threads": queries.export_threads(conn, row.id)}
     click.echo(json.dumps(data, ensure_ascii=False, indent=None if as_json else 1))
@@ -210,13 +267,18 @@ def export_threads(core: Core, community: str, as_json: bool) -> None:
 @click.argument("query")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--limit", default=20, show_default=True)
+@click.option("--as", "as_email", help="Search only what this address may read.")
 @with_core
-def search(core: Core, query: str, as_json: bool, limit: int) -> None:
+def search(core: Core, query: str, as_json: bool, limit: int, as_email: str | None) -> None:
     """Search messages: words and "phrases", all required."""
     from threads import search as fts
+    from threads.access import readable_community_ids
 
     with core.engine.connect() as conn:
-        hits = fts.search(conn, fts.parse_query(query), limit=limit)
+        readable = None
+        if as_email is not None:
+            readable = readable_community_ids(conn, _viewer(core, conn, as_email))
+        hits = fts.search(conn, fts.parse_query(query), community_ids=readable, limit=limit)
     results = [
         {
             "message_pk": h.message_pk,
@@ -231,6 +293,114 @@ def search(core: Core, query: str, as_json: bool, limit: int) -> None:
     else:
         for r in results:
             click.echo(f"{r['thread_id']:>6}  {r['subject']}\n        {r['snippet']}")
+
+
+def _viewer(core: Core, conn: Any, as_email: str | None) -> Any:
+    """The viewer a command acts for: `--as EMAIL`, or the shell's local admin."""
+    from threads.access import LOCAL_ADMIN, viewer_for
+    from threads.people import try_normalize
+
+    if as_email is None:
+        return LOCAL_ADMIN
+    if try_normalize(as_email) is None:
+        raise UsageError(f"--as '{as_email}' is not an e-mail address")
+    return viewer_for(conn, as_email, core.settings.org_domains)
+
+
+def _actor() -> str:
+    """Who the audit log names for a shell command: the operating-system user."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+@main.group("admin")
+def admin_() -> None:
+    """Bridge-wide administrators."""
+
+
+@admin_.command("grant")
+@click.argument("email")
+@with_core
+def admin_grant(core: Core, email: str) -> None:
+    """Make EMAIL an admin of the whole bridge."""
+    click.echo(f"admin {admin.set_admin(core.engine, email, True, actor=_actor())}")
+
+
+@admin_.command("revoke")
+@click.argument("email")
+@with_core
+def admin_revoke(core: Core, email: str) -> None:
+    """Take admin rights from EMAIL."""
+    click.echo(f"not admin {admin.set_admin(core.engine, email, False, actor=_actor())}")
+
+
+@main.group()
+def member() -> None:
+    """Members and moderators of communities."""
+
+
+@member.command("add")
+@click.argument("slug")
+@click.argument("email")
+@click.option("--moderator", is_flag=True, help="A moderator rather than a member.")
+@with_core
+def member_add(core: Core, slug: str, email: str, moderator: bool) -> None:
+    """Make EMAIL a member (or moderator) of community SLUG."""
+    role = "moderator" if moderator else "member"
+    key = admin.set_member(core.engine, slug, email, role, actor=_actor())
+    click.echo(f"{role} {key} in {slug}")
+
+
+@member.command("remove")
+@click.argument("slug")
+@click.argument("email")
+@with_core
+def member_remove(core: Core, slug: str, email: str) -> None:
+    """Remove EMAIL from community SLUG."""
+    key = admin.set_member(core.engine, slug, email, None, actor=_actor())
+    click.echo(f"removed {key} from {slug}")
+
+
+@main.group()
+def person() -> None:
+    """People: disable or enable an address."""
+
+
+@person.command("disable")
+@click.argument("email")
+@with_core
+def person_disable(core: Core, email: str) -> None:
+    """Disable EMAIL: no login, every session ended, no more than anonymous rights."""
+    click.echo(f"disabled {admin.set_disabled(core.engine, email, True, actor=_actor())}")
+
+
+@person.command("enable")
+@click.argument("email")
+@with_core
+def person_enable(core: Core, email: str) -> None:
+    """Enable a disabled address again."""
+    click.echo(f"enabled {admin.set_disabled(core.engine, email, False, actor=_actor())}")
+
+
+@main.command()
+@click.option("--limit", default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@with_core
+def audit(core: Core, limit: int, as_json: bool) -> None:
+    """The audit log of admin actions, newest first."""
+    with core.engine.connect() as conn:
+        rows = admin.audit_log(conn, limit=limit)
+    for r in rows:
+        at = r.at.replace(tzinfo=UTC).isoformat() if r.at.tzinfo is None else r.at.isoformat()
+        if as_json:
+            entry = {"at": at, "actor": r.actor, "action": r.action, "target": r.target}
+            click.echo(json.dumps({**entry, "before": r.before, "after": r.after}))
+        else:
+            click.echo(f"{at[:19]} {r.actor} {r.action} {r.target} {r.before} -> {r.after}")
 
 
 @main.command()

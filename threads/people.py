@@ -1,0 +1,89 @@
+"""People are e-mail addresses: one normal form to store and compare them by.
+
+`normalize_email` is the key a `Person` is stored under. The local part and
+the domain are NFKC-normalised and case-folded, so `Ana@Example.COM`,
+`ana@example.com` and the full-width `ａｎａ@ｅｘａｍｐｌｅ.com` are one
+person; the domain is then written in its IDNA (punycode) form, which is how
+the mail system routes it. Characters from other scripts are not "confusable
+folded": a Cyrillic `а` stays a Cyrillic `а`, so `аna@example.com` is a
+different person from `ana@example.com`, and its domain is not an org domain.
+Invisible characters (controls, zero-width joiners, bidi marks) are refused
+outright: they only ever serve to make two addresses look the same.
+Plus-addressing is kept: `ana+lists@` is whatever its mail server says it is,
+and merging it with `ana@` would let one mailbox speak for the other.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+
+_FORBIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"}
+_LOCAL_SPECIALS = re.compile(r'[\s"(),:;<>@\[\\\]]')
+
+
+class InvalidAddress(ValueError):
+    """Not an address a person can have."""
+
+
+def _fold(text: str) -> str:
+    # casefold can un-normalise (e.g. U+0390), so normalise on both sides of it.
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+
+
+def normalize_email(address: str) -> str:
+    """The stored, compared form of `address`; raises InvalidAddress."""
+    value = address.strip()
+    if value.startswith("<") and value.endswith(">"):
+        value = value[1:-1]
+    if len(value) > 320 or value.count("@") != 1:
+        raise InvalidAddress("an address has exactly one @ and at most 320 characters")
+    if any(unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in value):
+        raise InvalidAddress("an address has no spaces, control or invisible characters")
+    local, domain = (_fold(part) for part in value.split("@"))
+    if not local or len(local) > 64 or _LOCAL_SPECIALS.search(local):
+        raise InvalidAddress("the part before @ is empty, too long or has special characters")
+    domain = domain.rstrip(".")
+    try:
+        labels = [_ascii_label(label) for label in domain.split(".")]
+    except UnicodeError as exc:
+        raise InvalidAddress("the domain is not a valid domain name") from exc
+    if len(labels) < 2 or any(not label for label in labels):
+        raise InvalidAddress("the domain needs at least two parts, like example.com")
+    return f"{local}@{'.'.join(labels)}"
+
+
+def _ascii_label(label: str) -> str:
+    if label.isascii():
+        if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", label):
+            raise UnicodeError(label)
+        return label
+    # Python's IDNA 2003 codec: nameprep (itself NFKC + case folding), then punycode.
+    return label.encode("idna").decode("ascii")
+
+
+def try_normalize(address: str) -> str | None:
+    try:
+        return normalize_email(address)
+    except InvalidAddress:
+        return None
+
+
+def domain_of(email: str) -> str:
+    return email.rsplit("@", 1)[-1]
+
+
+def is_org_address(email: str | None, org_domains: Iterable[str]) -> bool:
+    """Whether a normalised address belongs to one of the organisation's domains (exactly)."""
+    if not email:
+        return False
+    domains = {normalize_domain(d) for d in org_domains}
+    return domain_of(email) in domains
+
+
+def normalize_domain(domain: str) -> str:
+    try:
+        return normalize_email(f"x@{domain.strip().lstrip('@')}").split("@", 1)[1]
+    except InvalidAddress:
+        return domain.strip().lower()
