@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from bridge.inbox import DatabaseInbox
+from bridge.parsepool import ParsePool
 from bridge.pipeline import Pipeline
 from bridge.settings import Settings
 from bridge.steps import Context
@@ -21,6 +22,7 @@ class Core:
     inbox: DatabaseInbox
 
     def close(self) -> None:
+        self.pipeline.close()
         self.engine.dispose()
 
 
@@ -34,5 +36,8 @@ def open_core(settings: Settings) -> Core:
         publishable_labels=frozenset(label.lower() for label in settings.publishable_labels),
         secret_key=settings.secret_key,
         trusted_authserv_ids=frozenset(settings.trusted_authserv_ids),
+        attachment_max_bytes=settings.attachment_max_bytes,
+        message_attachments_max_bytes=settings.message_attachments_max_bytes,
     )
-    return Core(settings, engine, Pipeline(engine, context), DatabaseInbox(engine))
+    parser = ParsePool(workers=settings.parse_workers, timeout=settings.parse_timeout)
+    return Core(settings, engine, Pipeline(engine, context, parser), DatabaseInbox(engine))

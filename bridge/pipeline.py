@@ -19,8 +19,9 @@ from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
 from bridge import steps
 from bridge.errors import Held
-from mail.classify import Classification, classify
-from mail.parse import ParsedMessage, parse_message
+from bridge.parsepool import Failed, ParsePool, Prepared, TimedOut
+from mail.classify import Classification
+from mail.parse import ParsedMessage
 from threads import queue, search
 from threads.db import serialize_on, writer
 from threads.models import RawMessage, RawState, utcnow
@@ -45,15 +46,24 @@ class _Prepared:
     parsed: ParsedMessage | None = None
     classification: Classification | None = None
     error: str = ""
+    # Held rather than failed: the message is sound but over a limit (time, size, depth).
+    held: bool = False
 
 
 class Pipeline:
     """Runs raw messages to a final state; one instance per process is enough."""
 
-    def __init__(self, engine: Engine, context: steps.Context) -> None:
+    def __init__(
+        self, engine: Engine, context: steps.Context, parser: ParsePool | None = None
+    ) -> None:
         self._engine = engine
         self._writer = writer(engine)
         self._context = context
+        # Without a pool (tests that build a Pipeline by hand) parsing runs inline.
+        self._parser = parser or ParsePool(workers=0, timeout=0)
+
+    def close(self) -> None:
+        self._parser.close()
 
     def run(self, raw_ids: Sequence[int], *, worker: str | None = None) -> list[Outcome]:
         """Run these raw messages; a worker passes its name and only runs what it still holds.
@@ -61,8 +71,10 @@ class Pipeline:
         Messages no longer pending (another process finished them) are skipped
         and have no outcome in the result.
         """
-        prepared = [self._prepare(raw) for raw in self._load(raw_ids)]
-        steps.save_attachments(self._context, [p.parsed for p in prepared if p.parsed])
+        prepared = self._prepare(self._load(raw_ids))
+        steps.save_attachments(
+            self._context, [p.parsed for p in prepared if p.parsed and not p.held]
+        )
         try:
             return self._run_batch(prepared, worker, isolate=False)
         except _Isolate:
@@ -116,18 +128,31 @@ class Pipeline:
             ).all()
         return sorted((steps.RawView(*row) for row in rows), key=lambda r: r.id)
 
-    def _prepare(self, raw: steps.RawView) -> _Prepared:
-        """Parse and classify: pure, outside any transaction."""
-        try:
-            parsed = parse_message(raw.data)
-            return _Prepared(raw, parsed, classify(parsed))
-        except Exception as exc:  # a parser bug must not lose the message
-            log.exception("parse failed for raw %s", raw.id)
-            return _Prepared(raw, error=f"parse failed: {exc!r}")
+    def _prepare(self, raws: list[steps.RawView]) -> list[_Prepared]:
+        """Parse and classify: pure, outside any transaction, each under the time limit."""
+        prepared: list[_Prepared] = []
+        for raw, result in zip(raws, self._parser.run([r.data for r in raws]), strict=True):
+            if isinstance(result, Prepared):
+                prepared.append(_Prepared(raw, result.parsed, result.classification))
+                if result.parsed.limit:
+                    prepared[-1].error, prepared[-1].held = result.parsed.limit, True
+            elif isinstance(result, TimedOut):
+                reason = (
+                    f"parse time limit: parsing took longer than {result.seconds:g} s "
+                    "and was stopped (BRIDGE_PARSE_TIMEOUT)"
+                )
+                prepared.append(_Prepared(raw, error=reason, held=True))
+            else:
+                assert isinstance(result, Failed)
+                log.error("parse failed for raw %s: %s", raw.id, result.reason)
+                prepared.append(_Prepared(raw, error=result.reason))
+        return prepared
 
     def _decide(self, routes: steps.Routes, item: _Prepared) -> Outcome | _Decision:
         """Route and authorize: reads settings and routes only, writes nothing."""
         raw, parsed, classification = item.raw, item.parsed, item.classification
+        if item.held:
+            return Outcome(raw.id, RawState.held, item.error)
         if parsed is None or classification is None:
             return Outcome(raw.id, RawState.failed, item.error)
         try:
@@ -176,7 +201,7 @@ class Pipeline:
         entries: list[search.IndexEntry] = []
         for community in communities:
             try:
-                filed = steps.thread_and_store(conn, community, raw, letter, parsed)
+                filed = steps.thread_and_store(conn, community, raw, letter, parsed, self._context)
             except DuplicateMessage:
                 continue
             entries.append(steps.index(filed, letter))

@@ -72,6 +72,18 @@ class Settings(BaseSettings):
     worker_batch: int = Field(
         default=100, description="Messages a pipeline worker claims at a time."
     )
+    parse_timeout: float = Field(
+        default=30, gt=0, description="Seconds one message may take to parse; then it is held."
+    )
+    parse_workers: int = Field(
+        default=2, ge=0, description="Child processes that parse mail; 0 parses inline, unbounded."
+    )
+    attachment_max_bytes: int = Field(
+        default=25 * 1024 * 1024, ge=0, description="Largest attachment written to the store."
+    )
+    message_attachments_max_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=0, description="Most attachment bytes stored per message."
+    )
     smtp_relay: str = Field(default="", description="Outbound relay; empty means DATA/outbox.")
     smtp_relay_tls: str = Field(
         default="auto",

@@ -10,17 +10,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from bridge import outbound_replies as replies
 from bridge.errors import Held
 from mail.classify import Classification
-from mail.headers import Address
+from mail.headers import Address, impersonated_address
+from mail.parse import Attachment as ParsedAttachment
 from mail.parse import ParsedMessage
 from threads import search
 from threads.db import insert_ignoring_conflict
@@ -66,6 +67,9 @@ class Context:
     # servers whose Authentication-Results are trusted.
     secret_key: str = ""
     trusted_authserv_ids: frozenset[str] = frozenset()
+    # Attachments over these are listed with a note but not written (the raw bytes keep them).
+    attachment_max_bytes: int = 25 * 1024 * 1024
+    message_attachments_max_bytes: int = 50 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,12 +203,27 @@ def _addresses(addrs: Iterable[Address]) -> list[dict[str, str]]:
 
 
 def thread_and_store(
-    conn: Connection, community: CommunityRef, raw: RawView, letter: Letter, parsed: ParsedMessage
+    conn: Connection,
+    community: CommunityRef,
+    raw: RawView,
+    letter: Letter,
+    parsed: ParsedMessage,
+    context: Context | None = None,
 ) -> Filed:
     if community.reply_token:
         letter = replies.bind_reply(conn, community.id, community.reply_token, letter)
     filed = file_letter(conn, community_id=community.id, raw_id=raw.id, letter=letter)
+    # What only some messages have goes in an update of its own, keeping file_letter lean.
+    extra: dict[str, object] = {}
+    if parsed.events:
+        extra["events"] = [event.to_json() for event in parsed.events]
+    if parsed.from_ is not None and (claimed := impersonated_address(parsed.from_)):
+        extra["from_impersonates"] = claimed[:320]
+    if extra:
+        message = Message.__table__
+        conn.execute(update(message).where(message.c.id == filed.message_pk).values(**extra))
     if parsed.attachments:
+        notes = attachment_notes(context or Context(Path(), ""), parsed.attachments)
         conn.execute(
             insert(Attachment.__table__),
             [
@@ -216,8 +235,11 @@ def thread_and_store(
                     "sha256": hashlib.sha256(a.payload).hexdigest(),
                     "content_id": a.content_id,
                     "inline": a.inline,
+                    "stored": not note,
+                    "note": note,
+                    "nested": a.nested.to_json() if a.nested else None,
                 }
-                for a in parsed.attachments
+                for a, note in zip(parsed.attachments, notes, strict=True)
             ],
         )
     return filed
@@ -280,7 +302,10 @@ def save_attachments(context: Context, parsed: Iterable[ParsedMessage]) -> None:
     leaves an unreferenced file, never a row pointing at nothing.
     """
     for message in parsed:
-        for att in message.attachments:
+        notes = attachment_notes(context, message.attachments)
+        for att, note in zip(message.attachments, notes, strict=True):
+            if note:
+                continue  # over a size limit: the raw message keeps the bytes
             digest = hashlib.sha256(att.payload).hexdigest()
             path = context.attachments_dir / digest[:2] / digest
             if path.exists():
@@ -289,3 +314,37 @@ def save_attachments(context: Context, parsed: Iterable[ParsedMessage]) -> None:
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_bytes(att.payload)
             os.replace(tmp, path)
+
+
+def attachment_notes(context: Context, attachments: Sequence[ParsedAttachment]) -> list[str]:
+    """For each attachment, "" when it is stored, or why not (the size limits in settings).
+
+    Attachments count against the message's total in the order they appear, so
+    the first ones are kept when a message carries too much. Pure: the store
+    step and the attachment writer each call it and agree.
+    """
+    notes: list[str] = []
+    total = 0
+    for attachment in attachments:
+        if attachment.size > context.attachment_max_bytes:
+            notes.append(
+                f"not stored: {_size(attachment.size)} is over the limit of "
+                f"{_size(context.attachment_max_bytes)} per attachment"
+            )
+        elif total + attachment.size > context.message_attachments_max_bytes:
+            notes.append(
+                "not stored: the message's attachments are over the limit of "
+                f"{_size(context.message_attachments_max_bytes)} in all"
+            )
+        else:
+            total += attachment.size
+            notes.append("")
+    return notes
+
+
+def _size(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MB"
+    if size >= 1024:
+        return f"{size / 1024:.1f} KB" if size < 10 * 1024 else f"{size / 1024:.0f} KB"
+    return f"{size} bytes"

@@ -23,6 +23,7 @@ from email.parser import BytesParser
 from email.policy import compat32
 from typing import Any
 
+from mail.calendar import CalendarEvent, is_calendar, read_calendar
 from mail.charsets import decode_text
 from mail.headers import (
     Address,
@@ -43,7 +44,41 @@ from mail.trim import split_reply
 
 MAX_RAW_BYTES = 50 * 1024 * 1024
 MAX_MIME_DEPTH = 50
+# More parts than any real message has; each costs the stdlib parser a Message object.
+MAX_MIME_PARTS = 2000
 MAX_FILENAME_CHARS = 255
+# Forwarded mail is summarised one level deep: the summary counts its own
+# attachments (a forward inside the forward among them) without reading them.
+MAX_FORWARD_DEPTH = 1
+MAX_NESTED_TEXT_CHARS = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardedMessage:
+    """A message/rfc822 attachment (forwarded mail) as the reader sees it."""
+
+    from_: Address | None
+    to: list[Address]
+    cc: list[Address]
+    date: datetime | None
+    subject: str
+    message_id: str | None
+    visible_text: str
+    attachments: int
+    defects: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "from": _address_json(self.from_) if self.from_ else None,
+            "to": [_address_json(a) for a in self.to],
+            "cc": [_address_json(a) for a in self.cc],
+            "date": self.date.isoformat() if self.date else None,
+            "subject": self.subject,
+            "message_id": self.message_id,
+            "visible_text": self.visible_text,
+            "attachments": self.attachments,
+            "defects": self.defects,
+        }
 
 
 @dataclass(slots=True)
@@ -56,6 +91,8 @@ class Attachment:
     content_id: str | None
     inline: bool
     payload: bytes = field(repr=False)
+    # Forwarded mail (message/rfc822), summarised; None for every other part.
+    nested: ForwardedMessage | None = None
 
 
 @dataclass(slots=True)
@@ -80,7 +117,12 @@ class ParsedMessage:
     quoted_text: str = ""
     signature: str = ""
     attachments: list[Attachment] = field(default_factory=list)
+    # Calendar invites found among the parts (text/calendar, .ics files).
+    events: list[CalendarEvent] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
+    # Why the parse stopped short (size, header, nesting or part-count cap), or "";
+    # the pipeline holds such a message with this reason instead of publishing half of it.
+    limit: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready summary (the CLI's `parse` output)."""
@@ -106,10 +148,13 @@ class ParsedMessage:
                     "size": a.size,
                     "inline": a.inline,
                     "sha256": hashlib.sha256(a.payload).hexdigest(),
+                    "nested": a.nested.to_json() if a.nested else None,
                 }
                 for a in self.attachments
             ],
+            "events": [e.to_json() for e in self.events],
             "defects": list(self.defects),
+            "limit": self.limit or None,
         }
 
 
@@ -267,6 +312,15 @@ def _nesting_depth(raw: bytes) -> int:
     return deepest
 
 
+def _part_count(raw: bytes, boundaries: list[bytes]) -> int:
+    """Delimiter lines of the declared boundaries: an upper bound on the parts the stdlib makes."""
+    names = {b.strip() for b in boundaries if b.strip()}
+    if not names:
+        return 0
+    delimiter = re.compile(rb"^--(" + b"|".join(re.escape(n) for n in names) + rb")", re.M)
+    return sum(1 for _ in delimiter.finditer(raw))
+
+
 class _BodyReader:
     """Walks one message's MIME tree into a `_Body`, recording defects."""
 
@@ -419,28 +473,35 @@ _NEEDED = frozenset(
 )
 
 
-def parse_message(raw: bytes) -> ParsedMessage:
+def parse_message(raw: bytes, *, _forward_depth: int = 0) -> ParsedMessage:
     """Parse one message; never raises (a failure becomes a defect)."""
     defects: list[str] = []
     try:
-        return _parse(bytes(raw), defects)
+        return _parse(bytes(raw), defects, _forward_depth)
     except (RecursionError, MemoryError) as error:
-        defects.append(f"message too complex to parse: {type(error).__name__}")
+        reason = f"message too complex to parse: {type(error).__name__}"
+        defects.append(reason)
+        return ParsedMessage(defects=defects, limit=reason)
     except Exception as error:  # the contract is "never raises"
         defects.append(f"parser error: {type(error).__name__}: {error}")
     return ParsedMessage(defects=defects)
 
 
-def _parse(raw: bytes, defects: list[str]) -> ParsedMessage:
+def _parse(raw: bytes, defects: list[str], forward_depth: int = 0) -> ParsedMessage:
     head, body_bytes, complete = split_head(raw, defects)
     fields, early_body = split_fields(head, defects)
     message = ParsedMessage(defects=defects)
     needed = _read_fields(fields, message, defects)
     _fill_envelope(message, needed, defects)
     if len(raw) > MAX_RAW_BYTES:
-        defects.append("message larger than 50 MB: body not parsed")
-    elif complete:
+        message.limit = "message larger than 50 MB: body not parsed"
+    elif not complete:
+        message.limit = "header section larger than 1 MB: truncated, body not parsed"
+    else:
         _fill_body(message, raw, fields, early_body.encode("ascii", "surrogateescape") + body_bytes)
+        _fill_parts(message, forward_depth)
+    if message.limit:
+        defects.append(message.limit)
     message.defects = list(dict.fromkeys(defects))
     return message
 
@@ -488,11 +549,12 @@ def _fill_body(
     view = _PartView(fields, defects)
     reader = _BodyReader(defects)
     if view.content_type.startswith(("multipart/", "message/")):
-        if (
-            len(_BOUNDARY_PARAM.findall(raw)) > MAX_MIME_DEPTH
-            and _nesting_depth(raw) > MAX_MIME_DEPTH
-        ):
-            defects.append(f"MIME nesting deeper than {MAX_MIME_DEPTH}: body not parsed")
+        boundaries = _BOUNDARY_PARAM.findall(raw)
+        if len(boundaries) > MAX_MIME_DEPTH and _nesting_depth(raw) > MAX_MIME_DEPTH:
+            message.limit = f"MIME nesting deeper than {MAX_MIME_DEPTH}: body not parsed"
+            return
+        if raw.count(b"\n--") > MAX_MIME_PARTS and _part_count(raw, boundaries) > MAX_MIME_PARTS:
+            message.limit = f"more than {MAX_MIME_PARTS} MIME parts: body not parsed"
             return
         # The stdlib re-reads the header section, but only its MIME fields are used.
         root = _PARSER.parsebytes(raw)
@@ -518,6 +580,33 @@ def _fill_text(message: ParsedMessage, body: _Body) -> None:
         known = {a.content_id: f"cid:{a.content_id}" for a in body.attachments if a.content_id}
         message.html = sanitize_html("\n".join(body.html), known)
     message.visible_text, message.quoted_text, message.signature = split_reply(text)
+
+
+def _fill_parts(message: ParsedMessage, forward_depth: int) -> None:
+    """Calendar invites and forwarded mail among the attachments, read for display."""
+    for index, attachment in enumerate(message.attachments):
+        if is_calendar(attachment.content_type, attachment.filename):
+            message.events.extend(read_calendar(attachment.payload, message.defects))
+        elif attachment.content_type == "message/rfc822" and forward_depth < MAX_FORWARD_DEPTH:
+            message.attachments[index].nested = forwarded_summary(
+                attachment.payload, forward_depth + 1
+            )
+
+
+def forwarded_summary(raw: bytes, forward_depth: int = 1) -> ForwardedMessage:
+    """Who sent the forwarded message, when, its subject, visible text and attachments."""
+    inner = parse_message(raw, _forward_depth=forward_depth)
+    return ForwardedMessage(
+        from_=inner.from_,
+        to=inner.to,
+        cc=inner.cc,
+        date=inner.date,
+        subject=inner.subject,
+        message_id=inner.message_id,
+        visible_text=(inner.visible_text or inner.text)[:MAX_NESTED_TEXT_CHARS],
+        attachments=len(inner.attachments),
+        defects=len(inner.defects),
+    )
 
 
 def _normalize_newlines(text: str) -> str:

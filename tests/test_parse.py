@@ -92,6 +92,8 @@ def test_to_json_shape() -> None:
         "defects",
         "from_impersonates",
         "html_sanitized",
+        "events",
+        "limit",
     }
     assert data["from"] == {"name": "Ana Lima", "address": "ana@example.com"}
     assert data["date"] == "2026-03-02T09:00:00+01:00"
@@ -104,6 +106,8 @@ def test_to_json_shape() -> None:
         "inline": False,
     }
     assert len(first["sha256"]) == 64
+    assert first["nested"] is None
+    assert (data["events"], data["limit"]) == ([], None)
 
 
 def test_raw_utf8_headers() -> None:

@@ -108,10 +108,10 @@ def test_one_bad_message_does_not_fail_its_batch(core: Core, monkeypatch) -> Non
     create_community(core)
     real = steps.thread_and_store
 
-    def picky(conn, community, raw, letter, parsed):
+    def picky(conn, community, raw, letter, parsed, *rest):
         if letter.message_id == "bad@example.com":
             raise ValueError("boom")
-        return real(conn, community, raw, letter, parsed)
+        return real(conn, community, raw, letter, parsed, *rest)
 
     monkeypatch.setattr(steps, "thread_and_store", picky)
     outcomes = deliver(

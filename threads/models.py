@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy import DateTime as SADateTime
@@ -234,6 +235,10 @@ class Message(SQLModel, table=True):
     auto_reply: bool = False
     sensitivity: str | None = None
     attachment_count: int = 0
+    # Calendar invites the message carries (mail/calendar.py CalendarEvent.to_json).
+    events: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    # The address the From display name claims when it is not the sender's own.
+    from_impersonates: str | None = Field(default=None, max_length=320)
 
 
 class Attachment(SQLModel, table=True):
@@ -246,6 +251,11 @@ class Attachment(SQLModel, table=True):
     sha256: str = Field(max_length=64)
     content_id: str | None = None
     inline: bool = False
+    # False when over a size limit: listed with its size and `note`, bytes only in the raw mail.
+    stored: bool = Field(default=True, sa_column_kwargs={"server_default": "1"})
+    note: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    # Forwarded mail (message/rfc822) summarised (mail/parse.py ForwardedMessage.to_json).
+    nested: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class Notification(SQLModel, table=True):
