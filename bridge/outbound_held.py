@@ -1,0 +1,198 @@
+"""Held mail the outbound sender has a job for: bounces, reply commands, misused reply addresses.
+
+The pipeline holds these (bridge/outbound_replies.py, mail/classify.py) and
+writes nothing for them; the sender role reads held messages it has not
+looked at yet (`mail_event` keeps which) and acts:
+- a delivery report to our bounce address marks the failed address
+  (threads/outbound.py: after `bounce_limit` hard bounces, mail to it stops).
+  With a VERP address the report is tied to the exact message we sent; a
+  report to the plain bounce address is believed only for addresses we
+  mailed lately, so a forged report cannot stop anyone's mail;
+- a reply command ("mute", "unsubscribe") is carried out and the message
+  marked done;
+- when someone used another person's reply address, that person is told,
+  at most once per `mismatch_notice_hours`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+
+from bridge import outbound_replies as replies
+from bridge.outbound_posts import bounce_local, queue_notice_in
+from bridge.settings import Settings
+from mail.bounce import Bounce
+from mail.classify import classify
+from mail.parse import parse_message
+from mail.tokens import TokenError, verify_bounce_token
+from threads import outbound
+from threads.db import insert_ignoring_conflict, writer
+from threads.models import MailEvent, Person, RawMessage, RawState, utcnow
+
+log = logging.getLogger(__name__)
+RAW = RawMessage.__table__
+EVENTS = MailEvent.__table__
+# Held mail older than this is not looked at again for bounces and commands.
+HELD_HORIZON = timedelta(days=14)
+
+
+class HeldReader:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self._writer = writer(engine)
+
+    def read(self, limit: int = 200) -> int:
+        """Act on up to `limit` held messages not seen before; returns how many were read."""
+        since = utcnow() - HELD_HORIZON
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(RAW.c.id, RAW.c.data, RAW.c.rcpt_to, RAW.c.reason)
+                .outerjoin(EVENTS, EVENTS.c.raw_id == RAW.c.id)
+                .where(RAW.c.state == RawState.held, RAW.c.received_at >= since)
+                .where(EVENTS.c.id.is_(None))
+                .order_by(RAW.c.id)
+                .limit(limit)
+            ).all()
+        for row in rows:
+            try:
+                kind, address, detail = self._act_on_held(row)
+            except Exception as exc:  # one odd message must not stop the sender
+                log.exception("sender: could not act on held message %s", row.id)
+                kind, address, detail = "error", "", f"{type(exc).__name__}: {exc}"
+            with self._writer.begin() as conn:
+                stmt = insert_ignoring_conflict(conn, EVENTS, ["raw_id"])
+                conn.execute(
+                    stmt.values(
+                        raw_id=row.id,
+                        kind=kind,
+                        address=address[:320],
+                        detail=detail[:2000],
+                        created_at=utcnow(),
+                    )
+                )
+        return len(rows)
+
+    def _act_on_held(self, row: Any) -> tuple[str, str, str]:
+        s = self.settings
+        rcpt = [str(a) for a in row.rcpt_to or []]
+        verp = [a for a in rcpt if bounce_local(a, s.mail_domain) is not None]
+        if verp or row.reason.startswith("bounce:"):
+            return self._bounce(row.data, verp)
+        if row.reason.startswith(replies.COMMAND_REASON):
+            return self._command(row.id, rcpt, row.reason[len(replies.COMMAND_REASON) :])
+        if replies.MISMATCH_REASON in row.reason:
+            return self._mismatch(row.data, rcpt)
+        return "none", "", ""
+
+    def _bounce(self, data: bytes, verp: list[str]) -> tuple[str, str, str]:
+        parsed = parse_message(data)
+        verdict = classify(parsed)
+        report: Bounce | None = verdict.bounce_report
+        failed = {r.address.lower(): r for r in (report.failed if report else ())}
+        known: dict[str, tuple[bool, str]] = {}
+        with self.engine.connect() as conn:
+            for address in verp:
+                token = bounce_local(address, self.settings.mail_domain)
+                try:
+                    mail_id = verify_bounce_token(self.settings.secret_key, token or "")
+                except TokenError:
+                    continue
+                recipient = conn.execute(
+                    select(outbound.OUT.c.recipient).where(outbound.OUT.c.id == mail_id)
+                ).scalar()
+                if recipient:
+                    # The VERP address says who; the report only says how badly.
+                    entry = failed.get(recipient)
+                    permanent = verdict.bounce and (entry is None or entry.permanent)
+                    status = entry.status if entry and entry.status else ""
+                    known[recipient] = (permanent, status)
+            tokens = [bounce_local(a, self.settings.mail_domain) for a in verp]
+            if not known and not any(tokens):
+                # A report to the plain bounce address: believed only for addresses
+                # we really mailed lately, so a forged DSN cannot stop anyone's mail.
+                since = utcnow() - timedelta(days=7)
+                for address, entry in failed.items():
+                    if outbound.recent_to(conn, address, "post", since) or outbound.recent_to(
+                        conn, address, "digest", since
+                    ):
+                        known[address] = (entry.permanent, entry.status or "")
+        if not known:
+            return "bounce", "", "delivery report naming no address we mailed"
+        stopped = []
+        with self._writer.begin() as conn:
+            for address, (permanent, status) in known.items():
+                reason = "hard bounce" if permanent else "temporary failure"
+                reason += f" {status}" if status else ""
+                if outbound.record_bounce(
+                    conn,
+                    address,
+                    permanent=permanent,
+                    reason=reason,
+                    limit=self.settings.bounce_limit,
+                ):
+                    stopped.append(address)
+        detail = "; ".join(
+            f"{a}: {'hard' if p else 'soft'} {st}".strip() for a, (p, st) in known.items()
+        )
+        if stopped:
+            detail += " — mail stopped to " + ", ".join(stopped)
+        return "bounce", next(iter(known)), detail
+
+    def _command(self, raw_id: int, rcpt: list[str], command: str) -> tuple[str, str, str]:
+        claim = replies.find_reply_claim(rcpt)
+        if claim is None:
+            return "command", "", "no reply token to act on"
+        with self._writer.begin() as conn:
+            address = conn.execute(
+                select(Person.email).where(Person.id == claim.person_id)
+            ).scalar()
+            if not address:
+                return "command", "", "the token's person is unknown"
+            if command == "mute":
+                outbound.set_thread_choice(conn, claim.thread_id, address, "muted")
+                done = f"thread {claim.thread_id} muted for {address}"
+            else:
+                outbound.set_preference(conn, claim.community_id, address, "web")
+                done = f"no more mail from community {claim.community_id} to {address}"
+            conn.execute(
+                update(RAW)
+                .where(RAW.c.id == raw_id, RAW.c.state == RawState.held)
+                .values(state=RawState.done, reason=f"reply command carried out: {done}")
+            )
+        return "command", address, done
+
+    def _mismatch(self, data: bytes, rcpt: list[str]) -> tuple[str, str, str]:
+        claim = replies.find_reply_claim(rcpt)
+        if claim is None:
+            return "mismatch", "", "no reply token"
+        parsed = parse_message(data)
+        forged_from = parsed.from_.address if parsed.from_ else "(no From)"
+        since = utcnow() - timedelta(hours=self.settings.mismatch_notice_hours)
+        with self._writer.begin() as conn:
+            owner = conn.execute(select(Person.email).where(Person.id == claim.person_id)).scalar()
+            if not owner:
+                return "mismatch", "", f"from {forged_from}; the token's owner is unknown"
+            if outbound.recent_to(conn, owner, "warning", since):
+                return "mismatch", owner, f"from {forged_from}; owner already told recently"
+            text = (
+                f"A message was sent to the bridge with the personal reply address we gave "
+                f"you, but it came from {forged_from}, not from you.\n\n"
+                f"Subject: {parsed.subject or '(none)'}\n\n"
+                "It was held and not published. If you forwarded one of our messages, "
+                "that explains it and nothing needs doing. If not, someone may be trying "
+                "to post in your name; an administrator can see the held message."
+            )
+            queue_notice_in(
+                conn,
+                self.settings,
+                owner,
+                "A reply in your name was held",
+                text,
+                kind="warning",
+            )
+        return "mismatch", owner, f"from {forged_from}; owner told"
