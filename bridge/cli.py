@@ -18,7 +18,7 @@ from typing import Any
 import click
 from sqlalchemy import select
 
-from bridge import admin
+from bridge import admin, outbound_cli
 from bridge.core import Core, open_core
 from bridge.errors import UsageError
 from bridge.settings import load_settings
@@ -467,3 +467,6 @@ def _parse_since(value: str) -> datetime:
     except ValueError as exc:
         raise UsageError(f"--since: '{value}' is neither an ISO date nor like 2h or 3d") from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+outbound_cli.register(main, with_core)  # `bridge outbox` (bridge/outbound_cli.py)

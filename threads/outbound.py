@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, func, or_, select, update
 
 from threads.db import insert_ignoring_conflict
 from threads.models import (
@@ -251,4 +251,41 @@ def recent_to(conn: Connection, recipient: str, kind: str, since: datetime) -> b
             .limit(1)
         ).first()
         is not None
+    )
+
+
+def listing(conn: Connection, *, state: str | None = None, limit: int = 100) -> list[Any]:
+    """Queued and delivered mail, newest first, without the bytes (admin page and CLI)."""
+    stmt = select(
+        OUT.c.id,
+        OUT.c.kind,
+        OUT.c.recipient,
+        OUT.c.subject,
+        OUT.c.message_id,
+        OUT.c.state,
+        OUT.c.attempts,
+        OUT.c.last_error,
+        OUT.c.created_at,
+        OUT.c.next_attempt_at,
+        OUT.c.sent_at,
+    )
+    if state:
+        stmt = stmt.where(OUT.c.state == state)
+    return list(conn.execute(stmt.order_by(OUT.c.id.desc()).limit(limit)))
+
+
+def counts(conn: Connection) -> dict[str, int]:
+    rows = conn.execute(select(OUT.c.state, func.count()).group_by(OUT.c.state))
+    return {state: int(n) for state, n in rows}
+
+
+def bounced(conn: Connection, *, limit: int = 200) -> list[Any]:
+    """Addresses with bounces, stopped ones first, then the most recent."""
+    return list(
+        conn.execute(
+            select(ADDR)
+            .where((ADDR.c.hard_bounces > 0) | (ADDR.c.soft_bounces > 0) | ADDR.c.disabled)
+            .order_by(ADDR.c.disabled.desc(), ADDR.c.last_bounce_at.desc(), ADDR.c.id)
+            .limit(limit)
+        )
     )

@@ -21,7 +21,7 @@ from markupsafe import Markup, escape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bridge.core import Core
-from web import pages, unsubscribe
+from web import outbox, pages, unsubscribe
 from web.security import csrf_token
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ def create_app(core: Core) -> FastAPI:
     app.mount("/static", StaticFiles(directory=TEMPLATES / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(unsubscribe.router)  # mailed unsubscribe/mute links (no login)
+    app.include_router(outbox.router)  # admin: outgoing mail and bounced addresses
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]

@@ -1,0 +1,94 @@
+"""Admin pages for outgoing mail: the outbox (queued, sent, failed, and why) and bounced addresses.
+
+Admins only (threads.access Viewer.is_admin); anyone else gets the same 404
+as for a page that does not exist. The outbox shows what the queue holds,
+whether the embedded default wrote it into DATA/outbox or a relay took it:
+the bytes we sent are kept in the queue row.
+"""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from threads import outbound
+from threads.access import Viewer
+from threads.db import writer
+from web.viewer import current_viewer
+
+router = APIRouter()
+STATES = ("queued", "sent", "failed", "cancelled")
+
+
+def _admin(viewer: Viewer = Depends(current_viewer)) -> Viewer:  # noqa: B008
+    if not viewer.is_admin:
+        raise HTTPException(404, "There is nothing here.")
+    return viewer
+
+
+def _render(request: Request, name: str, **context: Any) -> HTMLResponse:
+    return request.app.state.templates.TemplateResponse(request, name, context)
+
+
+@router.get("/admin/outbox", response_class=HTMLResponse)
+def outbox_page(
+    request: Request,
+    state: str = "",
+    viewer: Viewer = Depends(_admin),  # noqa: B008
+) -> HTMLResponse:
+    wanted = state if state in STATES else None
+    with request.app.state.core.engine.connect() as conn:
+        rows = outbound.listing(conn, state=wanted, limit=200)
+        counts = outbound.counts(conn)
+    settings = request.app.state.core.settings
+    return _render(
+        request,
+        "outbox.html",
+        rows=rows,
+        counts=counts,
+        state=wanted or "",
+        states=STATES,
+        relay=settings.smtp_relay,
+        outbox_dir=str(settings.outbox_dir),
+    )
+
+
+@router.get("/admin/outbox/{mail_id}", response_class=HTMLResponse)
+def outbox_message(
+    request: Request,
+    mail_id: int,
+    viewer: Viewer = Depends(_admin),  # noqa: B008
+) -> HTMLResponse:
+    with request.app.state.core.engine.connect() as conn:
+        row = conn.execute(select(outbound.OUT).where(outbound.OUT.c.id == mail_id)).first()
+    if row is None:
+        raise HTTPException(404, "There is no such message in the outbox.")
+    data = bytes(row.data)
+    msg = message_from_bytes(data, policy=policy.default)
+    plain = msg.get_body(("plain",))
+    text = plain.get_content() if plain is not None else ""  # type: ignore[attr-defined]
+    head = data.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
+    return _render(request, "outbox_message.html", row=row, head=head, text=text)
+
+
+@router.get("/admin/bounces", response_class=HTMLResponse)
+def bounces_page(request: Request, viewer: Viewer = Depends(_admin)) -> HTMLResponse:  # noqa: B008
+    with request.app.state.core.engine.connect() as conn:
+        rows = outbound.bounced(conn)
+    limit = request.app.state.core.settings.bounce_limit
+    return _render(request, "bounces.html", rows=rows, limit=limit)
+
+
+@router.post("/admin/bounces/enable", response_model=None)
+def enable_address(
+    request: Request,
+    address: str = Form(...),
+    viewer: Viewer = Depends(_admin),  # noqa: B008
+) -> Response:
+    with writer(request.app.state.core.engine).begin() as conn:
+        outbound.enable_address(conn, address)
+    return RedirectResponse("/admin/bounces", status_code=303)
