@@ -34,6 +34,8 @@ def open_core(settings: Settings) -> Core:
         attachments_dir=settings.attachments_dir,
         mail_domain=settings.mail_domain,
         publishable_labels=frozenset(label.lower() for label in settings.publishable_labels),
+        confidential_labels=frozenset(label.lower() for label in settings.confidential_labels),
+        confidential_subject_tags=tuple(settings.confidential_subject_tags),
         secret_key=settings.secret_key,
         trusted_authserv_ids=frozenset(settings.trusted_authserv_ids),
         attachment_max_bytes=settings.attachment_max_bytes,

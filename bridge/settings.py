@@ -65,6 +65,20 @@ class Settings(BaseSettings):
         default_factory=lambda: ["normal", "general", "public"],
         description="Sensitivity labels published without a moderator (comma-separated).",
     )
+    confidential_labels: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "personal",
+            "private",
+            "company-confidential",
+            "confidential",
+            "highly confidential",
+        ],
+        description="Sensitivity labels that are never published; only an admin releases them.",
+    )
+    confidential_subject_tags: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["[confidential]", "[private]"],
+        description="Subject tags that mark mail confidential (comma-separated).",
+    )
     claim_seconds: int = Field(
         default=300,
         description="How long a worker's claim on a message lasts before another may take it.",
@@ -149,6 +163,12 @@ class Settings(BaseSettings):
     )
     web_host: str = Field(default="127.0.0.1", description="Web listener address.")
     web_port: int = Field(default=8000, description="Web listener port.")
+    login_link_minutes: int = Field(
+        default=15, gt=0, le=1440, description="How long a mailed login link works."
+    )
+    session_hours: int = Field(
+        default=336, gt=0, description="How long a web login lasts before the next magic link."
+    )
     imap_folders: list[ImapFolderSetting] = Field(
         default_factory=list, description="IMAP folders to poll, besides `bridge route add --imap`."
     )
@@ -168,7 +188,14 @@ class Settings(BaseSettings):
         default="", description="CA certificates for IMAP TLS; empty means the system's."
     )
 
-    @field_validator("org_domains", "publishable_labels", "trusted_authserv_ids", mode="before")
+    @field_validator(
+        "org_domains",
+        "publishable_labels",
+        "confidential_labels",
+        "confidential_subject_tags",
+        "trusted_authserv_ids",
+        mode="before",
+    )
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -198,6 +225,11 @@ class Settings(BaseSettings):
     @property
     def attachments_dir(self) -> Path:
         return self.data / "attachments"
+
+    @property
+    def web_base_url(self) -> str:
+        """The base of links we mail: the public URL, else the listener; never a Host header."""
+        return (self.public_url or f"http://{self.web_host}:{self.web_port}").rstrip("/")
 
     @property
     def outbox_dir(self) -> Path:

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from bridge import outbound_replies as replies
 from bridge.errors import Held
-from mail.classify import Classification
+from mail.classify import Classification, subject_tag
 from mail.headers import Address, impersonated_address
 from mail.parse import Attachment as ParsedAttachment
 from mail.parse import ParsedMessage
@@ -62,6 +62,12 @@ class Context:
     # Sensitivity labels (RFC 2156 Sensitivity, Microsoft Purview label names)
     # that may be published; any other label holds the message for a moderator.
     publishable_labels: frozenset[str] = frozenset({"normal", "general", "public"})
+    # Labels and subject tags that mark mail confidential: never published, and
+    # released only by an admin (holds whose reason starts with CONFIDENTIAL).
+    confidential_labels: frozenset[str] = frozenset(
+        {"personal", "private", "company-confidential", "confidential", "highly confidential"}
+    )
+    confidential_subject_tags: tuple[str, ...] = ()
     known_senders: set[str] = field(default_factory=set)
     # Reply tokens (bridge/outbound_replies.py): the signing key, and the receiving
     # servers whose Authentication-Results are trusted.
@@ -158,6 +164,7 @@ def authorize(
         raise Held(f"bounce: delivery status notification for {failed}")
     if classification.auto_reply:
         raise Held("auto-reply: " + "; ".join(classification.reasons))
+    _hold_confidential(context, parsed, classification)
     label = classification.sensitivity
     if label and label not in context.publishable_labels:
         raise Held(f"sensitivity label '{label}': needs a moderator's decision")
@@ -172,6 +179,24 @@ def authorize(
     if not open_:
         raise Held("community archived: " + ", ".join(c.slug for c in communities))
     return open_
+
+
+CONFIDENTIAL = "confidential: "
+
+
+def _hold_confidential(
+    context: Context, parsed: ParsedMessage, classification: Classification
+) -> None:
+    """Confidential mail never reaches a page; the reason tells admins why."""
+    why = ""
+    if classification.encrypted:
+        why = f"encrypted with {classification.encrypted}"
+    elif (label := classification.sensitivity) and label in context.confidential_labels:
+        why = f"sensitivity label '{label}'"
+    elif tag := subject_tag(parsed.subject, context.confidential_subject_tags):
+        why = f"subject tag '{tag}'"
+    if why:
+        raise Held(f"{CONFIDENTIAL}{why}; only an admin can release it")
 
 
 def letter_from(raw: RawView, parsed: ParsedMessage, classification: Classification) -> Letter:

@@ -11,6 +11,7 @@ mail. Every decision carries a human-readable reason for the admin log.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.message import Message
 from email.policy import compat32
@@ -60,6 +61,8 @@ class Classification:
     bounce_report: Bounce | None = None
     loop: bool = False
     sensitivity: str | None = None
+    # "S/MIME" or "PGP" when the content is encrypted: readable only by its recipients.
+    encrypted: str | None = None
     reasons: tuple[str, ...] = ()
 
 
@@ -99,6 +102,9 @@ def classify(msg: ParsedMessage) -> Classification:
     if loop:
         reasons.append("X-Commons-Bridge-Loop present: the bridge sent this mail")
     sensitivity = _sensitivity(headers, reasons)
+    encrypted = _encryption(msg, headers)
+    if encrypted:
+        reasons.append(f"encrypted with {encrypted}: meant for its recipients only")
     return Classification(
         auto_reply=auto_reply,
         bounce=bounce,
@@ -106,6 +112,7 @@ def classify(msg: ParsedMessage) -> Classification:
         bounce_report=bounce_report,
         loop=loop,
         sensitivity=sensitivity,
+        encrypted=encrypted,
         reasons=tuple(reasons),
     )
 
@@ -238,4 +245,36 @@ def _purview_label(value: str) -> str | None:
     for label in labels.values():
         if label.get("enabled", "true").lower() == "true" and label.get("name"):
             return label["name"].lower()
+    return None
+
+
+_PGP_ARMOR = re.compile(r"^-----BEGIN PGP MESSAGE-----$", re.M)
+
+
+def _encryption(msg: ParsedMessage, headers: _Headers) -> str | None:
+    """S/MIME enveloped data (RFC 8551), PGP/MIME (RFC 3156) or an inline PGP block.
+
+    Signed-only mail (multipart/signed, smime-type=signed-data) is readable by
+    anyone and is not reported.
+    """
+    ctype = (headers.first("content-type") or "").lower()
+    kind = ctype.split(";", 1)[0].strip()
+    if kind in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
+        return None if "signed-data" in ctype else "S/MIME"
+    if kind == "multipart/encrypted":
+        return "PGP" if "pgp" in ctype else "S/MIME"
+    if _PGP_ARMOR.search(msg.text):
+        return "PGP"
+    return None
+
+
+def subject_tag(subject: str, tags: Iterable[str]) -> str | None:
+    """The first of an admin's confidentiality tags ("[Confidential]", "HR-only") in a subject.
+
+    Tags match case-insensitively as whole tokens, so "private" does not match "privately".
+    """
+    for tag in tags:
+        tag = tag.strip()
+        if tag and re.search(rf"(?<!\w){re.escape(tag)}(?!\w)", subject, re.I):
+            return tag
     return None

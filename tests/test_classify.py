@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mail.classify import Classification, classify, failed_recipients
+from mail.classify import Classification, classify, failed_recipients, subject_tag
 from mail.parse import parse_message
 from tests.conftest import corpus_messages, make_mail
 
@@ -183,3 +183,57 @@ def test_list_corpus_is_not_automatic() -> None:
         count += 1
     assert count > 1000
     assert flagged < count * 0.01
+
+
+_SMIME_ENVELOPED = (
+    b"From: Ana Lima <ana@example.com>\r\nTo: eng@lists.example.com\r\nSubject: Salaries\r\n"
+    b"MIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data; "
+    b'name="smime.p7m"\r\nContent-Transfer-Encoding: base64\r\n\r\nMIIBhgYJKoZIhvcNAQcDoIIBdzCC\r\n'
+)
+_SMIME_OPAQUE_SIGNED = _SMIME_ENVELOPED.replace(b"enveloped-data", b"signed-data")
+_PGP_MIME = (
+    b"From: Ana Lima <ana@example.com>\r\nTo: eng@lists.example.com\r\nSubject: Keys\r\n"
+    b'MIME-Version: 1.0\r\nContent-Type: multipart/encrypted; protocol="application/pgp-encrypted";'
+    b' boundary="b1"\r\n\r\n--b1\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n'
+    b"--b1\r\nContent-Type: application/octet-stream\r\n\r\n-----BEGIN PGP MESSAGE-----\r\n\r\n"
+    b"hQEMA1b2\r\n-----END PGP MESSAGE-----\r\n--b1--\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (_SMIME_ENVELOPED, "S/MIME"),
+        (_PGP_MIME, "PGP"),
+        (
+            make_mail(body="-----BEGIN PGP MESSAGE-----\n\nhQEMA1b2\n-----END PGP MESSAGE-----\n"),
+            "PGP",
+        ),
+        (_SMIME_OPAQUE_SIGNED, None),
+        (make_mail(body="How to send -----BEGIN PGP MESSAGE----- blocks? Ask IT.\n"), None),
+    ],
+    ids=["smime-enveloped", "pgp-mime", "pgp-inline", "smime-signed", "armor-mentioned"],
+)
+def test_encrypted_mail_is_recognised(raw: bytes, expected: str | None) -> None:
+    """Encrypted content is meant for its recipients only; signed-only mail is readable by all."""
+    result = classify(parse_message(raw))
+    assert result.encrypted == expected
+    assert any("encrypted" in r for r in result.reasons) == bool(expected)
+
+
+def test_pgp_signed_sample_is_not_encrypted() -> None:
+    assert classify_sample("0012-pgp-signed.eml").encrypted is None
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        ("[Confidential] Reorg plan", "[confidential]"),
+        ("Re: AW: reorg [CONFIDENTIAL]", "[confidential]"),
+        ("HR-only: salaries", "HR-only"),
+        ("Confidentiality training dates", None),
+        ("privately speaking", None),
+    ],
+)
+def test_subject_tags_match_whole_tokens(subject: str, expected: str | None) -> None:
+    assert subject_tag(subject, ["[confidential]", "HR-only", "private"]) == expected

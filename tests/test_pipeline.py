@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from bridge import admin, steps
@@ -76,12 +77,45 @@ def test_auto_reply_is_held(core: Core) -> None:
     assert outcome.reason.startswith("auto-reply")
 
 
-def test_sensitivity_label_is_held(core: Core) -> None:
-    """A message labelled private is held for a moderator, not published."""
+@pytest.mark.parametrize(
+    ("headers", "subject", "why"),
+    [
+        ({"Sensitivity": "Private"}, "Budget review", "sensitivity label 'private'"),
+        ({"Sensitivity": "Company-Confidential"}, "Budget", "label 'company-confidential'"),
+        ({}, "[Confidential] Reorg", "subject tag '[confidential]'"),
+    ],
+)
+def test_confidential_mail_is_held_for_an_admin(
+    core: Core, headers: dict[str, str], subject: str, why: str
+) -> None:
+    """Confidential mail is never published; its hold reason says only an admin releases it."""
     create_community(core)
-    (outcome,) = deliver(core, make_mail(headers={"Sensitivity": "Private"}))
+    (outcome,) = deliver(core, make_mail(subject, headers=headers))
     assert outcome.state == RawState.held
-    assert "private" in outcome.reason
+    assert outcome.reason.startswith(steps.CONFIDENTIAL)
+    assert why in outcome.reason
+    assert "only an admin" in outcome.reason
+
+
+def test_encrypted_mail_is_held_for_an_admin(core: Core) -> None:
+    create_community(core)
+    raw = (
+        b"From: Ana Lima <ana@example.com>\r\nTo: eng@lists.example.com\r\nSubject: Pay\r\n"
+        b"Message-ID: <enc1@example.com>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: application/pkcs7-mime; smime-type=enveloped-data\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\nMIIBhgYJKoZIhvcNAQcDoIIBdzCC\r\n"
+    )
+    (outcome,) = deliver(core, raw)
+    assert outcome.state == RawState.held
+    assert outcome.reason == "confidential: encrypted with S/MIME; only an admin can release it"
+
+
+def test_other_unlisted_labels_wait_for_a_moderator(core: Core) -> None:
+    create_community(core)
+    label = "MSIP_Label_0f1e2d3c-aaaa-bbbb-cccc-000000000001_Name=Internal;"
+    (outcome,) = deliver(core, make_mail(headers={"msip_labels": label}))
+    assert outcome.state == RawState.held
+    assert outcome.reason == "sensitivity label 'internal': needs a moderator's decision"
 
 
 def test_failure_in_a_step_keeps_the_raw_and_reprocess_recovers(core: Core, monkeypatch) -> None:
