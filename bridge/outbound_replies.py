@@ -106,7 +106,7 @@ def reply_command(parsed: ParsedMessage) -> str | None:
 
 
 def bind_reply(conn: Connection, community_id: int, token: str, letter: Letter) -> Letter:
-    """Make sure a reply by token lands in its token's thread.
+    """Make sure a reply by token lands in its token's thread, without its token in To/Cc.
 
     Clients usually keep References, which thread the reply anyway. One that
     dropped them (a new subject, a client that writes no References) would
@@ -115,6 +115,12 @@ def bind_reply(conn: Connection, community_id: int, token: str, letter: Letter) 
     claim = read_reply_token(token)
     if claim is None:
         return letter
+    # The personal reply address is not for the archive's readers: drop it from To/Cc.
+    letter = dataclasses.replace(
+        letter,
+        to=[a for a in letter.to if token_in(a["address"]) is None],
+        cc=[a for a in letter.cc if token_in(a["address"]) is None],
+    )
     m = Message.__table__
     ids = [*letter.in_reply_to, *letter.references]
     if ids:

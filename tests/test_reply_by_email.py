@@ -210,6 +210,7 @@ def test_answer_with_token_quotes_and_signature_files_only_the_new_text(
     (filed,) = rows(core, Message, Message.from_addr == "p1@example.com", Message.id > 3)
     assert filed.thread_id == thread_id
     assert filed.visible_text == "Monday works for me; I will tell the on-call team."
+    assert not any("reply+" in a["address"] for a in [*filed.to_addrs, *filed.cc_addrs])
     # Everyone else in the thread is owed the answer; its author is not.
     owed = {n.recipient for n in rows(core, Notification, Notification.message_pk == filed.id)}
     assert "p1@example.com" not in owed

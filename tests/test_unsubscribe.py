@@ -30,7 +30,9 @@ def path(url: str) -> str:
 
 
 def anonymous(core: Core) -> TestClient:  # noqa: F811
-    return TestClient(create_app(core), raise_server_exceptions=False)
+    return TestClient(
+        create_app(core), base_url="https://testserver", raise_server_exceptions=False
+    )
 
 
 def test_one_click_post_stops_community_mail_without_a_session(core: Core) -> None:  # noqa: F811
@@ -83,3 +85,35 @@ def test_forged_or_damaged_links_are_not_found(core: Core) -> None:  # noqa: F81
     assert client.get(bad).status_code == 404
     assert client.post(bad, data={"List-Unsubscribe": "One-Click"}).status_code == 404
     assert client.get("/unsubscribe/not-a-token").status_code == 404
+
+
+def test_signed_in_reader_watches_a_thread_and_gets_its_mail(core: Core) -> None:  # noqa: F811
+    """A reader never on cc watches from the web; the next reply is mailed to them too."""
+    from threads.access import Viewer
+    from web.viewer import current_viewer
+
+    thread_id, _ = web_reply_mailed(core)
+    (mine,) = mail_to(core, "y@example.com")
+    https, _ = links(mine)
+    app = create_app(core)
+    reader = Viewer(email="reader@example.com", person_id=99, is_admin=True)
+    app.dependency_overrides[current_viewer] = lambda: reader
+    client = TestClient(app, base_url="https://testserver", raise_server_exceptions=False)
+    page = BeautifulSoup(client.get(path(https)).text, "html.parser")
+    token = page.find("input", {"name": "csrf_token"})["value"]
+    done = client.post(
+        f"/t/{thread_id}/mail",
+        data={"action": "watch", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    assert (
+        client.post(
+            f"/t/{thread_id + 99}/mail", data={"action": "watch", "csrf_token": token}
+        ).status_code
+        == 404
+    )
+    post_reply(core, LOCAL_ADMIN, thread_id, "Watchers welcome.\n", name="Local Admin")
+    Sender(core.engine, core.settings).run_once()
+    (copy,) = mail_to(core, "reader@example.com")
+    assert copy.get_body(("plain",)).get_content().startswith("Watchers welcome.")

@@ -11,20 +11,25 @@ scanners and previewers fetch mailed links.
 
 The token (mail/tokens.py) names the address, community and thread; holding
 the mail is what authorises the change, as everywhere else in list mail.
+
+A signed-in reader can also watch a thread (mail about it without being on
+cc), mute it, or go back to the default, with `POST /t/{id}/mail`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from mail.tokens import TokenError, UnsubscribeClaim, verify_unsubscribe_token
 from threads import outbound
+from threads.access import Viewer, may_read_community
 from threads.db import writer
 from threads.models import Community, Thread
+from web.viewer import current_viewer
 
 router = APIRouter()
 ACTIONS = {
@@ -109,3 +114,31 @@ async def unsubscribe(request: Request, token: str) -> Response:
         "unsubscribe.html",
         {**context, "token": token, "suggest": "", "done": ACTIONS[action]},
     )
+
+
+THREAD_CHOICES = {"watch": "watching", "mute": "muted", "default": None}
+
+
+@router.post("/t/{thread_id}/mail", response_model=None)
+def thread_mail_choice(
+    request: Request,
+    thread_id: int,
+    action: str = Form(...),
+    viewer: Viewer = Depends(current_viewer),  # noqa: B008
+) -> Response:
+    """Watch, mute or reset one thread's mail for the signed-in viewer; back to the thread."""
+    if action not in THREAD_CHOICES:
+        raise HTTPException(400, "Please choose watch, mute or default.")
+    engine = request.app.state.core.engine
+    with writer(engine).begin() as conn:
+        community_id = conn.execute(
+            select(Thread.community_id).where(Thread.id == thread_id)
+        ).scalar()
+        if (
+            viewer.email is None
+            or community_id is None
+            or not may_read_community(conn, viewer, community_id)
+        ):
+            raise HTTPException(404, "There is no such thread.")
+        outbound.set_thread_choice(conn, thread_id, viewer.email, THREAD_CHOICES[action])
+    return RedirectResponse(f"/t/{thread_id}", status_code=303)
