@@ -75,9 +75,14 @@ def resolve_charset(label: str | None) -> str | None:
         return None
     name = _CHARSET_ALIASES.get(name, name)
     try:
-        codec = codecs.lookup(name).name.replace("-", "_")
+        info = codecs.lookup(name)
     except (LookupError, ValueError):
         return None
+    # "base64", "hex", "zlib", "uu"... are bytes-to-bytes codecs: bytes.decode refuses
+    # them with LookupError (found by fuzzing: an encoded-word labelled "base64").
+    if not getattr(info, "_is_text_encoding", True):
+        return None
+    codec = info.name.replace("-", "_")
     return None if codec in _NOT_CHARSETS or codec.startswith("rot") else codec
 
 
