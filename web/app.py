@@ -2,8 +2,9 @@
 
 `create_app(core)` builds it from the process's core (settings, engine).
 Sender-controlled text is only ever rendered through Jinja2's autoescaping,
-and every response carries a strict Content-Security-Policy. Access rules
-come with the identity work; until then `bridge serve` binds to loopback.
+and every response carries a strict Content-Security-Policy (web/security.py,
+with CSRF). Who the viewer is comes from web/viewer.py; what they may read
+from threads/access.py, inside every query.
 """
 
 from __future__ import annotations
@@ -14,23 +15,20 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bridge.core import Core
-from web import outbox, pages, unsubscribe
-from web.security import csrf_token
+from web import auth, outbox, pages, unsubscribe
+from web.security import CSP, CookieNames, SecurityMiddleware, csrf_token
+from web.viewer import current_viewer
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-
-CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; "
-    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
+__all__ = ["CSP", "create_app"]
 
 
 def create_app(core: Core) -> FastAPI:
@@ -39,20 +37,20 @@ def create_app(core: Core) -> FastAPI:
     templates.env.filters["when"] = _when
     templates.env.filters["marks"] = _marks
     templates.env.globals["csrf_token"] = csrf_token
+    templates.env.globals["current_viewer"] = current_viewer
     app.state.core = core
+    # Cookies are Secure (and __Host- prefixed) when the bridge is reached over https.
+    app.state.cookies = CookieNames(secure=core.settings.web_base_url.startswith("https://"))
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=TEMPLATES / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(unsubscribe.router)  # mailed unsubscribe/mute links (no login)
     app.include_router(outbox.router)  # admin: outgoing mail and bounced addresses
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response: Response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "same-origin"
-        return response
+    app.include_router(auth.router)  # /login, the magic link, /logout
+    # CSRF on every state-changing request and the security headers on every answer.
+    app.add_middleware(
+        SecurityMiddleware, secret=core.settings.secret_key, cookies=app.state.cookies
+    )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:

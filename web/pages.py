@@ -1,70 +1,214 @@
-"""HTML pages: communities, a community's threads, a thread, search."""
+"""HTML pages: communities, a community's threads, a thread and its reply box, a person, search.
+
+Every route takes the request's viewer and reads through the viewer's
+readable communities (web/reading.py); what is not readable answers 404.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
 
+from bridge.posting import PostRefused, post_reply
 from threads import queries, search
+from threads.access import Viewer, may_post
+from threads.models import Person
+from threads.searchlang import describe_query
+from web.reading import (
+    NOT_FOUND_COMMUNITY,
+    PAGE_SIZE,
+    connect,
+    human_size,
+    not_found,
+    readable,
+    render,
+)
+from web.viewer import current_viewer
 
 router = APIRouter()
-PAGE_SIZE = 30
-
-
-def _render(request: Request, name: str, **context: Any) -> HTMLResponse:
-    return request.app.state.templates.TemplateResponse(request, name, context)
-
-
-def _conn(request: Request) -> Any:
-    return request.app.state.core.engine.connect()
+SEARCH_PAGE = 20
+MAX_PAGE = 100_000
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request) -> HTMLResponse:
-    with _conn(request) as conn:
-        communities = queries.communities(conn)
-    return _render(request, "home.html", communities=communities)
+def home(request: Request, viewer: Viewer = Depends(current_viewer)) -> HTMLResponse:  # noqa: B008
+    with connect(request) as conn:
+        communities = queries.communities(conn, readable(conn, viewer), recent=3)
+    return render(request, "home.html", communities=communities, viewer=viewer)
 
 
 @router.get("/c/{slug}", response_class=HTMLResponse)
-def community(request: Request, slug: str, page: int = Query(1, ge=1, le=100_000)) -> HTMLResponse:
-    with _conn(request) as conn:
-        row = queries.community_by_slug(conn, slug)
+def community(
+    request: Request,
+    slug: str,
+    page: int = Query(1, ge=1, le=MAX_PAGE),
+    unanswered: bool = False,
+    attachments: bool = False,
+    person: str = Query("", max_length=320),
+    viewer: Viewer = Depends(current_viewer),  # noqa: B008
+) -> HTMLResponse:
+    filters = queries.ThreadFilters(unanswered, attachments, person.strip().lower())
+    with connect(request) as conn:
+        row = queries.community_by_slug(conn, slug, readable(conn, viewer))
         if row is None:
-            raise HTTPException(404, "There is no community at this address.")
-        threads, total = queries.threads_page(
-            conn, row.id, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
+            raise not_found(NOT_FOUND_COMMUNITY)
+        threads, total, more = queries.threads_page(
+            conn, row.id, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, filters=filters
         )
-    pages = max(1, -(-total // PAGE_SIZE))
-    return _render(
+    params = {
+        k: v
+        for k, v in (
+            ("unanswered", "1" if unanswered else ""),
+            ("attachments", "1" if attachments else ""),
+            ("person", filters.person),
+        )
+        if v
+    }
+
+    def page_url(n: int) -> str:
+        return "?" + urlencode({**params, "page": n}) if n > 1 or params else f"/c/{slug}"
+
+    pages = max(1, -(-total // PAGE_SIZE)) if total is not None else None
+    return render(
         request,
         "community.html",
         community=row,
         threads=threads,
         page=page,
         pages=pages,
+        more=more,
         total=total,
+        filters=filters,
+        page_url=page_url,
+        viewer=viewer,
     )
 
 
-@router.get("/t/{thread_id}", response_class=HTMLResponse)
-def thread(request: Request, thread_id: int) -> HTMLResponse:
-    with _conn(request) as conn:
-        row = queries.thread_by_id(conn, thread_id)
+def _thread_context(request: Request, thread_id: int, viewer: Viewer) -> dict[str, object]:
+    with connect(request) as conn:
+        row = queries.thread_by_id(conn, thread_id, readable(conn, viewer))
         if row is None:
-            raise HTTPException(404, "There is no thread at this address.")
+            raise not_found()
         messages = queries.thread_messages(conn, thread_id)
-    people = {m.from_addr: m.from_name or m.from_addr for m in messages}
-    return _render(request, "thread.html", thread=row, messages=messages, people=people)
+        can_reply = may_post(conn, viewer, row.community_id)
+    people: dict[str, str] = {}
+    for m in messages:
+        people.setdefault(m.from_addr, m.from_name or m.from_addr)
+    audience = {
+        a.get("address", "").lower() for m in messages for a in [*m.to, *m.cc] if a.get("address")
+    }
+    first = messages[0] if messages else None
+    return {
+        "thread": row,
+        "messages": messages,
+        "people": people,
+        "authors": {m.pk: m.from_name or m.from_addr for m in messages},
+        "audience": len(audience | set(people)),
+        "started_by_email": first is not None and first.source != "web",
+        "can_reply": can_reply,
+        "viewer": viewer,
+        "size": human_size,
+    }
+
+
+def _framing_csp() -> dict[str, str]:
+    # The thread page frames each message's HTML document (web/attachments.py).
+    from web.security import CSP
+
+    return {"Content-Security-Policy": CSP + "; frame-src 'self'"}
+
+
+@router.get("/t/{thread_id}", response_class=HTMLResponse)
+def thread(
+    request: Request,
+    thread_id: int,
+    viewer: Viewer = Depends(current_viewer),  # noqa: B008
+) -> HTMLResponse:
+    context = _thread_context(request, thread_id, viewer)
+    return render(request, "thread.html", headers=_framing_csp(), **context)
+
+
+@router.post("/t/{thread_id}/reply", response_model=None)
+def reply(
+    request: Request,
+    thread_id: int,
+    body: str = Form("", max_length=200_000),
+    viewer: Viewer = Depends(current_viewer),  # noqa: B008
+) -> Response:
+    """File the reply through the pipeline, then show it in the thread."""
+    context = _thread_context(request, thread_id, viewer)
+    name = ""
+    if viewer.email:
+        with connect(request) as conn:
+            name = (
+                conn.execute(select(Person.name).where(Person.email == viewer.email)).scalar() or ""
+            )
+    try:
+        pk = post_reply(request.app.state.core, viewer, thread_id, body, name=name)
+    except PostRefused as exc:
+        return render(
+            request,
+            "thread.html",
+            status=400,
+            headers=_framing_csp(),
+            reply_error=str(exc),
+            reply_body=body,
+            **context,
+        )
+    return RedirectResponse(f"/t/{thread_id}#m{pk}", status_code=303)
+
+
+@router.get("/p/{address:path}", response_class=HTMLResponse)
+def person(
+    request: Request,
+    address: str,
+    page: int = Query(1, ge=1, le=MAX_PAGE),
+    viewer: Viewer = Depends(current_viewer),  # noqa: B008
+) -> HTMLResponse:
+    """What someone wrote, in the communities the viewer may read."""
+    with connect(request) as conn:
+        found = queries.person_page(
+            conn,
+            address.strip().lower(),
+            readable(conn, viewer),
+            offset=(page - 1) * PAGE_SIZE,
+            limit=PAGE_SIZE,
+        )
+    if found is None:
+        raise not_found("Nobody with this address wrote anything you can read.")
+    pages = max(1, -(-found.total // PAGE_SIZE))
+    return render(request, "person.html", person=found, page=page, pages=pages, viewer=viewer)
 
 
 @router.get("/search", response_class=HTMLResponse)
-def search_page(request: Request, q: str = Query("", max_length=500)) -> HTMLResponse:
+def search_page(
+    request: Request,
+    q: str = Query("", max_length=20_000),
+    page: int = Query(1, ge=1, le=1000),
+    viewer: Viewer = Depends(current_viewer),  # noqa: B008
+) -> HTMLResponse:
     parsed = search.parse_query(q)
-    hits: list[search.Hit] = []
-    if not parsed.empty:
-        with _conn(request) as conn:
-            hits = search.search(conn, parsed, limit=50)
-    return _render(request, "search.html", q=q, hits=hits, empty=parsed.empty)
+    with connect(request) as conn:
+        results = search.run(
+            conn,
+            parsed,
+            community_ids=readable(conn, viewer),
+            offset=(page - 1) * SEARCH_PAGE,
+            limit=SEARCH_PAGE,
+        )
+    pages = max(1, -(-results.total_threads // SEARCH_PAGE))
+    return render(
+        request,
+        "search.html",
+        q=q,
+        parsed=describe_query(parsed),
+        results=results,
+        empty=parsed.empty,
+        page=page,
+        pages=pages,
+        page_url=lambda n: "/search?" + urlencode({"q": q, "page": n}),
+        viewer=viewer,
+    )

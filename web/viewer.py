@@ -1,12 +1,37 @@
-"""The viewer of a request, for every route: `viewer: Viewer = Depends(current_viewer)`."""
+"""The viewer of a request, for every route: `viewer: Viewer = Depends(current_viewer)`.
+
+The session cookie (web/security.py) names a `web_session` row; the row names
+the person. No cookie, a cookie we did not sign, an expired or deleted
+session, or a disabled person: the viewer is anonymous. The answer is kept on
+the request, so a page asking twice costs one query.
+"""
 
 from __future__ import annotations
 
 from fastapi import Request
+from sqlalchemy import select
 
-from threads.access import LOCAL_ADMIN, Viewer
+from threads.access import ANONYMOUS, Viewer, viewer_for_person
+from threads.models import WebSession, as_utc, utcnow
+from web.security import digest, session_id
+
+S = WebSession.__table__
 
 
 def current_viewer(request: Request) -> Viewer:
-    # The identity work replaces this with the signed session cookie's person.
-    return LOCAL_ADMIN
+    cached = getattr(request.state, "viewer", None)
+    if isinstance(cached, Viewer):
+        return cached
+    viewer = ANONYMOUS
+    sid = session_id(request)
+    if sid:
+        core = request.app.state.core
+        with core.engine.connect() as conn:
+            row = conn.execute(
+                select(S.c.person_id, S.c.expires_at).where(S.c.id_hash == digest(sid))
+            ).first()
+            expires = as_utc(row.expires_at) if row is not None else None
+            if row is not None and expires is not None and expires > utcnow():
+                viewer = viewer_for_person(conn, row.person_id, core.settings.org_domains)
+    request.state.viewer = viewer
+    return viewer

@@ -1,0 +1,387 @@
+"""The JSON API under /api: the same reads as the pages, and the reply action.
+
+Same viewer, same readable communities, same 404 for what one may not read.
+The schema is FastAPI's OpenAPI document, at /openapi.json and /api/openapi.json.
+A reply is a POST with the session cookie and the CSRF token in the
+`X-CSRF-Token` header (web/security.py), like the page's form.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from markupsafe import escape
+from pydantic import BaseModel, Field
+
+from bridge.posting import PostRefused, post_reply
+from threads import queries, search
+from threads.access import Viewer, may_post
+from threads.searchlang import describe_query
+from web.reading import NOT_FOUND_COMMUNITY, PAGE_SIZE, connect, not_found, readable
+from web.viewer import current_viewer
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+
+class PersonOut(BaseModel):
+    name: str
+    address: str
+
+
+class CommunityOut(BaseModel):
+    slug: str
+    name: str
+    description: str
+    visibility: str
+    threads: int
+    messages: int
+    active_threads: int = Field(description="threads with a message in the last 30 days")
+    last_activity: datetime | None
+    url: str
+
+
+class ThreadSummaryOut(BaseModel):
+    id: int
+    subject: str
+    message_count: int
+    started_by_email: bool
+    original_recipients: int = Field(description="people the first message reached by To/Cc")
+    started_at: datetime | None
+    last_activity_at: datetime | None
+    last_from: str
+    participants: list[PersonOut]
+    attachments: int
+    url: str
+
+
+class ThreadListOut(BaseModel):
+    community: CommunityOut | None = None
+    threads: list[ThreadSummaryOut]
+    page: int
+    total: int | None = Field(description="None when filters are applied")
+    more: bool
+
+
+class AttachmentOut(BaseModel):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    inline: bool
+    url: str
+
+
+class MessageOut(BaseModel):
+    id: int
+    message_id: str
+    parent_id: int | None
+    depth: int
+    subject: str
+    sender: PersonOut = Field(alias="from")
+    to: list[PersonOut]
+    cc: list[PersonOut]
+    date: datetime | None
+    visible_text: str
+    quoted_text: str
+    signature: str
+    attachments: list[AttachmentOut]
+    html_url: str | None
+    source: str
+
+    model_config = {"populate_by_name": True}
+
+
+class ThreadOut(BaseModel):
+    id: int
+    subject: str
+    community: str
+    community_name: str
+    original_recipients: int
+    messages: list[MessageOut]
+    can_reply: bool
+    feed_url: str
+    mbox_url: str
+
+
+class SearchHitOut(BaseModel):
+    thread_id: int
+    message_id: int
+    subject: str
+    community: str
+    sender: PersonOut = Field(alias="from")
+    date: datetime | None
+    snippet: str
+    snippet_html: str = Field(description="the snippet, escaped, with <mark> around matches")
+    matches: int
+    url: str
+
+    model_config = {"populate_by_name": True}
+
+
+class SearchOut(BaseModel):
+    query: str
+    read_as: str
+    notices: list[str]
+    total_threads: int
+    capped: bool
+    page: int
+    results: list[SearchHitOut]
+
+
+class PersonPageOut(BaseModel):
+    address: str
+    name: str
+    total: int
+    communities: list[dict[str, Any]]
+    messages: list[dict[str, Any]]
+
+
+class ReplyIn(BaseModel):
+    body: str = Field(min_length=1, max_length=200_000)
+
+
+class ReplyOut(BaseModel):
+    id: int
+    url: str
+
+
+def _community(c: queries.CommunitySummary) -> CommunityOut:
+    return CommunityOut(
+        slug=c.slug,
+        name=c.name,
+        description=c.description,
+        visibility=c.visibility,
+        threads=c.threads,
+        messages=c.messages,
+        active_threads=c.active_threads,
+        last_activity=c.last_activity,
+        url=f"/c/{c.slug}",
+    )
+
+
+def _people(addrs: list[dict[str, str]]) -> list[PersonOut]:
+    return [PersonOut(name=a.get("name") or "", address=a.get("address") or "") for a in addrs]
+
+
+@router.get("/communities", response_model=list[CommunityOut])
+def api_communities(request: Request, viewer: Viewer = Depends(current_viewer)) -> Any:  # noqa: B008
+    """The communities the viewer may read, with their activity."""
+    with connect(request) as conn:
+        return [_community(c) for c in queries.communities(conn, readable(conn, viewer))]
+
+
+@router.get("/communities/{slug}/threads", response_model=ThreadListOut)
+def api_threads(
+    request: Request,
+    slug: str,
+    page: int = Query(1, ge=1, le=100_000),
+    unanswered: bool = False,
+    attachments: bool = False,
+    person: str = Query("", max_length=320),
+    viewer: Viewer = Depends(current_viewer),  # noqa: B008
+) -> Any:
+    """A community's threads by last activity, with the same filters as the page."""
+    filters = queries.ThreadFilters(unanswered, attachments, person.strip().lower())
+    with connect(request) as conn:
+        ids = readable(conn, viewer)
+        row = queries.community_by_slug(conn, slug, ids)
+        if row is None:
+            raise not_found(NOT_FOUND_COMMUNITY)
+        threads, total, more = queries.threads_page(
+            conn, row.id, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, filters=filters
+        )
+        summary = next((c for c in queries.communities(conn, [row.id])), None)
+    return ThreadListOut(
+        community=_community(summary) if summary else None,
+        threads=[
+            ThreadSummaryOut(
+                id=t.id,
+                subject=t.subject,
+                message_count=t.message_count,
+                started_by_email=t.started_by_email,
+                original_recipients=t.original_recipients,
+                started_at=t.started_at,
+                last_activity_at=t.last_activity_at,
+                last_from=t.last_from,
+                participants=[PersonOut(name=p.name, address=p.address) for p in t.people],
+                attachments=t.attachments,
+                url=f"/t/{t.id}",
+            )
+            for t in threads
+        ],
+        page=page,
+        total=total,
+        more=more,
+    )
+
+
+@router.get("/threads/{thread_id}", response_model=ThreadOut, response_model_by_alias=True)
+def api_thread(request: Request, thread_id: int, viewer: Viewer = Depends(current_viewer)) -> Any:  # noqa: B008
+    """A thread's messages in conversation order, with reply depth and attachments."""
+    with connect(request) as conn:
+        row = queries.thread_by_id(conn, thread_id, readable(conn, viewer))
+        if row is None:
+            raise not_found()
+        messages = queries.thread_messages(conn, thread_id)
+        can_reply = may_post(conn, viewer, row.community_id)
+    return ThreadOut(
+        id=row.id,
+        subject=row.subject,
+        community=row.slug,
+        community_name=row.community_name,
+        original_recipients=row.original_recipients,
+        can_reply=can_reply,
+        feed_url=f"/t/{row.id}/feed.atom",
+        mbox_url=f"/t/{row.id}/thread.mbox",
+        messages=[
+            MessageOut(
+                id=m.pk,
+                message_id=m.message_id,
+                parent_id=m.parent_pk,
+                depth=m.depth,
+                subject=m.subject,
+                sender=PersonOut(name=m.from_name, address=m.from_addr),
+                to=_people(m.to),
+                cc=_people(m.cc),
+                date=m.date,
+                visible_text=m.visible_text,
+                quoted_text=m.quoted_text,
+                signature=m.signature,
+                attachments=[
+                    AttachmentOut(
+                        id=a.id,
+                        filename=a.filename,
+                        content_type=a.content_type,
+                        size=a.size,
+                        inline=bool(a.inline),
+                        url=f"/a/{a.id}/{a.filename or 'attachment'}",
+                    )
+                    for a in m.attachments
+                ],
+                html_url=f"/m/{m.pk}/html" if m.has_html else None,
+                source=m.source,
+            )
+            for m in messages
+        ],
+    )
+
+
+def _plain(marked: str) -> str:
+    return marked.replace("\x02", "").replace("\x03", "")
+
+
+def _html(marked: str) -> str:
+    return str(escape(marked)).replace("\x02", "<mark>").replace("\x03", "</mark>")
+
+
+@router.get("/search", response_model=SearchOut, response_model_by_alias=True)
+def api_search(
+    request: Request,
+    q: str = Query("", max_length=20_000),
+    page: int = Query(1, ge=1, le=1000),
+    viewer: Viewer = Depends(current_viewer),  # noqa: B008
+) -> Any:
+    """The search language of the search page; results grouped by thread, best first."""
+    parsed = search.parse_query(q)
+    with connect(request) as conn:
+        found = search.run(
+            conn, parsed, community_ids=readable(conn, viewer), offset=(page - 1) * 20, limit=20
+        )
+    return SearchOut(
+        query=q,
+        read_as=describe_query(parsed),
+        notices=found.notices,
+        total_threads=found.total_threads,
+        capped=found.capped,
+        page=page,
+        results=[
+            SearchHitOut(
+                thread_id=h.thread_id,
+                message_id=h.message_pk,
+                subject=_plain(h.subject),
+                community=h.community_slug,
+                sender=PersonOut(name=h.from_name, address=h.from_addr),
+                date=h.date,
+                snippet=_plain(h.snippet),
+                snippet_html=_html(h.snippet),
+                matches=h.matches,
+                url=f"/t/{h.thread_id}#m{h.message_pk}",
+            )
+            for h in found.threads
+        ],
+    )
+
+
+@router.get("/people/{address:path}", response_model=PersonPageOut)
+def api_person(
+    request: Request,
+    address: str,
+    page: int = Query(1, ge=1, le=100_000),
+    viewer: Viewer = Depends(current_viewer),  # noqa: B008
+) -> Any:
+    """What someone wrote, and where, in the communities the viewer may read."""
+    with connect(request) as conn:
+        found = queries.person_page(
+            conn,
+            address.strip().lower(),
+            readable(conn, viewer),
+            offset=(page - 1) * PAGE_SIZE,
+            limit=PAGE_SIZE,
+        )
+    if found is None:
+        raise not_found("Nobody with this address wrote anything you can read.")
+    return PersonPageOut(
+        address=found.address,
+        name=found.name,
+        total=found.total,
+        communities=[{"slug": s, "name": n, "messages": c} for s, n, c in found.communities],
+        messages=[
+            {
+                "id": m.pk,
+                "thread_id": m.thread_id,
+                "subject": m.subject,
+                "date": m.date.isoformat() if m.date else None,
+                "community": m.community_slug,
+                "url": f"/t/{m.thread_id}#m{m.pk}",
+            }
+            for m in found.messages
+        ],
+    )
+
+
+@router.post(
+    "/threads/{thread_id}/replies",
+    response_model=ReplyOut,
+    status_code=201,
+    responses={400: {"description": "the reply was refused; `detail` says why"}},
+)
+def api_reply(
+    request: Request,
+    thread_id: int,
+    reply: ReplyIn,
+    viewer: Viewer = Depends(current_viewer),  # noqa: B008
+) -> Any:
+    """Post a reply as the viewer: filed through the pipeline and mailed to the thread."""
+    with connect(request) as conn:
+        if queries.thread_by_id(conn, thread_id, readable(conn, viewer)) is None:
+            raise not_found()
+    try:
+        pk = post_reply(request.app.state.core, viewer, thread_id, reply.body)
+    except PostRefused as exc:
+        raise HTTPException(400, str(exc)) from exc
+    return ReplyOut(id=pk, url=f"/t/{thread_id}#m{pk}")
+
+
+@router.get("/openapi.json", include_in_schema=False)
+def api_schema(request: Request) -> JSONResponse:
+    return JSONResponse(request.app.openapi())
+
+
+def error_response(request: Request, status: int, detail: Any) -> JSONResponse | None:
+    """JSON errors for /api paths (the app's error handlers call this first)."""
+    if not request.url.path.startswith("/api/"):
+        return None
+    return JSONResponse({"detail": detail}, status_code=status)

@@ -1,0 +1,253 @@
+"""Login by magic link, logout, and the open-redirect-proof `next` address.
+
+1. `POST /login` with an address: the answer is the same page whether or not
+   the address is known. A link is mailed only to a person who is not
+   disabled, or to an address in the organisation's domains; either way a
+   token row is written, so timing and rate limits do not tell them apart.
+   Requests are limited per address and per client.
+2. The mailed link `/login/link/TOKEN` works once, for
+   `BRIDGE_LOGIN_LINK_MINUTES`, and only in the browser that asked (the row
+   keeps the hash of that browser's nonce cookie). Opening it (GET) only
+   shows a button: corporate mail scanners fetch every link in a message,
+   and must not log anyone in or use the link up. The POST logs in.
+3. Logging in deletes the browser's previous session and starts a new one
+   (a fixated session id is worthless); logout deletes it.
+
+Links are built from `BRIDGE_PUBLIC_URL`, never from the request's Host
+header, which an attacker could set to their own site. Only token, session
+and nonce hashes are stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import delete, func, insert, select, update
+
+from bridge.notices import send_notice
+from threads.db import writer
+from threads.models import LoginToken, Person, WebSession, as_utc, utcnow
+from threads.people import is_org_address, try_normalize
+from web.security import browser_nonce, digest, end_session, session_id, start_session
+from web.viewer import current_viewer
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+L, P, S = LoginToken.__table__, Person.__table__, WebSession.__table__
+
+RATE_WINDOW = timedelta(minutes=15)
+PER_ADDRESS = 5  # links an address may be sent per window
+PER_CLIENT = 20  # login requests one client may make per window
+
+
+def safe_next(value: str | None) -> str:
+    """A local path to go to after login; anything else (another site, a scheme) is '/'."""
+    if not value or len(value) > 2000 or not value.startswith("/"):
+        return "/"
+    if value.startswith(("//", "/\\")) or any(c in value for c in "\\\r\n\t\x00"):
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return value
+
+
+def _render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    response: HTMLResponse = request.app.state.templates.TemplateResponse(
+        request, name, context, status_code=status
+    )
+    # The login pages carry tokens in their address: never send them on as a Referer.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/") -> HTMLResponse:
+    return _render(request, "login.html", next=safe_next(next), email="")
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login_request(
+    request: Request, email: str = Form("", max_length=400), next: str = Form("/")
+) -> HTMLResponse:
+    core = request.app.state.core
+    settings = core.settings
+    target = safe_next(next)
+    key = try_normalize(email)
+    if key is None:
+        return _render(
+            request,
+            "login.html",
+            400,
+            next=target,
+            email=email,
+            error="Please enter your e-mail address, like name@example.com.",
+        )
+    nonce = browser_nonce(request)
+    assert nonce is not None
+    client = (request.client.host if request.client else "")[:64]
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    with writer(core.engine).begin() as conn:
+        since = now - RATE_WINDOW
+        conn.execute(delete(L).where(L.c.expires_at < now - timedelta(days=1)))
+        by_client = conn.execute(
+            select(func.count()).select_from(L).where(L.c.client == client, L.c.created_at > since)
+        ).scalar_one()
+        if by_client >= PER_CLIENT:
+            return _render(
+                request,
+                "login.html",
+                429,
+                next=target,
+                email=email,
+                error=("Too many login requests from your network. Please wait a few minutes."),
+            )
+        by_address = conn.execute(
+            select(func.count()).select_from(L).where(L.c.email == key, L.c.created_at > since)
+        ).scalar_one()
+        person = conn.execute(select(P.c.disabled).where(P.c.email == key)).first()
+        may_login = (person is not None and not person.disabled) or (
+            person is None and is_org_address(key, settings.org_domains)
+        )
+        conn.execute(
+            insert(L).values(
+                token_hash=digest(token),
+                email=key,
+                browser_hash=digest(nonce),
+                client=client,
+                next_path=target,
+                created_at=now,
+                expires_at=now + timedelta(minutes=settings.login_link_minutes),
+                used_at=None,
+            )
+        )
+    if may_login and by_address < PER_ADDRESS:
+        _mail_link(request, key, token)
+    # The same page for every address: known, unknown, disabled or rate-limited.
+    return _render(request, "login_sent.html", email=key, minutes=settings.login_link_minutes)
+
+
+def _mail_link(request: Request, email: str, token: str) -> None:
+    settings = request.app.state.core.settings
+    link = f"{settings.web_base_url}/login/link/{token}"
+    text = (
+        f"Someone, probably you, asked to log in to Commons Bridge as {email}.\n\n"
+        f"Open this link in the same browser to log in:\n\n  {link}\n\n"
+        f"It works once, for {settings.login_link_minutes} minutes. If you did not ask, "
+        "ignore this message: nobody can use the link from another browser.\n"
+    )
+    send_notice(settings, email, "Your Commons Bridge login link", text)
+    if getattr(request.app.state, "print_login_links", False):
+        # `bridge serve --demo`: the outbox is a directory nobody reads, so show the link.
+        print(f"demo: login link for {email}: {link}", flush=True)
+
+
+def _usable(conn: Any, token: str) -> Any:
+    row = conn.execute(
+        select(
+            L.c.id, L.c.email, L.c.browser_hash, L.c.next_path, L.c.expires_at, L.c.used_at
+        ).where(L.c.token_hash == digest(token))
+    ).first()
+    if row is None or row.used_at is not None:
+        return None
+    return row if as_utc(row.expires_at) > utcnow() else None
+
+
+EXPIRED = (
+    "This login link has expired or has already been used. Links work once, "
+    "for a few minutes; ask for a new one below."
+)
+OTHER_BROWSER = (
+    "This link was asked for in another browser. Open it in the browser where you "
+    "entered your address, or ask for a new link here."
+)
+
+
+@router.get("/login/link/{token}", response_class=HTMLResponse)
+def login_confirm_page(request: Request, token: str) -> HTMLResponse:
+    """Show a button only: opening a link changes nothing (mail scanners open them all)."""
+    with request.app.state.core.engine.connect() as conn:
+        row = _usable(conn, token[:100])
+    if row is None:
+        return _render(request, "login.html", 410, next="/", email="", error=EXPIRED)
+    return _render(request, "login_confirm.html", token=token, email=row.email)
+
+
+@router.post("/login/link/{token}", response_model=None)
+def login_confirm(request: Request, token: str) -> Response:
+    core = request.app.state.core
+    nonce = browser_nonce(request, create=False)
+    now = utcnow()
+    with writer(core.engine).begin() as conn:
+        row = _usable(conn, token[:100])
+        if row is None:
+            return _render(request, "login.html", 410, next="/", email="", error=EXPIRED)
+        if nonce is None or digest(nonce) != row.browser_hash:
+            return _render(
+                request, "login.html", 403, next=row.next_path, email="", error=(OTHER_BROWSER)
+            )
+        used = conn.execute(
+            update(L).where(L.c.id == row.id, L.c.used_at.is_(None)).values(used_at=now)
+        ).rowcount
+        person = conn.execute(select(P.c.id, P.c.disabled).where(P.c.email == row.email)).first()
+        if used != 1 or (person is not None and person.disabled):
+            return _render(request, "login.html", 410, next="/", email="", error=EXPIRED)
+        if person is None:
+            # An org address logging in for the first time becomes a person now.
+            pid = conn.execute(
+                insert(P).values(
+                    email=row.email, name="", created_at=now, is_admin=False, disabled=False
+                )
+            ).inserted_primary_key[0]
+        else:
+            pid = person.id
+        if old := session_id(request):
+            conn.execute(delete(S).where(S.c.id_hash == digest(old)))
+        hours = core.settings.session_hours
+        sid = open_session(conn, pid, hours)
+    request.state.viewer = None
+    start_session(request, sid, hours * 3600)
+    log.info("login: person %s", pid)
+    return RedirectResponse(safe_next(row.next_path), status_code=303)
+
+
+def open_session(conn: Any, person_id: int, hours: int) -> str:
+    """A new session for the person; returns the id the cookie carries (only its hash is kept)."""
+    now = utcnow()
+    conn.execute(delete(S).where(S.c.expires_at < now))
+    sid = secrets.token_urlsafe(32)
+    conn.execute(
+        insert(S).values(
+            id_hash=digest(sid),
+            person_id=person_id,
+            created_at=now,
+            expires_at=now + timedelta(hours=hours),
+        )
+    )
+    return sid
+
+
+@router.post("/logout", response_model=None)
+def logout(request: Request) -> Response:
+    if sid := session_id(request):
+        with writer(request.app.state.core.engine).begin() as conn:
+            conn.execute(delete(S).where(S.c.id_hash == digest(sid)))
+    end_session(request)
+    request.state.viewer = None
+    return RedirectResponse("/", status_code=303)
+
+
+@router.get("/me", response_class=HTMLResponse)
+def me(request: Request) -> Response:
+    """Who this browser is logged in as (or the login page)."""
+    viewer = current_viewer(request)
+    if viewer.anonymous:
+        return RedirectResponse("/login?next=/me", status_code=303)
+    return _render(request, "login_me.html", viewer=viewer)

@@ -1,0 +1,168 @@
+"""Atom feeds (RFC 4287) per community and per thread, and a thread as an mbox download.
+
+Feeds carry text only (the visible part of each message, escaped by the XML
+writer); characters XML 1.0 cannot carry are dropped. The mbox is the raw
+bytes exactly as they arrived, in mboxrd framing (">From " quoting), so a
+mail client can import the conversation with every header intact.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from xml.etree import ElementTree as ET
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response, StreamingResponse
+
+from threads import queries
+from threads.access import Viewer
+from threads.models import utcnow
+from web.attachments import content_disposition
+from web.reading import NOT_FOUND_COMMUNITY, connect, not_found, readable
+from web.viewer import current_viewer
+
+router = APIRouter()
+ATOM = "http://www.w3.org/2005/Atom"
+FEED_ENTRIES = 30
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_FROM_LINE = re.compile(rb"^(>*From )", re.M)
+
+
+def _text(value: str | None) -> str:
+    return _NOT_XML.sub("", value or "")
+
+
+def _when(value: datetime | None) -> str:
+    return (value or datetime(1970, 1, 1, tzinfo=UTC)).astimezone(UTC).isoformat()
+
+
+def _base(request: Request) -> str:
+    public = request.app.state.core.settings.public_url
+    return str(public or request.base_url).rstrip("/")
+
+
+class _Feed:
+    def __init__(self, request: Request, feed_id: str, title: str, alternate: str) -> None:
+        ET.register_namespace("", ATOM)
+        self.base = _base(request)
+        self.root = ET.Element(f"{{{ATOM}}}feed")
+        self.add(self.root, "id", f"{self.base}{feed_id}")
+        self.add(self.root, "title", title)
+        self.link(self.root, alternate, "alternate")
+        self.link(self.root, str(request.url.path), "self")
+        self.updated = self.add(self.root, "updated", _when(utcnow()))
+
+    def add(self, parent: ET.Element, name: str, value: str) -> ET.Element:
+        node = ET.SubElement(parent, f"{{{ATOM}}}{name}")
+        node.text = _text(value)
+        return node
+
+    def link(self, parent: ET.Element, href: str, rel: str) -> None:
+        ET.SubElement(parent, f"{{{ATOM}}}link", rel=rel, href=f"{self.base}{href}")
+
+    def entry(
+        self, entry_id: str, title: str, href: str, when: datetime | None, author: str, body: str
+    ) -> None:
+        node = ET.SubElement(self.root, f"{{{ATOM}}}entry")
+        self.add(node, "id", f"{self.base}{entry_id}")
+        self.add(node, "title", title or "(no subject)")
+        self.link(node, href, "alternate")
+        self.add(node, "updated", _when(when))
+        self.add(ET.SubElement(node, f"{{{ATOM}}}author"), "name", author)
+        content = self.add(node, "content", body)
+        content.set("type", "text")
+
+    def response(self, newest: datetime | None) -> Response:
+        self.updated.text = _when(newest)
+        xml = ET.tostring(self.root, encoding="utf-8", xml_declaration=True)
+        return Response(xml, media_type="application/atom+xml; charset=utf-8")
+
+
+@router.get("/c/{slug}/feed.atom", response_model=None)
+def community_feed(
+    request: Request,
+    slug: str,
+    viewer: Viewer = Depends(current_viewer),  # noqa: B008
+) -> Response:
+    """The community's most recently active threads, each with its newest message."""
+    with connect(request) as conn:
+        community = queries.community_by_slug(conn, slug, readable(conn, viewer))
+        if community is None:
+            raise not_found(NOT_FOUND_COMMUNITY)
+        threads = queries.recent_threads(conn, community.id, FEED_ENTRIES)
+        latest = queries.latest_message(conn, [t.id for t in threads])
+    feed = _Feed(request, f"/c/{slug}", community.name, f"/c/{slug}")
+    for t in threads:
+        m = latest.get(t.id)
+        if m is None:
+            continue
+        feed.entry(
+            f"/t/{t.id}#m{m.id}",
+            t.subject,
+            f"/t/{t.id}#m{m.id}",
+            t.last_activity_at,
+            m.from_name or m.from_addr,
+            m.visible_text,
+        )
+    return feed.response(threads[0].last_activity_at if threads else None)
+
+
+@router.get("/t/{thread_id}/feed.atom", response_model=None)
+def thread_feed(
+    request: Request,
+    thread_id: int,
+    viewer: Viewer = Depends(current_viewer),  # noqa: B008
+) -> Response:
+    """Every message of the thread, newest first."""
+    with connect(request) as conn:
+        thread = queries.thread_by_id(conn, thread_id, readable(conn, viewer))
+        if thread is None:
+            raise not_found()
+        messages = queries.thread_messages(conn, thread_id)
+    feed = _Feed(request, f"/t/{thread_id}", thread.subject or "(no subject)", f"/t/{thread_id}")
+    newest = sorted(
+        messages, key=lambda m: m.date or datetime.min.replace(tzinfo=UTC), reverse=True
+    )
+    for m in newest[: FEED_ENTRIES * 5]:
+        feed.entry(
+            f"/t/{thread_id}#m{m.pk}",
+            m.subject,
+            f"/t/{thread_id}#m{m.pk}",
+            m.date,
+            m.from_name or m.from_addr,
+            m.visible_text,
+        )
+    return feed.response(newest[0].date if newest else None)
+
+
+@router.get("/t/{thread_id}/thread.mbox", response_model=None)
+def thread_mbox(
+    request: Request,
+    thread_id: int,
+    viewer: Viewer = Depends(current_viewer),  # noqa: B008
+) -> Response:
+    """The thread's messages as they arrived, oldest first, in one mboxrd file."""
+    with connect(request) as conn:
+        thread = queries.thread_by_id(conn, thread_id, readable(conn, viewer))
+        if thread is None:
+            raise not_found()
+        raws = queries.thread_raw(conn, thread_id)
+    name = f"thread-{thread_id}.mbox"
+    return StreamingResponse(
+        _mboxrd(raws),
+        media_type="application/mbox",
+        headers={"Content-Disposition": content_disposition("attachment", name)},
+    )
+
+
+def _mboxrd(raws: list[tuple[bytes, str, datetime | None]]) -> Iterator[bytes]:
+    for data, sender, when in raws:
+        stamp = (when or datetime(1970, 1, 1, tzinfo=UTC)).astimezone(UTC)
+        asctime = stamp.strftime("%a %b %d %H:%M:%S %Y")
+        envelope = (sender or "MAILER-DAEMON").replace(" ", "")
+        body = _FROM_LINE.sub(rb">\1", data)
+        if not body.endswith(b"\n"):
+            body += b"\n"
+        yield f"From {envelope} {asctime}\n".encode() + body + b"\n"
