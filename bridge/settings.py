@@ -65,6 +65,20 @@ class Settings(BaseSettings):
         default_factory=lambda: ["normal", "general", "public"],
         description="Sensitivity labels published without a moderator (comma-separated).",
     )
+    confidential_labels: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "personal",
+            "private",
+            "company-confidential",
+            "confidential",
+            "highly confidential",
+        ],
+        description="Sensitivity labels that are never published; only an admin releases them.",
+    )
+    confidential_subject_tags: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["[confidential]", "[private]"],
+        description="Subject tags that mark mail confidential (comma-separated).",
+    )
     claim_seconds: int = Field(
         default=300,
         description="How long a worker's claim on a message lasts before another may take it.",
@@ -174,7 +188,14 @@ class Settings(BaseSettings):
         default="", description="CA certificates for IMAP TLS; empty means the system's."
     )
 
-    @field_validator("org_domains", "publishable_labels", "trusted_authserv_ids", mode="before")
+    @field_validator(
+        "org_domains",
+        "publishable_labels",
+        "confidential_labels",
+        "confidential_subject_tags",
+        "trusted_authserv_ids",
+        mode="before",
+    )
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
