@@ -399,6 +399,25 @@ _ALLOWED_ATTRIBUTES = {
 _URL_SCHEMES = frozenset({"http", "https", "mailto", "cid"})
 
 
+def _is_own_url(url: str) -> bool:
+    """A site-relative path, an http(s) URL, or cid: kept as is (the parser keeps them)."""
+    lowered = url.strip().lower()
+    if lowered.startswith(("http://", "https://", "cid:")):
+        return True
+    return lowered.startswith("/") and not lowered.startswith("//") and "\\" not in lowered
+
+
+def rewrite_cid_urls(stored_html: str, cid_urls: Mapping[str, str]) -> str:
+    """Point the `cid:` images of already-sanitised HTML at our attachment URLs, at render time.
+
+    The parser keeps `cid:` sources (it does not know attachment ids yet);
+    the web maps each Content-ID to its `/attachments/{id}` URL here. This is
+    the same sanitiser again, so remote images and everything else stay
+    blocked, and a content-id not in the mapping is dropped.
+    """
+    return sanitize_html(stored_html, cid_urls)
+
+
 def sanitize_html(
     html: str, cid_urls: Mapping[str, str] | None = None, *, remote_images: bool = False
 ) -> str:
@@ -417,7 +436,9 @@ def sanitize_html(
             return value
         url = value.strip()
         if url[:4].lower() == "cid:":
-            return mapping.get(unquote(url[4:]).strip("<>")) if tag == "img" else None
+            target = mapping.get(unquote(url[4:]).strip("<>")) if tag == "img" else None
+            # nh3 does not re-check what the filter returns: only our own kinds of URL pass.
+            return target if target is not None and _is_own_url(target) else None
         if tag == "img" and not remote_images:
             return None
         return value
