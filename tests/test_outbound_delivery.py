@@ -25,8 +25,10 @@ from bridge import admin
 from bridge.core import Core, open_core
 from bridge.notices import send_notice
 from bridge.sender import Sender, queue_notice
+from mail.envelope import Envelope, Receipt
 from tests.conftest import settings_for
 from tests.test_serve_e2e import free_port
+from tests.test_smtp import certificate  # noqa: F401 (fixture)
 from threads.db import writer
 from threads.models import MailAddress, OutboundMail, utcnow
 
@@ -71,8 +73,7 @@ def make_core(tmp_path: Path, port: int, **overrides: Any) -> Core:
         tmp_path / "data",
         mail_domain=DOMAIN,
         smtp_relay=f"127.0.0.1:{port}",
-        smtp_relay_tls="none",
-        **overrides,
+        **{"smtp_relay_tls": "none", **overrides},
     )
     core = open_core(settings)
     admin.add_community(core.engine, "eng", "Engineering", addresses=["eng@lists.example.com"])
@@ -260,5 +261,130 @@ def test_notice_without_relay_is_in_the_outbox_at_once(tmp_path: Path) -> None:
         assert msg["Message-ID"] == f"<{message_id}>"
         assert msg["Auto-Submitted"] == "auto-generated"
         assert msg["To"] == "ana@example.com"
+    finally:
+        core.close()
+
+
+# --- STARTTLS and AUTH at the relay: our own listener plays a relay that demands both ---------
+
+
+class Recorder:
+    """An inbox that keeps what the relay accepted, with the envelope it came in."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[bytes, Envelope]] = []
+
+    def accept(self, raw: bytes, envelope: Envelope) -> Receipt:
+        self.items.append((raw, envelope))
+        return Receipt(len(self.items), duplicate=False)
+
+
+class Everyone:
+    def accepts(self, address: str) -> bool:
+        return True
+
+
+@pytest.fixture
+def tls_relay(
+    certificate: tuple[Path, Path],  # noqa: F811
+) -> Iterator[tuple[int, Recorder, Path]]:
+    from mail.smtp import SMTPListener, hash_password, tls_context
+
+    recorder = Recorder()
+    port = free_port()
+    listener = SMTPListener(
+        recorder,
+        Everyone(),
+        hostname="127.0.0.1",
+        port=port,
+        server_hostname="relay.example",
+        tls=tls_context(*certificate),
+        auth_users={"bridge": hash_password("s3cret")},
+    )
+    listener.start()
+    yield port, recorder, certificate[0]
+    listener.stop()
+
+
+def test_starttls_and_auth_as_configured(tmp_path: Path, tls_relay: Any) -> None:
+    """STARTTLS required, the relay's certificate checked against the CA file, then AUTH."""
+    port, recorder, cert = tls_relay
+    core = make_core(
+        tmp_path,
+        port,
+        smtp_relay_tls="starttls",
+        smtp_relay_user="bridge",
+        smtp_relay_password="s3cret",
+        smtp_relay_ca_file=str(cert),
+    )
+    try:
+        queued(core)
+        assert Sender(core.engine, core.settings).deliver_due() == (1, 0, 0)
+        ((raw, envelope),) = recorder.items
+        assert b"Subject: Your login link" in raw
+        assert envelope.rcpt_to == ("ana@example.com",)
+        assert "with ESMTPSA (authenticated as bridge)" in envelope.source_ref
+    finally:
+        core.close()
+
+
+def test_wrong_relay_password_is_kept_for_a_retry(tmp_path: Path, tls_relay: Any) -> None:
+    """A refused login is an operator's mistake: deferred with the reason, not given up."""
+    port, recorder, cert = tls_relay
+    core = make_core(
+        tmp_path,
+        port,
+        smtp_relay_tls="starttls",
+        smtp_relay_user="bridge",
+        smtp_relay_password="wrong",
+        smtp_relay_ca_file=str(cert),
+    )
+    try:
+        mail_id = queued(core)
+        assert Sender(core.engine, core.settings).deliver_due() == (0, 1, 0)
+        assert "AUTH refused" in row(core, mail_id).last_error
+        assert recorder.items == []
+    finally:
+        core.close()
+
+
+def test_starttls_required_but_not_offered(tmp_path: Path, relay: Any) -> None:
+    """smtp_relay_tls=starttls never falls back to plain text."""
+    port, handler = relay
+    core = make_core(tmp_path, port, smtp_relay_tls="starttls")
+    try:
+        mail_id = queued(core)
+        assert Sender(core.engine, core.settings).deliver_due() == (0, 1, 0)
+        assert "STARTTLS" in row(core, mail_id).last_error.upper()
+        assert handler.received == []
+    finally:
+        core.close()
+
+
+def test_two_senders_share_the_queue_and_deliver_each_message_once(
+    tmp_path: Path, relay: Any
+) -> None:
+    """Leases (FOR UPDATE SKIP LOCKED on PostgreSQL): concurrent senders never double-send."""
+    import threading
+
+    port, handler = relay
+    core = make_core(tmp_path, port)
+    try:
+        ids = [queued(core, f"p{i}@example.com") for i in range(40)]
+        totals: list[tuple[int, int, int]] = []
+
+        def run() -> None:
+            totals.append(Sender(core.engine, core.settings).deliver_due(limit=5))
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert sum(sent for sent, _d, _f in totals) == 40
+        assert sorted(r[1][0] for r in handler.received) == sorted(
+            f"p{i}@example.com" for i in range(40)
+        )
+        assert {row(core, i).state for i in ids} == {"sent"}
     finally:
         core.close()
