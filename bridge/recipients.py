@@ -15,6 +15,7 @@ import time
 from sqlalchemy import Engine, select
 
 from mail.smtp import RecipientPolicy
+from mail.tokens import bounce_token_genuine, reply_token_genuine
 from threads.models import Route, RouteKind
 
 log = logging.getLogger(__name__)
@@ -71,16 +72,18 @@ class OwnAddresses:
     """The bridge's own addresses at `mail_domain`: bounces, replies and postmaster.
 
     Replies to our notifications come to `reply+TOKEN@mail_domain` and delivery
-    reports to `bounces@` or `bounces+VERP@mail_domain`. The tokens and the VERP
-    data are not checked here yet: the reply-by-email work that will sign them is
-    not built. Until it is, any such address is taken; the pipeline holds what
-    it cannot route, with the reason, and nothing is lost. `postmaster` is taken because RFC 5321
+    reports to `bounces@` or `bounces+VERP@mail_domain`. Given the secret key,
+    a token that we did not sign is refused here, at RCPT, so its sender's server
+    tells them at once (mail/tokens.py); a genuine token is taken even when it
+    has expired or is used by someone else, which the pipeline holds with the
+    reason for an admin to see. `postmaster` is taken because RFC 5321
     4.5.1 requires every server that delivers mail to accept it, with or
     without a domain (the pipeline holds it for an admin, like any unrouted mail).
     """
 
-    def __init__(self, mail_domain: str) -> None:
+    def __init__(self, mail_domain: str, secret_key: str = "") -> None:
         self._domain = mail_domain.strip().lower()
+        self._key = secret_key
 
     def accepts(self, address: str) -> bool:
         local, at, domain = _normalise(address).rpartition("@")
@@ -88,7 +91,13 @@ class OwnAddresses:
             return domain == "postmaster"
         if domain != self._domain:
             return False
-        return local in ("bounces", "postmaster") or local.startswith(("bounces+", "reply+"))
+        if local in ("bounces", "postmaster"):
+            return True
+        if local.startswith("reply+"):
+            return not self._key or reply_token_genuine(self._key, local[len("reply+") :])
+        if local.startswith("bounces+"):
+            return not self._key or bounce_token_genuine(self._key, local[len("bounces+") :])
+        return False
 
 
 class AnyOf:

@@ -121,7 +121,9 @@ def _start_smtp(core: Core, settings: Settings) -> Callable[[], None]:
     smtp = SMTPListener(
         core.inbox,
         # The bridge's own reply/bounce addresses first (no query), then the route table.
-        AnyOf(OwnAddresses(settings.mail_domain), RoutedRecipients(core.engine)),
+        AnyOf(
+            OwnAddresses(settings.mail_domain, settings.secret_key), RoutedRecipients(core.engine)
+        ),
         hostname=settings.smtp_host,
         port=settings.smtp_port,
         server_hostname=settings.mail_domain,

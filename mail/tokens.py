@@ -118,6 +118,23 @@ def verify_reply_token(key: str, token: str, *, address: str, today: date) -> Re
     return claim
 
 
+def reply_token_genuine(key: str, token: str) -> bool:
+    """Whether we signed this reply token (its person and expiry are checked later)."""
+    data = _unb32(token)
+    if data is None or len(data) != _REPLY_BYTES:
+        return False
+    payload, tag = data[: _REPLY.size], data[_REPLY.size : _REPLY.size + _TAG]
+    return hmac.compare_digest(tag, _mac(key, b"reply", payload)[:_TAG])
+
+
+def bounce_token_genuine(key: str, token: str) -> bool:
+    try:
+        verify_bounce_token(key, token)
+    except TokenError:
+        return False
+    return True
+
+
 def bounce_token(key: str, outbound_id: int) -> str:
     """The VERP part of the envelope sender for outbound mail `outbound_id`."""
     payload = _BOUNCE.pack(outbound_id)

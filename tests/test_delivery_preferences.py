@@ -7,9 +7,8 @@ from sqlalchemy import select
 from bridge.core import Core
 from bridge.posting import post_reply
 from bridge.sender import Sender
-from tests.test_reply_by_email import _thread, core, mail_to  # noqa: F401 (fixture)
+from tests.test_reply_by_email import EDITOR, _thread, core, mail_to  # noqa: F401 (fixture)
 from threads import outbound
-from threads.access import LOCAL_ADMIN
 from threads.db import writer
 from threads.models import Community, Notification
 
@@ -22,8 +21,8 @@ def test_digest_collects_a_days_messages_and_web_only_gets_none(core: Core) -> N
         outbound.set_preference(conn, community_id, "x@example.com", "digest")
         outbound.set_preference(conn, community_id, "y@example.com", "web")
     sender = Sender(core.engine, core.settings)
-    post_reply(core, LOCAL_ADMIN, thread_id, "First update.\n", name="Local Admin")
-    post_reply(core, LOCAL_ADMIN, thread_id, "Second update.\n", name="Local Admin")
+    post_reply(core, EDITOR, thread_id, "First update.\n", name="Local Admin")
+    post_reply(core, EDITOR, thread_id, "Second update.\n", name="Local Admin")
     # Compose the posts only: the digest has not been made yet.
     assert sender.compose_notifications() == (6, 4)
     sender.deliver_due()
@@ -39,7 +38,7 @@ def test_digest_collects_a_days_messages_and_web_only_gets_none(core: Core) -> N
     assert text.index("First update.") < text.index("Second update.")
     assert mail_to(core, "y@example.com") == []
     # One digest a day: nothing new goes out until a day has passed.
-    post_reply(core, LOCAL_ADMIN, thread_id, "Third update.\n", name="Local Admin")
+    post_reply(core, EDITOR, thread_id, "Third update.\n", name="Local Admin")
     sender.run_once()
     assert len(mail_to(core, "x@example.com")) == 1
     with core.engine.connect() as conn:

@@ -7,24 +7,27 @@ send them; the sender role reads the held reports and acts on them.
 from __future__ import annotations
 
 import itertools
+import smtplib
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import getaddresses
 
+import pytest
 from sqlalchemy import select
 
 from bridge.core import Core
 from bridge.posting import post_reply
 from bridge.sender import Sender
-from tests.test_reply_by_email import (  # noqa: F401 (fixtures)
+from mail.envelope import Envelope
+from tests.test_reply_by_email import (  # noqa: F401 (core and smtp_port are fixtures)
     DOMAIN,
+    EDITOR,
     core,
     mail_to,
     send,
     smtp_port,
     web_reply_mailed,
 )
-from threads.access import LOCAL_ADMIN
 from threads.models import MailAddress, MailEvent, Notification, RawMessage
 
 _serial = itertools.count()
@@ -77,7 +80,7 @@ def test_dsn_to_verp_address_marks_and_stops_after_the_limit(core: Core, smtp_po
         assert state.hard_bounces == n + 1
         assert state.disabled == (n == 2)
         if n < 2:
-            post_reply(core, LOCAL_ADMIN, thread_id, f"Update {n}.\n", name="Local Admin")
+            post_reply(core, EDITOR, thread_id, f"Update {n}.\n", name="Local Admin")
             sender.run_once()
     assert "5.1.1" in state.last_reason
     with core.engine.connect() as conn:
@@ -86,7 +89,7 @@ def test_dsn_to_verp_address_marks_and_stops_after_the_limit(core: Core, smtp_po
     assert set(events) == {("bounce", "p0@example.com")}
     assert {s for (s,) in held} == {"held"}  # reports are never posted
     copies = len(mail_to(core, "p0@example.com"))
-    post_reply(core, LOCAL_ADMIN, thread_id, "After the bounces.\n", name="Local Admin")
+    post_reply(core, EDITOR, thread_id, "After the bounces.\n", name="Local Admin")
     sender.run_once()
     assert len(mail_to(core, "p0@example.com")) == copies
     with core.engine.connect() as conn:
@@ -101,7 +104,14 @@ def test_dsn_to_verp_address_marks_and_stops_after_the_limit(core: Core, smtp_po
 def test_forged_verp_or_unknown_address_marks_nothing(core: Core, smtp_port: int) -> None:  # noqa: F811
     """A report to a made-up VERP token, or naming someone we never mailed, changes nothing."""
     web_reply_mailed(core)
-    send(smtp_port, dsn("p0@example.com"), f"bounces+aaaaaaaaaaaaaaaaaaaaaaaaaa@{DOMAIN}")
+    with pytest.raises(smtplib.SMTPRecipientsRefused):  # refused at RCPT by the listener
+        send(smtp_port, dsn("p0@example.com"), f"bounces+aaaaaaaaaaaaaaaaaaaaaaaaaa@{DOMAIN}")
+    # Had it come in another way (no key at the edge), the reader ignores it too.
+    receipt = core.inbox.accept(
+        bytes(dsn("p0@example.com")),
+        Envelope("smtp", rcpt_to=(f"bounces+aaaaaaaaaaaaaaaaaaaaaaaaaa@{DOMAIN}",)),
+    )
+    assert not receipt.duplicate
     send(smtp_port, dsn("stranger@example.com"), f"bounces@{DOMAIN}")
     from bridge.worker import drain
 

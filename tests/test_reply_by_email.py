@@ -30,10 +30,12 @@ from mail.smtp import SMTPListener
 from mail.tokens import read_reply_token
 from tests.conftest import conversation, settings_for
 from tests.test_serve_e2e import free_port
-from threads.access import LOCAL_ADMIN
+from threads.access import Viewer
 from threads.models import Message, Notification, OutboundMail, RawMessage, ThreadSubscription
 
 DOMAIN = "bridge.example"
+# Replies on the web come from a signed-in person (an admin, so any community is open).
+EDITOR = Viewer(email="lee@example.com", is_admin=True)
 PUBLIC = "https://bridge.example.com"
 
 
@@ -58,7 +60,7 @@ def smtp_port(core: Core) -> Iterator[int]:
     port = free_port()
     listener = SMTPListener(
         core.inbox,
-        AnyOf(OwnAddresses(DOMAIN), RoutedRecipients(core.engine)),
+        AnyOf(OwnAddresses(DOMAIN, core.settings.secret_key), RoutedRecipients(core.engine)),
         hostname="127.0.0.1",
         port=port,
         server_hostname=DOMAIN,
@@ -130,9 +132,7 @@ def rows(core: Core, model: Any, *where: Any) -> list[Any]:
 
 def web_reply_mailed(core: Core) -> tuple[int, int]:
     thread_id = _thread(core)
-    pk = post_reply(
-        core, LOCAL_ADMIN, thread_id, "Agreed, ship it on Monday.\n", name="Local Admin"
-    )
+    pk = post_reply(core, EDITOR, thread_id, "Agreed, ship it on Monday.\n", name="Local Admin")
     report = Sender(core.engine, core.settings).run_once()
     assert report.composed == 5
     assert report.sent == 5
@@ -305,7 +305,7 @@ def test_mute_by_mail_stops_further_copies(core: Core, smtp_port: int) -> None:
     assert raw.state == "done"
     assert "muted" in raw.reason
     before = len(mail_to(core, "x@example.com"))
-    post_reply(core, LOCAL_ADMIN, thread_id, "One more thing.\n", name="Local Admin")
+    post_reply(core, EDITOR, thread_id, "One more thing.\n", name="Local Admin")
     Sender(core.engine, core.settings).run_once()
     assert len(mail_to(core, "x@example.com")) == before
     assert len(mail_to(core, "y@example.com")) == 2
@@ -326,3 +326,18 @@ def test_auto_reply_to_our_mail_is_never_posted_nor_answered(core: Core, smtp_po
     before = len(rows(core, OutboundMail))
     Sender(core.engine, core.settings).run_once()
     assert len(rows(core, OutboundMail)) == before
+
+
+def test_made_up_reply_address_is_refused_at_rcpt(core: Core, smtp_port: int) -> None:
+    """A token we did not sign gets 550 5.1.1 before any content is sent."""
+    web_reply_mailed(core)
+    (mine,) = mail_to(core, "p1@example.com")
+    rcpt = next(a for _n, a in getaddresses([mine["Reply-To"]]))
+    local, _, domain = rcpt.partition("@")
+    # Characters 6-16 are the token's thread and person: altered, the signature fails.
+    forged = local[:12] + ("a" if local[12] != "a" else "b") + local[13:] + "@" + domain
+    answer = reply_to(mine, sender="p1@example.com", body="Hello.\n")
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        send(smtp_port, answer, forged)
+    assert refused.value.recipients[forged][0] == 550
+    send(smtp_port, answer, rcpt)  # the genuine one is taken

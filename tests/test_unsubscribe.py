@@ -11,8 +11,7 @@ from sqlalchemy import select
 from bridge.core import Core
 from bridge.posting import post_reply
 from bridge.sender import Sender
-from tests.test_reply_by_email import core, mail_to, web_reply_mailed  # noqa: F401 (fixture)
-from threads.access import LOCAL_ADMIN
+from tests.test_reply_by_email import EDITOR, core, mail_to, web_reply_mailed  # noqa: F401 (fixture)
 from threads.models import DeliveryPreference, ThreadSubscription
 from web.app import create_app
 
@@ -46,7 +45,7 @@ def test_one_click_post_stops_community_mail_without_a_session(core: Core) -> No
     with core.engine.connect() as conn:
         (pref,) = conn.execute(select(DeliveryPreference)).all()
     assert (pref.address, pref.mode) == ("x@example.com", "web")
-    post_reply(core, LOCAL_ADMIN, thread_id, "Another update.\n", name="Local Admin")
+    post_reply(core, EDITOR, thread_id, "Another update.\n", name="Local Admin")
     Sender(core.engine, core.settings).run_once()
     assert len(mail_to(core, "x@example.com")) == 1
     assert len(mail_to(core, "y@example.com")) == 2
@@ -113,7 +112,7 @@ def test_signed_in_reader_watches_a_thread_and_gets_its_mail(core: Core) -> None
         ).status_code
         == 404
     )
-    post_reply(core, LOCAL_ADMIN, thread_id, "Watchers welcome.\n", name="Local Admin")
+    post_reply(core, EDITOR, thread_id, "Watchers welcome.\n", name="Local Admin")
     Sender(core.engine, core.settings).run_once()
     (copy,) = mail_to(core, "reader@example.com")
     assert copy.get_body(("plain",)).get_content().startswith("Watchers welcome.")
