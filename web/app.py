@@ -20,9 +20,14 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response as BaseResponse
 
 from bridge.core import Core
 from web import auth, outbox, pages, unsubscribe
+from web.api import error_response as api_error
+from web.api import router as api_router
+from web.attachments import router as attachments_router
+from web.feeds import router as feeds_router
 from web.security import CSP, CookieNames, SecurityMiddleware, csrf_token
 from web.viewer import current_viewer
 
@@ -44,6 +49,9 @@ def create_app(core: Core) -> FastAPI:
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=TEMPLATES / "static"), name="static")
     app.include_router(pages.router)
+    app.include_router(attachments_router)  # downloads, and message HTML in a sandboxed frame
+    app.include_router(feeds_router)  # Atom feeds and mbox downloads
+    app.include_router(api_router)  # JSON under /api
     app.include_router(unsubscribe.router)  # mailed unsubscribe/mute links (no login)
     app.include_router(outbox.router)  # admin: outgoing mail and bounced addresses
     app.include_router(auth.router)  # /login, the magic link, /logout
@@ -53,13 +61,17 @@ def create_app(core: Core) -> FastAPI:
     )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
-        return _error_page(request, exc.status_code, str(exc.detail))
+    async def http_error(request: Request, exc: StarletteHTTPException) -> BaseResponse:
+        detail = str(exc.detail)
+        return api_error(request, exc.status_code, detail) or _error_page(
+            request, exc.status_code, detail
+        )
 
     @app.exception_handler(RequestValidationError)
-    async def bad_input(request: Request, exc: RequestValidationError) -> HTMLResponse:
+    async def bad_input(request: Request, exc: RequestValidationError) -> BaseResponse:
         fields = ", ".join(str(e["loc"][-1]) for e in exc.errors())
-        return _error_page(request, 400, f"Please check these parts of the address: {fields}.")
+        message = f"Please check these parts of the address: {fields}."
+        return api_error(request, 400, message) or _error_page(request, 400, message)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> HTMLResponse:
