@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from threads.models import (
     ImapFolder,
     Membership,
     Message,
+    ModerationDecision,
     Person,
     Posting,
     RawMessage,
@@ -39,7 +41,7 @@ from threads.models import (
     WebSession,
     utcnow,
 )
-from threads.people import InvalidAddress, normalize_email
+from threads.people import InvalidAddress, normalize_email, try_normalize
 from threads.store import refresh_thread
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -426,3 +428,156 @@ def members(conn: Connection, community_id: int) -> list[Any]:
             .order_by(ms.c.role.desc(), p.c.email)
         )
     )
+
+
+# --- held mail: approve, reject, discard -----------------------------------------------
+
+DECISIONS = ("approve", "reject", "discard")
+
+
+@dataclass(frozen=True, slots=True)
+class HeldMessage:
+    id: int
+    received_at: Any
+    source: str
+    sender: str
+    subject: str
+    reason: str
+    community_ids: tuple[int, ...]  # where it would go; empty when it has no route
+
+
+def held_messages(core: Core, *, limit: int = 200) -> list[HeldMessage]:
+    """Held raw messages, newest first, each with the communities it routes to."""
+    from bridge import steps
+    from mail.parse import parse_message
+
+    raw = RawMessage.__table__
+    with core.engine.connect() as conn:
+        rows = conn.execute(
+            select(raw).where(raw.c.state == RawState.held).order_by(raw.c.id.desc()).limit(limit)
+        ).all()
+        routes = steps.load_routes(conn)
+    out = []
+    for row in rows:
+        view = steps.RawView(
+            row.id,
+            row.data,
+            row.source,
+            row.mail_from,
+            list(row.rcpt_to or []),
+            row.community_hint,
+            row.sha256,
+        )
+        try:
+            parsed = parse_message(row.data)
+            sender = parsed.from_.address if parsed.from_ else row.mail_from
+            ids = tuple(ref.id for ref in steps.route(routes, view, parsed))
+        except Exception:  # no route, or unparseable: admins only
+            sender, ids = row.mail_from, ()
+        out.append(
+            HeldMessage(row.id, row.received_at, row.source, sender, row.subject, row.reason, ids)
+        )
+    return out
+
+
+def decide(
+    core: Core,
+    raw_id: int,
+    decision: str,
+    *,
+    actor: str,
+    actor_is_admin: bool,
+    reason: str = "",
+) -> str:
+    """A moderator's answer to a held message; returns the message's state afterwards.
+
+    approve: run it again with the judgement holds lifted (bridge/steps.py
+    authorize). reject: mark it rejected and mail the sender the reason.
+    discard: mark it discarded, silently. The raw bytes are always kept.
+    Confidential holds are released by admins only.
+    """
+    from bridge.notices import send_notice
+
+    if decision not in DECISIONS:
+        raise UsageError(f"decision '{decision}': choose approve, reject or discard")
+    reason = reason.strip()
+    if decision == "reject" and not reason:
+        raise UsageError("a rejection needs a reason: it is mailed to the sender")
+    raw, md = RawMessage.__table__, ModerationDecision.__table__
+    notify: tuple[str, str] | None = None
+    with writer(core.engine).begin() as conn:
+        row = conn.execute(
+            select(raw.c.state, raw.c.reason, raw.c.subject, raw.c.mail_from, raw.c.data).where(
+                raw.c.id == raw_id
+            )
+        ).first()
+        if row is None or row.state != RawState.held:
+            raise UsageError(f"message {raw_id} is not held")
+        if row.reason.startswith("confidential: ") and not actor_is_admin:
+            raise UsageError("confidential mail is released or rejected by an admin only")
+        conn.execute(
+            insert(md).values(
+                raw_id=raw_id, decision=decision, actor=actor, reason=reason, at=utcnow()
+            )
+        )
+        state, why = {
+            "approve": (RawState.pending, ""),
+            "reject": (RawState.rejected, f"rejected by a moderator: {reason}"),
+            "discard": (RawState.discarded, "discarded by a moderator"),
+        }[decision]
+        conn.execute(update(raw).where(raw.c.id == raw_id).values(state=state, reason=why))
+        audit(
+            conn,
+            actor,
+            f"held.{decision}",
+            f"raw {raw_id}",
+            {"state": str(row.state), "reason": row.reason},
+            {"state": str(state), "reason": why or reason},
+        )
+        if decision == "reject":
+            notify = (_sender_of(row.data, row.mail_from), row.subject)
+    if decision == "approve":
+        outcomes = core.pipeline.run([raw_id])
+        return str(outcomes[0].state) if outcomes else str(RawState.pending)
+    if notify is not None and notify[0]:
+        to, subject = notify
+        send_notice(
+            core.settings,
+            to,
+            f"Not published: {subject}"[:200],
+            f'Your message "{subject}" was not published.\n\nThe moderator\'s reason:\n\n'
+            f"  {reason}\n",
+        )
+    return str(state)
+
+
+def _sender_of(data: bytes, mail_from: str) -> str:
+    """Where a rejection goes: the From address (the envelope sender if there is none)."""
+    from email.parser import BytesHeaderParser
+    from email.utils import parseaddr
+
+    header = BytesHeaderParser().parsebytes(data).get("From", "")
+    return try_normalize(parseaddr(str(header))[1]) or try_normalize(mail_from) or ""
+
+
+def incoming_log(conn: Connection, *, state: str | None = None, limit: int = 200) -> list[Any]:
+    """Each raw message's time, source, envelope, subject, state and reason (newest first)."""
+    raw = RawMessage.__table__
+    stmt = (
+        select(
+            raw.c.id,
+            raw.c.received_at,
+            raw.c.source,
+            raw.c.mail_from,
+            raw.c.rcpt_to,
+            raw.c.message_id,
+            raw.c.subject,
+            raw.c.state,
+            raw.c.reason,
+        )
+        .order_by(raw.c.id.desc())
+        .limit(limit)
+    )
+    if state:
+        stmt = stmt.where(raw.c.state == state)
+    return list(conn.execute(stmt))

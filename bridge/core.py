@@ -40,6 +40,7 @@ def open_core(settings: Settings) -> Core:
         trusted_authserv_ids=frozenset(settings.trusted_authserv_ids),
         attachment_max_bytes=settings.attachment_max_bytes,
         message_attachments_max_bytes=settings.message_attachments_max_bytes,
+        org_domains=frozenset(settings.org_domains),
     )
     parser = ParsePool(workers=settings.parse_workers, timeout=settings.parse_timeout)
     return Core(settings, engine, Pipeline(engine, context, parser), DatabaseInbox(engine))

@@ -24,17 +24,22 @@ from mail.headers import Address, impersonated_address
 from mail.parse import Attachment as ParsedAttachment
 from mail.parse import ParsedMessage
 from threads import search
+from threads.access import posters_by_community, posting_hold_reason
 from threads.db import insert_ignoring_conflict
 from threads.models import (
     Attachment,
     Community,
     Message,
+    ModerationDecision,
     Notification,
     Person,
+    RawMessage,
+    RawState,
     Route,
     RouteKind,
     utcnow,
 )
+from threads.people import try_normalize
 from threads.store import Filed, Letter, file_letter
 
 # Sources whose mail is live: fan-out mails subscribers. An imported archive is
@@ -76,6 +81,8 @@ class Context:
     # Attachments over these are listed with a note but not written (the raw bytes keep them).
     attachment_max_bytes: int = 25 * 1024 * 1024
     message_attachments_max_bytes: int = 50 * 1024 * 1024
+    # BRIDGE_ORG_DOMAINS, for the communities' posting policies (threads/access.py).
+    org_domains: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +91,12 @@ class CommunityRef:
     slug: str
     archived: bool
     reply_token: str = ""  # set when routed by a reply token; authorize verifies it
+    # Posting policy (members|org|anyone) and who always may post (members,
+    # moderators, admins); `live` and `approved` are set by `route` for one message.
+    posting: str = "org"
+    posters: frozenset[str] = frozenset()
+    live: bool = False
+    approved: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +104,18 @@ class Routes:
     by_address: dict[str, CommunityRef]
     by_list_id: dict[str, CommunityRef]
     by_slug: dict[str, CommunityRef]
+    # Pending raw messages a moderator approved: published despite a hold.
+    approved: frozenset[int] = frozenset()
 
 
 def load_routes(conn: Connection) -> Routes:
     c, r = Community.__table__, Route.__table__
+    posters = posters_by_community(conn)
     communities = {
-        row.id: CommunityRef(row.id, row.slug, row.archived)
-        for row in conn.execute(select(c.c.id, c.c.slug, c.c.archived))
+        row.id: CommunityRef(
+            row.id, row.slug, row.archived, posting=row.posting, posters=posters[row.id]
+        )
+        for row in conn.execute(select(c.c.id, c.c.slug, c.c.archived, c.c.posting))
     }
     by_address: dict[str, CommunityRef] = {}
     by_list_id: dict[str, CommunityRef] = {}
@@ -105,10 +123,26 @@ def load_routes(conn: Connection) -> Routes:
         target = by_address if kind == RouteKind.address else by_list_id
         target[value] = communities[cid]
     by_slug = {ref.slug: ref for ref in communities.values()}
-    return Routes(by_address, by_list_id, by_slug)
+    raw_, decision = RawMessage.__table__, ModerationDecision.__table__
+    approved = conn.execute(
+        select(decision.c.raw_id)
+        .join(raw_, raw_.c.id == decision.c.raw_id)
+        .where(raw_.c.state == RawState.pending, decision.c.decision == "approve")
+    ).scalars()
+    return Routes(by_address, by_list_id, by_slug, frozenset(approved))
 
 
 def route(routes: Routes, raw: RawView, parsed: ParsedMessage) -> list[CommunityRef]:
+    """The communities this message belongs to, each marked live or history and approved."""
+    live = raw.source in LIVE_SOURCES
+    approved = raw.id in routes.approved
+    return [
+        dataclasses.replace(ref, live=live, approved=approved)
+        for ref in _find_communities(routes, raw, parsed)
+    ]
+
+
+def _find_communities(routes: Routes, raw: RawView, parsed: ParsedMessage) -> list[CommunityRef]:
     """The communities this message belongs to, most specific evidence first."""
     if raw.community_hint:
         ref = routes.by_slug.get(raw.community_hint)
@@ -156,20 +190,34 @@ def authorize(
     parsed: ParsedMessage,
     classification: Classification,
 ) -> list[CommunityRef]:
-    """Hold what must not be published; per-person posting rules come with identity."""
+    """Hold what must not be published, and what the sender may not post without a moderator.
+
+    A moderator's approval (bridge/admin.py `decide`) lifts the holds that are a
+    matter of judgement: auto-reply, sensitivity, confidential (admins only)
+    and the posting policy. Loops, bounces and mail without a sender stay held.
+    """
     if classification.loop:
         raise Held("loop: this is mail the bridge sent itself")
     if classification.bounce:
         failed = ", ".join(_with_status(classification)) or "unknown recipients"
         raise Held(f"bounce: delivery status notification for {failed}")
-    if classification.auto_reply:
+    approved = bool(communities) and all(c.approved for c in communities)
+    if classification.auto_reply and not approved:
         raise Held("auto-reply: " + "; ".join(classification.reasons))
-    _hold_confidential(context, parsed, classification)
+    if not approved:
+        _hold_confidential(context, parsed, classification)
     label = classification.sensitivity
-    if label and label not in context.publishable_labels:
+    if label and label not in context.publishable_labels and not approved:
         raise Held(f"sensitivity label '{label}': needs a moderator's decision")
     if parsed.from_ is None or not parsed.from_.address:
         raise Held("no sender: the message has no usable From address")
+    sender = try_normalize(parsed.from_.address)
+    for ref in communities:
+        # Imported history is not posting; a verified reply token is the participant's own.
+        if ref.live and not ref.approved and not ref.reply_token:
+            why = posting_hold_reason(ref.posting, sender, ref.posters, context.org_domains)
+            if why:
+                raise Held(f"{why} ({ref.slug})")
     for ref in communities:
         if ref.reply_token:
             replies.check_reply(

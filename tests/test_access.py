@@ -50,7 +50,7 @@ def test_look_alikes_do_not_collide() -> None:
     "raw",
     [
         "ana",
-        "ana@example",
+        "ana@example..com",
         "a@b@example.com",
         "a\u200bna@example.com",
         "ana @example.com",

@@ -154,22 +154,23 @@ def may_post(conn: Connection, viewer: Viewer, community_id: int) -> bool:
     return row.posting == Posting.anyone.value
 
 
-def mail_hold_reason(
-    conn: Connection, sender: str, community_id: int, posting: str, org_domains: Iterable[str]
+def posting_hold_reason(
+    posting: str, sender: str | None, posters: frozenset[str], org_domains: Iterable[str]
 ) -> str | None:
-    """Why mail from `sender` to a community must wait for a moderator, or None to publish.
+    """Why mail from `sender` (a normalised address) must wait for a moderator, or None.
 
-    With no `BRIDGE_ORG_DOMAINS` configured the bridge cannot tell outsiders
-    from colleagues, so every sender counts as the organisation's for posting
+    `posters` are the community's members, moderators and the bridge's admins
+    (normalised addresses, disabled people left out). With no
+    `BRIDGE_ORG_DOMAINS` configured the bridge cannot tell outsiders from
+    colleagues, so every sender counts as the organisation's for posting
     (reading stays closed: nobody is an org reader then).
     """
-    domains = list(org_domains)
-    viewer = viewer_for(conn, sender, domains)
-    if viewer.anonymous:
-        return "sender not permitted: the address is disabled or not a usable address"
-    if viewer.is_admin or role_in(conn, viewer, community_id) is not None:
+    if sender is None:
+        return "sender not permitted: the From address is not a usable address"
+    if sender in posters:
         return None
-    org = viewer.org or not domains
+    domains = list(org_domains)
+    org = is_org_address(sender, domains) or not domains
     if posting == Posting.members.value:
         return "sender not permitted: only members post here; a moderator may approve"
     if posting == Posting.org.value and not org:
@@ -177,3 +178,22 @@ def mail_hold_reason(
     if posting == Posting.anyone.value and not org:
         return "moderation: the sender is outside the organisation"
     return None
+
+
+def posters_by_community(conn: Connection) -> dict[int, frozenset[str]]:
+    """Per community, who always may post: its members and moderators, and every admin."""
+    admins = set(
+        conn.execute(
+            select(P.c.email).where(P.c.is_admin.is_(True), P.c.disabled.is_(False))
+        ).scalars()
+    )
+    found: dict[int, set[str]] = {}
+    rows = conn.execute(
+        select(MS.c.community_id, P.c.email)
+        .join(P, P.c.id == MS.c.person_id)
+        .where(P.c.disabled.is_(False))
+    )
+    for cid, email in rows:
+        found.setdefault(cid, set()).add(email)
+    ids = conn.execute(select(C.c.id)).scalars()
+    return {cid: frozenset(found.get(cid, set()) | admins) for cid in ids}

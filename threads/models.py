@@ -50,7 +50,10 @@ class RawState(enum.StrEnum):
     failed = "failed"
     # Refused at the SMTP edge (bare LF, NUL, overlong line): the sender got a
     # permanent error; the bytes are kept so an admin can see what was refused.
+    # Also a held message a moderator rejected (the sender was told why).
     rejected = "rejected"
+    # A held message a moderator threw away without a word; the bytes stay.
+    discarded = "discarded"
 
 
 class RouteKind(enum.StrEnum):
@@ -145,6 +148,18 @@ class WebSession(SQLModel, table=True):
     person_id: int = Field(foreign_key="person.id", index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
     expires_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class ModerationDecision(SQLModel, table=True):
+    # A moderator's answer to a held message: approve (publish despite the hold),
+    # reject (with a reason mailed to the sender) or discard.
+    __tablename__ = "moderation_decision"
+    id: int | None = Field(default=None, primary_key=True)
+    raw_id: int = Field(foreign_key="raw_message.id", index=True)
+    decision: str = Field(max_length=16)
+    actor: str = Field(max_length=320)
+    reason: str = ""
+    at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
 
 
 class AuditEntry(SQLModel, table=True):

@@ -49,8 +49,9 @@ def normalize_email(address: str) -> str:
         labels = [_ascii_label(label) for label in domain.split(".")]
     except UnicodeError as exc:
         raise InvalidAddress("the domain is not a valid domain name") from exc
-    if len(labels) < 2 or any(not label for label in labels):
-        raise InvalidAddress("the domain needs at least two parts, like example.com")
+    # One label (root@localhost) is a valid domain for mail inside a network.
+    if any(not label for label in labels):
+        raise InvalidAddress("the domain has an empty part, like example..com")
     return f"{local}@{'.'.join(labels)}"
 
 

@@ -1,5 +1,5 @@
 """Identity and access: admin and disabled people, posting policy, memberships,
-login tokens, web sessions, audit log.
+login tokens, web sessions, moderation decisions, audit log.
 
 Revision ID: 0004
 Revises: 0003
@@ -74,6 +74,18 @@ def upgrade() -> None:
     )
     op.create_index("ix_web_session_person_id", "web_session", ["person_id"])
     op.create_table(
+        "moderation_decision",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("raw_id", sa.Integer(), nullable=False),
+        sa.Column("decision", _str(length=16), nullable=False),
+        sa.Column("actor", _str(length=320), nullable=False),
+        sa.Column("reason", _str(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["raw_id"], ["raw_message.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_moderation_decision_raw_id", "moderation_decision", ["raw_id"])
+    op.create_table(
         "audit_log",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
@@ -90,6 +102,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_audit_log_action", table_name="audit_log")
     op.drop_table("audit_log")
+    op.drop_index("ix_moderation_decision_raw_id", table_name="moderation_decision")
+    op.drop_table("moderation_decision")
     op.drop_index("ix_web_session_person_id", table_name="web_session")
     op.drop_table("web_session")
     op.drop_index("ix_login_token_client", table_name="login_token")
