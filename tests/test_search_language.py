@@ -271,6 +271,10 @@ def test_or_not_and_groups(archive: Core) -> None:
     assert found(archive, "from:dana OR has:attachment") == {"Salary bands", "Board notes"}
     assert found(archive, "salary OR from:elodie") == {"Salary bands", "Café opening"}
     assert found(archive, "-budget -numbers") == {"Café opening"}
+    budget_but_lunch = {"Quarterly budget", "Salary bands", "Board notes"}
+    assert found(archive, "budget -from:bo") == budget_but_lunch
+    assert found(archive, "budget NOT cc:carla") == budget_but_lunch
+    assert found(archive, "-to:frank after:2026-03-10") == set()
     assert found(archive, "budget AND board") == found(archive, "budget board")
 
 

@@ -18,16 +18,20 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
     Integer,
+    String,
     and_,
     bindparam,
     column,
+    exists,
     false,
     func,
+    literal,
     literal_column,
     not_,
     or_,
@@ -201,27 +205,27 @@ class _Compiler:
         # typed in title and upper case to find "Élodie".
         spaced = " ".join(_SEPARATORS.sub(" ", needle.lower()).split())
         cased = [_like(v) for v in dict.fromkeys([spaced, spaced.title(), spaced.upper()])]
-        names = [self._name("p") for _ in cased]
+        addr: ColumnElement[Any]
+        name: ColumnElement[Any]
         if f.field == "from":
-            pairs = [("message.from_addr", "message.from_name")]
-            each = ""
-        elif self.sqlite:
-            pairs = [("json_extract(j.value, '$.address')", "json_extract(j.value, '$.name')")]
-            each = f"json_each(message.{f.field}_addrs)"
+            addr, name = M.c.from_addr, M.c.from_name
         else:
-            pairs = [("(j ->> 'address')", "(j ->> 'name')")]
-            each = f"json_array_elements(message.{f.field}_addrs)"
-        addr, name = pairs[0]
+            col = M.c.to_addrs if f.field == "to" else M.c.cc_addrs
+            fn = func.json_each if self.sqlite else func.json_array_elements
+            j = fn(col).table_valued("value").alias("j")
+            if self.sqlite:
+                addr = func.json_extract(j.c.value, "$.address")
+                name = func.json_extract(j.c.value, "$.name")
+            else:
+                addr, name = j.c.value.op("->>")("address"), j.c.value.op("->>")("name")
         tests = [
-            f"{_spaced(f'lower({addr})')} LIKE :{names[0]} ESCAPE '\\'",
-            f"{_spaced(f'lower({name})')} LIKE :{names[0]} ESCAPE '\\'",
-            *(f"{_spaced(name)} LIKE :{n} ESCAPE '\\'" for n in names[1:]),
+            _spaced(func.lower(addr)).like(cased[0], escape="\\"),
+            _spaced(func.lower(name)).like(cased[0], escape="\\"),
+            *(_spaced(name).like(p, escape="\\") for p in cased[1:]),
         ]
-        sql = "(" + " OR ".join(tests) + ")"
-        if each:
-            sql = f"EXISTS (SELECT 1 FROM {each} AS j WHERE {sql})"
-        params = [bindparam(n, p) for n, p in zip(names, cased, strict=True)]
-        return text(sql).bindparams(*params)  # type: ignore[return-value]
+        if f.field == "from":
+            return or_(*tests)
+        return exists().select_from(j).where(or_(*tests))
 
     def _name(self, prefix: str) -> str:
         self.params += 1
@@ -231,12 +235,12 @@ class _Compiler:
 _SEPARATORS = re.compile(r"[.@\-_+<>\"'\s]+")
 
 
-def _spaced(sql: str) -> str:
-    """SQL for " " + the value with separators as spaces, so LIKE '% word%' finds word starts."""
+def _spaced(value: ColumnElement[Any]) -> ColumnElement[str]:
+    """ " " + the value with separators as spaces, so LIKE '% word%' finds word starts."""
+    out: ColumnElement[Any] = value
     for sep in ".@-_+<>\"'":
-        quoted = sep.replace("'", "''")
-        sql = f"replace({sql}, '{quoted}', ' ')"
-    return f"(' ' || {sql})"
+        out = func.replace(out, sep, " ", type_=String)
+    return literal(" ", String).concat(out)
 
 
 def _like(spaced: str) -> str:

@@ -116,7 +116,7 @@ def _thread_context(request: Request, thread_id: int, viewer: Viewer) -> dict[st
 
 def _framing_csp() -> dict[str, str]:
     # The thread page frames each message's HTML document (web/attachments.py).
-    from web.security import CSP
+    from web.app import CSP  # imported here: web.app imports this module
 
     return {"Content-Security-Policy": CSP + "; frame-src 'self'"}
 
