@@ -10,8 +10,10 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from tqdm import tqdm
@@ -51,18 +53,29 @@ def import_paths(
         raise UsageError("no such file or folder: " + ", ".join(missing))
     show = sys.stderr.isatty() if progress is None else progress
     counts: Counter[RawState] = Counter()
+    # Batch n+1 is parsed (in the pipeline's child processes) while batch n is filed.
+    inflight: tuple[Future[Any], set[int]] | None = None
     with tqdm(
         total=total_size(paths), unit="B", unit_scale=True, disable=not show, smoothing=0.1
     ) as bar:
         for path in paths:
             last = 0
             for batch in _batches(read_archive(path)):
-                counts.update(_import_batch(core, community, batch))
+                fresh, accepted = _accept_batch(
+                    core, community, batch, inflight[1] if inflight else set()
+                )
+                counts.update(accepted)
+                parsing = (core.pipeline.submit(fresh), set(fresh)) if fresh else None
+                if inflight is not None:
+                    counts.update(outcome.state for outcome in core.pipeline.finish(inflight[0]))
+                inflight = parsing
                 bar.update(batch[-1].position - last)
                 last = batch[-1].position
                 seen = sum(counts.values())
                 rate = seen / max(bar.format_dict["elapsed"], 1e-9)
                 bar.set_postfix_str(f"{seen} messages, {rate:.0f} msg/s", refresh=False)
+        if inflight is not None:
+            counts.update(outcome.state for outcome in core.pipeline.finish(inflight[0]))
     return ImportSummary(
         imported=counts[RawState.done],
         duplicates=counts[RawState.duplicate],
@@ -82,7 +95,14 @@ def _batches(items: Iterable[ArchivedMessage]) -> Iterator[list[ArchivedMessage]
         yield batch
 
 
-def _import_batch(core: Core, community: str, batch: list[ArchivedMessage]) -> Counter[RawState]:
+def _accept_batch(
+    core: Core, community: str, batch: list[ArchivedMessage], inflight: set[int]
+) -> tuple[list[int], Counter[RawState]]:
+    """Accept a batch: the raw ids to run, and the duplicates counted.
+
+    `inflight` are the ids of the batch still being parsed: pending, but
+    already on their way, so a copy of one of them here is a duplicate.
+    """
     receipts = core.inbox.accept_many(
         (m.raw, Envelope(source="import", source_ref=m.ref, community_hint=community))
         for m in batch
@@ -91,8 +111,8 @@ def _import_batch(core: Core, community: str, batch: list[ArchivedMessage]) -> C
     fresh = [r.raw_id for r in receipts if not r.duplicate]
     # Bytes we already had (earlier in this batch, or from an earlier run) are
     # duplicates, unless an interrupted run left them pending: finish those.
-    new = set(fresh)
-    seen = {r.raw_id for r in receipts if r.duplicate and r.raw_id not in new}
+    skip = set(fresh) | inflight
+    seen = {r.raw_id for r in receipts if r.duplicate and r.raw_id not in skip}
     counts[RawState.duplicate] += sum(1 for r in receipts if r.duplicate) - len(seen)
     if seen:
         raw = RawMessage.__table__
@@ -104,6 +124,4 @@ def _import_batch(core: Core, community: str, batch: list[ArchivedMessage]) -> C
             )
         fresh += sorted(pending)
         counts[RawState.duplicate] += len(seen) - len(pending)
-    if fresh:
-        counts.update(outcome.state for outcome in core.pipeline.run(fresh))
-    return counts
+    return fresh, counts

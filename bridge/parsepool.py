@@ -21,6 +21,7 @@ import logging
 import multiprocessing
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 
 # Modules every child needs: imported once in the forkserver, inherited by each fork.
 _PRELOAD = ["mail.parse", "mail.classify"]
+# Messages sent to a child at a time; each one still has its own deadline.
+_CHUNK = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,17 +75,18 @@ def prepare(raw: bytes) -> Result:
 
 
 def _child(conn: Connection, work: Callable[[bytes], Result]) -> None:
-    """A child's loop: raw bytes in, a `Result` out, until the parent hangs up."""
+    """A child's loop: a chunk of raw messages in, one `Result` out per message, in order."""
     while True:
         try:
-            raw = conn.recv_bytes()
+            chunk: list[bytes] = conn.recv()
         except (EOFError, OSError):
             return
-        conn.send(work(raw))
+        for raw in chunk:
+            conn.send(work(raw))
 
 
 class _Child:
-    __slots__ = ("conn", "process", "started", "task")
+    __slots__ = ("conn", "pending", "process", "started")
 
     def __init__(self, context: BaseContext, work: Callable[[bytes], Result]) -> None:
         parent_end, child_end = context.Pipe(duplex=True)
@@ -92,12 +96,15 @@ class _Child:
         )
         self.process.start()
         child_end.close()
-        self.task: int | None = None  # index of the message it is parsing
+        # Indices of the messages sent and not answered yet; the first is being parsed,
+        # since `started` (the send, or the previous answer's arrival).
+        self.pending: deque[int] = deque()
         self.started = 0.0
 
-    def send(self, index: int, raw: bytes) -> None:
-        self.task, self.started = index, time.monotonic()
-        self.conn.send_bytes(raw)
+    def send(self, indices: list[int], raws: Sequence[bytes]) -> None:
+        self.pending.extend(indices)
+        self.started = time.monotonic()
+        self.conn.send([raws[i] for i in indices])
 
     def kill(self) -> None:
         self.process.kill()
@@ -146,34 +153,49 @@ class ParsePool:
         results: list[Result | None] = [None] * len(raws)
         while len(self._children) < min(self.workers, len(raws)):
             self._children.append(self._start())
-        queue = iter(range(len(raws)))
+        queue = deque(range(len(raws)))
         idle = list(self._children)
         busy: dict[Connection, _Child] = {}
         done = 0
         while done < len(raws):
-            while idle and (index := next(queue, None)) is not None:
+            while idle and queue:
+                # Chunks, so that a child rarely waits for the parent to be scheduled;
+                # smaller near the end so that both children finish together.
+                size = max(1, min(_CHUNK, len(queue) // len(self._children)))
+                chunk = [queue.popleft() for _ in range(min(size, len(queue)))]
                 child = idle.pop()
                 try:
-                    child.send(index, raws[index])
-                except OSError:  # died between two messages: replace it, try again
+                    child.send(chunk, raws)
+                except OSError:  # died between two chunks: replace it, try again
+                    child.pending.clear()
                     child = self._replace(child)
-                    child.send(index, raws[index])
+                    child.send(chunk, raws)
                 busy[child.conn] = child
             deadline = min(c.started for c in busy.values()) + self.timeout
             for conn in wait(list(busy), timeout=max(deadline - time.monotonic(), 0)):
-                child = busy.pop(conn)  # type: ignore[call-overload]
-                results[child.task] = self._receive(child)  # type: ignore[index]
+                child = busy[conn]  # type: ignore[index]
+                index = child.pending.popleft()
+                results[index] = self._receive(child)
                 done += 1
-                if child.conn.closed:
-                    child = self._replace(child)
-                idle.append(child)
+                child.started = time.monotonic()  # the next message starts now
+                if child.conn.closed:  # it died: what it had not begun goes back in the queue
+                    queue.extendleft(reversed(child.pending))
+                    child.pending.clear()
+                    del busy[conn]
+                    idle.append(self._replace(child))
+                elif not child.pending:
+                    del busy[conn]
+                    idle.append(child)
             now = time.monotonic()
             for conn, child in list(busy.items()):
                 if now - child.started >= self.timeout:
-                    log.warning("parse of message %s exceeded %.1f s", child.task, self.timeout)
-                    del busy[conn]
-                    results[child.task] = TimedOut(self.timeout)  # type: ignore[index]
+                    index = child.pending.popleft()
+                    log.warning("parse of message %s exceeded %.1f s", index, self.timeout)
+                    results[index] = TimedOut(self.timeout)
                     done += 1
+                    queue.extendleft(reversed(child.pending))
+                    child.pending.clear()
+                    del busy[conn]
                     idle.append(self._replace(child))
         return [r if r is not None else Failed("parse result missing") for r in results]
 

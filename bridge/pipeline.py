@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
@@ -62,7 +63,11 @@ class Pipeline:
         # Without a pool (tests that build a Pipeline by hand) parsing runs inline.
         self._parser = parser or ParsePool(workers=0, timeout=0)
 
+        self._feeder: ThreadPoolExecutor | None = None
+
     def close(self) -> None:
+        if self._feeder is not None:
+            self._feeder.shutdown(wait=True)
         self._parser.close()
 
     def run(self, raw_ids: Sequence[int], *, worker: str | None = None) -> list[Outcome]:
@@ -71,7 +76,24 @@ class Pipeline:
         Messages no longer pending (another process finished them) are skipped
         and have no outcome in the result.
         """
-        prepared = self._prepare(self._load(raw_ids))
+        return self._file_prepared(self._prepare(self._load(raw_ids)), worker)
+
+    def submit(self, raw_ids: Sequence[int]) -> Future[list[_Prepared]]:
+        """Start parsing these messages in the background; `finish` files them.
+
+        Bulk import submits batch n+1 before finishing batch n, so the parse
+        children work while this process writes to the database.
+        """
+        if self._feeder is None:
+            self._feeder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse-feeder")
+        ids = list(raw_ids)
+        return self._feeder.submit(lambda: self._prepare(self._load(ids)))
+
+    def finish(self, parsing: Future[list[_Prepared]]) -> list[Outcome]:
+        """File what `submit` parsed (waiting for it if need be)."""
+        return self._file_prepared(parsing.result(), None)
+
+    def _file_prepared(self, prepared: list[_Prepared], worker: str | None) -> list[Outcome]:
         steps.save_attachments(
             self._context, [p.parsed for p in prepared if p.parsed and not p.held]
         )

@@ -85,3 +85,37 @@ def test_pipeline_holds_a_message_over_a_parse_cap(core: Core) -> None:
     (outcome,) = deliver(core, raw)
     assert outcome.state == RawState.held
     assert "header section larger than 1 MB" in outcome.reason
+
+
+def test_a_timeout_and_a_crash_inside_chunks_lose_no_other_message(pool: ParsePool) -> None:
+    """Messages queued behind a stuck or dead one in its chunk are parsed by a fresh child."""
+    subjects = [f"m{i}" for i in range(40)]
+    subjects[5], subjects[22] = "CRASH m5", "SLEEP m22"
+    results = pool.run([make_mail(s) for s in subjects])
+    assert isinstance(results[5], Failed)
+    assert isinstance(results[22], TimedOut)
+    others = [(i, r) for i, r in enumerate(results) if i not in (5, 22)]
+    assert all(isinstance(r, Prepared) and r.parsed.subject == f"m{i}" for i, r in others)
+
+
+def test_import_overlapping_batches_counts_every_message_once(
+    core: Core, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batch n+1 is parsed while batch n is filed: copies across batches are duplicates."""
+    import mailbox
+
+    from bridge import importer
+    from mail.envelope import Envelope
+
+    monkeypatch.setattr(importer, "BATCH", 2)
+    create_community(core)
+    mails = {k: make_mail(f"Subject {k}", msgid=f"{k}@example.com") for k in "ABCDE"}
+    box = mailbox.mbox(str(tmp_path / "a.mbox"))
+    for key in "ABCADBEE":
+        box.add(mails[key])
+    box.flush()
+    box.close()
+    # E was accepted by an earlier run that then stopped: this run finishes it.
+    core.inbox.accept(mails["E"], Envelope(source="import", community_hint="eng"))
+    summary = importer.import_paths(core, "eng", [tmp_path / "a.mbox"], progress=False)
+    assert summary.line() == "imported 5, duplicates 3, held 0, failed 0"
