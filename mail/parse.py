@@ -272,6 +272,9 @@ _UNSAFE_FILENAME_CHARS = re.compile(
 )
 
 
+_WINDOWS_DEVICE = re.compile(r"(?:con|prn|aux|nul|com\d|lpt\d)(?:\.|$)", re.I)
+
+
 def safe_filename(name: str) -> str | None:
     """A base name that is safe anywhere: no directories, controls or bidi tricks.
 
@@ -280,8 +283,13 @@ def safe_filename(name: str) -> str | None:
     """
     name = _UNSAFE_FILENAME_CHARS.sub("", name)
     name = name.replace("\\", "/").rsplit("/", 1)[-1].strip().lstrip(".").strip()
+    # Windows drops trailing dots and spaces ("x.exe." runs as x.exe) and treats
+    # device names ("CON", "nul.txt") as devices when a reader saves the file.
+    name = name.rstrip(". ")
     if not name:
         return None
+    if _WINDOWS_DEVICE.match(name):
+        name = "_" + name
     if len(name) > MAX_FILENAME_CHARS:
         stem, dot, extension = name.rpartition(".")
         if dot and 0 < len(extension) <= 16:

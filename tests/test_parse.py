@@ -307,6 +307,11 @@ def test_attachment_filenames_are_decoded_and_safe() -> None:
         ("/", None),
         ("  .hidden ", "hidden"),
         ("a" * 300 + ".pdf", "a" * (MAX_FILENAME_CHARS - 4) + ".pdf"),
+        ("invoice.pdf.exe. . ", "invoice.pdf.exe"),
+        ("CON", "_CON"),
+        ("nul.txt", "_nul.txt"),
+        ("Lpt1.log", "_Lpt1.log"),
+        ("console.txt", "console.txt"),
     ],
 )
 def test_safe_filename(raw: str, expected: str | None) -> None:
