@@ -1,0 +1,142 @@
+"""Admin and moderation pages do what the CLI does, and audit it."""
+
+from __future__ import annotations
+
+import mailbox
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bs4 import BeautifulSoup
+from fastapi.testclient import TestClient
+
+from bridge import admin
+from bridge.core import Core, open_core
+from tests.conftest import make_mail, settings_for
+from tests.factories import create_community, deliver
+from tests.sessions import sign_in
+from threads.access import viewer_for
+from web.app import create_app
+
+
+@pytest.fixture
+def core(tmp_path: Path):  # type: ignore[no-untyped-def]
+    c = open_core(settings_for(tmp_path / "data", org_domains=["example.com"]))
+    yield c
+    c.close()
+
+
+def as_(core: Core, email: str, *, is_admin: bool = False) -> TestClient:
+    client = TestClient(create_app(core), follow_redirects=False)
+    sign_in(client, core, email, is_admin=is_admin)
+    return client
+
+
+def post(client: TestClient, path: str, **form: str) -> Any:
+    page = BeautifulSoup(client.get("/me").text, "html.parser")
+    token = page.find("input", attrs={"name": "csrf_token"})["value"]
+    return client.post(path, data={**form, "csrf_token": token})
+
+
+def note(response: Any) -> str:
+    return response.headers["location"]
+
+
+def test_admin_creates_and_edits_a_community(core: Core) -> None:
+    """Create, change visibility and posting, archive: each lands in the audit log."""
+    boss = as_(core, "boss@example.com", is_admin=True)
+    assert post(boss, "/admin/communities", slug="hr", name="HR").status_code == 303
+    response = post(
+        boss,
+        "/admin/c/hr/settings",
+        name="People team",
+        visibility="members",
+        posting="members",
+        archived="true",
+    )
+    assert response.status_code == 303
+    page = BeautifulSoup(boss.get("/admin/c/hr").text, "html.parser")
+    assert page.h1.get_text() == "People team"
+    with core.engine.connect() as conn:
+        actions = [(r.actor, r.action) for r in admin.audit_log(conn)]
+    assert actions[:2] == [
+        ("boss@example.com", "community.archive"),
+        ("boss@example.com", "community.create"),
+    ]
+    audit = boss.get("/admin/audit").text
+    assert "community.archive" in audit
+
+
+def test_route_test_box_answers_where_mail_would_go(core: Core) -> None:
+    """The test box runs the pipeline's routing on a made-up message."""
+    create_community(core)
+    boss = as_(core, "boss@example.com", is_admin=True)
+    post(boss, "/admin/c/eng/routes", kind="list_id", value="eng.lists.example.com")
+    by_list = boss.get("/admin/routes", params={"list_id": "eng.lists.example.com"})
+    assert "Filed in: eng" in by_list.text
+    by_address = boss.get("/admin/routes", params={"to": "ENG@lists.example.com"})
+    assert "Filed in: eng" in by_address.text
+    nowhere = boss.get("/admin/routes", params={"to": "nobody@lists.example.com"})
+    assert "Held: no route" in nowhere.text
+
+
+def test_moderator_manages_members_but_not_settings(core: Core) -> None:
+    """A moderator adds members to their community; settings and other communities are closed."""
+    create_community(core, visibility="members")
+    create_community(core, slug="ops", name="Ops", addresses=["ops@lists.example.com"])
+    admin.set_member(core.engine, "eng", "mod@partner.example", "moderator")
+    mod = as_(core, "mod@partner.example")
+    assert post(mod, "/admin/c/eng/members", email="new@partner.example").status_code == 303
+    with core.engine.connect() as conn:
+        assert viewer_for(conn, "new@partner.example", []).person_id is not None
+        (row,) = [m for m in admin.members(conn, 1) if m.email == "new@partner.example"]
+    assert row.role == "member"
+    refused = post(mod, "/admin/c/eng/settings", name="X", visibility="public", posting="anyone")
+    assert refused.status_code == 404
+    assert post(mod, "/admin/c/ops/members", email="x@partner.example").status_code == 404
+    assert mod.get("/admin/c/ops").status_code == 404
+
+
+def test_admin_disables_a_person_from_the_web(core: Core) -> None:
+    """Disabling ends the person's session at once."""
+    victim = as_(core, "ana@example.com")
+    assert victim.get("/me").status_code == 200
+    boss = as_(core, "boss@example.com", is_admin=True)
+    assert post(boss, "/admin/people", email="Ana@Example.com", action="disable").status_code == 303
+    assert victim.get("/me").status_code == 303  # sent to the login page
+    assert "ana@example.com" in boss.get("/admin/people").text
+
+
+def test_moderator_decides_held_mail_of_their_community_only(core: Core) -> None:
+    """Moderators see and decide held mail routed to their communities; rejection mails a reason."""
+    create_community(core, posting="members")
+    create_community(
+        core, slug="ops", name="Ops", addresses=["ops@lists.example.com"], posting="members"
+    )
+    admin.set_member(core.engine, "eng", "mod@partner.example", "moderator")
+    (mine,) = deliver(
+        core, make_mail("Hello eng", sender="eve@outside.example", msgid="a@x.example")
+    )
+    (theirs,) = deliver(
+        core,
+        make_mail(
+            "Hello ops",
+            sender="eve@outside.example",
+            to="ops@lists.example.com",
+            msgid="b@x.example",
+        ),
+    )
+    mod = as_(core, "mod@partner.example")
+    page = mod.get("/admin/held").text
+    assert "Hello eng" in page
+    assert "Hello ops" not in page
+    assert post(mod, f"/admin/held/{theirs.raw_id}", decision="approve").status_code == 404
+    done = post(mod, f"/admin/held/{mine.raw_id}", decision="reject", reason="Members only, sorry.")
+    assert done.status_code == 303
+    (notice,) = list(mailbox.Maildir(core.settings.outbox_dir, create=True))
+    assert notice["To"] == "eve@outside.example"
+    boss = as_(core, "boss@example.com", is_admin=True)
+    assert post(boss, f"/admin/held/{theirs.raw_id}", decision="approve").status_code == 303
+    log = boss.get("/admin/log").text
+    assert "rejected by a moderator: Members only, sorry." in log
+    assert boss.get("/admin/log", params={"state": "done"}).text.count("Hello ops") == 1

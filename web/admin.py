@@ -1,0 +1,384 @@
+"""Admin and moderation pages: communities, routes, members, people, held mail, logs.
+
+The same operations as the CLI (bridge/admin.py does the work and writes the
+audit log). Who may do what:
+
+- admins: everything under /admin;
+- moderators: /admin (their communities), a community's page and its
+  members, and the held messages that route to their communities.
+
+Anyone else, logged in or not, gets the same 404 as for a page that does not
+exist: the admin side does not announce itself. Every form is a POST carrying
+the CSRF token (web/security.py checks it before any of this runs).
+"""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import Connection, func, select
+
+from bridge import admin, steps
+from bridge.errors import Held, UsageError
+from mail.parse import parse_message
+from threads.access import Viewer, may_moderate, moderated_community_ids
+from threads.models import Community, Person, RawMessage, RawState, Route
+from web.viewer import current_viewer
+
+router = APIRouter(prefix="/admin")
+C, R, P = Community.__table__, Route.__table__, Person.__table__
+NOT_FOUND = "There is no page at this address."
+
+
+def _connect(request: Request) -> Connection:
+    return request.app.state.core.engine.connect()  # type: ignore[no-any-return]
+
+
+def _render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    response: HTMLResponse = request.app.state.templates.TemplateResponse(
+        request, f"admin/{name}", context, status_code=status
+    )
+    return response
+
+
+def _admin(viewer: Viewer = Depends(current_viewer)) -> Viewer:  # noqa: B008
+    if not viewer.is_admin:
+        raise HTTPException(404, NOT_FOUND)
+    return viewer
+
+
+def _staff(request: Request, viewer: Viewer = Depends(current_viewer)) -> Viewer:  # noqa: B008
+    """Admins and moderators of at least one community."""
+    if viewer.is_admin:
+        return viewer
+    with _connect(request) as conn:
+        if viewer.anonymous or not moderated_community_ids(conn, viewer):
+            raise HTTPException(404, NOT_FOUND)
+    return viewer
+
+
+def _community(conn: Connection, viewer: Viewer, slug: str) -> Any:
+    """The community if `viewer` may moderate it; 404 otherwise, exactly like a missing one."""
+    row = conn.execute(select(C).where(C.c.slug == slug)).first()
+    if row is None or not may_moderate(conn, viewer, row.id):
+        raise HTTPException(404, NOT_FOUND)
+    return row
+
+
+def _back(path: str, note: str = "") -> RedirectResponse:
+    """Back to a page with a one-line note (shown escaped, like any text)."""
+    return RedirectResponse(f"{path}?{urlencode({'note': note})}" if note else path, 303)
+
+
+def _actor(viewer: Viewer) -> str:
+    return viewer.email or "unknown"
+
+
+@router.get("", response_class=HTMLResponse)
+def index(request: Request, viewer: Viewer = Depends(_staff)) -> HTMLResponse:  # noqa: B008
+    with _connect(request) as conn:
+        ids = moderated_community_ids(conn, viewer)
+        communities = conn.execute(select(C).where(C.c.id.in_(ids)).order_by(C.c.name)).all()
+        held = len(_visible_held(request, viewer))
+        states = dict(
+            conn.execute(select(RawMessage.state, func.count()).group_by(RawMessage.state)).all()
+        )
+    return _render(
+        request,
+        "index.html",
+        viewer=viewer,
+        communities=communities,
+        held=held,
+        states=states if viewer.is_admin else {},
+        note=request.query_params.get("note", ""),
+    )
+
+
+@router.post("/communities", response_model=None)
+def create_community(
+    request: Request,
+    slug: str = Form(..., max_length=64),
+    name: str = Form(..., max_length=200),
+    visibility: str = Form("org"),
+    posting: str = Form("org"),
+    description: str = Form("", max_length=2000),
+    viewer: Viewer = Depends(_admin),  # noqa: B008
+) -> Response:
+    try:
+        admin.add_community(
+            request.app.state.core.engine,
+            slug.strip(),
+            name.strip(),
+            visibility,
+            description,
+            posting=posting,
+            actor=_actor(viewer),
+        )
+    except UsageError as exc:
+        return _back("/admin", str(exc))
+    return _back(f"/admin/c/{slug.strip()}", "Community created.")
+
+
+@router.get("/c/{slug}", response_class=HTMLResponse)
+def community_page(
+    request: Request,
+    slug: str,
+    viewer: Viewer = Depends(_staff),  # noqa: B008
+) -> HTMLResponse:
+    with _connect(request) as conn:
+        row = _community(conn, viewer, slug)
+        routes = conn.execute(
+            select(R.c.kind, R.c.value).where(R.c.community_id == row.id).order_by(R.c.value)
+        ).all()
+        members = admin.members(conn, row.id)
+    return _render(
+        request,
+        "community.html",
+        viewer=viewer,
+        community=row,
+        routes=routes,
+        members=members,
+        note=request.query_params.get("note", ""),
+    )
+
+
+@router.post("/c/{slug}/settings", response_model=None)
+def community_settings(
+    request: Request,
+    slug: str,
+    name: str = Form(..., max_length=200),
+    description: str = Form("", max_length=2000),
+    visibility: str = Form(...),
+    posting: str = Form(...),
+    archived: bool = Form(False),
+    viewer: Viewer = Depends(_admin),  # noqa: B008
+) -> Response:
+    with _connect(request) as conn:
+        _community(conn, viewer, slug)
+    try:
+        admin.edit_community(
+            request.app.state.core.engine,
+            slug,
+            actor=_actor(viewer),
+            name=name,
+            description=description,
+            visibility=visibility,
+            posting=posting,
+            archived=archived,
+        )
+    except UsageError as exc:
+        return _back(f"/admin/c/{slug}", str(exc))
+    return _back(f"/admin/c/{slug}", "Saved.")
+
+
+@router.post("/c/{slug}/routes", response_model=None)
+def community_routes(
+    request: Request,
+    slug: str,
+    kind: str = Form(...),
+    value: str = Form(..., max_length=320),
+    action: str = Form("add"),
+    viewer: Viewer = Depends(_admin),  # noqa: B008
+) -> Response:
+    with _connect(request) as conn:
+        _community(conn, viewer, slug)
+    engine = request.app.state.core.engine
+    try:
+        if kind not in ("address", "list_id"):
+            raise UsageError("a route is an address or a List-Id")
+        if action == "remove":
+            admin.remove_route(engine, slug, kind, value, actor=_actor(viewer))
+        else:
+            admin.add_route(engine, slug, kind, value, actor=_actor(viewer))
+    except UsageError as exc:
+        return _back(f"/admin/c/{slug}", str(exc))
+    return _back(f"/admin/c/{slug}", "Routes updated.")
+
+
+@router.post("/c/{slug}/members", response_model=None)
+def community_members(
+    request: Request,
+    slug: str,
+    email: str = Form(..., max_length=320),
+    role: str = Form("member"),
+    viewer: Viewer = Depends(_staff),  # noqa: B008
+) -> Response:
+    """Moderators manage their community's members; `role=remove` takes someone out."""
+    with _connect(request) as conn:
+        _community(conn, viewer, slug)
+    try:
+        admin.set_member(
+            request.app.state.core.engine,
+            slug,
+            email,
+            None if role == "remove" else role,
+            actor=_actor(viewer),
+        )
+    except UsageError as exc:
+        return _back(f"/admin/c/{slug}", str(exc))
+    return _back(f"/admin/c/{slug}", "Members updated.")
+
+
+@router.get("/routes", response_class=HTMLResponse)
+def routes_page(
+    request: Request,
+    to: str = Query("", max_length=320),
+    list_id: str = Query("", max_length=320),
+    viewer: Viewer = Depends(_admin),  # noqa: B008
+) -> HTMLResponse:
+    """Every route, and the test box: where would a message to X with List-Id Y go?"""
+    with _connect(request) as conn:
+        rows = conn.execute(
+            select(R.c.kind, R.c.value, C.c.slug, C.c.name)
+            .join(C, C.c.id == R.c.community_id)
+            .order_by(C.c.slug, R.c.kind, R.c.value)
+        ).all()
+        answer = _route_test(conn, to.strip(), list_id.strip()) if (to or list_id) else None
+    return _render(
+        request, "routes.html", viewer=viewer, routes=rows, to=to, list_id=list_id, answer=answer
+    )
+
+
+def _route_test(conn: Connection, to: str, list_id: str) -> str:
+    """Run the pipeline's own routing step on a made-up message."""
+    msg = EmailMessage()
+    msg["From"] = "test@example.com"
+    if to:
+        msg["To"] = to
+    if list_id:
+        msg["List-Id"] = f"<{list_id.strip('<>')}>"
+    msg["Subject"] = "route test"
+    msg.set_content("test")
+    try:
+        parsed = parse_message(bytes(msg))
+        view = steps.RawView(0, b"", "smtp", "", [to] if to else [], "", "")
+        found = steps.route(steps.load_routes(conn), view, parsed)
+    except Held as held:
+        return f"Held: {held}"
+    except Exception as exc:  # a malformed address typed into the box
+        return f"Cannot test this: {exc}"
+    return "Filed in: " + ", ".join(ref.slug for ref in found)
+
+
+@router.get("/people", response_class=HTMLResponse)
+def people_page(
+    request: Request,
+    q: str = Query("", max_length=320),
+    viewer: Viewer = Depends(_admin),  # noqa: B008
+) -> HTMLResponse:
+    with _connect(request) as conn:
+        stmt = select(P.c.email, P.c.name, P.c.is_admin, P.c.disabled).order_by(P.c.email)
+        if q:
+            stmt = stmt.where(P.c.email.contains(q.strip().lower()))
+        else:
+            stmt = stmt.where((P.c.is_admin.is_(True)) | (P.c.disabled.is_(True)))
+        people = conn.execute(stmt.limit(200)).all()
+    return _render(
+        request,
+        "people.html",
+        viewer=viewer,
+        people=people,
+        q=q,
+        note=request.query_params.get("note", ""),
+    )
+
+
+@router.post("/people", response_model=None)
+def people_action(
+    request: Request,
+    email: str = Form(..., max_length=320),
+    action: str = Form(...),
+    viewer: Viewer = Depends(_admin),  # noqa: B008
+) -> Response:
+    engine = request.app.state.core.engine
+    actions = {
+        "grant": lambda: admin.set_admin(engine, email, True, actor=_actor(viewer)),
+        "revoke": lambda: admin.set_admin(engine, email, False, actor=_actor(viewer)),
+        "disable": lambda: admin.set_disabled(engine, email, True, actor=_actor(viewer)),
+        "enable": lambda: admin.set_disabled(engine, email, False, actor=_actor(viewer)),
+    }
+    if action not in actions:
+        return _back("/admin/people", "Choose grant, revoke, disable or enable.")
+    try:
+        key = actions[action]()
+    except UsageError as exc:
+        return _back("/admin/people", str(exc))
+    return _back("/admin/people", f"{action}: {key}")
+
+
+def _visible_held(request: Request, viewer: Viewer) -> list[admin.HeldMessage]:
+    held = admin.held_messages(request.app.state.core)
+    if viewer.is_admin:
+        return held
+    with _connect(request) as conn:
+        mine = set(moderated_community_ids(conn, viewer))
+    # A moderator sees mail routed to their communities, and nothing that is not.
+    return [h for h in held if h.community_ids and set(h.community_ids) <= mine]
+
+
+@router.get("/held", response_class=HTMLResponse)
+def held_page(request: Request, viewer: Viewer = Depends(_staff)) -> HTMLResponse:  # noqa: B008
+    held = _visible_held(request, viewer)
+    with _connect(request) as conn:
+        names = dict(conn.execute(select(C.c.id, C.c.slug)).all())
+    return _render(
+        request,
+        "held.html",
+        viewer=viewer,
+        held=held,
+        names=names,
+        note=request.query_params.get("note", ""),
+    )
+
+
+@router.post("/held/{raw_id}", response_model=None)
+def held_decision(
+    request: Request,
+    raw_id: int,
+    decision: str = Form(...),
+    reason: str = Form("", max_length=2000),
+    viewer: Viewer = Depends(_staff),  # noqa: B008
+) -> Response:
+    if raw_id not in {h.id for h in _visible_held(request, viewer)}:
+        raise HTTPException(404, NOT_FOUND)
+    try:
+        state = admin.decide(
+            request.app.state.core,
+            raw_id,
+            decision,
+            actor=_actor(viewer),
+            actor_is_admin=viewer.is_admin,
+            reason=reason,
+        )
+    except UsageError as exc:
+        return _back("/admin/held", str(exc))
+    return _back("/admin/held", f"Message {raw_id}: {state}.")
+
+
+@router.get("/log", response_class=HTMLResponse)
+def incoming_log(
+    request: Request,
+    state: str = Query("", max_length=16),
+    viewer: Viewer = Depends(_admin),  # noqa: B008
+) -> HTMLResponse:
+    with _connect(request) as conn:
+        rows = admin.incoming_log(conn, state=state or None)
+    return _render(
+        request,
+        "log.html",
+        viewer=viewer,
+        rows=rows,
+        state=state,
+        states=[s.value for s in RawState],
+    )
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(request: Request, viewer: Viewer = Depends(_admin)) -> HTMLResponse:  # noqa: B008
+    with _connect(request) as conn:
+        rows = admin.audit_log(conn)
+    return _render(request, "audit.html", viewer=viewer, rows=rows)
