@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.errors import MessageError
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
@@ -449,14 +450,23 @@ class _BodyReader:
         part.defects.clear()
 
 
+def _fields_and_payload(message: Message) -> bytes:
+    head = "".join(f"{k}: {v}\n" for k, v in message.raw_items())
+    payload = message.get_payload()
+    body = payload if isinstance(payload, str) else ""
+    return (head + "\n" + body).encode("utf-8", "surrogateescape")
+
+
 def _serialize_parts(content_type: str, parts: list[Any]) -> bytes:
     """Bytes of a message/* part: the inner message, or delivery-status blocks (RFC 3464)."""
     messages = [p for p in parts if isinstance(p, Message)]
     if content_type != "message/delivery-status" and messages:
         try:
             return messages[0].as_bytes()
-        except (ValueError, TypeError, LookupError, UnicodeError, IndexError):
-            return b""
+        except (ValueError, TypeError, LookupError, UnicodeError, IndexError, MessageError):
+            # The generator refolds headers and refuses some it could read (found by
+            # fuzzing: "appears to contain an embedded header"); keep the fields as read.
+            return _fields_and_payload(messages[0])
     blocks = ["".join(f"{k}: {v}\n" for k, v in m.raw_items()) for m in messages]
     return "\n".join(blocks).encode("utf-8", "surrogateescape")
 
