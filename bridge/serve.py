@@ -19,7 +19,7 @@ from collections.abc import Callable
 import click
 import uvicorn
 
-from bridge import demo
+from bridge import admin, demo
 from bridge.core import Core, open_core
 from bridge.errors import UsageError
 from bridge.recipients import RoutedRecipients
@@ -29,16 +29,21 @@ from mail.smtp import SMTPListener
 from web.app import create_app
 
 log = logging.getLogger(__name__)
+DEMO_ADMIN = "admin@example.com"  # fictional, like the demo's organisation
 
 ROLES = ("web", "smtp", "imap", "worker", "sender")
 
 
 def run(settings: Settings, *, roles: tuple[str, ...] = ROLES, demo_content: bool = False) -> None:
-    if "web" in roles and not ipaddress.ip_address(_resolve(settings.web_host)).is_loopback:
-        # The web app has no access control yet: it must not be reachable from the network.
+    if (
+        "web" in roles
+        and not settings.public_url
+        and not ipaddress.ip_address(_resolve(settings.web_host)).is_loopback
+    ):
+        # Login links are built from the public URL, never from a request's Host header.
         raise click.ClickException(
-            f"BRIDGE_WEB_HOST={settings.web_host}: the web app serves loopback only until "
-            "login and access rules exist"
+            f"BRIDGE_WEB_HOST={settings.web_host} is reachable from the network: set "
+            "BRIDGE_PUBLIC_URL to the address people use (login links are built from it)"
         )
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -51,6 +56,12 @@ def run(settings: Settings, *, roles: tuple[str, ...] = ROLES, demo_content: boo
         seeded = demo.seed(core)
         if seeded:
             click.echo(f"demo: seeded 2 communities and {seeded} messages")
+        # Demo communities are private to the organisation: log in as the demo admin.
+        admin.set_admin(core.engine, DEMO_ADMIN, actor="demo")
+        click.echo(
+            f"demo: log in at {settings.web_base_url}/login as {DEMO_ADMIN}; "
+            "login links are printed here"
+        )
     stops: list[Callable[[], None]] = []
     try:
         if "worker" in roles:
@@ -63,8 +74,11 @@ def run(settings: Settings, *, roles: tuple[str, ...] = ROLES, demo_content: boo
             stops.append(_start_imap(core, settings))
         click.echo(_banner(settings, roles))
         if "web" in roles:
+            app = create_app(core)
+            # With --demo nobody reads the outbox: print login links on the console too.
+            app.state.print_login_links = demo_content
             uvicorn.run(
-                create_app(core),
+                app,
                 host=settings.web_host,
                 port=settings.web_port,
                 log_level="warning",

@@ -105,7 +105,7 @@ def test_search_input_is_never_engine_syntax(bridge) -> None:
 
 
 def test_serve_refuses_a_network_facing_web_host(tmp_path: Path) -> None:
-    """Without access control the web app must not listen beyond loopback."""
+    """Beyond loopback the web app needs BRIDGE_PUBLIC_URL: login links are built from it."""
     all_interfaces = "0.0.0.0"  # noqa: S104  (the configuration being refused)
     env = {
         **bridge_env(tmp_path / "d"),
@@ -116,7 +116,7 @@ def test_serve_refuses_a_network_facing_web_host(tmp_path: Path) -> None:
         [sys.executable, "-m", "bridge", "serve"], env=env, capture_output=True, text=True
     )
     assert result.returncode != 0
-    assert "loopback only" in result.stderr
+    assert "set BRIDGE_PUBLIC_URL" in result.stderr
 
 
 def test_parse_json_reports_bounces(bridge, tmp_path: Path) -> None:

@@ -52,6 +52,9 @@ def server(tmp_path: Path) -> Iterator[dict[str, object]]:
             "Engineering",
             "--address",
             "eng@lists.example.com",
+            # Read below without logging in (tests/test_auth.py covers login).
+            "--visibility",
+            "public",
         ],
         env=env,
         check=True,
