@@ -497,3 +497,17 @@ def test_human_sizes() -> None:
     """Sizes read as people write them."""
     assert reading.human_size(512) == "512 bytes"
     assert reading.human_size(1_234_567) == "1.2 MB"
+
+
+def test_follow_and_mute_buttons_post_the_mail_choice(client: TestClient) -> None:
+    """A reader follows a thread by e-mail, then mutes it, from the thread page."""
+    href = thread_href(client, "Rollout plan")
+    form = soup(client.get(href)).find("form", class_="mail-choice")
+    token = form.find("input", attrs={"name": "csrf_token"})["value"]
+    assert [b["value"] for b in form.find_all("button")] == ["watch", "mute"]
+    r = client.post(form["action"], data={"action": "watch", "csrf_token": token})
+    assert r.status_code == 200
+    page = soup(r)
+    assert "you follow it by e-mail" in page.find("form", class_="mail-choice").get_text()
+    buttons = [b["value"] for b in page.find("form", class_="mail-choice").find_all("button")]
+    assert buttons == ["mute", "default"]

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from bridge.posting import PostRefused, post_reply
-from threads import queries, search
+from threads import outbound, queries, search
 from threads.access import Viewer, may_post
 from threads.models import Person
 from threads.searchlang import describe_query
@@ -94,6 +94,7 @@ def _thread_context(request: Request, thread_id: int, viewer: Viewer) -> dict[st
             raise not_found()
         messages = queries.thread_messages(conn, thread_id)
         can_reply = may_post(conn, viewer, row.community_id)
+        mail_choice = outbound.thread_choice(conn, thread_id, viewer.email) if viewer.email else None
     people: dict[str, str] = {}
     for m in messages:
         people.setdefault(m.from_addr, m.from_name or m.from_addr)
@@ -109,6 +110,7 @@ def _thread_context(request: Request, thread_id: int, viewer: Viewer) -> dict[st
         "audience": len(audience | set(people)),
         "started_by_email": first is not None and first.source != "web",
         "can_reply": can_reply,
+        "mail_choice": mail_choice,
         "viewer": viewer,
         "size": human_size,
     }
