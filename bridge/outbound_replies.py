@@ -24,7 +24,14 @@ from sqlalchemy import Connection, select
 from bridge.errors import Held
 from mail.parse import ParsedMessage
 from mail.tokens import ReplyClaim, TokenError, read_reply_token, verify_reply_token
-from threads.models import Message, ThreadSubscription
+from threads.models import (
+    DeliveryPreference,
+    Membership,
+    Message,
+    Person,
+    Thread,
+    ThreadSubscription,
+)
 from threads.store import Letter
 
 REPLY_PREFIX = "reply"
@@ -147,7 +154,11 @@ def bind_reply(conn: Connection, community_id: int, token: str, letter: Letter) 
 
 
 def thread_choices(conn: Connection, thread_id: int) -> tuple[set[str], set[str]]:
-    """(muted, watching) addresses of a thread."""
+    """(muted, watching) addresses of a thread, for fan-out.
+
+    Watching are those who asked for the thread's mail without being on its
+    cc: readers who watch it, and members who chose the whole community's mail.
+    """
     s = ThreadSubscription.__table__
     muted: set[str] = set()
     watching: set[str] = set()
@@ -155,4 +166,24 @@ def thread_choices(conn: Connection, thread_id: int) -> tuple[set[str], set[str]
         select(s.c.address, s.c.state).where(s.c.thread_id == thread_id)
     ):
         (muted if state == "muted" else watching).add(address)
+    community_id = conn.execute(select(Thread.community_id).where(Thread.id == thread_id)).scalar()
+    if community_id is not None:
+        watching |= community_subscribers(conn, community_id)
     return muted, watching
+
+
+def community_subscribers(conn: Connection, community_id: int) -> set[str]:
+    """Members who chose every message (or a digest) of the whole community.
+
+    Only members: an address that chose "every message" from a mailed link
+    may not be allowed to read the community's other threads.
+    """
+    pref, ms, p = DeliveryPreference.__table__, Membership.__table__, Person.__table__
+    rows = conn.execute(
+        select(pref.c.address)
+        .join(p, p.c.email == pref.c.address)
+        .join(ms, (ms.c.person_id == p.c.id) & (ms.c.community_id == pref.c.community_id))
+        .where(pref.c.community_id == community_id, pref.c.mode.in_(("each", "digest")))
+        .where(p.c.disabled.is_(False))
+    )
+    return set(rows.scalars())

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from bridge import outbound_replies as replies
 from bridge.core import Core
@@ -67,6 +67,7 @@ from threads.db import writer
 from threads.models import (
     Message,
     Notification,
+    Person,
     as_utc,
     utcnow,
 )
@@ -140,7 +141,9 @@ class Sender:
             people = ensure_people(conn, recipients)
         with self.engine.connect() as conn:
             posts = load_posts(conn, {row.message_pk for row in owed}, self.settings)
-            disabled = outbound.disabled_addresses(conn, recipients)
+            disabled = outbound.disabled_addresses(conn, recipients) | _disabled_people(
+                conn, recipients
+            )
             modes = outbound.preferences(
                 conn,
                 [(posts[r.message_pk].community_id, r.recipient.lower()) for r in owed],
@@ -381,3 +384,10 @@ def queue_notice(
     """Queue a system notice; returns (outbound id, Message-ID)."""
     with writer(engine).begin() as conn:
         return queue_notice_in(conn, settings, to, subject, text, kind="notice")
+
+
+def _disabled_people(conn: Connection, addresses: list[str]) -> set[str]:
+    """Addresses of people an admin disabled (left the organisation): never mailed."""
+    p = Person.__table__
+    rows = conn.execute(select(p.c.email).where(p.c.email.in_(addresses), p.c.disabled.is_(True)))
+    return set(rows.scalars())

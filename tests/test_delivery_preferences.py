@@ -48,3 +48,52 @@ def test_digest_collects_a_days_messages_and_web_only_gets_none(core: Core) -> N
             ).all()
         )
     assert (states["x@example.com"], states["y@example.com"]) == ("digest", "web-only")
+
+
+def test_member_who_chose_every_message_gets_other_threads_too(core: Core) -> None:  # noqa: F811
+    """A member's "every message" brings mail of threads they were never on; others' doesn't."""
+    from bs4 import BeautifulSoup
+    from fastapi.testclient import TestClient
+
+    from bridge import admin
+    from threads.access import viewer_for
+    from web.app import create_app
+    from web.viewer import current_viewer
+
+    thread_id = _thread(core)
+    admin.set_member(core.engine, "eng", "mia@example.com")
+    with core.engine.connect() as conn:
+        mia = viewer_for(conn, "mia@example.com", [])
+    app = create_app(core)
+    app.dependency_overrides[current_viewer] = lambda: mia
+    client = TestClient(app, base_url="https://testserver", raise_server_exceptions=False)
+    page = BeautifulSoup(client.get("/c/eng/mail").text, "html.parser")
+    token = page.find("input", {"name": "csrf_token"})["value"]
+    chosen = client.post(
+        "/c/eng/mail", data={"mode": "each", "csrf_token": token}, follow_redirects=False
+    )
+    assert chosen.status_code == 303
+    # An outsider with a mailed link chose "each" too, but is no member: no community mail.
+    with writer(core.engine).begin() as conn:
+        community_id = conn.execute(select(Community.id)).scalar_one()
+        outbound.set_preference(conn, community_id, "outsider@example.net", "each")
+    post_reply(core, EDITOR, thread_id, "News for everyone.\n", name="Lee")
+    Sender(core.engine, core.settings).run_once()
+    (copy,) = mail_to(core, "mia@example.com")
+    assert copy.get_body(("plain",)).get_content().startswith("News for everyone.")
+    assert mail_to(core, "outsider@example.net") == []
+    # Not a member: the page is closed to them.
+    app.dependency_overrides[current_viewer] = lambda: EDITOR
+    assert client.get("/c/eng/mail").status_code == 403
+
+
+def test_disabled_person_is_never_mailed(core: Core) -> None:  # noqa: F811
+    """An admin disabled p0 (left the company): their copies are skipped, not queued."""
+    from bridge import admin
+
+    thread_id = _thread(core)
+    admin.set_disabled(core.engine, "p0@example.com")
+    post_reply(core, EDITOR, thread_id, "Still here?\n", name="Lee")
+    Sender(core.engine, core.settings).run_once()
+    assert mail_to(core, "p0@example.com") == []
+    assert len(mail_to(core, "p1@example.com")) == 1

@@ -13,7 +13,10 @@ The token (mail/tokens.py) names the address, community and thread; holding
 the mail is what authorises the change, as everywhere else in list mail.
 
 A signed-in reader can also watch a thread (mail about it without being on
-cc), mute it, or go back to the default, with `POST /t/{id}/mail`.
+cc), mute it, or go back to the default, with `POST /t/{id}/mail`; and a
+member of a community chooses its mail at `/c/{slug}/mail`: every message, a
+daily digest, or web only (only members: the whole community's mail goes to
+no one who might not read it).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from sqlalchemy import select
 
 from mail.tokens import TokenError, UnsubscribeClaim, verify_unsubscribe_token
 from threads import outbound
-from threads.access import Viewer, may_read_community
+from threads.access import Viewer, may_read_community, role_in
 from threads.db import writer
 from threads.models import Community, Thread
 from web.viewer import current_viewer
@@ -142,3 +145,57 @@ def thread_mail_choice(
             raise HTTPException(404, "There is no such thread.")
         outbound.set_thread_choice(conn, thread_id, viewer.email, THREAD_CHOICES[action])
     return RedirectResponse(f"/t/{thread_id}", status_code=303)
+
+
+COMMUNITY_MODES = {
+    "each": "every message of the community by mail",
+    "digest": "one digest a day",
+    "web": "no mail from the community, except about threads you take part in",
+}
+
+
+def _member_community(request: Request, slug: str, viewer: Viewer) -> tuple[int, str]:
+    with request.app.state.core.engine.connect() as conn:
+        row = conn.execute(
+            select(Community.id, Community.name).where(Community.slug == slug)
+        ).first()
+        if row is None or viewer.email is None or not may_read_community(conn, viewer, row.id):
+            raise HTTPException(404, "There is no such community.")
+        if role_in(conn, viewer, row.id) is None:
+            raise HTTPException(403, "Only members choose a community's mail; ask a moderator.")
+    return row.id, row.name
+
+
+@router.get("/c/{slug}/mail", response_class=HTMLResponse)
+def community_mail_page(
+    request: Request,
+    slug: str,
+    viewer: Viewer = Depends(current_viewer),  # noqa: B008
+) -> Response:
+    community_id, name = _member_community(request, slug, viewer)
+    assert viewer.email is not None
+    with request.app.state.core.engine.connect() as conn:
+        mode = outbound.preferences(conn, [(community_id, viewer.email)]).get(
+            (community_id, viewer.email), "web"
+        )
+    return request.app.state.templates.TemplateResponse(
+        request,
+        "community_mail.html",
+        {"slug": slug, "community": name, "mode": mode, "modes": COMMUNITY_MODES, "done": ""},
+    )
+
+
+@router.post("/c/{slug}/mail", response_model=None)
+def community_mail(
+    request: Request,
+    slug: str,
+    mode: str = Form(...),
+    viewer: Viewer = Depends(current_viewer),  # noqa: B008
+) -> Response:
+    community_id, _name = _member_community(request, slug, viewer)
+    if mode not in COMMUNITY_MODES:
+        raise HTTPException(400, "Please choose one of the options on the page.")
+    assert viewer.email is not None
+    with writer(request.app.state.core.engine).begin() as conn:
+        outbound.set_preference(conn, community_id, viewer.email, mode)
+    return RedirectResponse(f"/c/{slug}/mail", status_code=303)
