@@ -10,19 +10,33 @@ participants; the outbound sender delivers it.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bridge.core import Core
 from bridge.errors import BridgeError
 from mail.envelope import Envelope
 from threads.access import Viewer, may_post
-from threads.models import Community, Message, RawState, Route, RouteKind, Thread, utcnow
+from threads.models import (
+    Community,
+    Message,
+    RawMessage,
+    RawState,
+    Route,
+    RouteKind,
+    Thread,
+    utcnow,
+)
 
 MAX_BODY = 100_000
+# Web replies one person may post per window: a stolen session or a runaway
+# script cannot flood every participant's inbox through the fan-out.
+POST_LIMIT = 20
+POST_WINDOW = timedelta(minutes=10)
 
 
 class PostRefused(BridgeError):
@@ -40,6 +54,19 @@ def post_reply(core: Core, viewer: Viewer, thread_id: int, body: str, *, name: s
         thread = conn.execute(select(Thread).where(Thread.id == thread_id)).first()
         if thread is None or not may_post(conn, viewer, thread.community_id):
             raise PostRefused("There is no thread here you may reply to.")
+        recent = conn.execute(
+            select(func.count())
+            .select_from(RawMessage)
+            .where(
+                RawMessage.source == "web",
+                RawMessage.mail_from == viewer.email,
+                RawMessage.received_at > utcnow() - POST_WINDOW,
+            )
+        ).scalar_one()
+        if recent >= POST_LIMIT:
+            raise PostRefused(
+                f"You have posted {recent} replies in the last few minutes; please wait a little."
+            )
         slug = conn.execute(
             select(Community.slug).where(Community.id == thread.community_id)
         ).scalar_one()

@@ -6,13 +6,14 @@ import mailbox
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bridge import admin
 from bridge.core import Core, open_core
 from bridge.errors import UsageError
 from tests.conftest import make_mail, settings_for
 from tests.factories import create_community, deliver
-from threads.models import RawState
+from threads.models import Message, RawState
 
 
 @pytest.fixture
@@ -142,3 +143,21 @@ def test_confidential_mail_is_released_by_admins_only(core: Core) -> None:
         core, held.raw_id, "approve", actor="root@example.com", actor_is_admin=True
     )
     assert state == RawState.done
+
+
+def test_web_posting_is_rate_limited(core: Core) -> None:
+    """Past POST_LIMIT replies in the window, a person's web replies are refused."""
+    from bridge import posting
+    from threads.access import viewer_for
+
+    create_community(core)
+    (first,) = deliver(core, mail_from("ana@example.com", 1))
+    with core.engine.connect() as conn:
+        viewer = viewer_for(conn, "ana@example.com", ["example.com"])
+        thread_id = conn.execute(
+            select(Message.thread_id).where(Message.id == first.message_pks[0])
+        ).scalar_one()
+    for n in range(posting.POST_LIMIT):
+        posting.post_reply(core, viewer, thread_id, f"Reply {n}.")
+    with pytest.raises(posting.PostRefused, match="wait"):
+        posting.post_reply(core, viewer, thread_id, "One too many.")
