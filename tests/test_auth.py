@@ -342,3 +342,12 @@ def test_demo_prints_the_link(core: Core, capsys: pytest.CaptureFixture[str]) ->
     token = page.find("input", attrs={"name": "csrf_token"})["value"]
     client.post("/login", data={"email": "ana@example.com", "csrf_token": token})
     assert "https://bridge.example.com/login/link/" in capsys.readouterr().out
+
+
+def test_api_writes_need_the_token_too(core: Core) -> None:
+    """A JSON POST without X-CSRF-Token is refused with a JSON answer."""
+    client = browser(core)
+    log_in(core, client, "ana@example.com")
+    response = client.post("/api/threads/1/replies", json={"body": "hi"})
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["detail"]

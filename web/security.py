@@ -182,7 +182,7 @@ class SecurityMiddleware:
         if scope["method"] in UNSAFE_METHODS and not scope["path"].startswith(CSRF_EXEMPT):
             body = await _read_body(receive)
             if body is None or not await self._token_ok(scope, body):
-                await _forbidden(send)
+                await _forbidden(send, api=scope["path"].startswith("/api/"))
                 return
             receive = _replay(body)
 
@@ -263,18 +263,22 @@ async def _form_token(scope: Scope, body: bytes) -> str:
         await request.close()
 
 
-async def _forbidden(send: Send) -> None:
+async def _forbidden(send: Send, *, api: bool = False) -> None:
     body = (
         b"<!doctype html><meta charset=utf-8><title>Form expired</title>"
         b"<h1>This form has expired</h1><p>The page you sent it from was too old, or it did "
         b"not come from this site. Go back, reload the page and try again.</p>"
     )
+    content_type = b"text/html; charset=utf-8"
+    if api:
+        body = b'{"detail": "missing or wrong CSRF token: send X-CSRF-Token"}'
+        content_type = b"application/json"
     await send(
         {
             "type": "http.response.start",
             "status": 403,
             "headers": [
-                (b"content-type", b"text/html; charset=utf-8"),
+                (b"content-type", content_type),
                 (b"content-security-policy", CSP.encode()),
                 (b"x-content-type-options", b"nosniff"),
                 (b"x-frame-options", b"DENY"),
