@@ -415,7 +415,10 @@ def reprocess(core: Core, which: str | None) -> None:
 
 
 @main.command("log")
-@click.option("--state", help="Only this state: pending, done, duplicate, held, failed.")
+@click.option(
+    "--state",
+    help="Only this state: pending, done, duplicate, held, failed, rejected, discarded.",
+)
 @click.option("--since", help="ISO date/time, or a duration like 2h, 3d.")
 @click.option("--limit", default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
