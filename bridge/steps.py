@@ -360,11 +360,15 @@ def fan_out(
 
 
 def remember_sender(conn: Connection, context: Context, letter: Letter) -> None:
-    """Senders become people without logging in."""
+    """Senders become people without logging in, under the address's normal form."""
     if not letter.from_addr or letter.from_addr in context.known_senders:
         return
-    stmt = insert_ignoring_conflict(conn, Person.__table__, ["email"])
-    conn.execute(stmt.values(email=letter.from_addr, name=letter.from_name, created_at=utcnow()))
+    # The same key a login uses (threads/people.py), so a sender who later logs in
+    # is the same person; an address that is not one (invisible characters) is skipped.
+    key = try_normalize(letter.from_addr)
+    if key is not None:
+        stmt = insert_ignoring_conflict(conn, Person.__table__, ["email"])
+        conn.execute(stmt.values(email=key, name=letter.from_name, created_at=utcnow()))
     context.known_senders.add(letter.from_addr)
 
 

@@ -181,3 +181,23 @@ def test_bad_input_is_a_usage_error(core: Core) -> None:
         admin.set_admin(core.engine, "a\u200bb@example.com")
     with pytest.raises(UsageError, match="posting"):
         admin.edit_community(core.engine, "eng", posting="everyone")
+
+
+def test_senders_become_people_under_the_login_key(core: Core) -> None:
+    """A sender seen in mail is stored in the same form a login would look up."""
+    from sqlalchemy import select
+
+    from tests.factories import deliver
+    from threads.models import Person
+
+    create_community(core)
+    # An internationalised address as an SMTPUTF8 client sends it: raw UTF-8 in the header.
+    raw = (
+        "From: Jos\u00e9 <Jos\u00e9@B\u00fccher.example>\nTo: eng@lists.example.com\n"
+        "Subject: Hola\nMessage-ID: <j@x.example>\nDate: Mon, 02 Mar 2026 09:00:00 +0000\n"
+        "Content-Type: text/plain; charset=utf-8\n\nHola.\n"
+    ).encode()
+    deliver(core, raw)
+    with core.engine.connect() as conn:
+        emails = list(conn.execute(select(Person.email)).scalars())
+    assert emails == ["jos\u00e9@xn--bcher-kva.example"]
