@@ -11,6 +11,7 @@ import mailbox
 import struct
 import zlib
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -511,3 +512,50 @@ def test_follow_and_mute_buttons_post_the_mail_choice(client: TestClient) -> Non
     assert "you follow it by e-mail" in page.find("form", class_="mail-choice").get_text()
     buttons = [b["value"] for b in page.find("form", class_="mail-choice").find_all("button")]
     assert buttons == ["mute", "default"]
+
+
+def test_invites_forwards_and_impersonating_names_are_shown(app_core: Core) -> None:
+    """A calendar invite, a forwarded message and a display name claiming another address."""
+    data = Path(__file__).parent / "data" / "mail"
+    deliver(app_core, (data / "0041-outlook-meeting-request.eml").read_bytes())
+    forward = EmailMessage()
+    forward["From"] = "Ana Lima <ana@example.com>"
+    forward["To"] = "eng@lists.example.com"
+    forward["Subject"] = "Fwd: supplier contract"
+    forward["Message-ID"] = "<fwd@example.com>"
+    forward.set_content("See below.\n")
+    inner = message_from_bytes(
+        make_mail(
+            "Supplier contract",
+            sender="Vera Stone <vera@example.com>",
+            msgid="in@example.com",
+            body="The contract renews in May.\n",
+        ),
+        policy=policy.default,
+    )
+    forward.add_attachment(inner)
+    deliver(
+        app_core,
+        bytes(forward),
+        make_mail(
+            "Urgent transfer",
+            sender='"boss@example.com" <mallory@example.net>',
+            msgid="imp@example.com",
+            body="Please wire the money today.\n",
+        ),
+    )
+    c = client_for(app_core)
+    invite = soup(c.get(thread_href(c, "Invitation: Quarterly planning")))
+    event = invite.select_one(".event")
+    assert event is not None
+    assert "Quarterly planning" in event.get_text()
+    forwarded = soup(c.get(thread_href(c, "Fwd: supplier contract"))).select_one(
+        "details.forwarded"
+    )
+    assert forwarded is not None
+    assert "Supplier contract" in forwarded.summary.get_text()
+    assert "The contract renews in May." in forwarded.get_text()
+    warning = soup(c.get(thread_href(c, "Urgent transfer"))).select_one(".warning")
+    assert warning is not None
+    assert "boss@example.com" in warning.get_text()
+    assert "mallory@example.net" in warning.get_text()
