@@ -10,7 +10,8 @@ web` on a free loopback port; the load is CONCURRENCY keep-alive clients in
 this process, each sending a random mix of thread pages (random threads, so
 long ones too), community pages (random page of the thread list) and search
 pages (words, pairs and phrases drawn from the archive's own text, and
-operator queries), signed in as an organisation reader as a browser would be.
+operator queries), plus the home page and person pages, signed in as an
+organisation reader as a browser would be.
 Each request's wall time from send to the last byte is recorded per kind;
 the script prints p50/p90/p99/max per kind and the throughput. The clients
 share the machine with the server, so figures include that contention.
@@ -48,7 +49,7 @@ from web.auth import open_session  # noqa: E402
 from web.security import CookieNames, sign_session  # noqa: E402
 
 READER = "bench-reader@example.com"
-KINDS = ("thread", "community", "search")
+KINDS = ("thread", "community", "search", "home", "person")
 
 
 def ensure_store(args: argparse.Namespace) -> Path:
@@ -130,6 +131,8 @@ def prepare(data: Path, url: str | None, seed: int) -> tuple[dict[str, Any], dic
             for _ in range(500)
         ],
         "search": ["/search?" + urllib.parse.urlencode({"q": q}) for q in queries],
+        "home": ["/"],
+        "person": [f"/p/{urllib.parse.quote(a)}" for a in senders],
     }
     names = CookieNames(secure=False)
     cookie = {"Cookie": f"{names.session}={sign_session(settings.secret_key, sid)}"}

@@ -489,3 +489,21 @@ def test_operators_alone_scan_a_bounded_window(archive: Core, monkeypatch) -> No
         res = search.run(conn, parse_query("from:bo"))
     assert res.threads == []
     assert any("newest 2 messages" in n for n in res.notices)
+
+
+def test_recipient_lists_stored_as_json_null_do_not_break_to_and_cc(tmp_path) -> None:
+    """A message whose To/Cc column holds JSON null is simply not a match."""
+    from bridge.core import open_core
+    from tests.conftest import settings_for
+    from threads.db import writer
+
+    core = open_core(settings_for(tmp_path / "data"))
+    try:
+        create_community(core)
+        deliver(core, make_mail("Odd row", msgid="odd@example.com", body="Nothing special.\n"))
+        with writer(core.engine).begin() as conn:
+            conn.exec_driver_sql("UPDATE message SET to_addrs = 'null', cc_addrs = 'null'")
+        assert found(core, "to:anyone") == set()
+        assert found(core, "special -cc:anyone") == {"Odd row"}
+    finally:
+        core.close()

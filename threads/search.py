@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    case,
     column,
     exists,
     false,
@@ -211,8 +212,14 @@ class _Compiler:
             addr, name = M.c.from_addr, M.c.from_name
         else:
             col = M.c.to_addrs if f.field == "to" else M.c.cc_addrs
-            fn = func.json_each if self.sqlite else func.json_array_elements
-            j = fn(col).table_valued("value").alias("j")
+            if self.sqlite:
+                j = func.json_each(col).table_valued("value").alias("j")
+            else:
+                # A JSON null (not SQL NULL) would make json_array_elements raise.
+                array = case(
+                    (func.json_typeof(col) == "array", col), else_=literal_column("'[]'::json")
+                )
+                j = func.json_array_elements(array).table_valued("value").alias("j")
             if self.sqlite:
                 addr = func.json_extract(j.c.value, "$.address")
                 name = func.json_extract(j.c.value, "$.name")
