@@ -169,6 +169,12 @@ class Settings(BaseSettings):
     session_hours: int = Field(
         default=336, gt=0, description="How long a web login lasts before the next magic link."
     )
+    oidc_issuer: str = Field(default="", description="OpenID Connect issuer URL; empty: no SSO.")
+    oidc_client_id: str = Field(default="", description="OpenID Connect client id.")
+    oidc_client_secret: str = Field(default="", description="OpenID Connect client secret.")
+    oidc_label: str = Field(
+        default="single sign-on", description="What the login page calls the SSO button."
+    )
     imap_folders: list[ImapFolderSetting] = Field(
         default_factory=list, description="IMAP folders to poll, besides `bridge route add --imap`."
     )

@@ -24,7 +24,7 @@ from starlette.responses import Response as BaseResponse
 
 from bridge.core import Core
 from web import admin as admin_pages
-from web import auth, outbox, pages, unsubscribe
+from web import auth, oidc, outbox, pages, unsubscribe
 from web.api import error_response as api_error
 from web.api import router as api_router
 from web.attachments import router as attachments_router
@@ -56,6 +56,7 @@ def create_app(core: Core) -> FastAPI:
     app.include_router(unsubscribe.router)  # mailed unsubscribe/mute links (no login)
     app.include_router(outbox.router)  # admin: outgoing mail and bounced addresses
     app.include_router(auth.router)  # /login, the magic link, /logout
+    app.include_router(oidc.router)  # optional single sign-on (BRIDGE_OIDC_ISSUER)
     app.include_router(admin_pages.router)  # admin and moderation under /admin
     # CSRF on every state-changing request and the security headers on every answer.
     app.add_middleware(

@@ -70,6 +70,11 @@ def _sign(secret: str, purpose: str, value: str) -> str:
     return mac.hexdigest()[:40]
 
 
+def sign(secret: str, purpose: str, value: str) -> str:
+    """An HMAC of `value` for one purpose (a value signed for one cannot pass for another)."""
+    return _sign(secret, purpose, value)
+
+
 def sign_session(secret: str, sid: str) -> str:
     return f"{sid}.{_sign(secret, 'session', sid)}"
 
