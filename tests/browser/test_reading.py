@@ -129,6 +129,8 @@ def test_dark_mode_and_phone_width(chromium: Any, server: Server) -> None:
         page = context.new_page()
         page.goto(server.url + "/c/engineering")
         page.get_by_role("link", name=THREAD, exact=True).click()
+        page.wait_for_url(re.compile(r"/t/\d+$"))
+        page.wait_for_load_state("load")
         background = page.evaluate("getComputedStyle(document.documentElement).backgroundColor")
         assert background == "rgb(22, 24, 27)"
         overflow = page.evaluate(
