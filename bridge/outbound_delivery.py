@@ -14,6 +14,7 @@ import asyncio
 import mailbox
 import ssl
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -105,7 +106,14 @@ class RelayTransport:
         self.config = config
 
     def send(self, batch: Sequence[Outgoing]) -> dict[int, Result]:
-        return asyncio.run(self._send(batch))
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self._send(batch))
+        # Called from a thread that runs an event loop (an async web handler, or a
+        # test harness such as Playwright's sync API): asyncio.run would refuse.
+        with ThreadPoolExecutor(1, thread_name_prefix="relay") as pool:
+            return pool.submit(asyncio.run, self._send(batch)).result()
 
     def _client(self) -> aiosmtplib.SMTP:
         c = self.config

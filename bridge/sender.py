@@ -271,10 +271,15 @@ class Sender:
 
     # --- 4. delivery ------------------------------------------------------------
 
-    def deliver_due(self, limit: int = 50, only: list[int] | None = None) -> tuple[int, int, int]:
-        """Deliver what is due (or just `only`, if due); returns (sent, deferred, failed)."""
+    def deliver_due(self, limit: int = 20, only: list[int] | None = None) -> tuple[int, int, int]:
+        """Deliver what is due (or just `only`, if due); returns (sent, deferred, failed).
+
+        The lease covers a batch whose every message meets a relay at the limit of
+        its timeout (connect, RCPT, DATA); a sender that dies leaves the batch to
+        another after that long, and the queue row is marked only by its holder.
+        """
         s = self.settings
-        lease = timedelta(seconds=max(60.0, s.smtp_relay_timeout * 4 * limit))
+        lease = timedelta(seconds=max(60.0, s.smtp_relay_timeout * 3 * limit))
         sent = deferred = failed = 0
         while True:
             with self._writer.begin() as conn:

@@ -388,3 +388,15 @@ def test_two_senders_share_the_queue_and_deliver_each_message_once(
         assert {row(core, i).state for i in ids} == {"sent"}
     finally:
         core.close()
+
+
+async def test_relay_delivery_from_inside_a_running_event_loop(tmp_path: Path, relay: Any) -> None:
+    """A caller with a running loop (an async handler) still delivers: no nested asyncio.run."""
+    port, handler = relay
+    core = make_core(tmp_path, port)
+    try:
+        queued(core)
+        assert Sender(core.engine, core.settings).deliver_due() == (1, 0, 0)
+        assert len(handler.received) == 1
+    finally:
+        core.close()
