@@ -140,3 +140,14 @@ def test_moderator_decides_held_mail_of_their_community_only(core: Core) -> None
     log = boss.get("/admin/log").text
     assert "rejected by a moderator: Members only, sorry." in log
     assert boss.get("/admin/log", params={"state": "done"}).text.count("Hello ops") == 1
+
+
+def test_community_page_lists_polled_folders_without_secrets(core: Core) -> None:
+    """IMAP folders routed to a community are shown; only the secret's name is stored anyway."""
+    create_community(core)
+    admin.add_imap_route(
+        core.engine, "eng", "imaps://team@imap.example.com/INBOX", password_env="TEAM_IMAP_PASSWORD"
+    )
+    page = as_(core, "boss@example.com", is_admin=True).get("/admin/c/eng").text
+    assert "imaps://team@imap.example.com" in page
+    assert "TEAM_IMAP_PASSWORD" not in page

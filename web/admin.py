@@ -26,11 +26,11 @@ from bridge import admin, steps
 from bridge.errors import Held, UsageError
 from mail.parse import parse_message
 from threads.access import Viewer, may_moderate, moderated_community_ids
-from threads.models import Community, Person, RawMessage, RawState, Route
+from threads.models import Community, ImapFolder, Person, RawMessage, RawState, Route
 from web.viewer import current_viewer
 
 router = APIRouter(prefix="/admin")
-C, R, P = Community.__table__, Route.__table__, Person.__table__
+C, R, P, F = Community.__table__, Route.__table__, Person.__table__, ImapFolder.__table__
 NOT_FOUND = "There is no page at this address."
 
 
@@ -135,12 +135,16 @@ def community_page(
             select(R.c.kind, R.c.value).where(R.c.community_id == row.id).order_by(R.c.value)
         ).all()
         members = admin.members(conn, row.id)
+        folders = conn.execute(
+            select(F.c.url, F.c.after_action, F.c.origin).where(F.c.community_id == row.id)
+        ).all()
     return _render(
         request,
         "community.html",
         viewer=viewer,
         community=row,
         routes=routes,
+        folders=folders,
         members=members,
         note=request.query_params.get("note", ""),
     )
