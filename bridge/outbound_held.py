@@ -38,6 +38,9 @@ RAW = RawMessage.__table__
 EVENTS = MailEvent.__table__
 # Held mail older than this is not looked at again for bounces and commands.
 HELD_HORIZON = timedelta(days=14)
+# Holds decided after the message parsed: reading it again is safe. A report held
+# for a parse time or size limit is left alone (parsing it here could hang the sender).
+_PARSED_HOLDS = ("bounce:", "no route", "auto-reply:")
 
 
 class HeldReader:
@@ -81,7 +84,7 @@ class HeldReader:
         s = self.settings
         rcpt = [str(a) for a in row.rcpt_to or []]
         verp = [a for a in rcpt if bounce_local(a, s.mail_domain) is not None]
-        if verp or row.reason.startswith("bounce:"):
+        if row.reason.startswith("bounce:") or (verp and row.reason.startswith(_PARSED_HOLDS)):
             return self._bounce(row.data, verp)
         if row.reason.startswith(replies.COMMAND_REASON):
             return self._command(row.id, rcpt, row.reason[len(replies.COMMAND_REASON) :])
