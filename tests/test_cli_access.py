@@ -84,3 +84,48 @@ def test_grant_members_disable_and_audit(bridge) -> None:
     ]
     assert all(x["actor"].startswith("cli") for x in lines)
     assert lines[1]["after"] == {"is_admin": False, "disabled": True}
+
+
+def test_held_mail_from_the_shell(tmp_path: Path) -> None:
+    """`bridge held list/approve/reject/discard` are the web's moderation, from the shell."""
+    from bridge.core import open_core
+    from bridge.settings import load_settings
+    from tests.conftest import make_mail
+    from tests.factories import create_community, deliver
+
+    env = bridge_env(tmp_path / "d", BRIDGE_ORG_DOMAINS="example.com")
+    core = open_core(
+        load_settings(
+            data=tmp_path / "d",
+            database_url=env.get("BRIDGE_DATABASE_URL") or None,
+            org_domains=["example.com"],
+        )
+    )
+    try:
+        create_community(core, posting="members")
+        outcomes = deliver(
+            core,
+            *(
+                make_mail(f"Outside {n}", sender="eve@outside.example", msgid=f"o{n}@x.example")
+                for n in range(3)
+            ),
+        )
+    finally:
+        core.close()
+    ids = [str(o.raw_id) for o in outcomes]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bridge", *args], env=env, capture_output=True, text=True
+        )
+
+    listed = [json.loads(line) for line in run("held", "list", "--json").stdout.splitlines()]
+    assert sorted(str(h["id"]) for h in listed) == sorted(ids)
+    assert all(h["communities"] == ["eng"] for h in listed)
+    assert run("held", "approve", ids[0]).stdout.strip() == f"message {ids[0]}: done"
+    assert "rejected" in run("held", "reject", ids[1], "--reason", "Members only.").stdout
+    assert "discarded" in run("held", "discard", ids[2]).stdout
+    assert run("held", "list", "--json").stdout.strip() == ""
+    assert "not held" in run("held", "approve", ids[0]).stderr
+    actions = [json.loads(x)["action"] for x in run("audit", "--json").stdout.splitlines()]
+    assert actions[:3] == ["held.discard", "held.reject", "held.approve"]
