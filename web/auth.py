@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import delete, func, insert, select, update
+from starlette.background import BackgroundTask
 
 from bridge.notices import send_notice
 from threads.db import writer
@@ -128,10 +129,12 @@ def login_request(
                 used_at=None,
             )
         )
-    if may_login and by_address < PER_ADDRESS:
-        _mail_link(request, key, token)
     # The same page for every address: known, unknown, disabled or rate-limited.
-    return _render(request, "login_sent.html", email=key, minutes=settings.login_link_minutes)
+    response = _render(request, "login_sent.html", email=key, minutes=settings.login_link_minutes)
+    if may_login and by_address < PER_ADDRESS:
+        # Mailed after the answer is sent, so its timing does not tell known addresses apart.
+        response.background = BackgroundTask(_mail_link, request, key, token)
+    return response
 
 
 def _mail_link(request: Request, email: str, token: str) -> None:
