@@ -334,6 +334,9 @@ def fan_out(
     """
     if raw.source not in LIVE_SOURCES:
         return 0
+    if letter.auto_reply:
+        # A moderator may publish an auto-reply; it is never mailed on (RFC 3834 section 2).
+        return 0
     m = Message.__table__
     rows = conn.execute(
         select(m.c.from_addr, m.c.to_addrs, m.c.cc_addrs).where(

@@ -341,3 +341,29 @@ def test_made_up_reply_address_is_refused_at_rcpt(core: Core, smtp_port: int) ->
         send(smtp_port, answer, forged)
     assert refused.value.recipients[forged][0] == 550
     send(smtp_port, answer, rcpt)  # the genuine one is taken
+
+
+def test_auto_reply_a_moderator_published_is_still_not_mailed_on(
+    core: Core, smtp_port: int
+) -> None:
+    """Approved and filed, an out-of-office answer is owed to no one (RFC 3834)."""
+    from bridge import admin
+
+    thread_id, pk = web_reply_mailed(core)
+    (web,) = rows(core, Message, Message.id == pk)
+    ooo = EmailMessage()
+    ooo["From"] = "y@example.com"
+    ooo["To"] = "eng@lists.example.com"
+    ooo["Subject"] = "Automatic reply: Rollout plan"
+    ooo["Message-ID"] = "<ooo-1@example.com>"
+    ooo["In-Reply-To"] = f"<{web.message_id}>"
+    ooo["Auto-Submitted"] = "auto-replied"
+    ooo.set_content("I am away until Friday.\n")
+    send(smtp_port, ooo, "eng@lists.example.com")
+    drain(core)
+    (held,) = rows(core, RawMessage, RawMessage.state == "held")
+    admin.decide(core, held.id, "approve", actor="admin@example.com", actor_is_admin=True)
+    drain(core)
+    (filed,) = rows(core, Message, Message.message_id == "ooo-1@example.com")
+    assert filed.thread_id == thread_id
+    assert rows(core, Notification, Notification.message_pk == filed.id) == []
