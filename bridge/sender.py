@@ -357,7 +357,11 @@ class Sender:
 
 
 class SenderThread(threading.Thread):
-    """Runs sender rounds every `sender_poll_seconds`, or sooner when woken."""
+    """Runs sender rounds every `sender_poll_seconds`, or sooner when woken.
+
+    A round that found work is followed by the next at once, so a backlog of
+    notifications is worked off at full speed rather than a batch per poll.
+    """
 
     def __init__(self, core: Core) -> None:
         super().__init__(name="outbound-sender", daemon=True)
@@ -377,9 +381,12 @@ class SenderThread(threading.Thread):
         while not self._halt.is_set():
             self._wake.clear()
             try:
-                self._sender.run_once()
+                report = self._sender.run_once()
             except Exception:  # the sender must outlive any one bad round
                 log.exception("outbound sender error; retrying shortly")
+            else:
+                if report.composed or report.skipped or report.digests or report.events:
+                    continue
             self._wake.wait(self._idle)
 
 
