@@ -164,7 +164,13 @@ class Sender:
             elif mode in ("web", "digest"):
                 decisions.append((row.id, "web-only" if mode == "web" else "digest", None))
             else:
-                decisions.append((row.id, "mailed", self._post_mail(post, address, people)))
+                try:
+                    mail = self._post_mail(post, address, people)
+                except Exception:  # one copy that cannot be built must not block the rest
+                    log.exception("could not compose notification %s", row.id)
+                    decisions.append((row.id, "failed", None))
+                else:
+                    decisions.append((row.id, "mailed", mail))
         composed = skipped = 0
         with self._writer.begin() as conn:
             for notification_id, state, mail in decisions:

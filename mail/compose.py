@@ -60,6 +60,11 @@ class ListInfo:
     def list_id(self) -> str:
         return f"{self.slug}.{self.mail_domain}"
 
+    @property
+    def display_name(self) -> str:
+        """The name on one line: header values must not break (RFC 5322 2.2)."""
+        return " ".join(self.name.split()) or self.slug
+
 
 @dataclass(frozen=True, slots=True)
 class Post:
@@ -171,7 +176,7 @@ def thread_index(header: bytes, message_id: str, depth: int) -> str:
 
 
 def _list_headers(msg: EmailMessage, lst: ListInfo, unsubscribe: tuple[str, str]) -> None:
-    msg["List-Id"] = f"{_quoted(lst.name)} <{lst.list_id}>"
+    msg["List-Id"] = f"{_quoted(lst.display_name)} <{lst.list_id}>"
     msg["List-Post"] = f"<mailto:{lst.address}>"
     if lst.public_url:
         msg["List-Archive"] = f"<{lst.public_url.rstrip('/')}/c/{lst.slug}>"
@@ -197,11 +202,12 @@ def compose_post(post: Post, lst: ListInfo, to: Addressing) -> EmailMessage:
     """A thread's message as one subscriber gets it, with a reply address only they can use."""
     msg = EmailMessage()
     msg["From"] = Address(
-        display_from(post.author_name, post.author_address, lst.name), addr_spec=lst.address
+        display_from(post.author_name, post.author_address, lst.display_name),
+        addr_spec=lst.address,
     )
     msg["To"] = Address(to.recipient_name, addr_spec=to.recipient)
-    msg["Reply-To"] = Address(lst.name, addr_spec=to.reply_to)
-    msg["Subject"] = post.subject or "(no subject)"
+    msg["Reply-To"] = Address(lst.display_name, addr_spec=to.reply_to)
+    msg["Subject"] = " ".join(post.subject.split()) or "(no subject)"
     msg["Date"] = format_datetime(_aware(post.date))
     msg["Message-ID"] = f"<{post.message_id}>"
     in_reply_to, references = chain_headers(post.references)
@@ -250,11 +256,11 @@ def compose_digest(digest: Digest, to: Addressing) -> EmailMessage:
     """A day's messages of one community in one mail (Auto-Submitted: RFC 3834)."""
     lst = digest.community
     msg = EmailMessage()
-    msg["From"] = Address(lst.name, addr_spec=lst.address)
+    msg["From"] = Address(lst.display_name, addr_spec=lst.address)
     msg["To"] = Address(to.recipient_name, addr_spec=to.recipient)
-    msg["Reply-To"] = Address(lst.name, addr_spec=lst.address)
+    msg["Reply-To"] = Address(lst.display_name, addr_spec=lst.address)
     count = len(digest.items)
-    msg["Subject"] = f"{lst.name} digest: {count} new message{'s' if count != 1 else ''}"
+    msg["Subject"] = f"{lst.display_name} digest: {count} new message{'s' if count != 1 else ''}"
     msg["Date"] = format_datetime(_aware(digest.date))
     msg["Message-ID"] = f"<{digest.message_id}>"
     msg["Auto-Submitted"] = "auto-generated"

@@ -215,3 +215,11 @@ def test_authentication_results_only_from_trusted_servers() -> None:
 )
 def test_reply_commands(text: str, subject: str, command: str | None) -> None:
     assert reply_command(ParsedMessage(subject=subject, visible_text=text)) == command
+
+
+def test_names_with_line_breaks_stay_on_one_header_line() -> None:
+    """A community or subject an admin typed with a newline cannot break the header."""
+    lst = ListInfo("Eng\nineering", "eng", "eng@lists.example.com", "bridge.example")
+    msg = wire(compose_post(post(subject="Re: two\r\nlines"), lst, to()))
+    assert msg["From"].addresses[0].display_name == "Zoë Álvarez via Eng ineering"  # type: ignore[index]
+    assert msg["Subject"] == "Re: two lines"  # type: ignore[index]
