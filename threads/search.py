@@ -18,9 +18,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
     Connection,
     Integer,
@@ -28,6 +30,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    cast,
     column,
     exists,
     false,
@@ -41,6 +44,7 @@ from sqlalchemy import (
     text,
     true,
 )
+from sqlalchemy.dialects.postgresql import TSQUERY
 
 from threads.models import Community, Message, Thread, as_utc
 from threads.searchlang import (
@@ -80,9 +84,27 @@ _INDEX_SQLITE = text(
 _INDEX_POSTGRES = text(
     "INSERT INTO message_fts(rowid, tsv) VALUES (:id, "
     "setweight(to_tsvector('simple', :s), 'A') || "
-    "setweight(to_tsvector('simple', :f), 'B') || to_tsvector('simple', :b)) "
+    "setweight(to_tsvector('simple', :f), 'B') || to_tsvector('simple', :b) || "
+    "array_to_tsvector(CAST(:p AS text[]))) "
     "ON CONFLICT (rowid) DO UPDATE SET tsv = EXCLUDED.tsv"
-)
+).bindparams(bindparam("p", type_=ARRAY(String)))
+# PostgreSQL keeps lexemes up to 2 KB; a pair of longer words is not worth indexing.
+_MAX_PAIR = 200
+
+
+def word_pairs(*values: str) -> list[str]:
+    """Adjacent word pairs ("budget review") of each text, for phrase search on PostgreSQL.
+
+    GIN cannot check word positions, so a phrase query used to re-read the
+    stored vector of every message holding both words, which grows with the
+    archive. Indexed as lexemes of their own, a two-word phrase is one exact
+    index lookup, like any word. Pairs never span two fields.
+    """
+    pairs: set[str] = set()
+    for value in values:
+        words = words_of(value)
+        pairs.update(f"{a} {b}" for a, b in pairwise(words) if len(a) + len(b) < _MAX_PAIR)
+    return sorted(pairs)
 
 
 def pg_words(value: str) -> str:
@@ -109,6 +131,7 @@ def index_messages(conn: Connection, entries: Sequence[IndexEntry]) -> None:
             "s": pg_words(e.subject),
             "b": pg_words(e.body),
             "f": pg_words(e.sender),
+            "p": word_pairs(e.subject, e.sender, e.body),
         }
         for e in entries
     ]
@@ -160,16 +183,28 @@ class _Compiler:
         if self.sqlite:
             phrase = '"' + " ".join(term.words).replace('"', '""') + '"'
             return f"subject : {phrase}" if term.field == "subject" else phrase
-        weight = ":A" if term.field == "subject" else ""
         # Words are letters and digits only, so single quotes keep them literal.
-        return "(" + " <-> ".join(f"'{w}'{weight}" for w in term.words) + ")"
+        weight = ":A" if term.field == "subject" else ""
+        words = term.words
+        positional = "(" + " <-> ".join(f"'{w}'{weight}" for w in words) + ")"
+        if len(words) == 1:
+            return positional
+        # The pair lexemes (word_pairs) find a phrase's messages through the index
+        # alone. A two-word phrase anywhere is exactly its pair; longer phrases and
+        # subject: phrases (pairs carry no field) also check positions, on those few.
+        pairs = " & ".join(f"'{a} {b}'" for a, b in pairwise(words))
+        if len(words) == 2 and not weight:
+            return f"({pairs})"
+        return f"({pairs} & {positional})"
 
     def match(self, expr: str) -> ColumnElement[bool]:
         """`the row of message_fts in FROM matches expr`."""
         param = bindparam(self._name("q"), expr)
         if self.sqlite:
             return literal_column("message_fts").op("MATCH")(param)
-        return FTS.c.tsv.op("@@")(func.to_tsquery(literal_column("'simple'::regconfig"), param))
+        # A cast, not to_tsquery(): to_tsquery would split a pair lexeme back into
+        # words. The words are already folded as the index's are.
+        return FTS.c.tsv.op("@@")(cast(param, TSQUERY))
 
     def predicate(self, node: Node) -> ColumnElement[bool]:
         """A SQL condition on the message row `message` for any node."""
@@ -445,7 +480,7 @@ def _ranked(
     )
     f2 = FTS.alias("f2")
     q = bindparam(compiler._name("q"), expr)
-    rank = func.ts_rank(f2.c.tsv, func.to_tsquery(literal_column("'simple'::regconfig"), q))
+    rank = func.ts_rank(f2.c.tsv, cast(q, TSQUERY))
     stmt = select(M.c.id, M.c.thread_id, _day(compiler), rank).select_from(
         recent.join(f2, f2.c.rowid == recent.c.rowid).join(M, M.c.id == recent.c.rowid)
     )

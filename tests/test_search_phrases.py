@@ -1,0 +1,83 @@
+"""Phrases on both backends: adjacency, longer phrases, subject: phrases, field boundaries.
+
+On PostgreSQL phrases are found through indexed word pairs (threads/search.py,
+`word_pairs`); these cases pin down that the pairs give exactly the answers
+FTS5's positional phrases give.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from bridge.core import Core
+from tests.conftest import make_mail
+from tests.factories import create_community, deliver
+from threads import search
+from threads.searchlang import parse_query
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Core]:
+    from bridge.core import open_core
+    from tests.conftest import settings_for
+
+    core = open_core(settings_for(tmp_path_factory.mktemp("phrases") / "data"))
+    create_community(core)
+    deliver(
+        core,
+        make_mail(
+            "Release train", msgid="p1@example.com", body="The release train leaves at noon.\n"
+        ),
+        make_mail(
+            "Train schedule", msgid="p2@example.com", body="A train for the release party.\n"
+        ),
+        make_mail("Budget review", msgid="p3@example.com", body="Review budget numbers first.\n"),
+        make_mail(
+            "Hiring plan",
+            sender="Noon Rivera <noon@example.com>",
+            msgid="p4@example.com",
+            body="Numbers attached.\n",
+        ),
+    )
+    yield core
+    core.close()
+
+
+def found(core: Core, q: str) -> set[str]:
+    with core.engine.connect() as conn:
+        return {
+            t.subject.replace("\x02", "").replace("\x03", "")
+            for t in search.run(conn, parse_query(q)).threads
+        }
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ('"release train"', {"Release train"}),
+        ('"train release"', set()),
+        ('"the release train leaves"', {"Release train"}),
+        ('"release train leaves noon"', set()),  # "at" sits between leaves and noon
+        ('"train for the release"', {"Train schedule"}),
+        ('"budget review"', {"Budget review"}),  # the subject
+        ('"review budget"', {"Budget review"}),  # the body
+        ('subject:"budget review"', {"Budget review"}),
+        ('subject:"review budget"', set()),  # only in the body
+        ('"plan noon"', set()),  # subject's last word, sender's first: not a phrase
+        ('"noon rivera"', {"Hiring plan"}),  # the sender's name
+        ('"release train" -"release party"', {"Release train"}),
+        ('"release party" OR "budget review"', {"Train schedule", "Budget review"}),
+    ],
+)
+def test_phrases(archive: Core, q: str, expected: set[str]) -> None:
+    assert found(archive, q) == expected
+
+
+def test_word_pairs_stay_within_a_field() -> None:
+    assert search.word_pairs("Budget review", "Ana Lima", "Café numbers") == [
+        "ana lima",
+        "budget review",
+        "cafe numbers",
+    ]
