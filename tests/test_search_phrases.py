@@ -81,3 +81,19 @@ def test_word_pairs_stay_within_a_field() -> None:
         "budget review",
         "cafe numbers",
     ]
+
+
+@pytest.mark.parametrize("density", [0.0, 2.0], ids=["walk", "spans"])
+def test_both_postgres_paths_find_the_same_newest_matches(
+    archive: Core, density: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Walking the newest rows and searching growing spans are two ways to one answer."""
+    if archive.engine.dialect.name != "postgresql":
+        pytest.skip("the two paths are PostgreSQL's")
+    monkeypatch.setattr(search, "WALK_DENSITY", density)
+    monkeypatch.setattr(search, "RANK_WINDOW", 2)  # spans must grow to fill even this
+    monkeypatch.setattr(search, "SPAN_FRACTIONS", (1 / 4, 1 / 2, 1.0))
+    assert found(archive, "train") == {"Release train", "Train schedule"}
+    assert found(archive, "numbers") == {"Budget review", "Hiring plan"}
+    assert found(archive, '"release train"') == {"Release train"}
+    assert found(archive, "nothing") == set()
