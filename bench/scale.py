@@ -96,6 +96,12 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        type=Path,
+        help="import into this (new) data directory and keep it, to time search again later",
+    )
+    parser.add_argument(
         "--search-only",
         metavar="URL",
         help="skip the import: time search on this existing store (a database URL)",
@@ -109,7 +115,9 @@ def main() -> int:
         return 0
 
     corpus = ingest.synthetic_corpus(args.messages, args.seed, False)
-    data = Path(tempfile.mkdtemp(prefix="bridge-scale-", dir=ingest.OUT))
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=False)
+    data = args.keep or Path(tempfile.mkdtemp(prefix="bridge-scale-", dir=ingest.OUT))
     cluster = None
     env = ingest.bridge_env(data)
     try:
@@ -129,7 +137,8 @@ def main() -> int:
     finally:
         if cluster is not None:
             cluster.stop()
-        shutil.rmtree(data, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(data, ignore_errors=True)
     report = {
         "backend": args.backend,
         "messages": args.messages,
