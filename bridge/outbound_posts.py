@@ -33,6 +33,7 @@ from threads.models import (
     as_utc,
     utcnow,
 )
+from threads.people import try_normalize
 
 M = Message.__table__
 
@@ -156,11 +157,20 @@ def addressing(
 
 
 def ensure_people(conn: Connection, addresses: list[str]) -> dict[str, int]:
-    """Person ids for the recipients (reply tokens name people); created as senders are."""
+    """Person ids for the recipients (reply tokens name people); created as senders are.
+
+    People are stored under threads/people.py's normal form; an address that has
+    none (unusable) gets no person, and its token names person 0 (nobody to warn).
+    """
     p = Person.__table__
+    keys = {a: key for a in addresses if (key := try_normalize(a)) is not None}
+    if not keys:
+        return {}
     stmt = insert_ignoring_conflict(conn, p, ["email"])
-    conn.execute(stmt, [{"email": a, "name": "", "created_at": utcnow()} for a in addresses])
-    return dict(conn.execute(select(p.c.email, p.c.id).where(p.c.email.in_(addresses))).all())
+    unique = sorted(set(keys.values()))
+    conn.execute(stmt, [{"email": k, "name": "", "created_at": utcnow()} for k in unique])
+    ids = dict(conn.execute(select(p.c.email, p.c.id).where(p.c.email.in_(unique))).all())
+    return {a: ids[k] for a, k in keys.items() if k in ids}
 
 
 def bounce_local(address: str, mail_domain: str, prefix: str = replies.BOUNCE_PREFIX) -> str | None:
