@@ -94,7 +94,9 @@ def _thread_context(request: Request, thread_id: int, viewer: Viewer) -> dict[st
             raise not_found()
         messages = queries.thread_messages(conn, thread_id)
         can_reply = may_post(conn, viewer, row.community_id)
-        mail_choice = outbound.thread_choice(conn, thread_id, viewer.email) if viewer.email else None
+        mail_choice = (
+            outbound.thread_choice(conn, thread_id, viewer.email) if viewer.email else None
+        )
     people: dict[str, str] = {}
     for m in messages:
         people.setdefault(m.from_addr, m.from_name or m.from_addr)
