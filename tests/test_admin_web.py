@@ -151,3 +151,15 @@ def test_community_page_lists_polled_folders_without_secrets(core: Core) -> None
     page = as_(core, "boss@example.com", is_admin=True).get("/admin/c/eng").text
     assert "imaps://team@imap.example.com" in page
     assert "TEAM_IMAP_PASSWORD" not in page
+
+
+def test_me_page_lists_roles_and_leads_moderators_to_their_pages(core: Core) -> None:
+    """A moderator finds the way to their community's admin page from /me."""
+    create_community(core)
+    admin.set_member(core.engine, "eng", "mod@partner.example", "moderator")
+    page = as_(core, "mod@partner.example").get("/me").text
+    assert "Engineering" in page
+    assert 'href="/admin/c/eng"' in page
+    assert 'href="/admin"' in page
+    plain = as_(core, "reader@example.com").get("/me").text
+    assert 'href="/admin"' not in plain

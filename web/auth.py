@@ -33,7 +33,15 @@ from starlette.background import BackgroundTask
 
 from bridge.notices import send_notice
 from threads.db import writer
-from threads.models import LoginToken, Person, WebSession, as_utc, utcnow
+from threads.models import (
+    Community,
+    LoginToken,
+    Membership,
+    Person,
+    WebSession,
+    as_utc,
+    utcnow,
+)
 from threads.people import is_org_address, try_normalize
 from web.security import browser_nonce, digest, end_session, session_id, start_session
 from web.viewer import current_viewer
@@ -253,4 +261,12 @@ def me(request: Request) -> Response:
     viewer = current_viewer(request)
     if viewer.anonymous:
         return RedirectResponse("/login?next=/me", status_code=303)
-    return _render(request, "login_me.html", viewer=viewer)
+    with request.app.state.core.engine.connect() as conn:
+        ms, c = Membership.__table__, Community.__table__
+        roles = conn.execute(
+            select(c.c.slug, c.c.name, ms.c.role)
+            .join(c, c.c.id == ms.c.community_id)
+            .where(ms.c.person_id == viewer.person_id)
+            .order_by(c.c.name)
+        ).all()
+    return _render(request, "login_me.html", viewer=viewer, roles=roles)
