@@ -507,3 +507,12 @@ def test_recipient_lists_stored_as_json_null_do_not_break_to_and_cc(tmp_path) ->
         assert found(core, "special -cc:anyone") == {"Odd row"}
     finally:
         core.close()
+
+
+def test_operators_with_words_check_a_bounded_number_of_matches(archive: Core, monkeypatch) -> None:
+    """Operators are checked on the newest FILTER_SCAN messages holding the words, with a notice."""
+    monkeypatch.setattr(search, "FILTER_SCAN", 2)
+    with archive.engine.connect() as conn:
+        res = search.run(conn, parse_query("budget from:ana"))
+    assert [t.subject for t in res.threads] == ["Board notes"]
+    assert any("newest 2 messages" in n for n in res.notices)

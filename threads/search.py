@@ -231,7 +231,8 @@ class _Compiler:
             if not ids:
                 self.notices.append(f"There is no community “{f.value}” that you can read.")
                 return false()
-            return M.c.community_id.in_(ids)
+            # `+ 0` on SQLite: a community index must not drive the newest-first walk.
+            return ((M.c.community_id + 0) if self.sqlite else M.c.community_id).in_(ids)
         needle = f.value
         if f.field == "from" and re.fullmatch(r"[^@\s]+@[^@\s]+", needle):
             return M.c.from_addr == needle  # a whole address: exact, and indexed
@@ -298,7 +299,11 @@ def _like(spaced: str) -> str:
 # query's cost bounded at any archive size and favours recent discussion.
 RANK_WINDOW = 1000
 # A query of operators alone (no words) looks at this many of the newest messages.
-SCAN_WINDOW = 50_000
+SCAN_WINDOW = 10_000
+# Words with operators: the operators are checked on this many of the newest
+# messages holding the words (a common word and a rare sender would otherwise
+# read every message with the word).
+FILTER_SCAN = 5_000
 # Recency: a match loses up to half its weight with age (half of that in HALF_LIFE days).
 HALF_LIFE_DAYS = 180.0
 
@@ -379,7 +384,15 @@ def run(
         readable.append(col.in_(list(community_ids)))
     expr = compiler.combine(pos, neg) if pos else None
     if expr is not None:
+        floor = _filter_floor(conn, compiler, expr) if preds else None
+        if floor is not None:
+            preds.append(FTS.c.rowid >= floor)
         candidates = _ranked(conn, compiler, expr, [*readable, *preds])
+        if floor is not None and len(candidates) < RANK_WINDOW:
+            results.notices.append(
+                f"The operators were checked on the newest {FILTER_SCAN:,} messages with "
+                "these words; add words to reach older ones."
+            )
     else:
         for n in neg:
             preds.append(not_(M.c.id.in_(select(FTS.c.rowid).where(compiler.match(n)))))
@@ -538,6 +551,18 @@ def _pg_estimate(conn: Connection, compiler: _Compiler, expr: str) -> float:
     sql = stmt.compile(conn, compile_kwargs={"literal_binds": True})
     plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}").scalar_one()
     return float(plan[0]["Plan"]["Plan Rows"])
+
+
+def _filter_floor(conn: Connection, compiler: _Compiler, expr: str) -> int | None:
+    """The rowid of the FILTER_SCAN-th newest message holding the words, if there are that many."""
+    stmt = (
+        select(FTS.c.rowid)
+        .where(compiler.match(expr))
+        .order_by(FTS.c.rowid.desc())
+        .offset(FILTER_SCAN - 1)
+        .limit(1)
+    )
+    return conn.execute(stmt).scalar()
 
 
 def _scanned(
