@@ -196,7 +196,11 @@ def threads_page(
         )
     total = None
     if not filters.any:
-        total = conn.execute(select(func.count()).select_from(T).where(*where)).scalar_one()
+        # Counted from the (community, last activity) index alone, so threads that
+        # lost every message (an admin removed them) are counted until refiled.
+        total = conn.execute(
+            select(func.count()).select_from(T).where(T.c.community_id == community_id)
+        ).scalar_one()
     rows = conn.execute(
         select(T)
         .where(*where)
