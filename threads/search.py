@@ -303,7 +303,7 @@ SCAN_WINDOW = 10_000
 # Words with operators: the operators are checked on this many of the newest
 # messages holding the words (a common word and a rare sender would otherwise
 # read every message with the word).
-FILTER_SCAN = 5_000
+FILTER_SCAN = 2_000
 # Recency: a match loses up to half its weight with age (half of that in HALF_LIFE days).
 HALF_LIFE_DAYS = 180.0
 
