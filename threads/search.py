@@ -555,6 +555,9 @@ def _pg_estimate(conn: Connection, compiler: _Compiler, expr: str) -> float:
 
 def _filter_floor(conn: Connection, compiler: _Compiler, expr: str) -> int | None:
     """The rowid of the FILTER_SCAN-th newest message holding the words, if there are that many."""
+    if not compiler.sqlite:
+        # Planned for its words, like the search itself (see _ranked).
+        conn.exec_driver_sql("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
     stmt = (
         select(FTS.c.rowid)
         .where(compiler.match(expr))
