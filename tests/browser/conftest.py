@@ -136,7 +136,10 @@ def _session_cookie(data: Path, env: dict[str, str], url: str) -> dict[str, Any]
     }
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's sync API is open it keeps an
+# event loop running in the main thread, and the asyncio tests that follow the
+# browser tests could not start theirs.
+@pytest.fixture(scope="module")
 def chromium(playwright_api: Any) -> Iterator[Any]:
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
