@@ -163,3 +163,19 @@ def test_me_page_lists_roles_and_leads_moderators_to_their_pages(core: Core) -> 
     assert 'href="/admin"' in page
     plain = as_(core, "reader@example.com").get("/me").text
     assert 'href="/admin"' not in plain
+
+
+def test_confidential_holds_are_hidden_from_moderators(core: Core) -> None:
+    """A moderator never sees a confidential message's subject; an admin does."""
+    create_community(core)
+    admin.set_member(core.engine, "eng", "mod@partner.example", "moderator")
+    (held,) = deliver(core, make_mail("[confidential] Layoffs plan", msgid="c@x.example"))
+    assert held.reason.startswith("confidential")
+    assert "Layoffs" not in as_(core, "mod@partner.example").get("/admin/held").text
+    assert (
+        post(
+            as_(core, "mod@partner.example"), f"/admin/held/{held.raw_id}", decision="discard"
+        ).status_code
+        == 404
+    )
+    assert "Layoffs" in as_(core, "boss@example.com", is_admin=True).get("/admin/held").text
