@@ -130,6 +130,10 @@ def test_moderator_decides_held_mail_of_their_community_only(core: Core) -> None
     page = mod.get("/admin/held").text
     assert "Hello eng" in page
     assert "Hello ops" not in page
+    one = mod.get(f"/admin/held/{mine.raw_id}")
+    assert one.status_code == 200
+    assert "please see the plan" in one.text
+    assert mod.get(f"/admin/held/{theirs.raw_id}").status_code == 404
     assert post(mod, f"/admin/held/{theirs.raw_id}", decision="approve").status_code == 404
     done = post(mod, f"/admin/held/{mine.raw_id}", decision="reject", reason="Members only, sorry.")
     assert done.status_code == 303

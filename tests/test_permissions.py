@@ -141,6 +141,7 @@ POLICY: dict[tuple[str, str], Policy] = {
     ("GET", "/me"): Policy("self"),
     ("GET", "/admin"): Policy("staff"),
     ("GET", "/admin/held"): Policy("staff"),
+    ("GET", "/admin/held/{raw_id}"): Policy("staff", ok=(404,)),
     ("POST", "/admin/held/{raw_id}"): Policy("staff", form={"decision": "discard"}, ok=(404,)),
     ("GET", "/admin/c/{slug}"): Policy("moderate"),
     ("POST", "/admin/c/{slug}/members"): Policy(

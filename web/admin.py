@@ -347,6 +347,26 @@ def held_page(request: Request, viewer: Viewer = Depends(_staff)) -> HTMLRespons
     )
 
 
+@router.get("/held/{raw_id}", response_class=HTMLResponse)
+def held_message(
+    request: Request,
+    raw_id: int,
+    viewer: Viewer = Depends(_staff),  # noqa: B008
+) -> HTMLResponse:
+    """One held message as text (escaped; never its HTML), to decide on it."""
+    held = {h.id: h for h in _visible_held(request, viewer)}
+    if raw_id not in held:
+        raise HTTPException(404, NOT_FOUND)
+    with _connect(request) as conn:
+        data = conn.execute(select(RawMessage.data).where(RawMessage.id == raw_id)).scalar_one()
+    try:
+        parsed = parse_message(data)
+        text, to = parsed.text or parsed.visible_text, [a.address for a in parsed.to]
+    except Exception:  # an unparseable message still gets its decision buttons
+        text, to = "(this message could not be parsed)", []
+    return _render(request, "held_message.html", viewer=viewer, h=held[raw_id], text=text, to=to)
+
+
 @router.post("/held/{raw_id}", response_model=None)
 def held_decision(
     request: Request,
