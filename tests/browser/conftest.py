@@ -69,15 +69,21 @@ def playwright_api() -> Any:
     return pytest.importorskip("playwright.sync_api")
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory, playwright_api: Any) -> Iterator[Server]:
-    """`bridge serve --demo` on free loopback ports, with a signed-in reader's cookie."""
+@pytest.fixture(scope="module")
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, playwright_api: Any
+) -> Iterator[Server]:
+    """`bridge serve --demo` on free loopback ports, with a signed-in reader's cookie.
+
+    One per test module, so the hostile mail of one module never shows up in the
+    screenshots another takes.
+    """
     data = tmp_path_factory.mktemp("browser") / "data"
     web_port, smtp_port = _free_port(), _free_port()
     env = bridge_env(data, BRIDGE_ORG_DOMAINS="example.com", PYTHONPATH=str(ROOT))
     cmd = [sys.executable, "-m", "bridge", "serve", "--demo", "--data", str(data)]
     cmd += ["--web-port", str(web_port), "--smtp-port", str(smtp_port)]
-    for role in ("web", "worker", "smtp", "sender"):
+    for role in getattr(request.module, "SERVE_ROLES", ("web", "worker", "smtp", "sender")):
         cmd += ["--role", role]
     log = (data.parent / "serve.log").open("wb")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
