@@ -196,7 +196,13 @@ class SecurityMiddleware:
                 headers = MutableHeaders(scope=message)
                 headers.setdefault("Content-Security-Policy", CSP)
                 headers["X-Content-Type-Options"] = "nosniff"
-                headers["X-Frame-Options"] = "DENY"
+                # The legacy header agrees with the page's CSP (a framed message body
+                # allows its own site as frame ancestor; everything else allows none).
+                policy = headers.get("Content-Security-Policy", "")
+                if "frame-ancestors 'none'" in policy:
+                    headers["X-Frame-Options"] = "DENY"
+                elif "frame-ancestors 'self'" in policy:
+                    headers["X-Frame-Options"] = "SAMEORIGIN"
                 headers.setdefault("Referrer-Policy", "same-origin")
                 headers["Cross-Origin-Opener-Policy"] = "same-origin"
                 if state.get("bridge_sid") or self.names.session.encode() in _cookie_header(scope):
