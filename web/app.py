@@ -13,7 +13,7 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -38,7 +38,12 @@ __all__ = ["CSP", "create_app"]
 
 
 def create_app(core: Core) -> FastAPI:
-    app = FastAPI(title="Commons Bridge", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="Commons Bridge",
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(_addresses_in_range)],
+    )
     templates = Jinja2Templates(directory=TEMPLATES)
     templates.env.filters["when"] = _when
     templates.env.filters["marks"] = _marks
@@ -82,6 +87,24 @@ def create_app(core: Core) -> FastAPI:
         return _error_page(request, 500, "Something went wrong on our side; it has been logged.")
 
     return app
+
+
+# Row ids are 64-bit in both databases; SQLite refuses a larger number outright.
+MAX_ROW_ID = 2**63 - 1
+
+
+def _addresses_in_range(request: Request) -> None:
+    """Path and query values no database can hold get a clear answer, not a server error.
+
+    A number beyond any row id answers 404, like a row that does not exist; a NUL
+    character (PostgreSQL text cannot hold one) answers 400.
+    """
+    if any("\x00" in v for v in (*request.path_params.values(), *request.query_params.values())):
+        raise HTTPException(400, "The address contains a NUL character.")
+    for value in request.path_params.values():
+        digits = isinstance(value, str) and value.isascii() and value.isdigit()
+        if digits and int(value) > MAX_ROW_ID:
+            raise HTTPException(404, "There is nothing at this address.")
 
 
 def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
