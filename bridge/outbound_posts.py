@@ -18,7 +18,14 @@ from sqlalchemy import Connection, select
 
 from bridge import outbound_replies as replies
 from bridge.settings import Settings
-from mail.compose import Addressing, ListInfo, Post, compose_notice, thread_index_header
+from mail.compose import (
+    Addressing,
+    AttachedFile,
+    ListInfo,
+    Post,
+    compose_notice,
+    thread_index_header,
+)
 from mail.tokens import unsubscribe_token
 from threads import outbound
 from threads.db import insert_ignoring_conflict
@@ -70,11 +77,15 @@ def load_posts(conn: Connection, pks: Iterable[int], settings: Settings) -> dict
         keys.setdefault(thread_id, key)
     lists = list_infos(conn, {r.community_id for r in rows}, settings)
     files: dict[int, list[tuple[str, int]]] = {}
+    stored: dict[int, list[tuple[str, str, str, int, bool]]] = {}
     a = Attachment.__table__
-    for message_pk, filename, size in conn.execute(
-        select(a.c.message_pk, a.c.filename, a.c.size).where(a.c.message_pk.in_(pks))
+    for message_pk, filename, content_type, digest, size, kept in conn.execute(
+        select(a.c.message_pk, a.c.filename, a.c.content_type, a.c.sha256, a.c.size, a.c.stored)
+        .where(a.c.message_pk.in_(pks))
+        .order_by(a.c.id)
     ):
         files.setdefault(message_pk, []).append((filename, size))
+        stored.setdefault(message_pk, []).append((filename, content_type, digest, size, kept))
     base = settings.public_url.rstrip("/")
     out: dict[int, PostRow] = {}
     for r in rows:
@@ -95,6 +106,7 @@ def load_posts(conn: Connection, pks: Iterable[int], settings: Settings) -> dict
             thread_index_header=thread_index_header(keys.get(r.thread_id), root, started),
             thread_url=url,
             attachments=files.get(r.id, []),
+            files=_attachable(stored.get(r.id, []), settings),
         )
         out[r.id] = PostRow(r.community_id, r.thread_id, lists[r.community_id], post, url)
     return out
@@ -212,3 +224,23 @@ def queue_notice_in(
         ],
     )
     return mail_id, message_id
+
+
+def _attachable(
+    found: list[tuple[str, str, str, int, bool]], settings: Settings
+) -> list[AttachedFile]:
+    """A message's files to attach: all of them if they fit the limit, else none (linked).
+
+    All or nothing: a copy with some files attached and others only linked
+    would read as if the rest were missing.
+    """
+    limit = settings.outbound_attachments_max_bytes
+    if not found or limit <= 0 or sum(item[3] for item in found) > limit:
+        return []
+    out = []
+    for filename, content_type, digest, _size, kept in found:
+        path = settings.attachments_dir / digest[:2] / digest
+        if not kept or not path.is_file():
+            return []
+        out.append(AttachedFile(filename, content_type, path.read_bytes()))
+    return out

@@ -121,6 +121,11 @@ class Settings(BaseSettings):
     outbound_give_up_hours: float = Field(
         default=48, gt=0, description="Hours after which undelivered mail is given up."
     )
+    outbound_attachments_max_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=0,
+        description="Attach a message's files to mailed copies up to this total; else link.",
+    )
     sender_poll_seconds: float = Field(
         default=5, gt=0, description="Seconds between the outbound sender's rounds."
     )

@@ -67,6 +67,13 @@ class ListInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class AttachedFile:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Post:
     """One message of a thread, as every subscriber gets it."""
 
@@ -80,7 +87,8 @@ class Post:
     thread_topic: str = ""
     thread_index_header: bytes = b""  # the thread's 22-byte Outlook conversation header
     thread_url: str = ""
-    attachments: Sequence[tuple[str, int]] = ()  # (filename, size): linked, not attached
+    attachments: Sequence[tuple[str, int]] = ()  # (filename, size) of every file, listed
+    files: Sequence[AttachedFile] = ()  # the files themselves, when they are to be attached
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +231,16 @@ def compose_post(post: Post, lst: ListInfo, to: Addressing) -> EmailMessage:
     values = {"post": post, "list": lst, "to": to}
     msg.set_content(_render("post.txt", **values))
     msg.add_alternative(_render("post.html", **values), subtype="html")
+    for file in post.files:
+        maintype, _, subtype = file.content_type.partition("/")
+        if not subtype or maintype in ("multipart", "message"):
+            maintype, subtype = "application", "octet-stream"
+        msg.add_attachment(
+            file.data,
+            maintype=maintype,
+            subtype=subtype,
+            filename=" ".join(file.filename.split()) or "attachment",
+        )
     return msg
 
 

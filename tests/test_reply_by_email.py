@@ -367,3 +367,54 @@ def test_auto_reply_a_moderator_published_is_still_not_mailed_on(
     (filed,) = rows(core, Message, Message.message_id == "ooo-1@example.com")
     assert filed.thread_id == thread_id
     assert rows(core, Notification, Notification.message_pk == filed.id) == []
+
+
+def _reply_with_attachment(core: Core, size: int) -> None:
+    """p0 answers by mail, to the community only, with a PDF: everyone else is owed it."""
+    msg = EmailMessage()
+    msg["From"] = "Person 0 <p0@example.com>"
+    msg["To"] = "eng@lists.example.com"
+    msg["Subject"] = "Re: Rollout plan"
+    msg["Message-ID"] = f"<with-file-{size}@example.com>"
+    msg["In-Reply-To"] = "<c2@example.com>"
+    msg.set_content("The signed plan is attached.\n")
+    msg.add_attachment(
+        b"%PDF-1.4 " + b"x" * size, maintype="application", subtype="pdf", filename="plan.pdf"
+    )
+    receipt = core.inbox.accept(bytes(msg), Envelope("smtp", community_hint="eng"))
+    core.pipeline.run([receipt.raw_id])
+    Sender(core.engine, core.settings).run_once()
+
+
+def test_small_attachments_travel_with_the_copy(core: Core) -> None:
+    """Under outbound_attachments_max_bytes the file is attached; the text says so."""
+    _thread(core)
+    _reply_with_attachment(core, 1000)
+    (copy,) = mail_to(core, "x@example.com")
+    (attachment,) = list(copy.iter_attachments())
+    assert attachment.get_filename() == "plan.pdf"
+    assert attachment.get_content().startswith(b"%PDF-1.4")
+    assert "Attached:" in copy.get_body(("plain",)).get_content()
+
+
+def test_large_attachments_are_linked(tmp_path: Path) -> None:
+    """Over the limit the copy lists the file and links the thread instead."""
+    c = open_core(
+        settings_for(
+            tmp_path / "data",
+            mail_domain=DOMAIN,
+            public_url=PUBLIC,
+            outbound_attachments_max_bytes=500,
+        )
+    )
+    try:
+        admin.add_community(c.engine, "eng", "Engineering", addresses=["eng@lists.example.com"])
+        _thread(c)
+        _reply_with_attachment(c, 1000)
+        (copy,) = mail_to(c, "x@example.com")
+        assert list(copy.iter_attachments()) == []
+        plain = copy.get_body(("plain",)).get_content()
+        assert "Attachments (on the web):" in plain
+        assert "plan.pdf" in plain
+    finally:
+        c.close()
