@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response as BaseResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.core import Core
 from web import admin as admin_pages
@@ -67,6 +68,7 @@ def create_app(core: Core) -> FastAPI:
     app.add_middleware(
         SecurityMiddleware, secret=core.settings.secret_key, cookies=app.state.cookies
     )
+    app.add_middleware(_DropNulFromQuery)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> BaseResponse:
@@ -89,6 +91,19 @@ def create_app(core: Core) -> FastAPI:
     return app
 
 
+class _DropNulFromQuery:
+    """Removes %00 from query strings: a NUL means nothing there, and PostgreSQL text
+    cannot hold one, so a search or filter with it would otherwise fail."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and b"%00" in scope.get("query_string", b""):
+            scope = {**scope, "query_string": scope["query_string"].replace(b"%00", b"")}
+        await self.app(scope, receive, send)
+
+
 # Row ids are 64-bit in both databases; SQLite refuses a larger number outright.
 MAX_ROW_ID = 2**63 - 1
 
@@ -96,14 +111,14 @@ MAX_ROW_ID = 2**63 - 1
 def _addresses_in_range(request: Request) -> None:
     """Path and query values no database can hold get a clear answer, not a server error.
 
-    A number beyond any row id answers 404, like a row that does not exist; a NUL
-    character (PostgreSQL text cannot hold one) answers 400.
+    A number beyond any row id, or a NUL character (PostgreSQL text cannot hold
+    one), names nothing that can exist: 404, like a row that does not.
     """
-    if any("\x00" in v for v in (*request.path_params.values(), *request.query_params.values())):
-        raise HTTPException(400, "The address contains a NUL character.")
     for value in request.path_params.values():
-        digits = isinstance(value, str) and value.isascii() and value.isdigit()
-        if digits and int(value) > MAX_ROW_ID:
+        if not isinstance(value, str):
+            continue
+        digits = value.isascii() and value.isdigit()
+        if "\x00" in value or (digits and int(value) > MAX_ROW_ID):
             raise HTTPException(404, "There is nothing at this address.")
 
 
