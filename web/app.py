@@ -104,8 +104,9 @@ class _DropNulFromQuery:
         await self.app(scope, receive, send)
 
 
-# Row ids are 64-bit in both databases; SQLite refuses a larger number outright.
-MAX_ROW_ID = 2**63 - 1
+# Row ids are INTEGER columns: 32-bit on PostgreSQL, which refuses a larger
+# parameter ("integer out of range"); SQLite refuses anything beyond 64 bits.
+MAX_ROW_ID = 2**31 - 1
 
 
 def _addresses_in_range(request: Request) -> None:
