@@ -10,16 +10,15 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 from tqdm import tqdm
 
 from bridge.core import Core
 from bridge.errors import UsageError
+from bridge.pipeline import Submitted
 from mail.archive import ArchivedMessage, read_archive, total_size
 from mail.envelope import Envelope
 from threads.models import Community, RawMessage, RawState
@@ -54,7 +53,7 @@ def import_paths(
     show = sys.stderr.isatty() if progress is None else progress
     counts: Counter[RawState] = Counter()
     # Batch n+1 is parsed (in the pipeline's child processes) while batch n is filed.
-    inflight: tuple[Future[Any], set[int]] | None = None
+    inflight: tuple[Submitted, set[int]] | None = None
     with tqdm(
         total=total_size(paths), unit="B", unit_scale=True, disable=not show, smoothing=0.1
     ) as bar:

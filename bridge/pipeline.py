@@ -13,14 +13,13 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
 from bridge import steps
 from bridge.errors import Held
-from bridge.parsepool import Failed, ParsePool, Prepared, TimedOut
+from bridge.parsepool import Batch, Failed, ParsePool, Prepared, Result, TimedOut
 from mail.classify import Classification
 from mail.parse import ParsedMessage
 from threads import queue, search
@@ -63,11 +62,7 @@ class Pipeline:
         # Without a pool (tests that build a Pipeline by hand) parsing runs inline.
         self._parser = parser or ParsePool(workers=0, timeout=0)
 
-        self._feeder: ThreadPoolExecutor | None = None
-
     def close(self) -> None:
-        if self._feeder is not None:
-            self._feeder.shutdown(wait=True)
         self._parser.close()
 
     def run(self, raw_ids: Sequence[int], *, worker: str | None = None) -> list[Outcome]:
@@ -76,22 +71,21 @@ class Pipeline:
         Messages no longer pending (another process finished them) are skipped
         and have no outcome in the result.
         """
-        return self._file_prepared(self._prepare(self._load(raw_ids)), worker)
+        return self.finish(self.submit(raw_ids), worker=worker)
 
-    def submit(self, raw_ids: Sequence[int]) -> Future[list[_Prepared]]:
-        """Start parsing these messages in the background; `finish` files them.
+    def submit(self, raw_ids: Sequence[int]) -> Submitted:
+        """Hand these messages to the parse children and return at once; `finish` files them.
 
-        Bulk import submits batch n+1 before finishing batch n, so the parse
-        children work while this process writes to the database.
+        Bulk import submits batch n+1 before finishing batch n, so the
+        children parse while this process writes to the database.
         """
-        if self._feeder is None:
-            self._feeder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse-feeder")
-        ids = list(raw_ids)
-        return self._feeder.submit(lambda: self._prepare(self._load(ids)))
+        raws = self._load(raw_ids)
+        return Submitted(raws, self._parser.start([r.data for r in raws]))
 
-    def finish(self, parsing: Future[list[_Prepared]]) -> list[Outcome]:
-        """File what `submit` parsed (waiting for it if need be)."""
-        return self._file_prepared(parsing.result(), None)
+    def finish(self, submitted: Submitted, *, worker: str | None = None) -> list[Outcome]:
+        """Wait for what `submit` handed out, then file it."""
+        results = self._parser.collect(submitted.batch)
+        return self._file_prepared(self._prepare(submitted.raws, results), worker)
 
     def _file_prepared(self, prepared: list[_Prepared], worker: str | None) -> list[Outcome]:
         steps.save_attachments(
@@ -150,10 +144,10 @@ class Pipeline:
             ).all()
         return sorted((steps.RawView(*row) for row in rows), key=lambda r: r.id)
 
-    def _prepare(self, raws: list[steps.RawView]) -> list[_Prepared]:
-        """Parse and classify: pure, outside any transaction, each under the time limit."""
+    def _prepare(self, raws: list[steps.RawView], results: list[Result]) -> list[_Prepared]:
+        """What parsing and classifying (pure, outside any transaction) gave each message."""
         prepared: list[_Prepared] = []
-        for raw, result in zip(raws, self._parser.run([r.data for r in raws]), strict=True):
+        for raw, result in zip(raws, results, strict=True):
             if isinstance(result, Prepared):
                 prepared.append(_Prepared(raw, result.parsed, result.classification))
                 if result.parsed.limit:
@@ -233,6 +227,14 @@ class Pipeline:
         if not filed_pks:
             return Outcome(raw.id, RawState.duplicate, "Message-ID already filed")
         return Outcome(raw.id, RawState.done, "", filed_pks, entries)
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """Messages whose parsing `Pipeline.submit` started."""
+
+    raws: list[steps.RawView]
+    batch: Batch
 
 
 @dataclass(frozen=True, slots=True)

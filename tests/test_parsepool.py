@@ -119,3 +119,25 @@ def test_import_overlapping_batches_counts_every_message_once(
     core.inbox.accept(mails["E"], Envelope(source="import", community_hint="eng"))
     summary = importer.import_paths(core, "eng", [tmp_path / "a.mbox"], progress=False)
     assert summary.line() == "imported 5, duplicates 3, held 0, failed 0"
+
+
+def test_overlapping_batches_of_large_mail_do_not_deadlock(pool: ParsePool) -> None:
+    """start(n+1) before collect(n) with results larger than a socket buffer completes."""
+    import threading
+
+    body = "Lorem ipsum dolor sit amet, consectetur adipiscing elit.\n" * 400  # ~23 KB
+    first = [make_mail(f"a{i}", body=body) for i in range(30)]
+    second = [make_mail(f"b{i}", body=body) for i in range(30)]
+    outcome: list[list[str]] = []
+
+    def overlapped() -> None:
+        batch_one = pool.start(first)
+        batch_two = pool.start(second)
+        for batch in (batch_one, batch_two):
+            outcome.append([r.parsed.subject for r in pool.collect(batch)])  # type: ignore[union-attr]
+
+    runner = threading.Thread(target=overlapped, daemon=True)
+    runner.start()
+    runner.join(120)
+    assert not runner.is_alive(), "start/collect of overlapping batches deadlocked"
+    assert outcome == [[f"a{i}" for i in range(30)], [f"b{i}" for i in range(30)]]
