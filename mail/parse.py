@@ -240,7 +240,11 @@ class _PartView:
     def charset(self) -> str | None:
         value = self.fields.get("content-type", "")
         if "*" in value:  # RFC 2231 parameter syntax: let the stdlib read it
-            return self.params.get_content_charset()
+            try:
+                return self.params.get_content_charset()
+            except (ValueError, LookupError, TypeError):
+                # str(bytes, charset) raises on a NUL in the declared charset (found by fuzzing).
+                return None
         match = _CHARSET_PARAM.search(value)
         return match.group(1).lower() if match else None
 
