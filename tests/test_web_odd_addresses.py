@@ -20,7 +20,17 @@ from tests.sessions import sign_in
 from tests.test_permissions import app_routes
 from web.app import create_app
 
-ODD = ["99999999999999999999999", "3337591066531", "-1", "0", "x", "..", "%00", "1.5"]
+ODD = [
+    "99999999999999999999999",
+    "3337591066531",
+    "-3804752269901",
+    "-1",
+    "0",
+    "x",
+    "..",
+    "%00",
+    "1.5",
+]
 PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")
 
 

@@ -118,8 +118,9 @@ def _addresses_in_range(request: Request) -> None:
     for value in request.path_params.values():
         if not isinstance(value, str):
             continue
-        digits = value.isascii() and value.isdigit()
-        if "\x00" in value or (digits and int(value) > MAX_ROW_ID):
+        number = value.removeprefix("-")
+        digits = number.isascii() and number.isdigit()
+        if "\x00" in value or (digits and int(number) > MAX_ROW_ID):
             raise HTTPException(404, "There is nothing at this address.")
 
 
