@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from bridge import admin
 from bridge.core import Core, open_core
@@ -16,6 +17,7 @@ from tests.conftest import make_mail, settings_for
 from tests.factories import create_community, deliver
 from tests.sessions import sign_in
 from threads.access import viewer_for
+from threads.models import ImapFolder
 from web.app import create_app
 
 
@@ -155,6 +157,27 @@ def test_community_page_lists_polled_folders_without_secrets(core: Core) -> None
     page = as_(core, "boss@example.com", is_admin=True).get("/admin/c/eng").text
     assert "imaps://team@imap.example.com" in page
     assert "TEAM_IMAP_PASSWORD" not in page
+
+
+def test_admin_adds_a_polled_folder_from_the_web(core: Core) -> None:
+    """The same as `bridge route add --imap`: the URL normalised, the secret only named."""
+    create_community(core)
+    client = as_(core, "boss@example.com", is_admin=True)
+    form = {"url": "IMAPS://Team@IMAP.example.com/INBOX", "secret": "TEAM_IMAP_PASSWORD"}
+    done = post(client, "/admin/c/eng/folders", **form, kept_in="env", after="flag")
+    assert done.status_code == 303
+    page = client.get(done.headers["location"]).text
+    assert "imaps://team@imap.example.com" in page.lower()
+    assert "flag" in page
+    with core.engine.connect() as conn:
+        row = conn.execute(select(ImapFolder)).one()
+    assert (row.password_env, row.secret_file, row.after_action) == (
+        "TEAM_IMAP_PASSWORD",
+        "",
+        "flag",
+    )
+    refused = post(client, "/admin/c/eng/folders", **{**form, "secret": "not a name!"})
+    assert "not an environment variable name" in client.get(refused.headers["location"]).text
 
 
 def test_me_page_lists_roles_and_leads_moderators_to_their_pages(core: Core) -> None:

@@ -155,6 +155,11 @@ POLICY: dict[tuple[str, str], Policy] = {
     ("POST", "/admin/c/{slug}/routes"): Policy(
         "admin", form={"kind": "list_id", "value": "x.lists.example.com"}, ok=(303,)
     ),
+    ("POST", "/admin/c/{slug}/folders"): Policy(
+        "admin",
+        form={"url": "imap://bot@127.0.0.1:1/INBOX", "secret": "ENG_IMAP_PASSWORD"},
+        ok=(303,),
+    ),
     ("POST", "/admin/communities"): Policy(
         "admin", form={"slug": "fresh", "name": "Fresh"}, ok=(303,)
     ),

@@ -204,6 +204,29 @@ def community_routes(
     return _back(f"/admin/c/{slug}", "Routes updated.")
 
 
+@router.post("/c/{slug}/folders", response_model=None)
+def community_folders(
+    request: Request,
+    slug: str,
+    url: str = Form(..., max_length=512),
+    secret: str = Form(..., max_length=1024),  # the variable's name or the file's path
+    kept_in: str = Form("env"),  # env or file
+    after: str = Form("leave", max_length=256),
+    viewer: Viewer = Depends(_admin),  # noqa: B008
+) -> Response:
+    """Poll a mailbox folder into the community, as `bridge route add --imap` does."""
+    with _connect(request) as conn:
+        _community(conn, viewer, slug)
+    named = {"secret_file": secret} if kept_in == "file" else {"password_env": secret}
+    try:
+        stored = admin.add_imap_route(
+            request.app.state.core.engine, slug, url, after=after, actor=_actor(viewer), **named
+        )
+    except UsageError as exc:
+        return _back(f"/admin/c/{slug}", str(exc))
+    return _back(f"/admin/c/{slug}", f"Polling {stored}; a running bridge picks it up shortly.")
+
+
 @router.post("/c/{slug}/members", response_model=None)
 def community_members(
     request: Request,
