@@ -9,6 +9,7 @@ participants; the outbound sender delivers it.
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import timedelta
 from email.headerregistry import Address as HeaderAddress
@@ -96,11 +97,35 @@ def post_reply(core: Core, viewer: Viewer, thread_id: int, body: str, *, name: s
     receipt = core.inbox.accept(
         msg.as_bytes(), Envelope(source="web", mail_from=viewer.email, community_hint=slug)
     )
-    (outcome,) = core.pipeline.run([receipt.raw_id]) or [None]
-    if outcome is None or outcome.state != RawState.done or not outcome.message_pks:
-        reason = outcome.reason if outcome is not None else "it was not processed"
-        raise PostRefused(f"The reply was kept but not published: {reason}")
-    return outcome.message_pks[0]
+    outcomes = core.pipeline.run([receipt.raw_id])
+    if outcomes:
+        state, reason, pk = outcomes[0].state, outcomes[0].reason, outcomes[0].message_pks
+    else:
+        # A pipeline worker woken by the accept took the message first: its result counts.
+        state, reason, pk = _settled(core, receipt.raw_id)
+    if state != RawState.done or not pk:
+        raise PostRefused(f"The reply was kept but not published: {reason or state}")
+    return pk[0]
+
+
+def _settled(core: Core, raw_id: int, wait: float = 10.0) -> tuple[str, str, list[int]]:
+    """The state, reason and message ids of a raw message once a worker has run it."""
+    deadline = time.monotonic() + wait
+    with core.engine.connect() as conn:
+        while True:
+            state, reason = conn.execute(
+                select(RawMessage.state, RawMessage.reason).where(RawMessage.id == raw_id)
+            ).one()
+            if state != RawState.pending or time.monotonic() > deadline:
+                break
+            conn.rollback()  # a fresh snapshot for the next look
+            time.sleep(0.05)
+        pks = list(
+            conn.execute(
+                select(Message.id).where(Message.raw_id == raw_id).order_by(Message.id)
+            ).scalars()
+        )
+    return state, reason, pks
 
 
 def _reply_subject(subject: str) -> str:

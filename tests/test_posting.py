@@ -66,3 +66,22 @@ def test_anonymous_and_unknown_threads_are_refused_alike(core: Core) -> None:
         post_reply(core, ANONYMOUS, thread_id, "hello")
     with pytest.raises(PostRefused, match="no thread"):
         post_reply(core, LOCAL_ADMIN, thread_id + 1000, "hello")
+
+
+def test_a_reply_a_worker_filed_first_is_reported_as_posted(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a pipeline worker in the same process, the worker may file the reply first."""
+    thread_id = _thread(core)
+    real_run = core.pipeline.run
+
+    def worker_first(ids, **kw):  # type: ignore[no-untyped-def]
+        real_run(ids)  # the worker, woken by the accept, runs it...
+        return real_run(ids, **kw)  # ...so post_reply's own run finds nothing pending
+
+    monkeypatch.setattr(core.pipeline, "run", worker_first)
+    pk = post_reply(core, LOCAL_ADMIN, thread_id, "Filed by the worker.\n")
+    with core.engine.connect() as conn:
+        assert conn.execute(select(Message.visible_text).where(Message.id == pk)).scalar_one() == (
+            "Filed by the worker."
+        )
