@@ -17,6 +17,7 @@ from urllib.parse import unquote
 import nh3
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 from bs4.element import Declaration, Doctype, ProcessingInstruction
+from bs4.exceptions import ParserRejectedMarkup
 
 # --- html_to_text ---------------------------------------------------------------
 
@@ -300,7 +301,12 @@ def _is_simple_table(table: Tag) -> bool:
 
 def html_to_text(html: str) -> str:
     """Plain text of an HTML body, readable and with quoted history marked by "> "."""
-    soup = BeautifulSoup(html, "html.parser")
+    try:
+        soup = BeautifulSoup(html, "html.parser")
+    except (AssertionError, ParserRejectedMarkup):
+        # CPython's html.parser asserts on some "<![" marked sections (found by fuzzing:
+        # "expected name token"); shown as text, the rest of the document still renders.
+        soup = BeautifulSoup(html.replace("<!", "&lt;!"), "html.parser")
     return _Renderer().render(soup)
 
 
