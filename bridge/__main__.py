@@ -2,4 +2,6 @@
 
 from bridge.cli import main
 
-main()
+# Guarded: multiprocessing's spawn and forkserver start methods import __main__.
+if __name__ == "__main__":
+    main()
