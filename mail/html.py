@@ -413,17 +413,6 @@ def _is_own_url(url: str) -> bool:
     return lowered.startswith("/") and not lowered.startswith("//") and "\\" not in lowered
 
 
-def rewrite_cid_urls(stored_html: str, cid_urls: Mapping[str, str]) -> str:
-    """Point the `cid:` images of already-sanitised HTML at our attachment URLs, at render time.
-
-    The parser keeps `cid:` sources (it does not know attachment ids yet);
-    the web maps each Content-ID to its `/attachments/{id}` URL here. This is
-    the same sanitiser again, so remote images and everything else stay
-    blocked, and a content-id not in the mapping is dropped.
-    """
-    return sanitize_html(stored_html, cid_urls)
-
-
 def sanitize_html(
     html: str, cid_urls: Mapping[str, str] | None = None, *, remote_images: bool = False
 ) -> str:

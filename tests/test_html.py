@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mail.html import html_to_text, rewrite_cid_urls, sanitize_html
+from mail.html import html_to_text, sanitize_html
 from mail.parse import parse_message
 
 # --- html_to_text -------------------------------------------------------------------
@@ -190,15 +190,15 @@ def test_formatting_and_links_survive() -> None:
     assert "<td>1</td>" in cleaned
 
 
-def test_stored_cid_images_map_to_attachment_urls_at_render_time() -> None:
-    """Parsed HTML keeps cid: sources; the web's mapping turns them into our URLs only."""
+def test_stored_cid_images_map_to_our_urls_only() -> None:
+    """Parsed HTML keeps cid: sources; a mapping turns them into our own URLs, nothing else."""
     raw = (Path(__file__).parent / "data" / "mail" / "0013-related-cid-image.eml").read_bytes()
     stored = parse_message(raw).html or ""
     assert 'src="cid:logo.123@example.com"' in stored
-    shown = rewrite_cid_urls(stored, {"logo.123@example.com": "/attachments/9"})
+    shown = sanitize_html(stored, {"logo.123@example.com": "/attachments/9"})
     assert '<img src="/attachments/9" alt="logo">' in shown
     assert "tracker" not in shown
     assert "cid:" not in shown
-    assert "cid:" not in rewrite_cid_urls(stored, {})
+    assert "cid:" not in sanitize_html(stored, {})
     for hostile in ("javascript:alert(1)", "data:image/png;base64,AA", "//evil.example/x"):
-        assert hostile not in rewrite_cid_urls(stored, {"logo.123@example.com": hostile})
+        assert hostile not in sanitize_html(stored, {"logo.123@example.com": hostile})
