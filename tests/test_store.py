@@ -178,6 +178,52 @@ def _mixed_set() -> list[bytes]:
     return msgs
 
 
+def _recurring_subject() -> list[bytes]:
+    """A weekly-report subject over months: openings 45 days apart, lone replies near and far."""
+    day = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    people = "bo@example.com, cy@example.com"
+
+    def opening(msgid: str, days: float) -> bytes:
+        return make_mail("Weekly report", msgid=msgid, cc=people, date=day + timedelta(days=days))
+
+    def lone(msgid: str, days: float, sender: str = "bo@example.com") -> bytes:
+        return make_mail(
+            "RE: Weekly report", sender=sender, msgid=msgid, date=day + timedelta(days=days)
+        )
+
+    return [
+        opening("w0@example.com", 0),
+        lone("l1@example.com", 1),  # answers w0
+        lone("l29@example.com", 29.9),  # still inside w0's window
+        lone("l31@example.com", 31),  # beyond w0's window, before w45: alone
+        opening("w45@example.com", 45),
+        lone("l44@example.com", 44.8),  # written 5 hours "before" w45: clock skew allows it
+        lone("l46@example.com", 46, sender="cy@example.com"),  # answers w45, the latest that fits
+        opening("w100@example.com", 100),
+        lone("l130@example.com", 130),  # exactly w100 + 30 days
+    ]
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.permutations(range(9)))
+def test_subject_windows_give_the_oracle_partition_in_any_order(tmp_path_factory, order) -> None:
+    """Filing reads only a window of same-subject mail; the result still equals the oracle's."""
+    msgs = _recurring_subject()
+    core = open_core(settings_for(tmp_path_factory.mktemp("window")))
+    try:
+        create_community(core)
+        for i in order:
+            deliver(core, msgs[i])
+        got = partition(core)
+    finally:
+        core.close()
+    assert got == set(group_threads(_oracle_input(m) for m in msgs))
+    assert frozenset({"w0@example.com", "l1@example.com", "l29@example.com"}) in got
+    assert frozenset({"l31@example.com"}) in got
+
+
 @settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

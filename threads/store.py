@@ -32,6 +32,8 @@ from sqlalchemy import (
 
 from threads.models import Message, Thread, as_utc
 from threads.threading import (
+    CLOCK_SKEW,
+    SUBJECT_WINDOW,
     ThreadCandidate,
     best_root,
     normalize_subject,
@@ -147,34 +149,51 @@ def file_letter(
     else:
         _count_into_thread(conn, thread_id, letter)
     if me.opens_thread and me.norm_subject:
-        _replace_lone_replies(conn, community_id, me.norm_subject)
+        _replace_lone_replies(conn, community_id, me)
     return Filed(message_pk, thread_id)
 
 
 def _best_root_row(conn: Connection, community_id: int, reply: ThreadCandidate) -> Any:
     """The stored opening message `best_root` picks for a lone reply, or None."""
+    if reply.date is None:
+        return None  # may_answer needs both dates
+    # Only opening messages from SUBJECT_WINDOW before the reply can fit it.
+    window = {"lo": reply.date - SUBJECT_WINDOW, "hi": reply.date + CLOCK_SKEW}
     rows = {
         row.message_id: row
         for row in conn.execute(
-            _SUBJECT_PEERS.where(MSG.c.opens_thread.is_(True)),
-            {"c": community_id, "s": reply.norm_subject},
+            _SUBJECT_PEERS_BETWEEN.where(MSG.c.opens_thread.is_(True)),
+            {"c": community_id, "s": reply.norm_subject, **window},
         )
     }
     chosen = best_root(reply, (_candidate(row) for row in rows.values()))
     return rows[chosen] if chosen is not None else None
 
 
-def _replace_lone_replies(conn: Connection, community_id: int, norm_subject: str) -> None:
-    """After a new opening message: put every lone reply with its subject where it now fits.
+def _replace_lone_replies(conn: Connection, community_id: int, opening: ThreadCandidate) -> None:
+    """After a new opening message: put every lone reply it may answer where it now fits.
 
     A lone reply is reference-less and unreferenced: either placed by subject,
-    or alone in its own thread because no opening message fitted before.
+    or alone in its own thread because no opening message fitted before. Only
+    replies from the new message's SUBJECT_WINDOW can choose it, and their other
+    choices lie within a window before them; everything else keeps its place.
+    Reading only that span keeps filing cheap when a subject recurs for years.
     """
-    peers = list(conn.execute(_SUBJECT_PEERS, {"c": community_id, "s": norm_subject}))
+    if opening.date is None:
+        return  # may_answer needs both dates: no reply can choose this message
+    start, end = opening.date - CLOCK_SKEW, opening.date + SUBJECT_WINDOW
+    window = {"lo": start - SUBJECT_WINDOW, "hi": end + CLOCK_SKEW}
+    peers = list(
+        conn.execute(
+            _SUBJECT_PEERS_BETWEEN, {"c": community_id, "s": opening.norm_subject, **window}
+        )
+    )
     roots = [_candidate(row) for row in peers if row.opens_thread]
     root_threads = {row.message_id: row.thread_id for row in peers if row.opens_thread}
     for row in peers:
-        if not row.reply_without_refs or not (row.subject_linked or _alone(conn, row)):
+        if not row.reply_without_refs or not start <= as_utc(row.date) <= end:
+            continue
+        if not (row.subject_linked or _alone(conn, row)):
             continue
         chosen = best_root(_candidate(row), roots)
         if chosen is not None and root_threads[chosen] != row.thread_id:
@@ -248,6 +267,9 @@ _SUBJECT_PEERS = select(
     MSG.c.community_id == bindparam("c"),
     MSG.c.norm_subject == bindparam("s"),
     MSG.c.placeholder.is_(False),
+)
+_SUBJECT_PEERS_BETWEEN = _SUBJECT_PEERS.where(
+    MSG.c.date >= bindparam("lo"), MSG.c.date <= bindparam("hi")
 )
 _MESSAGE_FIELDS = (
     "chain",
