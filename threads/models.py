@@ -220,7 +220,8 @@ class Message(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("community_id", "message_id"),
         Index("ix_message_thread_date", "thread_id", "date"),
-        Index("ix_message_norm_subject", "community_id", "norm_subject"),
+        # Subject fallback (threads/store.py) reads one subject within a date window.
+        Index("ix_message_subject_date", "community_id", "norm_subject", "date"),
         Index("ix_message_thread_key", "community_id", "thread_key"),
     )
     id: int | None = Field(default=None, primary_key=True)
