@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -211,14 +212,7 @@ def _recurring_subject() -> list[bytes]:
 def test_subject_windows_give_the_oracle_partition_in_any_order(tmp_path_factory, order) -> None:
     """Filing reads only a window of same-subject mail; the result still equals the oracle's."""
     msgs = _recurring_subject()
-    core = open_core(settings_for(tmp_path_factory.mktemp("window")))
-    try:
-        create_community(core)
-        for i in order:
-            deliver(core, msgs[i])
-        got = partition(core)
-    finally:
-        core.close()
+    got = _filed_in_order(tmp_path_factory.mktemp("window"), msgs, order)
     assert got == set(group_threads(_oracle_input(m) for m in msgs))
     assert frozenset({"w0@example.com", "l1@example.com", "l29@example.com"}) in got
     assert frozenset({"l31@example.com"}) in got
@@ -231,16 +225,20 @@ def test_subject_windows_give_the_oracle_partition_in_any_order(tmp_path_factory
 def test_any_arrival_order_gives_the_oracle_partition(tmp_path_factory, order) -> None:
     """The store's incremental threading equals the pure batch oracle, whatever the order."""
     msgs = _mixed_set()
-    core = open_core(settings_for(tmp_path_factory.mktemp("perm")))
+    got = _filed_in_order(tmp_path_factory.mktemp("perm"), msgs, order)
+    assert got == set(group_threads(_oracle_input(m) for m in msgs))
+
+
+def _filed_in_order(data: Path, msgs: list[bytes], order: list[int]) -> set[frozenset[str]]:
+    """The threads a fresh store files `msgs` into when they arrive in `order`."""
+    core = open_core(settings_for(data))
     try:
         create_community(core)
         for i in order:
             deliver(core, msgs[i])
-        got = partition(core)
+        return partition(core)
     finally:
         core.close()
-    expected = set(group_threads(_oracle_input(m) for m in msgs))
-    assert got == expected
 
 
 def _oracle_input(raw: bytes):

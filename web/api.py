@@ -20,7 +20,14 @@ from bridge.posting import PostRefused, post_reply
 from threads import queries, search
 from threads.access import Viewer, may_post
 from threads.searchlang import describe_query
-from web.reading import NOT_FOUND_COMMUNITY, PAGE_SIZE, connect, not_found, readable
+from web.reading import (
+    NOT_FOUND_COMMUNITY,
+    PAGE_SIZE,
+    connect,
+    not_found,
+    readable,
+    readable_thread,
+)
 from web.viewer import current_viewer
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -222,9 +229,7 @@ def api_threads(
 def api_thread(request: Request, thread_id: int, viewer: Viewer = Depends(current_viewer)) -> Any:  # noqa: B008
     """A thread's messages in conversation order, with reply depth and attachments."""
     with connect(request) as conn:
-        row = queries.thread_by_id(conn, thread_id, readable(conn, viewer))
-        if row is None:
-            raise not_found()
+        row = readable_thread(conn, viewer, thread_id)
         messages = queries.thread_messages(conn, thread_id)
         can_reply = may_post(conn, viewer, row.community_id)
     return ThreadOut(
@@ -366,8 +371,7 @@ def api_reply(
 ) -> Any:
     """Post a reply as the viewer: filed through the pipeline and mailed to the thread."""
     with connect(request) as conn:
-        if queries.thread_by_id(conn, thread_id, readable(conn, viewer)) is None:
-            raise not_found()
+        readable_thread(conn, viewer, thread_id)
     try:
         pk = post_reply(request.app.state.core, viewer, thread_id, reply.body)
     except PostRefused as exc:

@@ -20,7 +20,7 @@ from threads import queries
 from threads.access import Viewer
 from threads.models import utcnow
 from web.attachments import content_disposition
-from web.reading import NOT_FOUND_COMMUNITY, connect, not_found, readable
+from web.reading import NOT_FOUND_COMMUNITY, connect, not_found, readable, readable_thread
 from web.viewer import current_viewer
 
 router = APIRouter()
@@ -117,9 +117,7 @@ def thread_feed(
 ) -> Response:
     """Every message of the thread, newest first."""
     with connect(request) as conn:
-        thread = queries.thread_by_id(conn, thread_id, readable(conn, viewer))
-        if thread is None:
-            raise not_found()
+        thread = readable_thread(conn, viewer, thread_id)
         messages = queries.thread_messages(conn, thread_id)
     feed = _Feed(request, f"/t/{thread_id}", thread.subject or "(no subject)", f"/t/{thread_id}")
     newest = sorted(
@@ -145,9 +143,7 @@ def thread_mbox(
 ) -> Response:
     """The thread's messages as they arrived, oldest first, in one mboxrd file."""
     with connect(request) as conn:
-        thread = queries.thread_by_id(conn, thread_id, readable(conn, viewer))
-        if thread is None:
-            raise not_found()
+        readable_thread(conn, viewer, thread_id)
         raws = queries.thread_raw(conn, thread_id)
     name = f"thread-{thread_id}.mbox"
     return StreamingResponse(

@@ -24,6 +24,7 @@ from web.reading import (
     human_size,
     not_found,
     readable,
+    readable_thread,
     render,
 )
 from web.viewer import current_viewer
@@ -89,9 +90,7 @@ def community(
 
 def _thread_context(request: Request, thread_id: int, viewer: Viewer) -> dict[str, object]:
     with connect(request) as conn:
-        row = queries.thread_by_id(conn, thread_id, readable(conn, viewer))
-        if row is None:
-            raise not_found()
+        row = readable_thread(conn, viewer, thread_id)
         messages = queries.thread_messages(conn, thread_id)
         can_reply = may_post(conn, viewer, row.community_id)
         mail_choice = (

@@ -13,6 +13,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import Connection
 
+from threads import queries
 from threads.access import Viewer, readable_community_ids
 
 PAGE_SIZE = 30
@@ -44,6 +45,14 @@ def render(
 
 def not_found(message: str = NOT_FOUND_THREAD) -> HTTPException:
     return HTTPException(404, message)
+
+
+def readable_thread(conn: Connection, viewer: Viewer, thread_id: int) -> Any:
+    """The thread if `viewer` may read it; otherwise the 404 of a thread that does not exist."""
+    row = queries.thread_by_id(conn, thread_id, readable(conn, viewer))
+    if row is None:
+        raise not_found()
+    return row
 
 
 def human_size(size: int) -> str:
