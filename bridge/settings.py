@@ -79,6 +79,22 @@ class Settings(BaseSettings):
         default_factory=lambda: ["[confidential]", "[private]"],
         description="Subject tags that mark mail confidential (comma-separated).",
     )
+    consent_openers: str = Field(
+        default="starter",
+        pattern="^(starter|participants)$",
+        description="Who may open a candidate thread: its starter, or any participant.",
+    )
+    nudge_daily_cap: int = Field(
+        default=3, ge=0, description="Most consent nudges one person gets per 24 hours."
+    )
+    consent_link_days: int = Field(
+        default=14, gt=0, description="Days a nudge's open / keep-private links work."
+    )
+    withdrawn_raw_days: int = Field(
+        default=30,
+        ge=0,
+        description="Days the raw bytes of a withdrawn message are kept; then erased.",
+    )
     claim_seconds: int = Field(
         default=300,
         description="How long a worker's claim on a message lasts before another may take it.",

@@ -54,6 +54,13 @@ class RawState(enum.StrEnum):
     rejected = "rejected"
     # A held message a moderator threw away without a word; the bytes stay.
     discarded = "discarded"
+    # Consent routes (threads/consent.py): waiting for its thread's starter to open
+    # it, kept private by them, or below the route's cc threshold (never shown).
+    candidate = "candidate"
+    private = "private"
+    ignored = "ignored"
+    # Its author withdrew it; the bytes follow BRIDGE_WITHDRAWN_RAW_DAYS.
+    withdrawn = "withdrawn"
 
 
 class RouteKind(enum.StrEnum):
@@ -67,6 +74,19 @@ class Posting(enum.StrEnum):
     members = "members"  # members and moderators; anyone else is held
     org = "org"  # the organisation's addresses and members; anyone else is held
     anyone = "anyone"  # anyone; outsiders' mail waits for a moderator
+
+
+class RoutePolicy(enum.StrEnum):
+    """What happens to mail a route brings in (threads/consent.py)."""
+
+    open = "open"  # published at once: a community address on cc, a list
+    consent = "consent"  # a candidate, seen by its participants only, until opened
+
+
+class CandidateState(enum.StrEnum):
+    candidate = "candidate"  # waiting for the starter (or a participant) to decide
+    opened = "opened"  # published; later mail of the conversation is too
+    private = "private"  # kept private: never published, never nudged again
 
 
 class Role(enum.StrEnum):
@@ -100,6 +120,12 @@ class Route(SQLModel, table=True):
     community_id: int = Field(foreign_key="community.id", index=True)
     kind: RouteKind = Field(sa_type=String(16))
     value: str = Field(max_length=320)
+    policy: RoutePolicy = Field(
+        default=RoutePolicy.open, sa_type=String(16), sa_column_kwargs={"server_default": "open"}
+    )
+    # Consent routes: a conversation needs this many distinct organisation
+    # addresses on To/Cc to become a candidate; below it the mail is ignored.
+    cc_threshold: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Person(SQLModel, table=True):
@@ -255,6 +281,9 @@ class Message(SQLModel, table=True):
     events: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
     # The address the From display name claims when it is not the sender's own.
     from_impersonates: str | None = Field(default=None, max_length=320)
+    # Set when its author withdrew it: the row stays a placeholder (threading
+    # keeps its place), its text, attachments and index entry are gone.
+    withdrawn_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 class Attachment(SQLModel, table=True):
@@ -296,6 +325,14 @@ class ImapFolder(SQLModel, table=True):
     secret_file: str = Field(default="", max_length=1024)  # the file's path
     after_action: str = Field(default="leave", max_length=256)  # leave, flag[:KW], move:FOLDER
     origin: str = Field(default="cli", max_length=16)  # cli (route add) or settings
+    # A connected mailbox is someone's inbox: consent unless an admin says open.
+    # (The server default keeps folders added before policies existed open.)
+    policy: RoutePolicy = Field(
+        default=RoutePolicy.consent,
+        sa_type=String(16),
+        sa_column_kwargs={"server_default": "open"},
+    )
+    cc_threshold: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     # UIDs and UIDVALIDITY are unsigned 32-bit: beyond PostgreSQL's INTEGER.
     uidvalidity: int | None = Field(default=None, sa_type=BigInteger)
     last_uid: int = Field(default=0, sa_type=BigInteger)
@@ -383,3 +420,57 @@ class MailEvent(SQLModel, table=True):
     address: str = Field(default="", max_length=320)
     detail: str = ""
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+# --- Consent (threads/consent.py) --------------------------------------------
+
+
+class ConsentCandidate(SQLModel, table=True):
+    # A conversation a consent route brought in, waiting for its starter's decision.
+    # Its mail stays raw (state candidate) until opened; then it runs the pipeline.
+    __tablename__ = "consent_candidate"
+    __table_args__ = (
+        Index("ix_consent_candidate_community_created", "community_id", "created_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id")
+    starter: str = Field(index=True, max_length=320)  # the first message's From, normalised
+    starter_name: str = ""
+    subject: str = ""
+    excerpt: str = ""  # the opening message's first lines, for the nudge and the preview
+    # Everyone on From/To/Cc of its messages: [{"name": .., "address": ..}], addresses normalised.
+    participants: list[dict[str, str]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    org_recipients: int = 0  # distinct organisation addresses on the opening To/Cc
+    # False for mail a mailbox had before it was connected: kept, never nudged.
+    live: bool = True
+    state: CandidateState = Field(default=CandidateState.candidate, sa_type=String(16), index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    nudged_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    decided_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    decided_by: str = Field(default="", max_length=320)
+    decided_via: str = Field(default="", max_length=16)  # web, mail, cli, admin
+    # The thread its mail was filed into once opened, and when participants were told.
+    thread_id: int | None = Field(default=None, foreign_key="thread.id")
+    announced_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class ConsentMessage(SQLModel, table=True):
+    # One raw message of a candidate; `message_id` finds the candidate a reply belongs to.
+    __tablename__ = "consent_message"
+    id: int | None = Field(default=None, primary_key=True)
+    candidate_id: int = Field(foreign_key="consent_candidate.id", index=True)
+    raw_id: int = Field(foreign_key="raw_message.id", unique=True)
+    message_id: str = Field(index=True, max_length=998)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class ThreadRead(SQLModel, table=True):
+    # A logged-in reader opened a thread (first time only): the managers' reach figure.
+    __tablename__ = "thread_read"
+    __table_args__ = (UniqueConstraint("thread_id", "person_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    thread_id: int = Field(foreign_key="thread.id")
+    person_id: int = Field(foreign_key="person.id", index=True)
+    first_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))

@@ -30,7 +30,15 @@ from sqlalchemy import (
     update,
 )
 
-from threads.models import Message, Thread, as_utc
+from threads.models import (
+    ConsentCandidate,
+    Message,
+    OutboundMail,
+    Thread,
+    ThreadRead,
+    ThreadSubscription,
+    as_utc,
+)
 from threads.threading import (
     CLOCK_SKEW,
     SUBJECT_WINDOW,
@@ -44,6 +52,13 @@ from threads.threading import (
 
 MSG = Message.__table__
 THREAD = Thread.__table__
+# Tables that point at a thread, with the column that is unique per thread (if any).
+_THREAD_DEPENDENTS: tuple[tuple[Any, str | None], ...] = (
+    (ThreadSubscription, "address"),
+    (ThreadRead, "person_id"),
+    (OutboundMail, None),
+    (ConsentCandidate, None),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +150,7 @@ def file_letter(
         conn.execute(_FILL_PLACEHOLDER, {**values, "pk": own.id})
         message_pk = own.id
         if own.thread_id != thread_id:
-            _forget_if_empty(conn, own.thread_id)
+            _forget_if_empty(conn, own.thread_id, thread_id)
     else:
         values.update(community_id=community_id, message_id=letter.message_id)
         message_pk = conn.execute(_INSERT_MESSAGE, values).scalar_one()
@@ -209,15 +224,31 @@ def _move(conn: Connection, pk: int, old: int, new: int, *, subject_linked: bool
     """Move one message to another thread; its old thread is refreshed or dropped if empty."""
     conn.execute(_MOVE_ONE, {"pk": pk, "t": new, "linked": subject_linked})
     if old != new:
-        _forget_if_empty(conn, old)
+        _forget_if_empty(conn, old, new)
 
 
-def _forget_if_empty(conn: Connection, thread_id: int) -> None:
-    """Drop a thread that lost its last row; otherwise recount it."""
+def _forget_if_empty(conn: Connection, thread_id: int, successor: int) -> None:
+    """Drop a thread that lost its last row to `successor`; otherwise recount it."""
     if conn.execute(_THREAD_SIZE, {"t": thread_id}).scalar_one() == 0:
-        conn.execute(_DROP_THREADS, {"old": [thread_id]})
+        _retire_threads(conn, [thread_id], successor)
     else:
         refresh_thread(conn, thread_id)
+
+
+def _retire_threads(conn: Connection, old: list[int], new: int) -> None:
+    """Delete threads whose messages went to `new`; what pointed at them points at `new`.
+
+    Follows, mutes, reads and queued mail belong to the conversation, not to
+    the row that happened to hold it; the foreign keys also forbid dangling ids.
+    """
+    for table, unique in _THREAD_DEPENDENTS:
+        t = table.__table__
+        if unique:
+            # The surviving thread's own row wins where both have one.
+            kept = select(t.c[unique]).where(t.c.thread_id == new).scalar_subquery()
+            conn.execute(delete(t).where(t.c.thread_id.in_(old), t.c[unique].in_(kept)))
+        conn.execute(update(t).where(t.c.thread_id.in_(old)).values(thread_id=new))
+    conn.execute(_DROP_THREADS, {"old": old})
 
 
 def _candidate(row: Any) -> ThreadCandidate:
@@ -354,7 +385,7 @@ def _merge_or_create(conn: Connection, community_id: int, linked: set[int]) -> t
     target, *others = sorted(linked)
     if others:
         conn.execute(_MOVE_MESSAGES, {"old": others, "new": target})
-        conn.execute(_DROP_THREADS, {"old": others})
+        _retire_threads(conn, others, target)
     return target, bool(others)
 
 
