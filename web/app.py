@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.core import Core
 from web import admin as admin_pages
-from web import auth, oidc, outbox, pages, unsubscribe
+from web import auth, consent, insights, oidc, outbox, pages, unsubscribe
 from web.api import error_response as api_error
 from web.api import router as api_router
 from web.attachments import router as attachments_router
@@ -64,6 +64,8 @@ def create_app(core: Core) -> FastAPI:
     app.include_router(auth.router)  # /login, the magic link, /logout
     app.include_router(oidc.router)  # optional single sign-on (BRIDGE_OIDC_ISSUER)
     app.include_router(admin_pages.router)  # admin and moderation under /admin
+    app.include_router(consent.router)  # nudge links and a participant's candidates
+    app.include_router(insights.router)  # the managers' page
     # CSRF on every state-changing request and the security headers on every answer.
     app.add_middleware(
         SecurityMiddleware, secret=core.settings.secret_key, cookies=app.state.cookies

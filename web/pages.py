@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from bridge.posting import PostRefused, post_reply
-from threads import outbound, queries, search
+from threads import outbound, queries, reach, search
 from threads.access import Viewer, may_post
 from threads.models import Person
 from threads.searchlang import describe_query
@@ -131,6 +131,8 @@ def thread(
     viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> HTMLResponse:
     context = _thread_context(request, thread_id, viewer)
+    if viewer.person_id is not None:
+        reach.record_read(request.app.state.core.engine, thread_id, viewer.person_id)
     return render(request, "thread.html", headers=_framing_csp(), **context)
 
 
