@@ -18,6 +18,15 @@ functions: no clock, no database (callers pass `today` and look ids up).
 - An unsubscribe token rides in the https link of List-Unsubscribe and the
   mute links: the address, community and thread it acts on. It does not
   expire: RFC 8058 one-click links must keep working in old mail.
+- A consent link token rides in the open / keep-private links of a consent
+  nudge (bridge/nudges.py): the candidate, the address the nudge went to,
+  the action it offers ("open", "private", or "any") and the day it expires.
+  Holding the nudge authorises the choice, as with unsubscribe links; unlike
+  those it expires (BRIDGE_CONSENT_LINK_DAYS), since publishing is not undone.
+- A consent reply token (`consent+TOKEN@mail_domain`, the nudge's Reply-To)
+  names the candidate and expiry, bound to the nudged address like a reply
+  token, so an answer "open" counts only from the person it was sent to.
+  36 characters: "consent+" and the token fit the 64-octet local part.
 """
 
 from __future__ import annotations
@@ -41,6 +50,10 @@ _BOUNCE_TAG = 8
 
 class TokenError(ValueError):
     """A token that must not be acted on; the message says why, for the admin log."""
+
+
+class TokenExpired(TokenError):
+    """A genuine token past its day: the page can say so rather than "invalid"."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,3 +205,103 @@ def token_address(local_prefix: str, address: str, mail_domain: str) -> str | No
     if not local.lower().startswith(prefix):
         return None
     return local[len(prefix) :].lower() or None
+
+
+CONSENT_ACTIONS = ("open", "private", "any")
+_CONSENT_REPLY = struct.Struct(">IH")  # candidate, expiry (days since 2000)
+_CONSENT_REPLY_BYTES = _CONSENT_REPLY.size + _TAG + _BIND
+_CONSENT_LINK_TAG = 12
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentLinkClaim:
+    """What a verified consent link says: who may do what to which candidate, until when."""
+
+    candidate_id: int
+    address: str
+    action: str  # "open", "private" or "any" (the page offers both)
+    expires: date
+
+
+def _days(when: date) -> int:
+    return max(0, min((when - _EPOCH).days, 0xFFFF))
+
+
+def consent_link_token(
+    key: str, *, candidate_id: int, address: str, action: str, expires: date
+) -> str:
+    """URL-safe token for one of a nudge's links; `address` is the nudged person's."""
+    if action not in CONSENT_ACTIONS:
+        raise ValueError(action)
+    body = json.dumps(
+        [candidate_id, address.strip().lower(), action, _days(expires)], separators=(",", ":")
+    ).encode()
+    tag = _mac(key, b"consent-link", body)[:_CONSENT_LINK_TAG]
+    return base64.urlsafe_b64encode(body + tag).decode("ascii").rstrip("=")
+
+
+def verify_consent_link_token(key: str, token: str, *, today: date) -> ConsentLinkClaim:
+    """The claim of a genuine, unexpired consent link; `TokenError` (or `TokenExpired`) else."""
+    try:
+        data = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise TokenError("consent link unreadable") from exc
+    body, tag = data[:-_CONSENT_LINK_TAG], data[-_CONSENT_LINK_TAG:]
+    expected = _mac(key, b"consent-link", body)[:_CONSENT_LINK_TAG]
+    if len(data) <= _CONSENT_LINK_TAG or not hmac.compare_digest(tag, expected):
+        raise TokenError("consent link invalid (altered or made with another key)")
+    try:
+        candidate_id, address, action, days = json.loads(body)
+        claim = ConsentLinkClaim(
+            int(candidate_id), str(address), str(action), _EPOCH + timedelta(days=int(days))
+        )
+    except (ValueError, TypeError) as exc:
+        raise TokenError("consent link unreadable") from exc
+    if claim.action not in CONSENT_ACTIONS:
+        raise TokenError("consent link names no known action")
+    if claim.expires < today:
+        raise TokenExpired(f"consent link expired on {claim.expires.isoformat()}")
+    return claim
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentReplyClaim:
+    candidate_id: int
+    expires: date
+
+
+def consent_reply_token(key: str, *, candidate_id: int, address: str, expires: date) -> str:
+    """The local-part token of a nudge's Reply-To, for `address` to answer by mail."""
+    payload = _CONSENT_REPLY.pack(candidate_id, _days(expires))
+    tag = _mac(key, b"consent-reply", payload)[:_TAG]
+    bind = _mac(key, b"consent-reply-from", payload, _address_bytes(address))[:_BIND]
+    return _b32(payload + tag + bind)
+
+
+def consent_reply_token_genuine(key: str, token: str) -> bool:
+    """Whether we signed this consent reply token (sender and expiry are checked later)."""
+    data = _unb32(token)
+    if data is None or len(data) != _CONSENT_REPLY_BYTES:
+        return False
+    payload = data[: _CONSENT_REPLY.size]
+    tag = data[_CONSENT_REPLY.size : _CONSENT_REPLY.size + _TAG]
+    return hmac.compare_digest(tag, _mac(key, b"consent-reply", payload)[:_TAG])
+
+
+def verify_consent_reply_token(
+    key: str, token: str, *, address: str, today: date
+) -> ConsentReplyClaim:
+    """The claim, if we signed it, it has not expired and `address` is who it was sent to."""
+    if not consent_reply_token_genuine(key, token):
+        raise TokenError("consent reply token invalid (altered or made with another key)")
+    data = _unb32(token)
+    assert data is not None  # genuine implies readable
+    payload = data[: _CONSENT_REPLY.size]
+    candidate_id, days = _CONSENT_REPLY.unpack(payload)
+    claim = ConsentReplyClaim(candidate_id, _EPOCH + timedelta(days=days))
+    if claim.expires < today:
+        raise TokenExpired(f"consent reply token expired on {claim.expires.isoformat()}")
+    expected = _mac(key, b"consent-reply-from", payload, _address_bytes(address))[:_BIND]
+    if not hmac.compare_digest(data[_CONSENT_REPLY.size + _TAG :], expected):
+        raise TokenError("consent reply token belongs to someone else: the From does not match")
+    return claim
