@@ -9,8 +9,10 @@ database.
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
 import logging
+import os
 import signal
 import socket
 import threading
@@ -51,6 +53,13 @@ def run(settings: Settings, *, roles: tuple[str, ...] = ROLES, demo_content: boo
     # aiosmtpd logs every connection at INFO, addresses included; keep its warnings only.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    web_socket, web_children = None, []
+    if "web" in roles and settings.web_processes > 1:
+        # Migrate once, then fork the extra web processes before this one starts
+        # any thread or opens its pools: each child opens its own engine.
+        open_core(settings).close()
+        web_socket = _listen(settings.web_host, settings.web_port)
+        web_children = [_fork_web(settings, web_socket) for _ in range(settings.web_processes - 1)]
     core = open_core(settings)
     if demo_content:
         seeded = demo.seed(core)
@@ -77,18 +86,82 @@ def run(settings: Settings, *, roles: tuple[str, ...] = ROLES, demo_content: boo
             app = create_app(core)
             # With --demo nobody reads the outbox: print login links on the console too.
             app.state.print_login_links = demo_content
-            uvicorn.run(
-                app,
-                host=settings.web_host,
-                port=settings.web_port,
-                log_level="warning",
-            )
+            _serve_web(app, settings, web_socket)
         else:
             _wait_for_signal()
     finally:
+        for pid in web_children:
+            _stop_child(pid)
         for stop in reversed(stops):
             stop()
         core.close()
+
+
+def _serve_web(app: object, settings: Settings, sock: socket.socket | None) -> None:
+    # uvicorn re-raises the signal that stopped it; as SystemExit it unwinds
+    # through our `finally`, which stops the other roles and the web children.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=settings.web_host,
+        port=settings.web_port,
+        log_level="warning",
+    )
+    uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """One listening socket the web processes share; the kernel hands each
+    connection to whichever process accepts first."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _fork_web(settings: Settings, sock: socket.socket) -> int:
+    """A child process serving the web app on `sock` until told to stop."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
+    try:
+        _die_with_parent()
+        core = open_core(settings)
+        try:
+            _serve_web(create_app(core), settings, sock)
+        finally:
+            core.close()
+    except SystemExit:
+        pass  # told to stop (SIGTERM from the parent, or the parent's death)
+    except BaseException:  # a child must never return into the parent's code
+        log.exception("web process %s failed", os.getpid())
+        code = 1
+    os._exit(code)
+
+
+def _die_with_parent() -> None:
+    # Linux: a parent killed outright must not leave its web children serving.
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _stop_child(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
 
 
 def _start_worker(core: Core) -> Callable[[], None]:

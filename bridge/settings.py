@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import (
@@ -31,6 +31,9 @@ class ImapFolderSetting(BaseModel):
     password_env: str = ""
     secret_file: str = ""
     after: str = "leave"
+    # A connected mailbox is someone's inbox: its threads wait for consent unless "open".
+    policy: Literal["open", "consent"] = "consent"
+    cc_threshold: int = Field(default=0, ge=0, le=1000)
 
     @model_validator(mode="after")
     def _check(self) -> ImapFolderSetting:
@@ -184,6 +187,9 @@ class Settings(BaseSettings):
     )
     web_host: str = Field(default="127.0.0.1", description="Web listener address.")
     web_port: int = Field(default=8000, description="Web listener port.")
+    web_processes: int = Field(
+        default=1, ge=1, le=64, description="Processes serving the web app on the one port."
+    )
     login_link_minutes: int = Field(
         default=15, gt=0, le=1440, description="How long a mailed login link works."
     )

@@ -104,3 +104,44 @@ def test_cc_heavy_conversation_by_smtp_becomes_one_thread(server) -> None:
     assert [m["parent"] for m in thread["messages"]] == [None, "c0@example.com", "c1@example.com"]
     html = urllib.request.urlopen(f"{web}/t/{thread['id']}").read().decode()
     assert "Message number 2 about the rollout." in html
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            # Field 4 of /proc/PID/stat is the parent's pid (after "pid (comm) state").
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_several_web_processes_share_the_port_and_stop_together(tmp_path: Path) -> None:
+    """BRIDGE_WEB_PROCESSES=3: two forked children and the parent answer on one port."""
+    env = {**os.environ, **bridge_env(tmp_path / "d"), "BRIDGE_WEB_PROCESSES": "3"}
+    web = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bridge", "serve", "--role", "web", "--web-port", str(web)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{web}/").status == 200)
+        web_children = wait_for(lambda: len(_children(proc.pid)) >= 2 and _children(proc.pid))
+        statuses = [urllib.request.urlopen(f"http://127.0.0.1:{web}/").status for _ in range(20)]
+        assert statuses == [200] * 20
+        # A child that is killed does not take the others down; they still answer.
+        os.kill(web_children[0], 9)
+        assert urllib.request.urlopen(f"http://127.0.0.1:{web}/").status == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    for pid in web_children[1:]:
+        assert (
+            not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+        )
