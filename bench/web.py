@@ -139,11 +139,18 @@ def prepare(data: Path, url: str | None, seed: int) -> tuple[dict[str, Any], dic
     return cookie, paths
 
 
-def start_server(data: Path, url: str | None) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(
+    data: Path, url: str | None, processes: int = 1
+) -> tuple[subprocess.Popen[bytes], int]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    env = {**os.environ, "BRIDGE_DATA": str(data), "BRIDGE_ORG_DOMAINS": "example.com"}
+    env = {
+        **os.environ,
+        "BRIDGE_DATA": str(data),
+        "BRIDGE_ORG_DOMAINS": "example.com",
+        "BRIDGE_WEB_PROCESSES": str(processes),
+    }
     if url:
         env["BRIDGE_DATABASE_URL"] = url
     cmd = [sys.executable, "-m", "bridge", "serve", "--role", "web", "--web-port", str(port)]
@@ -227,13 +234,16 @@ def main() -> int:
     parser.add_argument("--database-url", default="", help="the store's PostgreSQL URL, if any")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--web-processes", type=int, default=1, help="BRIDGE_WEB_PROCESSES for the server"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not args.data and not args.messages:
         parser.error("give --messages N (import) or --data DIR")
     data = ensure_store(args)
     headers, paths = prepare(data, args.database_url, args.seed)
-    proc, port = start_server(data, args.database_url)
+    proc, port = start_server(data, args.database_url, args.web_processes)
     try:
         load(port, headers, paths, min(300, args.requests), args.concurrency, args.seed + 1)  # warm
         timings, wall, errors = load(
@@ -247,6 +257,7 @@ def main() -> int:
         "backend": "postgresql" if args.database_url else "sqlite",
         "requests": args.requests,
         "concurrency": args.concurrency,
+        "web_processes": args.web_processes,
         "throughput_rps": round(args.requests / wall, 1),
         "errors": errors[:10],
         "latency_ms": {k: summary(v) for k, v in timings.items() if v},
@@ -257,6 +268,7 @@ def main() -> int:
     else:
         print(
             f"{report['requests']} requests, {args.concurrency} clients, "
+            f"{args.web_processes} web process(es), "
             f"{report['throughput_rps']} req/s, errors: {len(errors)}"
         )
         print(f"{'page':<10} {'n':>5} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>7}  (ms)")
