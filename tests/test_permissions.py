@@ -144,6 +144,8 @@ POLICY: dict[tuple[str, str], Policy] = {
     ("GET", "/admin/held/{raw_id}"): Policy("staff", ok=(404,)),
     ("POST", "/admin/held/{raw_id}"): Policy("staff", form={"decision": "discard"}, ok=(404,)),
     ("GET", "/admin/c/{slug}"): Policy("moderate"),
+    ("GET", "/c/{slug}/insights"): Policy("moderate"),
+    ("GET", "/api/communities/{slug}/insights"): Policy("moderate"),
     ("POST", "/admin/c/{slug}/members"): Policy(
         "moderate", form={"email": "new@partner.example"}, ok=(303,)
     ),

@@ -1,7 +1,259 @@
-"""The managers' page: candidates, nudges, decisions and reach over time (issue 9)."""
+"""The managers' page: candidates, nudges, decisions and reach over time (issue 9).
+
+`/c/{slug}/insights` (HTML, charts as inline SVG) and
+`/api/communities/{slug}/insights` (the same figures as JSON). Only the
+community's moderators and admins see either; anyone else gets the 404 of a
+community that does not exist, as on the admin side (web/admin.py). The
+figures come from threads/insights.py; the charts from web/charts.py.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection, select
+
+from threads.access import Viewer, may_moderate
+from threads.insights import (
+    DAILY_DAYS,
+    DEFAULT_WEEKS,
+    WEEK_CHOICES,
+    Insights,
+    Period,
+    community_insights,
+    daily,
+    weekly,
+)
+from threads.models import Community, utcnow
+from web import charts
+from web.reading import NOT_FOUND_COMMUNITY, connect, render
+from web.viewer import current_viewer
 
 router = APIRouter()
+C = Community.__table__
+PERIOD_HELP = f"Choose {', '.join(map(str, WEEK_CHOICES))} weeks, or {DAILY_DAYS} days by day."
+
+
+def _community(conn: Connection, viewer: Viewer, slug: str) -> Any:
+    """The community if `viewer` may moderate it; otherwise the 404 of a missing community."""
+    row = conn.execute(select(C).where(C.c.slug == slug)).first()
+    if row is None or not may_moderate(conn, viewer, row.id):
+        raise HTTPException(404, NOT_FOUND_COMMUNITY)
+    return row
+
+
+def choose_period(weeks: str | None, days: str | None, now: datetime) -> Period:
+    """The period the address asks for; a clear 400 for anything else."""
+    if days is not None and weeks is not None:
+        raise HTTPException(400, f"Ask for weeks or days, not both. {PERIOD_HELP}")
+    if days is not None:
+        if days.strip() != str(DAILY_DAYS):
+            raise HTTPException(400, PERIOD_HELP)
+        return daily(DAILY_DAYS, now)
+    value = (weeks or str(DEFAULT_WEEKS)).strip()
+    if not value.isdigit() or int(value) not in WEEK_CHOICES:
+        raise HTTPException(400, PERIOD_HELP)
+    return weekly(int(value), now)
+
+
+@router.get("/c/{slug}/insights", response_class=HTMLResponse)
+def insights_page(
+    request: Request,
+    slug: str,
+    weeks: str | None = Query(None, max_length=8),
+    days: str | None = Query(None, max_length=8),
+    viewer: Viewer = Depends(current_viewer),  # noqa: B008
+) -> HTMLResponse:
+    with connect(request) as conn:
+        community = _community(conn, viewer, slug)
+        period = choose_period(weeks, days, utcnow())
+        figures = community_insights(conn, community.id, period)
+    return render(
+        request,
+        "insights/community.html",
+        viewer=viewer,
+        community=community,
+        figures=figures,
+        period=period,
+        choices=_choices(period),
+        consent_chart=charts.figure(consent_chart(figures)),
+        reach_chart=charts.figure(reach_chart(figures)),
+        span=_span(period),
+    )
+
+
+# --- The page's pieces ----------------------------------------------------------
+
+
+def _short(when: datetime) -> str:
+    return f"{when.day} {when:%b}"
+
+
+def _long(when: datetime, period: Period) -> str:
+    return f"{when:%a} {when.day} {when:%b %Y}" if period.daily else f"{when.day} {when:%b %Y}"
+
+
+def _span(period: Period) -> str:
+    starts = period.starts()
+    return f"{_long(starts[0], period)} to {_long(starts[-1], period)}"
+
+
+def _choices(period: Period) -> list[dict[str, Any]]:
+    """The period selector's links, the current one marked."""
+    out = [
+        {
+            "label": f"{n} weeks",
+            "query": f"?weeks={n}",
+            "current": not period.daily and period.count == n,
+        }
+        for n in WEEK_CHOICES
+    ]
+    out.append({"label": f"{DAILY_DAYS} days, by day", "query": f"?days={DAILY_DAYS}"})
+    out[-1]["current"] = period.daily
+    return out
+
+
+def _labels(period: Period) -> tuple[list[str], list[str]]:
+    starts = period.starts()
+    return [_short(s) for s in starts], [_long(s, period) for s in starts]
+
+
+def consent_chart(figures: Insights) -> charts.Chart:
+    period = figures.period
+    short, long = _labels(period)
+    t = figures.totals
+    unit = "Daily" if period.daily else "Weekly"
+    return charts.Chart(
+        ident="consent",
+        title="Candidates, nudges and decisions",
+        desc=(
+            f"{unit} counts, {_span(period)}: {t['found']} candidates found, "
+            f"{t['nudged']} nudges sent, {t['opened']} opened, {t['private']} kept private."
+        ),
+        labels=short,
+        long_labels=long,
+        bucket_name="Day" if period.daily else "Week of",
+        series=[
+            charts.Series.summed("candidates found", figures.found),
+            charts.Series.summed("nudges sent", figures.nudged),
+            charts.Series.summed("opened", figures.opened),
+            charts.Series.summed("kept private", figures.private),
+        ],
+    )
+
+
+def reach_chart(figures: Insights) -> charts.Chart:
+    period = figures.period
+    short, long = _labels(period)
+    unit = "day" if period.daily else "week"
+    return charts.Chart(
+        ident="reach",
+        title="Readers beyond the original cc list",
+        desc=(
+            f"Per {unit}, {_span(period)}: {figures.totals['readers']} distinct readers who "
+            "were not on a thread's original From, To or Cc, counted in the "
+            f"{unit} they were first reached, and how many such readers read each {unit}."
+        ),
+        labels=short,
+        long_labels=long,
+        bucket_name="Day" if period.daily else "Week of",
+        kind="line",
+        series=[
+            charts.Series.summed("first reached", figures.readers_new),
+            # Not summed: one reader reading in several weeks is one reader.
+            charts.Series(f"readers that {unit}", figures.readers, None),
+        ],
+    )
+
+
+# --- JSON ------------------------------------------------------------------------
+
+
+class BucketOut(BaseModel):
+    start: datetime
+    found: int
+    nudged: int
+    opened: int
+    kept_private: int
+    readers_new: int = Field(description="readers beyond the cc list first reached in this bucket")
+    readers: int = Field(description="distinct readers beyond the cc list in this bucket")
+
+
+class TotalsOut(BaseModel):
+    found: int = Field(description="live candidates found (a mailbox's history is `backlog`)")
+    nudged: int
+    opened: int
+    kept_private: int
+    readers: int = Field(description="distinct readers beyond the original cc list")
+    backlog: int
+    nudged_then_opened: int = Field(description="of the candidates nudged, how many are opened")
+
+
+class InsightsOut(BaseModel):
+    community: str
+    step: str = Field(description="week or day")
+    start: datetime
+    end: datetime
+    buckets: list[BucketOut]
+    totals: TotalsOut
+    conversion: float | None = Field(description="nudged_then_opened / nudged; null if none")
+
+
+@router.get("/api/communities/{slug}/insights", response_model=InsightsOut, tags=["api"])
+def insights_json(
+    request: Request,
+    slug: str,
+    weeks: str | None = Query(None, max_length=8),
+    days: str | None = Query(None, max_length=8),
+    viewer: Viewer = Depends(current_viewer),  # noqa: B008
+) -> InsightsOut:
+    with connect(request) as conn:
+        community = _community(conn, viewer, slug)
+        period = choose_period(weeks, days, utcnow())
+        figures = community_insights(conn, community.id, period)
+    return to_json(community.slug, figures)
+
+
+def to_json(slug: str, f: Insights) -> InsightsOut:
+    rows = zip(
+        f.period.starts(),
+        f.found,
+        f.nudged,
+        f.opened,
+        f.private,
+        f.readers_new,
+        f.readers,
+        strict=True,
+    )
+    return InsightsOut(
+        community=slug,
+        step="day" if f.period.daily else "week",
+        start=f.period.start,
+        end=f.period.end,
+        buckets=[
+            BucketOut(
+                start=start,
+                found=found,
+                nudged=nudged,
+                opened=opened,
+                kept_private=private,
+                readers_new=new,
+                readers=readers,
+            )
+            for start, found, nudged, opened, private, new, readers in rows
+        ],
+        totals=TotalsOut(
+            found=f.totals["found"],
+            nudged=f.totals["nudged"],
+            opened=f.totals["opened"],
+            kept_private=f.totals["private"],
+            readers=f.totals["readers"],
+            backlog=f.backlog,
+            nudged_then_opened=f.nudged_then_opened,
+        ),
+        conversion=f.conversion,
+    )
