@@ -37,6 +37,7 @@ from threads.models import (
     Role,
     Route,
     RouteKind,
+    RoutePolicy,
     Visibility,
     WebSession,
     utcnow,
@@ -84,11 +85,116 @@ def add_community(
     return int(cid)
 
 
-def add_route(engine: Engine, slug: str, kind: str, value: str, *, actor: str = "cli") -> None:
+def add_route(
+    engine: Engine,
+    slug: str,
+    kind: str,
+    value: str,
+    *,
+    policy: str = RoutePolicy.open.value,
+    cc_threshold: int = 0,
+    actor: str = "cli",
+) -> None:
+    """Route an address or List-Id to `slug`; open unless told consent (a cc'd
+    community address is an explicit choice to publish)."""
+    _check_policy(policy, cc_threshold)
     with writer(engine).begin() as conn:
         cid = _community_id(conn, slug)
-        stored = _insert_route(conn, cid, RouteKind(kind), value)
-        audit(conn, actor, "route.add", slug, None, {"kind": str(kind), "value": stored})
+        stored = _insert_route(conn, cid, RouteKind(kind), value, policy, cc_threshold)
+        after = {"kind": str(kind), "value": stored, "policy": policy, "cc_threshold": cc_threshold}
+        audit(conn, actor, "route.add", slug, None, after)
+
+
+def _check_policy(policy: str, cc_threshold: int) -> None:
+    if policy not in RoutePolicy.__members__:
+        raise UsageError(f"policy '{policy}': choose open or consent")
+    if not 0 <= cc_threshold <= 1000:
+        raise UsageError(f"cc threshold {cc_threshold}: give a number from 0 to 1000")
+
+
+def set_route_policy(
+    engine: Engine,
+    slug: str,
+    target: str,
+    *,
+    policy: str | None = None,
+    cc_threshold: int | None = None,
+    actor: str = "cli",
+) -> None:
+    """Change the policy or cc threshold of one of `slug`'s routes or IMAP folders.
+
+    `target` is the route's address or List-Id, or the folder's URL. Mail
+    already kept or published is not revisited: the change applies to mail
+    processed from now on (`bridge reprocess --all` re-runs ignored mail).
+    """
+    with writer(engine).begin() as conn:
+        cid = _community_id(conn, slug)
+        table, key = _policy_row(conn, cid, slug, target)
+        row = conn.execute(select(table.c.policy, table.c.cc_threshold).where(key)).one()
+        before = {"policy": str(row.policy), "cc_threshold": int(row.cc_threshold)}
+        after = {
+            "policy": policy if policy is not None else before["policy"],
+            "cc_threshold": cc_threshold if cc_threshold is not None else before["cc_threshold"],
+        }
+        _check_policy(str(after["policy"]), int(after["cc_threshold"]))
+        if after == before:
+            return
+        conn.execute(update(table).where(key).values(**after))
+        what = "route.imap.policy" if table is ImapFolder.__table__ else "route.policy"
+        audit(conn, actor, what, f"{slug} {target}", before, after)
+
+
+def _policy_row(conn: Connection, cid: int, slug: str, target: str) -> tuple[Any, Any]:
+    """The route or folder row `target` names in community `cid`, as (table, where)."""
+    r, f = Route.__table__, ImapFolder.__table__
+    if "://" in target:
+        try:
+            url = str(parse_imap_url(target))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+        where = (f.c.community_id == cid) & (f.c.url == url)
+        if conn.execute(select(f.c.id).where(where)).first() is None:
+            raise UsageError(f"community '{slug}' polls no IMAP folder {url}")
+        return f, where
+    value = target.strip().strip("<>").lower()
+    where = (r.c.community_id == cid) & (r.c.value == value)
+    if conn.execute(select(r.c.id).where(where)).first() is None:
+        raise UsageError(f"community '{slug}' has no route '{value}'")
+    return r, where
+
+
+def list_routes(conn: Connection) -> list[dict[str, Any]]:
+    """Every route and polled folder with its community, policy and cc threshold."""
+    r, f, c = Route.__table__, ImapFolder.__table__, Community.__table__
+    out = [
+        {
+            "community": row.slug,
+            "kind": str(row.kind),
+            "value": row.value,
+            "policy": str(row.policy),
+            "cc_threshold": int(row.cc_threshold),
+        }
+        for row in conn.execute(
+            select(c.c.slug, r.c.kind, r.c.value, r.c.policy, r.c.cc_threshold)
+            .join(c, c.c.id == r.c.community_id)
+            .order_by(c.c.slug, r.c.kind, r.c.value)
+        )
+    ]
+    out += [
+        {
+            "community": row.slug,
+            "kind": "imap",
+            "value": row.url,
+            "policy": str(row.policy),
+            "cc_threshold": int(row.cc_threshold),
+        }
+        for row in conn.execute(
+            select(c.c.slug, f.c.url, f.c.policy, f.c.cc_threshold)
+            .join(c, c.c.id == f.c.community_id)
+            .order_by(c.c.slug, f.c.url)
+        )
+    ]
+    return out
 
 
 def remove_route(engine: Engine, slug: str, kind: str, value: str, *, actor: str = "cli") -> None:
@@ -114,6 +220,8 @@ def add_imap_route(
     after: str = "leave",
     origin: str = "cli",
     replace: bool = False,
+    policy: str = RoutePolicy.consent.value,
+    cc_threshold: int = 0,
     actor: str = "cli",
 ) -> str:
     """Poll an IMAP folder into community `slug`; returns the normalised URL.
@@ -121,7 +229,9 @@ def add_imap_route(
     The secret is only named (an environment variable or a file path) and read
     by the poller at each login: the database never holds it. `replace` updates
     an existing row (settings-configured folders), keeping its checkpoint.
+    A connected mailbox is someone's inbox: consent unless the admin says open.
     """
+    _check_policy(policy, cc_threshold)
     try:
         parsed, action = parse_imap_url(url), parse_after_action(after)
     except ValueError as exc:
@@ -137,6 +247,8 @@ def add_imap_route(
         "secret_file": str(Path(secret_file).expanduser().resolve()) if secret_file else "",
         "after_action": str(action),
         "origin": origin,
+        "policy": policy,
+        "cc_threshold": cc_threshold,
     }
     folders = ImapFolder.__table__
     with writer(engine).begin() as conn:
@@ -177,7 +289,14 @@ def add_imap_route(
     return values["url"]
 
 
-def _insert_route(conn: Connection, community_id: int, kind: RouteKind, value: str) -> str:
+def _insert_route(
+    conn: Connection,
+    community_id: int,
+    kind: RouteKind,
+    value: str,
+    policy: str = RoutePolicy.open.value,
+    cc_threshold: int = 0,
+) -> str:
     value = value.strip().strip("<>").lower()
     if kind == RouteKind.address and not _ADDRESS.match(value):
         raise UsageError(f"'{value}' is not an e-mail address")
@@ -185,7 +304,13 @@ def _insert_route(conn: Connection, community_id: int, kind: RouteKind, value: s
         raise UsageError("a route needs a value")
     try:
         conn.execute(
-            insert(Route.__table__).values(community_id=community_id, kind=kind, value=value)
+            insert(Route.__table__).values(
+                community_id=community_id,
+                kind=kind,
+                value=value,
+                policy=policy,
+                cc_threshold=cc_threshold,
+            )
         )
     except IntegrityError as exc:
         raise UsageError(f"{kind} '{value}' is already routed") from exc
@@ -204,6 +329,11 @@ def reprocess(core: Core, which: str) -> Counter[str]:
             RawState.done,
             RawState.duplicate,
             RawState.pending,
+            # Consent: decisions are kept (threads/consent.py rows outlive a re-run),
+            # and ignored mail meets the route's threshold of today.
+            RawState.candidate,
+            RawState.private,
+            RawState.ignored,
         ],
     }[which]
     with writer(core.engine).begin() as conn:
@@ -467,6 +597,7 @@ def held_messages(core: Core, *, limit: int = 200) -> list[HeldMessage]:
             list(row.rcpt_to or []),
             row.community_hint,
             row.sha256,
+            row.source_ref,
         )
         try:
             parsed = parse_message(row.data)

@@ -41,6 +41,11 @@ def open_core(settings: Settings) -> Core:
         attachment_max_bytes=settings.attachment_max_bytes,
         message_attachments_max_bytes=settings.message_attachments_max_bytes,
         org_domains=frozenset(settings.org_domains),
+        public_url=settings.public_url,
+        reply_token_days=settings.reply_token_days,
+        consent_openers=settings.consent_openers,
+        nudge_daily_cap=settings.nudge_daily_cap,
+        consent_link_days=settings.consent_link_days,
     )
     parser = ParsePool(workers=settings.parse_workers, timeout=settings.parse_timeout)
     return Core(settings, engine, Pipeline(engine, context, parser), DatabaseInbox(engine))

@@ -17,14 +17,15 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
-from bridge import steps
+from bridge import nudges, steps
+from bridge import outbound_opened as opened
 from bridge.errors import Held
 from bridge.parsepool import Batch, Failed, ParsePool, Prepared, Result, TimedOut
 from mail.classify import Classification
 from mail.parse import ParsedMessage
 from threads import queue, search
 from threads.db import serialize_on, writer
-from threads.models import RawMessage, RawState, utcnow
+from threads.models import RawMessage, RawState, RoutePolicy, utcnow
 from threads.store import DuplicateMessage, Letter, conversation_keys
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ class Outcome:
     reason: str = ""
     message_pks: list[int] = field(default_factory=list)
     index_entries: list[search.IndexEntry] = field(default_factory=list)
+    # Opened candidates whose held mail this message was (bridge/outbound_opened.py).
+    released: set[int] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -107,7 +110,9 @@ class Pipeline:
             live = queue.lock_pending(conn, [p.raw.id for p in prepared], worker)
             prepared = [p for p in prepared if p.raw.id in live]
             routes = steps.load_routes(conn)
-            decided = [self._decide(routes, item) for item in prepared]
+            decided = [
+                self._answer(conn, item, isolate) or self._decide(routes, item) for item in prepared
+            ]
             serialize_on(
                 conn,
                 (
@@ -127,7 +132,29 @@ class Pipeline:
                 conn.execute(
                     _FINISH, [_finish(o, p.parsed) for o, p in zip(outcomes, prepared, strict=True)]
                 )
+            # After _FINISH: the announcement waits until none of a candidate's mail is pending.
+            opened.announce(conn, self._context, {c for o in outcomes for c in o.released})
         return outcomes
+
+    def _answer(self, conn: Connection, item: _Prepared, isolate: bool) -> Outcome | None:
+        """An answer to a consent nudge ("open" / "keep private") is acted on, not filed.
+
+        Before routing: the answer goes to the bridge's own address, which no
+        community route maps. Its writes are part of the batch's transaction.
+        """
+        if item.held or item.parsed is None:
+            return None
+        try:
+            if isolate:
+                with conn.begin_nested():
+                    said = nudges.consent_reply(conn, self._context, item.raw, item.parsed)
+            else:
+                said = nudges.consent_reply(conn, self._context, item.raw, item.parsed)
+        except Exception as exc:
+            if not isolate:
+                raise _Isolate from exc
+            return _failed(item.raw.id, exc)
+        return None if said is None else Outcome(item.raw.id, RawState.done, said)
 
     def _load(self, raw_ids: Sequence[int]) -> list[steps.RawView]:
         with self._engine.connect() as conn:
@@ -140,6 +167,7 @@ class Pipeline:
                     RAW.c.rcpt_to,
                     RAW.c.community_hint,
                     RAW.c.sha256,
+                    RAW.c.source_ref,
                 ).where(RAW.c.id.in_(raw_ids))
             ).all()
         return sorted((steps.RawView(*row) for row in rows), key=lambda r: r.id)
@@ -212,21 +240,45 @@ class Pipeline:
         letter: Letter,
         communities: list[steps.CommunityRef],
     ) -> Outcome:
-        """Thread, store, index and fan out in each community the message belongs to."""
+        """Thread, store, index and fan out in each community the message belongs to.
+
+        Consent-routed communities go through the consent gate first; a message
+        also routed to an open community is published there, and a new
+        conversation is left out of the consent-routed ones (cc'ing an open
+        community address is consent to publish).
+        """
         filed_pks: list[int] = []
         entries: list[search.IndexEntry] = []
+        released: set[int] = set()
+        kept: list[steps.Gate] = []
+        any_open = any(c.policy == RoutePolicy.open for c in communities)
         for community in communities:
+            gate = steps.Gate(True)
+            if community.policy == RoutePolicy.consent:
+                gate = steps.consent_gate(
+                    conn, self._context, routes, community, raw, letter, may_start=not any_open
+                )
+                if gate.new_candidate is not None and community.live:
+                    nudges.queue_nudge(conn, self._context, gate.new_candidate)
+            if not gate.publish:
+                kept.append(gate)
+                continue
             try:
                 filed = steps.thread_and_store(conn, community, raw, letter, parsed, self._context)
             except DuplicateMessage:
                 continue
             entries.append(steps.index(filed, letter))
-            steps.fan_out(conn, self._context, routes, raw, filed, letter)
+            if gate.released is None:
+                steps.fan_out(conn, self._context, routes, raw, filed, letter)
+            else:
+                # Participants had the released mail by cc: no copies; they are told once.
+                opened.mark_filed(conn, gate.released, filed.thread_id)
+                released.add(gate.released)
             filed_pks.append(filed.message_pk)
         steps.remember_sender(conn, self._context, letter)
-        if not filed_pks:
-            return Outcome(raw.id, RawState.duplicate, "Message-ID already filed")
-        return Outcome(raw.id, RawState.done, "", filed_pks, entries)
+        if filed_pks:
+            return Outcome(raw.id, RawState.done, "", filed_pks, entries, released)
+        return _kept_outcome(raw.id, kept)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +297,23 @@ class _Decision:
 
 class _Isolate(Exception):
     """Raised out of a batch transaction to re-run it one savepoint per message."""
+
+
+def _kept_outcome(raw_id: int, kept: list[steps.Gate]) -> Outcome:
+    """Nothing was filed: the consent gate's verdict, else a duplicate.
+
+    With several consent-routed communities the most telling verdict wins: a
+    candidate (someone may still open it) over private, ignored or duplicate.
+    """
+    order = [RawState.candidate, RawState.private, RawState.ignored, RawState.duplicate]
+    verdicts = [g for g in kept if g.state is not None]
+    if verdicts:
+        best = min(verdicts, key=lambda g: order.index(g.state) if g.state in order else 99)
+        assert best.state is not None
+        return Outcome(raw_id, best.state, best.reason)
+    if kept:  # left out of consent-routed communities, and a duplicate elsewhere (or nowhere)
+        return Outcome(raw_id, RawState.duplicate, "; ".join(g.reason for g in kept))
+    return Outcome(raw_id, RawState.duplicate, "Message-ID already filed")
 
 
 def _failed(raw_id: int, exc: Exception) -> Outcome:

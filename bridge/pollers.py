@@ -138,6 +138,8 @@ def sync_configured_folders(engine: Engine, settings: Settings) -> None:
             password_env=item.password_env,
             secret_file=item.secret_file,
             after=item.after,
+            policy=item.policy,
+            cc_threshold=item.cc_threshold,
             origin="settings",
             replace=True,
         )

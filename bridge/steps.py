@@ -1,8 +1,8 @@
 """The named steps the pipeline runs for one message, each small and testable on its own.
 
-route -> authorize -> (letter) -> thread_and_store -> index -> fan_out; plus
-remember_sender and save_attachments. Steps raise `Held` with a reason an
-admin can read; anything else they raise marks the message failed.
+route -> authorize -> (letter) -> consent_gate -> thread_and_store -> index ->
+fan_out; plus remember_sender and save_attachments. Steps raise `Held` with a
+reason an admin can read; anything else they raise marks the message failed.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -21,14 +22,18 @@ from bridge import outbound_replies as replies
 from bridge.errors import Held
 from mail.classify import Classification, subject_tag
 from mail.headers import Address, impersonated_address
+from mail.imap import parse_imap_url
 from mail.parse import Attachment as ParsedAttachment
 from mail.parse import ParsedMessage
-from threads import search
+from threads import consent, search
 from threads.access import posters_by_community, posting_hold_reason
 from threads.db import insert_ignoring_conflict
 from threads.models import (
     Attachment,
+    CandidateState,
     Community,
+    ConsentMessage,
+    ImapFolder,
     Message,
     ModerationDecision,
     Notification,
@@ -37,6 +42,7 @@ from threads.models import (
     RawState,
     Route,
     RouteKind,
+    RoutePolicy,
     utcnow,
 )
 from threads.people import try_normalize
@@ -56,6 +62,7 @@ class RawView:
     rcpt_to: list[str]
     community_hint: str
     sha256: str
+    source_ref: str = ""  # IMAP: "account/folder/uidvalidity/uid" (the folder's policy)
 
 
 @dataclass(slots=True)
@@ -81,8 +88,16 @@ class Context:
     # Attachments over these are listed with a note but not written (the raw bytes keep them).
     attachment_max_bytes: int = 25 * 1024 * 1024
     message_attachments_max_bytes: int = 50 * 1024 * 1024
-    # BRIDGE_ORG_DOMAINS, for the communities' posting policies (threads/access.py).
+    # BRIDGE_ORG_DOMAINS, for the communities' posting policies (threads/access.py)
+    # and the consent routes' cc threshold (threads/consent.py).
     org_domains: frozenset[str] = frozenset()
+    # What links and tokens in mail the pipeline queues need (the "opened" notice,
+    # consent nudges): BRIDGE_PUBLIC_URL, and the settings of issue 9.
+    public_url: str = ""
+    reply_token_days: int = 30
+    consent_openers: str = "starter"
+    nudge_daily_cap: int = 3
+    consent_link_days: int = 14
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +112,10 @@ class CommunityRef:
     posters: frozenset[str] = frozenset()
     live: bool = False
     approved: bool = False
+    # The matching route's (or IMAP folder's) policy: open publishes, consent
+    # keeps new conversations as candidates (consent_gate) above cc_threshold.
+    policy: str = RoutePolicy.open.value
+    cc_threshold: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +125,9 @@ class Routes:
     by_slug: dict[str, CommunityRef]
     # Pending raw messages a moderator approved: published despite a hold.
     approved: frozenset[int] = frozenset()
+    # IMAP folders' (policy, cc_threshold) by "account/folder", the prefix of the
+    # source_ref the poller gives each message (mail/imap.py _fetch_batch).
+    by_folder: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
 def load_routes(conn: Connection) -> Routes:
@@ -119,9 +141,14 @@ def load_routes(conn: Connection) -> Routes:
     }
     by_address: dict[str, CommunityRef] = {}
     by_list_id: dict[str, CommunityRef] = {}
-    for kind, value, cid in conn.execute(select(r.c.kind, r.c.value, r.c.community_id)):
+    for kind, value, cid, policy, threshold in conn.execute(
+        select(r.c.kind, r.c.value, r.c.community_id, r.c.policy, r.c.cc_threshold)
+    ):
         target = by_address if kind == RouteKind.address else by_list_id
-        target[value] = communities[cid]
+        target[value] = dataclasses.replace(
+            communities[cid], policy=str(policy), cc_threshold=int(threshold)
+        )
+    # Import, web posts and reply tokens name the community themselves: open.
     by_slug = {ref.slug: ref for ref in communities.values()}
     raw_, decision = RawMessage.__table__, ModerationDecision.__table__
     approved = conn.execute(
@@ -129,17 +156,48 @@ def load_routes(conn: Connection) -> Routes:
         .join(raw_, raw_.c.id == decision.c.raw_id)
         .where(raw_.c.state == RawState.pending, decision.c.decision == "approve")
     ).scalars()
-    return Routes(by_address, by_list_id, by_slug, frozenset(approved))
+    return Routes(by_address, by_list_id, by_slug, frozenset(approved), _folders(conn))
+
+
+def _folders(conn: Connection) -> dict[str, tuple[str, int]]:
+    f = ImapFolder.__table__
+    found: dict[str, tuple[str, int]] = {}
+    for url, policy, threshold in conn.execute(select(f.c.url, f.c.policy, f.c.cc_threshold)):
+        try:
+            parsed = parse_imap_url(url)
+        except ValueError:  # stored URLs were validated; an odd one polls nothing anyway
+            continue
+        found[f"{parsed.account}/{parsed.folder}"] = (str(policy), int(threshold))
+    return found
+
+
+def folder_policy(routes: Routes, raw: RawView) -> tuple[str, int]:
+    """The policy of the IMAP folder a message was polled from.
+
+    source_ref is "account/folder/uidvalidity/uid" and folder names may hold
+    "/", so the last two parts are cut from the right. A folder no longer
+    configured (removed after polling) is consent: a mailbox is someone's inbox.
+    """
+    folder = raw.source_ref.rsplit("/", 2)[0]
+    return routes.by_folder.get(folder, (RoutePolicy.consent.value, 0))
 
 
 def route(routes: Routes, raw: RawView, parsed: ParsedMessage) -> list[CommunityRef]:
     """The communities this message belongs to, each marked live or history and approved."""
     live = raw.source in LIVE_SOURCES
     approved = raw.id in routes.approved
-    return [
-        dataclasses.replace(ref, live=live, approved=approved)
-        for ref in _find_communities(routes, raw, parsed)
-    ]
+    found = _find_communities(routes, raw, parsed)
+    if raw.community_hint and raw.source.startswith("imap"):
+        policy, threshold = folder_policy(routes, raw)
+        found = [dataclasses.replace(ref, policy=policy, cc_threshold=threshold) for ref in found]
+    return [dataclasses.replace(ref, live=live, approved=approved) for ref in found]
+
+
+def _add(found: dict[int, CommunityRef], ref: CommunityRef) -> None:
+    """One ref per community; an open route wins over a consent one to the same community
+    (cc'ing a community's open address is consent to publish there)."""
+    if ref.id not in found or ref.policy == RoutePolicy.open:
+        found[ref.id] = ref
 
 
 def _find_communities(routes: Routes, raw: RawView, parsed: ParsedMessage) -> list[CommunityRef]:
@@ -158,13 +216,13 @@ def _find_communities(routes: Routes, raw: RawView, parsed: ParsedMessage) -> li
     # The SMTP envelope is what the sending server decided; headers can be anything.
     for addr in raw.rcpt_to:
         if (ref := routes.by_address.get(addr.lower())) is not None:
-            found[ref.id] = ref
+            _add(found, ref)
     if not found:
         if parsed.list_id and (ref := routes.by_list_id.get(parsed.list_id)) is not None:
-            found[ref.id] = ref
+            _add(found, ref)
         for addr in (*parsed.to, *parsed.cc):
             if (ref := routes.by_address.get(addr.address.lower())) is not None:
-                found[ref.id] = ref
+                _add(found, ref)
     if not found:
         where = ", ".join(raw.rcpt_to) or "none"
         raise Held(
@@ -245,6 +303,164 @@ def _hold_confidential(
         why = f"subject tag '{tag}'"
     if why:
         raise Held(f"{CONFIDENTIAL}{why}; only an admin can release it")
+
+
+# --- consent routes (threads/consent.py) ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """What consent_gate decided for one message in one consent-routed community.
+
+    publish: file it as usual; `released` names the opened candidate whose held
+    mail this is (its participants had it by cc: no copies are mailed). Not
+    published: the raw message ends in `state` with `reason`; `new_candidate`
+    is set when this message started one (the pipeline nudges its starter).
+    """
+
+    publish: bool
+    state: RawState | None = None
+    reason: str = ""
+    released: int | None = None
+    new_candidate: int | None = None
+
+
+def consent_gate(
+    conn: Connection,
+    context: Context,
+    routes: Routes,
+    community: CommunityRef,
+    raw: RawView,
+    letter: Letter,
+    *,
+    may_start: bool = True,
+) -> Gate:
+    """Publish, keep as a candidate, or ignore one message in a consent-routed community.
+
+    In order: a raw message already filed under a candidate follows its
+    decision (reprocess, and the release of an opened one); mail of a known
+    candidate joins it; a reply into a thread already published here is
+    published (an opened conversation continues in the open); anything else
+    is a new conversation, a candidate when it reached enough colleagues.
+    `may_start` is False when the message is also published in an open
+    community: then a new conversation is simply left out here.
+    """
+    if (held := consent.candidate_of_raw(conn, raw.id)) is not None:
+        if held.community_id == community.id:
+            return _follow(held, released=True)
+        return Gate(False, reason=f"consent: already held in candidate {held.id}")
+    chain = [letter.message_id, *letter.in_reply_to, *letter.references]
+    if (known := consent.candidate_for(conn, community.id, chain)) is not None:
+        if known.state == CandidateState.opened:
+            return Gate(True)
+        if _holds_message(conn, known.id, letter.message_id):
+            return Gate(False, RawState.duplicate, f"Message-ID already in candidate {known.id}")
+        consent.add_message(conn, known.id, raw.id, letter.message_id, _people(letter))
+        return _follow(known, released=False)
+    if _replies_to_published(conn, community.id, [*letter.in_reply_to, *letter.references]):
+        return Gate(True)
+    if not may_start:
+        return Gate(False, reason=f"consent: a new conversation, left out of {community.slug}")
+    return _start(conn, context, routes, community, raw, letter)
+
+
+def _follow(candidate: Any, *, released: bool) -> Gate:
+    """A message of a known candidate: its decision decides."""
+    if candidate.state == CandidateState.opened:
+        return Gate(True, released=candidate.id if released else None)
+    if candidate.state == CandidateState.private:
+        return Gate(False, RawState.private, PRIVATE_REASON)
+    return Gate(False, RawState.candidate, _waiting(candidate.starter, candidate.id))
+
+
+PRIVATE_REASON = "consent: kept private by a participant; never published"
+
+
+def _waiting(starter: str, candidate_id: int) -> str:
+    return f"consent: waiting for {starter} to open this conversation (candidate {candidate_id})"
+
+
+def _start(
+    conn: Connection,
+    context: Context,
+    routes: Routes,
+    community: CommunityRef,
+    raw: RawView,
+    letter: Letter,
+) -> Gate:
+    """A new conversation: a candidate if it reached enough colleagues, else ignored."""
+    ours = set(routes.by_address) | {
+        a["address"] for a in [*letter.to, *letter.cc] if _is_ours(a["address"], context)
+    }
+    org = consent.org_recipients(
+        (a["address"] for a in [*letter.to, *letter.cc]), context.org_domains, ours
+    )
+    if len(org) < community.cc_threshold:
+        return Gate(
+            False,
+            RawState.ignored,
+            f"below the cc threshold: {len(org)} organisation address"
+            f"{'' if len(org) == 1 else 'es'} on To/Cc, the route needs {community.cc_threshold}",
+        )
+    candidate_id = consent.start_candidate(
+        conn,
+        community_id=community.id,
+        raw_id=raw.id,
+        message_id=letter.message_id,
+        starter=letter.from_addr,
+        starter_name=letter.from_name,
+        subject=letter.subject,
+        excerpt=_excerpt(letter.visible_text),
+        participants=_people(letter),
+        org_count=len(org),
+        # Mail a mailbox had before it was connected is kept, never nudged about.
+        live=raw.source in LIVE_SOURCES,
+    )
+    starter = try_normalize(letter.from_addr) or letter.from_addr
+    return Gate(False, RawState.candidate, _waiting(starter, candidate_id), None, candidate_id)
+
+
+def _is_ours(address: str, context: Context) -> bool:
+    return bool(context.mail_domain) and address.lower().endswith("@" + context.mail_domain)
+
+
+def _people(letter: Letter) -> list[dict[str, str]]:
+    sender = {"name": letter.from_name, "address": letter.from_addr}
+    return consent.participants_of([sender], letter.to, letter.cc)
+
+
+def _excerpt(text: str, lines: int = 6) -> str:
+    """The opening lines the nudge and the candidate's preview show."""
+    kept = [line.rstrip() for line in text.strip().splitlines()[:lines]]
+    return "\n".join(kept)[:600]
+
+
+def _holds_message(conn: Connection, candidate_id: int, message_id: str) -> bool:
+    cm = ConsentMessage.__table__
+    return (
+        conn.execute(
+            select(cm.c.id).where(cm.c.candidate_id == candidate_id, cm.c.message_id == message_id)
+        ).first()
+        is not None
+    )
+
+
+def _replies_to_published(conn: Connection, community_id: int, ids: Sequence[str]) -> bool:
+    """Whether a referenced message is published in this community (placeholders do not
+    count: a missing parent someone referenced is not a published conversation)."""
+    if not ids:
+        return False
+    m = Message.__table__
+    return (
+        conn.execute(
+            select(m.c.id).where(
+                m.c.community_id == community_id,
+                m.c.message_id.in_(list(dict.fromkeys(ids))),
+                m.c.placeholder.is_(False),
+            )
+        ).first()
+        is not None
+    )
 
 
 def letter_from(raw: RawView, parsed: ParsedMessage, classification: Classification) -> Letter:

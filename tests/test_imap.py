@@ -96,6 +96,9 @@ def eng(core: Core, monkeypatch: pytest.MonkeyPatch) -> Core:
 
 
 def route(core: Core, url: str, after: str = "leave", **kw: Any) -> int:
+    # These tests are about polling, so the folder publishes at once; consent folders
+    # (the default for a connected mailbox) are tests/test_consent_imap.py's subject.
+    kw.setdefault("policy", "open")
     stored = admin.add_imap_route(core.engine, "eng", url, password_env=ENV, after=after, **kw)
     with core.engine.connect() as conn:
         return int(conn.execute(select(FOLDERS.c.id).where(FOLDERS.c.url == stored)).scalar_one())
@@ -650,6 +653,8 @@ def test_serve_imap_role_and_takeover_after_kill(tmp_path: Path, dovecot: Doveco
         ENV,
         "--after",
         "flag",
+        "--policy",
+        "open",
     )
     serve = [sys.executable, "-m", "bridge", "serve", "--role", "imap", "--role", "worker"]
 
