@@ -1,24 +1,313 @@
 """Consent nudges: the one e-mail a candidate's starter gets, and their answers by mail.
 
-Seam for issue 9; the nudge composer, the signed links and the mailed
-"open" / "keep private" answers are being built here.
+A consent route keeps a new cc conversation as a *candidate* (threads/consent.py)
+until someone on it says it may be published. Its starter gets one nudge: what
+the conversation is, how many people are on it, where it would go, and two
+signed links (open it, keep it private) that lead to a confirmation page and
+work without logging in (web/consent.py). Replying "open" or "keep private" to
+the nudge works too: its Reply-To is `consent+TOKEN@mail_domain`, a token bound
+to the nudged address (mail/tokens.py), checked here like reply tokens are.
+
+At most one nudge per candidate: the UPDATE that stamps `nudged_at` only
+matches a row not yet stamped, so two workers never both send one. At most
+BRIDGE_NUDGE_DAILY_CAP nudges per person in 24 hours: a candidate over the
+cap keeps `nudged_at` empty, and the sender role's round (`nudge_waiting`)
+sends it once the cap allows. History (mail a mailbox held before it was
+connected) is never nudged.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from email.headerregistry import Address
+from typing import Any
 
+from sqlalchemy import Connection, Engine, select, update
+
+from bridge import outbound_replies as replies
 from bridge import steps
+from bridge.outbound_posts import as_bytes
+from bridge.settings import Settings
+from mail.classify import classify
+from mail.compose import compose_notice
 from mail.parse import ParsedMessage
+from mail.tokens import (
+    TokenError,
+    TokenExpired,
+    consent_link_token,
+    consent_reply_token,
+    verify_consent_reply_token,
+)
+from threads import consent, outbound
+from threads.db import writer
+from threads.models import CandidateState, Community, utcnow
+from threads.people import try_normalize
+
+CONSENT_PREFIX = "consent"
+REASON = "consent reply: "
+NUDGE_KIND = "nudge"
+HELP_KIND = "consent-help"
+CAND = consent.CAND
+COMMUNITY = Community.__table__
+
+# What a first line may say; punctuation and case are ignored ("Yes, open!" is "yes open").
+OPEN_WORDS = frozenset({"open", "yes open", "open it", "yes", "yes please open", "please open"})
+PRIVATE_WORDS = frozenset(
+    {"keep private", "private", "no", "keep it private", "no keep private", "no thanks"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NudgeSettings:
+    """What nudges need from Settings: from the pipeline's context, or from Settings."""
+
+    secret_key: str
+    mail_domain: str
+    public_url: str
+    trusted_authserv_ids: frozenset[str] = frozenset()
+    daily_cap: int = 3
+    link_days: int = 14
+    openers: str = "starter"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> NudgeSettings:
+        return cls(
+            secret_key=settings.secret_key,
+            mail_domain=settings.mail_domain,
+            public_url=settings.web_base_url,
+            trusted_authserv_ids=frozenset(settings.trusted_authserv_ids),
+            daily_cap=settings.nudge_daily_cap,
+            link_days=settings.consent_link_days,
+            openers=settings.consent_openers,
+        )
+
+
+def settings_of(context: steps.Context) -> NudgeSettings:
+    """The pipeline's view of the same settings (bridge/core.py builds the context)."""
+    return NudgeSettings(
+        secret_key=context.secret_key,
+        mail_domain=context.mail_domain,
+        public_url=context.public_url,
+        trusted_authserv_ids=context.trusted_authserv_ids,
+        daily_cap=context.nudge_daily_cap,
+        link_days=context.consent_link_days,
+        openers=context.consent_openers,
+    )
+
+
+# --- the nudge ---------------------------------------------------------------------
 
 
 def queue_nudge(conn: Connection, context: steps.Context, candidate_id: int) -> bool:
     """Queue the nudge for a new live candidate in the caller's transaction.
 
     Returns False when none was queued (already nudged, daily cap reached,
-    history mail). Not built yet: queues nothing.
+    history mail, already decided).
     """
-    return False
+    return nudge(conn, settings_of(context), candidate_id)
+
+
+def nudge(conn: Connection, config: NudgeSettings, candidate_id: int) -> bool:
+    """`queue_nudge` with the settings at hand (the sender's sweep has no pipeline context)."""
+    row = conn.execute(
+        select(CAND, COMMUNITY.c.name.label("community_name"), COMMUNITY.c.slug)
+        .join(COMMUNITY, COMMUNITY.c.id == CAND.c.community_id)
+        .where(CAND.c.id == candidate_id)
+    ).first()
+    if row is None or not row.live or row.nudged_at is not None:
+        return False
+    if row.state != CandidateState.candidate.value:
+        return False  # decided before its nudge went out (e.g. on the candidates page)
+    now = utcnow()
+    if consent.nudges_sent_since(conn, row.starter, now - timedelta(days=1)) >= config.daily_cap:
+        return False  # nudge_waiting sends it once the cap allows
+    # The claim: only the transaction that stamps the row sends its nudge.
+    claimed = conn.execute(
+        update(CAND)
+        .where(CAND.c.id == candidate_id, CAND.c.nudged_at.is_(None))
+        .values(nudged_at=now)
+    ).rowcount
+    if not claimed:
+        return False
+    message_id = f"nudge.{candidate_id}.{uuid.uuid4().hex[:12]}@{config.mail_domain}"
+    msg = compose_nudge(config, row, message_id=message_id, now=now)
+    outbound.enqueue(
+        conn,
+        [
+            {
+                "kind": NUDGE_KIND,
+                "recipient": row.starter,
+                "message_id": message_id,
+                "subject": str(msg["Subject"])[:500],
+                "data": as_bytes(msg),
+                "community_id": row.community_id,
+            }
+        ],
+    )
+    return True
+
+
+def links(config: NudgeSettings, candidate_id: int, address: str, today: date) -> dict[str, str]:
+    """The nudge's open and keep-private links for `address`."""
+    expires = today + timedelta(days=config.link_days)
+    base = config.public_url.rstrip("/")
+    return {
+        action: base
+        + "/consent/"
+        + consent_link_token(
+            config.secret_key,
+            candidate_id=candidate_id,
+            address=address,
+            action=action,
+            expires=expires,
+        )
+        for action in ("open", "private")
+    }
+
+
+def reply_address(config: NudgeSettings, candidate_id: int, address: str, today: date) -> str:
+    token = consent_reply_token(
+        config.secret_key,
+        candidate_id=candidate_id,
+        address=address,
+        expires=today + timedelta(days=config.link_days),
+    )
+    return f"{CONSENT_PREFIX}+{token}@{config.mail_domain}"
+
+
+def compose_nudge(config: NudgeSettings, row: Any, *, message_id: str, now: datetime) -> Any:
+    """The nudge as one system notice (our From, Auto-Submitted, loop mark) with a Reply-To."""
+    today = now.date()
+    urls = links(config, row.id, row.starter, today)
+    subject = " ".join(row.subject.split()) or "(no subject)"
+    text = nudge_text(
+        name=row.starter_name,
+        subject=subject,
+        excerpt=row.excerpt,
+        people=len(row.participants or []),
+        community=row.community_name,
+        open_url=urls["open"],
+        private_url=urls["private"],
+        days=config.link_days,
+        address=row.starter,
+    )
+    msg = compose_notice(
+        mail_domain=config.mail_domain,
+        to=row.starter,
+        subject=f"Share “{_short(subject, 80)}” with {row.community_name}?",
+        text=text,
+        message_id=message_id,
+        date=now,
+    )
+    msg["Reply-To"] = Address(
+        "Commons Bridge", addr_spec=reply_address(config, row.id, row.starter, today)
+    )
+    return msg
+
+
+def nudge_text(
+    *,
+    name: str,
+    subject: str,
+    excerpt: str,
+    people: int,
+    community: str,
+    open_url: str,
+    private_url: str,
+    days: int,
+    address: str,
+) -> str:
+    """The nudge in plain words: what the thread is, what each choice does, and doing nothing."""
+    hello = f"Hello {' '.join(name.split())}," if name.strip() else "Hello,"
+    lines = [line.rstrip() for line in excerpt.strip().splitlines()[:6]]
+    quoted = "\n".join(f"  > {line}" if line else "  >" for line in lines) or "  > (no text)"
+    others = people - 1
+    on_it = f"you and {others} other{'s' if others != 1 else ''}" if others > 0 else "just you"
+    return (
+        f"{hello}\n\n"
+        f"You started an e-mail conversation that was copied to {community}'s address. "
+        f"It is not published: nothing of it is shown to anyone unless you say so.\n\n"
+        f"“{subject}” ({on_it} on it):\n{quoted}\n\n"
+        f"Open it to {community}:\n{open_url}\n"
+        f"Colleagues who read {community} can then read and search this conversation "
+        f"and its later replies, and the people on it will be told it is open.\n\n"
+        f"Keep it private:\n{private_url}\n"
+        f"Nothing of it will ever be published, and later replies will not be either.\n\n"
+        f"If you do nothing, nothing is published.\n\n"
+        f"You can also answer this e-mail with one line: “open” or “keep private”.\n"
+        f"The links and the answer work for {days} days and only for you ({address}); "
+        f"each link asks you to confirm before anything happens."
+    )
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def nudge_waiting(engine: Engine, settings: Settings, *, limit: int = 100) -> int:
+    """Nudge live candidates held back by the daily cap, now that it may allow; returns how many.
+
+    Called from every sender round (bridge/sender.py). Each candidate is tried
+    in a short write transaction of its own; `nudge` re-checks the cap and the
+    claim there, so a concurrent pipeline or another sender cannot double it.
+    """
+    config = NudgeSettings.from_settings(settings)
+    since = utcnow() - timedelta(days=1)
+    with engine.connect() as conn:
+        waiting = conn.execute(
+            select(CAND.c.id, CAND.c.starter)
+            .where(
+                CAND.c.state == CandidateState.candidate.value,
+                CAND.c.live.is_(True),
+                CAND.c.nudged_at.is_(None),
+            )
+            .order_by(CAND.c.created_at, CAND.c.id)
+            .limit(limit)
+        ).all()
+        capped = {
+            starter
+            for starter in {row.starter for row in waiting}
+            if consent.nudges_sent_since(conn, starter, since) >= config.daily_cap
+        }
+    sent = 0
+    for row in waiting:
+        if row.starter in capped:
+            continue  # still at the cap: no write transaction for nothing
+        with writer(engine).begin() as conn:
+            sent += nudge(conn, config, row.id)
+    return sent
+
+
+# --- answers by mail ---------------------------------------------------------------
+
+
+def consent_token_in(addresses: Iterable[str]) -> str | None:
+    """The token of the first `consent+TOKEN@…` address (any domain: the signature decides)."""
+    for address in addresses:
+        local, at, _domain = address.strip().strip("<>").rpartition("@")
+        if at and local.lower().startswith(CONSENT_PREFIX + "+"):
+            token = local[len(CONSENT_PREFIX) + 1 :].lower()
+            if token:
+                return token
+    return None
+
+
+def answer_of(parsed: ParsedMessage) -> str | None:
+    """'open' or 'private' from the reply's first line that says anything; None if unclear."""
+    for line in parsed.visible_text.splitlines():
+        words = " ".join(re.sub(r"[^a-z ]", " ", line.lower()).split())
+        if not words:
+            continue
+        if words in OPEN_WORDS:
+            return "open"
+        if words in PRIVATE_WORDS:
+            return "private"
+        return None
+    return None
 
 
 def consent_reply(
@@ -27,6 +316,86 @@ def consent_reply(
     """If this mail answers a nudge ("open" / "keep private"), act on it and say what happened.
 
     The pipeline records the returned text as the raw message's reason and
-    files nothing. None: not an answer to a nudge. Not built yet: always None.
+    files nothing. None: not an answer to a nudge. A forged, expired or
+    misused token never acts; only an answer we could not read is answered.
     """
-    return None
+    headers = [a.address for a in (*parsed.to, *parsed.cc)]
+    token = consent_token_in([*raw.rcpt_to, *headers])
+    if token is None:
+        return None
+    config = settings_of(context)
+    sender = try_normalize(parsed.from_.address if parsed.from_ else "") or ""
+    if not config.secret_key:
+        return REASON + "the bridge has no secret key to check it with; nothing done"
+    try:
+        claim = verify_consent_reply_token(
+            config.secret_key, token, address=sender, today=datetime.now(UTC).date()
+        )
+    except TokenExpired as exc:
+        return f"{REASON}{exc}; nothing done"
+    except TokenError as exc:
+        return f"{REASON}{exc} ({sender or 'no sender'}); nothing done"
+    failed = replies.authentication_failures(parsed.headers, config.trusted_authserv_ids)
+    if failed:
+        return f"{REASON}authentication failed at a trusted receiving server: {', '.join(failed)}"
+    classification = classify(parsed)
+    if classification.loop or classification.auto_reply or classification.bounce:
+        # An out-of-office answer is not consent, and must not be answered either.
+        return f"{REASON}automatic mail for candidate {claim.candidate_id}; nothing done"
+    return _act(conn, config, claim.candidate_id, sender, answer_of(parsed))
+
+
+def _act(
+    conn: Connection, config: NudgeSettings, candidate_id: int, sender: str, answer: str | None
+) -> str:
+    candidate = conn.execute(select(CAND).where(CAND.c.id == candidate_id)).first()
+    if candidate is None:
+        return f"{REASON}candidate {candidate_id} no longer exists; nothing done"
+    if not consent.may_decide(candidate, sender, config.openers):
+        return f"{REASON}{sender} may not decide candidate {candidate_id}; nothing done"
+    if answer is None:
+        _explain(conn, config, sender, candidate.subject)
+        return (
+            f"{REASON}not understood from {sender} for candidate {candidate_id} "
+            "(expected “open” or “keep private”); nothing done"
+        )
+    decision = "opened" if answer == "open" else "private"
+    if not consent.decide(conn, candidate_id, decision, sender, "mail"):
+        return f"{REASON}candidate {candidate_id} was already {candidate.state}; nothing changed"
+    done = "opened" if decision == "opened" else "kept private"
+    return f"{REASON}candidate {candidate_id} {done} by {sender}"
+
+
+def _explain(conn: Connection, config: NudgeSettings, to: str, subject: str) -> None:
+    """A short answer to a reply we could not read; at most one an hour per person."""
+    if outbound.recent_to(conn, to, HELP_KIND, utcnow() - timedelta(hours=1)):
+        return
+    now = utcnow()
+    message_id = f"notice.{uuid.uuid4().hex}@{config.mail_domain}"
+    text = (
+        f"We could not tell what you meant in your answer about “{subject}”.\n\n"
+        "Please answer the first e-mail again with one line:\n"
+        "  open            to publish the conversation\n"
+        "  keep private    to keep it private for good\n\n"
+        "Or use one of its two links. Until you choose, nothing is published."
+    )
+    msg = compose_notice(
+        mail_domain=config.mail_domain,
+        to=to,
+        subject="Your answer about a conversation",
+        text=text,
+        message_id=message_id,
+        date=now,
+    )
+    outbound.enqueue(
+        conn,
+        [
+            {
+                "kind": HELP_KIND,
+                "recipient": to,
+                "message_id": message_id,
+                "subject": str(msg["Subject"]),
+                "data": as_bytes(msg),
+            }
+        ],
+    )

@@ -6,11 +6,13 @@ Each round, in this order:
    token and unsubscribe links; unless the address is disabled by bounces,
    muted the thread since, or chose web only or a daily digest.
 2. Daily digests are composed for those who chose them.
-3. Held mail the sender has a job for is read: delivery reports to our bounce
+3. Consent nudges the daily cap held back are sent once it allows
+   (bridge/nudges.py `nudge_waiting`).
+4. Held mail the sender has a job for is read: delivery reports to our bounce
    address mark the failed address, reply commands ("mute") are carried out,
    and the owner of a misused reply address is told (at most once per
    `mismatch_notice_hours`).
-4. Due mail is delivered (bridge/outbound_delivery.py): to the relay, or
+5. Due mail is delivered (bridge/outbound_delivery.py): to the relay, or
    into the Maildir outbox when none is configured. A temporary failure is
    retried with doubling waits; a permanent one, or one past
    `outbound_give_up_hours`, is given up with the reason recorded.
@@ -30,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
+from bridge import nudges
 from bridge import outbound_replies as replies
 from bridge.core import Core
 from bridge.outbound_delivery import (
@@ -99,6 +102,7 @@ class RoundReport:
     skipped: int = 0
     digests: int = 0
     events: int = 0
+    nudges: int = 0
     sent: int = 0
     deferred: int = 0
     failed: int = 0
@@ -120,6 +124,7 @@ class Sender:
         report = RoundReport()
         report.composed, report.skipped = self.compose_notifications()
         report.digests = self.compose_digests()
+        report.nudges = nudges.nudge_waiting(self.engine, self.settings)
         report.events = HeldReader(self.engine, self.settings).read()
         report.sent, report.deferred, report.failed = self.deliver_due()
         return report
@@ -392,6 +397,8 @@ class SenderThread(threading.Thread):
                 log.exception("outbound sender error; retrying shortly")
             else:
                 if report.composed or report.skipped or report.digests or report.events:
+                    continue
+                if report.nudges:
                     continue
             self._wake.wait(self._idle)
 

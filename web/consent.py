@@ -1,7 +1,241 @@
-"""Consent on the web: a nudge's signed links, and a participant's candidates (issue 9)."""
+"""Consent on the web: a nudge's signed links, and a participant's candidates (issue 9).
+
+A nudge (bridge/nudges.py) carries two links, `/consent/TOKEN`: open the
+conversation, or keep it private. They work without logging in, since holding
+the mail is what authorises the choice (as with unsubscribe links), and they
+expire after BRIDGE_CONSENT_LINK_DAYS. GET only shows the conversation and a
+button, because link scanners and previewers fetch mailed links; the POST
+acts. Acting twice is harmless: the second answer says it was already done.
+
+`/me/candidates` lists, for a logged-in person, the candidates they take part
+in, with Open / Keep private buttons where BRIDGE_CONSENT_OPENERS lets them
+decide. A candidate is nobody else's business: to anyone else it is 404.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import Connection, String, cast, select
+
+from bridge.admin import audit
+from mail.tokens import ConsentLinkClaim, TokenError, TokenExpired, verify_consent_link_token
+from threads import consent
+from threads.access import Viewer
+from threads.db import writer
+from threads.models import CandidateState, Community
+from threads.people import try_normalize
+from web.viewer import current_viewer
 
 router = APIRouter()
+CAND = consent.CAND
+COMMUNITY = Community.__table__
+DECISIONS = {"open": "opened", "private": "private"}
+DONE = {
+    "opened": "The conversation is open. Its messages are being published now.",
+    "private": "The conversation stays private. Nothing of it will be published.",
+}
+ALREADY = {
+    "opened": "This conversation was already opened.",
+    "private": "This conversation was already kept private.",
+}
+NOT_FOUND = "There is no such conversation."
+
+
+def _claim(request: Request, token: str) -> ConsentLinkClaim:
+    key = request.app.state.core.settings.secret_key
+    try:
+        return verify_consent_link_token(key, token, today=datetime.now(UTC).date())
+    except TokenExpired as exc:
+        raise HTTPException(
+            410,
+            "This link has expired. If you were on the conversation, log in and find it "
+            "under “Cc threads” to decide there; until someone opens it, nothing is published.",
+        ) from exc
+    except TokenError as exc:
+        raise HTTPException(404, "This link is not valid.") from exc
+
+
+def _candidate(conn: Connection, candidate_id: int) -> Any:
+    return conn.execute(
+        select(CAND, COMMUNITY.c.name.label("community_name"), COMMUNITY.c.slug)
+        .join(COMMUNITY, COMMUNITY.c.id == CAND.c.community_id)
+        .where(CAND.c.id == candidate_id)
+    ).first()
+
+
+def _view(row: Any, community: str, *, may_decide: bool) -> dict[str, Any]:
+    """What the pages show of a candidate: never its mail beyond the opening lines."""
+    return {
+        "id": row.id,
+        "subject": row.subject or "(no subject)",
+        "starter": row.starter,
+        "starter_name": row.starter_name,
+        "people": len(row.participants or []),
+        "community": community,
+        "excerpt": row.excerpt,
+        "state": row.state,
+        "thread_id": row.thread_id,
+        "may_decide": may_decide,
+    }
+
+
+def decide(request: Request, candidate_id: int, action: str, actor: str, via: str) -> bool:
+    """Open or keep private in one write transaction, with an audit entry; False if no change."""
+    decision = DECISIONS[action]
+    with writer(request.app.state.core.engine).begin() as conn:
+        before = conn.execute(select(CAND.c.state).where(CAND.c.id == candidate_id)).scalar()
+        changed = consent.decide(conn, candidate_id, decision, actor, via)
+        if changed:
+            audit(
+                conn,
+                actor,
+                f"consent.{decision}",
+                f"candidate {candidate_id}",
+                {"state": before},
+                {"state": decision, "via": via},
+            )
+    return changed
+
+
+# --- the nudge's links ---------------------------------------------------------------
+
+
+def _link_page(
+    request: Request, token: str, claim: ConsentLinkClaim, *, done: str = "", status: int = 200
+) -> Response:
+    with request.app.state.core.engine.connect() as conn:
+        row = _candidate(conn, claim.candidate_id)
+    openers = request.app.state.core.settings.consent_openers
+    if row is None or not consent.may_decide(row, claim.address, openers):
+        raise HTTPException(404, NOT_FOUND)
+    offered = ["open", "private"] if claim.action == "any" else [claim.action]
+    # A private conversation may still be opened; an opened one stays open.
+    if row.state == CandidateState.opened.value:
+        offered = []
+    elif row.state == CandidateState.private.value:
+        offered = [a for a in offered if a == "open"]
+    already = "" if done or offered else ALREADY.get(row.state, "")
+    return request.app.state.templates.TemplateResponse(
+        request,
+        "consent/confirm.html",
+        {
+            "candidate": _view(row, row.community_name, may_decide=True),
+            "offered": offered,
+            "token": token,
+            "done": done,
+            "already": already,
+            "address": claim.address,
+        },
+        status_code=status,
+    )
+
+
+@router.get("/consent/{token}", response_class=HTMLResponse)
+def consent_page(request: Request, token: str) -> Response:
+    return _link_page(request, token, _claim(request, token))
+
+
+@router.post("/consent/{token}", response_model=None)
+def consent_act(request: Request, token: str, action: str = Form("")) -> Response:
+    claim = _claim(request, token)
+    if action not in DECISIONS or claim.action not in (action, "any"):
+        raise HTTPException(400, "This link offers another choice; please use the page's button.")
+    with request.app.state.core.engine.connect() as conn:
+        row = _candidate(conn, claim.candidate_id)
+    openers = request.app.state.core.settings.consent_openers
+    if row is None or not consent.may_decide(row, claim.address, openers):
+        raise HTTPException(404, NOT_FOUND)
+    if decide(request, row.id, action, claim.address, "link"):
+        done = DONE[DECISIONS[action]]
+    else:
+        done = ALREADY.get(row.state, "Nothing changed.")
+    return _link_page(request, token, claim, done=done)
+
+
+# --- a participant's candidates --------------------------------------------------------
+
+
+@router.get("/me/candidates", response_class=HTMLResponse)
+def my_candidates(
+    request: Request,
+    done: str = "",
+    viewer: Viewer = Depends(current_viewer),  # noqa: B008
+) -> Response:
+    if viewer.email is None:
+        return RedirectResponse("/login?next=/me/candidates", status_code=303)
+    openers = request.app.state.core.settings.consent_openers
+    with request.app.state.core.engine.connect() as conn:
+        rows = consent.candidates_of(conn, viewer.email)
+        names = dict(
+            conn.execute(
+                select(COMMUNITY.c.id, COMMUNITY.c.name).where(
+                    COMMUNITY.c.id.in_({r.community_id for r in rows})
+                )
+            ).all()
+        )
+    candidates = [
+        _view(
+            row,
+            names.get(row.community_id, ""),
+            may_decide=consent.may_decide(row, viewer.email, openers),
+        )
+        for row in rows
+    ]
+    message = {**DONE, "already": "That was already decided."}.get(done, "")
+    return request.app.state.templates.TemplateResponse(
+        request, "consent/mine.html", {"candidates": candidates, "done": message}
+    )
+
+
+@router.post("/me/candidates/{candidate_id}", response_model=None)
+def decide_candidate(
+    request: Request,
+    candidate_id: int,
+    action: str = Form(""),
+    viewer: Viewer = Depends(current_viewer),  # noqa: B008
+) -> Response:
+    """Open or keep private from the list; anyone not on the conversation gets 404."""
+    with request.app.state.core.engine.connect() as conn:
+        row = _candidate(conn, candidate_id)
+    if row is None or not consent.is_participant(row, viewer.email):
+        raise HTTPException(404, NOT_FOUND)
+    assert viewer.email is not None  # a participant has an address
+    if not consent.may_decide(row, viewer.email, request.app.state.core.settings.consent_openers):
+        raise HTTPException(403, "Only the person who started this conversation may decide.")
+    if action not in DECISIONS:
+        raise HTTPException(400, "Please choose Open or Keep private.")
+    changed = decide(request, candidate_id, action, viewer.email, "web")
+    outcome = DECISIONS[action] if changed else "already"
+    return RedirectResponse(f"/me/candidates?done={outcome}", status_code=303)
+
+
+def waiting_count(request: Request) -> int | None:
+    """For the site header: None if the viewer takes part in no candidate, else how many wait.
+
+    Asked on every page a logged-in person sees, so the database narrows the
+    rows by the address's text in the participants list (JSON) and only those
+    are checked exactly; the answer is kept on the request.
+    """
+    cached = getattr(request.state, "consent_waiting", False)
+    if cached is not False:
+        return cached  # type: ignore[no-any-return]
+    viewer = current_viewer(request)
+    key = try_normalize(viewer.email or "")
+    found: int | None = None
+    if key is not None:
+        with request.app.state.core.engine.connect() as conn:
+            rows = conn.execute(
+                select(CAND.c.state, CAND.c.participants).where(
+                    CAND.c.state != CandidateState.opened.value,
+                    cast(CAND.c.participants, String).contains(f'"{key}"', autoescape=True),
+                )
+            ).all()
+        mine = [r for r in rows if consent.is_participant(r, key)]
+        if mine:
+            found = sum(r.state == CandidateState.candidate.value for r in mine)
+    request.state.consent_waiting = found
+    return found

@@ -1,0 +1,588 @@
+"""Consent nudges (issue 9): the one mail a candidate's starter gets, its links, its answers.
+
+Candidates are made with threads/consent.start_candidate over raw rows, as
+the pipeline's consent gate makes them; the end-to-end test at the bottom
+sends through the real SMTP listener to a consent route instead. Outbound
+mail is read from the Maildir outbox; links are followed through the app.
+"""
+
+from __future__ import annotations
+
+import mailbox
+import re
+import smtplib
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bs4 import BeautifulSoup
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from bridge import admin, nudges
+from bridge.core import Core, open_core
+from bridge.recipients import AnyOf, OwnAddresses, RoutedRecipients
+from bridge.sender import Sender
+from bridge.worker import drain
+from mail.envelope import Envelope
+from mail.smtp import SMTPListener
+from mail.tokens import consent_link_token
+from tests.conftest import make_mail, settings_for
+from tests.sessions import sign_in
+from tests.test_serve_e2e import free_port
+from threads import consent
+from threads.db import writer
+from threads.models import (
+    AuditEntry,
+    ConsentCandidate,
+    Message,
+    OutboundMail,
+    RawMessage,
+    RawState,
+    Thread,
+)
+from web.app import create_app
+
+DOMAIN = "bridge.example"
+PUBLIC = "https://bridge.example.com"
+ANA = "ana@example.com"
+BOB = "bob@example.com"
+CAL = "cal@example.com"
+LINK = re.compile(re.escape(PUBLIC) + r"/consent/[A-Za-z0-9_-]+")
+
+
+@pytest.fixture
+def core(tmp_path: Path) -> Iterator[Core]:
+    c = open_core(
+        settings_for(
+            tmp_path / "data",
+            mail_domain=DOMAIN,
+            public_url=PUBLIC,
+            org_domains=["example.com"],
+            trusted_authserv_ids=["mx.example.com"],
+            nudge_daily_cap=2,
+        )
+    )
+    admin.add_community(c.engine, "eng", "Engineering", addresses=["eng@lists.example.com"])
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def smtp_port(core: Core) -> Iterator[int]:
+    """The real listener on a free loopback port, wired as `bridge serve` wires it."""
+    port = free_port()
+    listener = SMTPListener(
+        core.inbox,
+        AnyOf(OwnAddresses(DOMAIN, core.settings.secret_key), RoutedRecipients(core.engine)),
+        hostname="127.0.0.1",
+        port=port,
+        server_hostname=DOMAIN,
+    )
+    listener.start()
+    yield port
+    listener.stop()
+
+
+def community_id(core: Core, slug: str = "eng") -> int:
+    with core.engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(admin.Community.id).where(admin.Community.slug == slug)
+            ).scalar_one()
+        )
+
+
+def make_candidate(
+    core: Core, n: int = 1, *, starter: str = ANA, live: bool = True, nudge: bool = True
+) -> int:
+    """A raw message kept as a candidate, as the consent gate keeps one; nudged if asked."""
+    raw = make_mail(
+        f"Rollout plan {n}",
+        sender=f"Ana Lima <{starter}>",
+        to=BOB,
+        cc=f"{CAL}, eng@lists.example.com",
+        msgid=f"plan{n}@example.com",
+        body=f"Hello both,\nhere is rollout plan number {n}.\nShip on Monday?\n",
+    )
+    raw_id = core.inbox.accept(raw, Envelope("smtp", starter, ("eng@lists.example.com",))).raw_id
+    with writer(core.engine).begin() as conn:
+        conn.execute(
+            update(RawMessage.__table__)
+            .where(RawMessage.__table__.c.id == raw_id)
+            .values(state=RawState.candidate.value)
+        )
+        cid = consent.start_candidate(
+            conn,
+            community_id=community_id(core),
+            raw_id=raw_id,
+            message_id=f"plan{n}@example.com",
+            starter=starter,
+            starter_name="Ana Lima",
+            subject=f"Rollout plan {n}",
+            excerpt=f"Hello both,\nhere is rollout plan number {n}.",
+            participants=[
+                {"name": "Ana Lima", "address": starter},
+                {"name": "", "address": BOB},
+                {"name": "", "address": CAL},
+            ],
+            org_count=2,
+            live=live,
+        )
+        if nudge:
+            nudges.queue_nudge(conn, core.pipeline._context, cid)
+    return cid
+
+
+def outbox(core: Core) -> list[EmailMessage]:
+    Sender(core.engine, core.settings).deliver_due()
+    box = mailbox.Maildir(core.settings.outbox_dir, create=True)
+    return [message_from_bytes(bytes(m), policy=policy.default) for m in box]  # type: ignore[misc]
+
+
+def nudges_in(core: Core) -> list[EmailMessage]:
+    return [m for m in outbox(core) if str(m["Message-ID"]).startswith("<nudge.")]
+
+
+def plain(msg: EmailMessage) -> str:
+    return str(msg.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+
+
+def links_of(msg: EmailMessage) -> tuple[str, str]:
+    """(open, keep private) links, in the order the nudge gives them."""
+    found = LINK.findall(plain(msg))
+    assert len(found) == 2, plain(msg)
+    return found[0], found[1]
+
+
+def candidate(core: Core, cid: int) -> Any:
+    with core.engine.connect() as conn:
+        return conn.execute(
+            select(ConsentCandidate.__table__).where(ConsentCandidate.__table__.c.id == cid)
+        ).one()
+
+
+def raw_states(core: Core, cid: int) -> set[str]:
+    cm, raw = consent.CMSG, RawMessage.__table__
+    with core.engine.connect() as conn:
+        rows = conn.execute(
+            select(raw.c.state).join(cm, cm.c.raw_id == raw.c.id).where(cm.c.candidate_id == cid)
+        )
+        return set(rows.scalars())
+
+
+def client_for(core: Core) -> TestClient:
+    return TestClient(create_app(core), base_url=PUBLIC, follow_redirects=False)
+
+
+def form_token(page: str) -> str:
+    soup = BeautifulSoup(page, "html.parser")
+    return str(soup.find("input", attrs={"name": "csrf_token"})["value"])  # type: ignore[index]
+
+
+def click(client: TestClient, link: str, action: str) -> Any:
+    """What a person does: follow the mailed link, then press the page's button."""
+    page = client.get(link)
+    assert page.status_code == 200, page.text
+    return client.post(link, data={"action": action, "csrf_token": form_token(page.text)})
+
+
+# --- the nudge --------------------------------------------------------------------------
+
+
+def test_nudge_is_queued_once_with_what_the_starter_needs(core: Core) -> None:
+    """One nudge per candidate: subject, first lines, people, community, links, kind words."""
+    cid = make_candidate(core)
+    with writer(core.engine).begin() as conn:
+        assert nudges.queue_nudge(conn, core.pipeline._context, cid) is False  # already nudged
+    (msg,) = nudges_in(core)
+    assert msg["To"].addresses[0].addr_spec == ANA
+    assert msg["From"].addresses[0].addr_spec == f"bridge@{DOMAIN}"
+    assert msg["Auto-Submitted"] == "auto-generated"
+    assert msg["X-Commons-Bridge-Loop"] == DOMAIN
+    assert "Rollout plan 1" in msg["Subject"]
+    assert "Engineering" in msg["Subject"]
+    reply_to = msg["Reply-To"].addresses[0].addr_spec
+    assert reply_to.startswith("consent+")
+    assert reply_to.endswith("@" + DOMAIN)
+    assert len(reply_to.partition("@")[0]) <= 64  # RFC 5321 local part
+    text = plain(msg)
+    assert "here is rollout plan number 1." in text
+    assert "you and 2 others" in text
+    assert "Engineering" in text
+    assert "If you do nothing, nothing is published." in text
+    assert "“open” or “keep private”" in text
+    open_link, private_link = links_of(msg)
+    assert open_link != private_link
+    assert candidate(core, cid).nudged_at is not None
+
+
+def test_history_and_decided_candidates_get_no_nudge(core: Core) -> None:
+    """Mail a mailbox had before it was connected is never nudged about."""
+    old = make_candidate(core, 1, live=False)
+    assert candidate(core, old).nudged_at is None
+    assert nudges.nudge_waiting(core.engine, core.settings) == 0
+    assert nudges_in(core) == []
+
+
+def test_open_link_confirms_then_opens(core: Core) -> None:
+    """GET shows the conversation and changes nothing; POST opens; raw mail returns to pending."""
+    cid = make_candidate(core)
+    open_link, _ = links_of(nudges_in(core)[0])
+    client = client_for(core)
+    page = client.get(open_link)
+    assert page.status_code == 200
+    soup = BeautifulSoup(page.text, "html.parser")
+    main = soup.main.get_text(" ", strip=True)  # type: ignore[union-attr]
+    assert "Rollout plan 1" in main
+    assert "3 people on it" in main
+    assert "Engineering" in main
+    assert "here is rollout plan number 1." in main
+    assert [b["value"] for b in soup.select("main form button")] == ["open"]
+    assert candidate(core, cid).state == "candidate"  # a link scanner's GET does nothing
+    done = client.post(open_link, data={"action": "open", "csrf_token": form_token(page.text)})
+    assert done.status_code == 200
+    assert "The conversation is open." in done.text
+    row = candidate(core, cid)
+    assert (row.state, row.decided_by, row.decided_via) == ("opened", ANA, "link")
+    assert raw_states(core, cid) == {"pending"}
+    again = client.post(open_link, data={"action": "open", "csrf_token": form_token(page.text)})
+    assert again.status_code == 200
+    assert "already opened" in again.text
+    with core.engine.connect() as conn:
+        actions = conn.execute(select(AuditEntry.__table__.c.action)).scalars().all()
+    assert actions.count("consent.opened") == 1
+
+
+def test_keep_private_link(core: Core) -> None:
+    """Keep private: the raw mail is private for good; the page says nothing is published."""
+    cid = make_candidate(core)
+    _, private_link = links_of(nudges_in(core)[0])
+    done = click(client_for(core), private_link, "private")
+    assert done.status_code == 200
+    assert "stays private" in done.text
+    assert candidate(core, cid).state == "private"
+    assert raw_states(core, cid) == {"private"}
+
+
+def test_link_for_one_action_does_not_do_the_other(core: Core) -> None:
+    """The keep-private link cannot be turned into an open by editing the form."""
+    cid = make_candidate(core)
+    _, private_link = links_of(nudges_in(core)[0])
+    client = client_for(core)
+    token = form_token(client.get(private_link).text)
+    answer = client.post(private_link, data={"action": "open", "csrf_token": token})
+    assert answer.status_code == 400
+    assert candidate(core, cid).state == "candidate"
+
+
+def test_expired_and_forged_links_are_refused(core: Core) -> None:
+    """Expired: 410 with a clear page; altered or foreign-key tokens: 404; never a change."""
+    cid = make_candidate(core)
+    open_link, _ = links_of(nudges_in(core)[0])
+    expired = consent_link_token(
+        core.settings.secret_key,
+        candidate_id=cid,
+        address=ANA,
+        action="open",
+        expires=date.today() - timedelta(days=1),
+    )
+    foreign = consent_link_token(
+        "another key", candidate_id=cid, address=ANA, action="open", expires=date(2099, 1, 1)
+    )
+    token = open_link.rsplit("/", 1)[1]
+    altered = token[:-3] + ("AAA" if token[-3:] != "AAA" else "BBB")
+    client = client_for(core)
+    csrf = form_token(client.get(open_link).text)
+    page = client.get(f"/consent/{expired}")
+    assert page.status_code == 410
+    assert "expired" in page.text
+    assert (
+        client.post(f"/consent/{expired}", data={"action": "open", "csrf_token": csrf}).status_code
+        == 410
+    )
+    for bad in (foreign, altered, "not-a-token"):
+        assert client.get(f"/consent/{bad}").status_code == 404
+        answer = client.post(f"/consent/{bad}", data={"action": "open", "csrf_token": csrf})
+        assert answer.status_code == 404
+    assert candidate(core, cid).state == "candidate"
+
+
+def test_link_for_a_missing_candidate_is_404(core: Core) -> None:
+    """A genuine token whose candidate is gone answers 404, not 500."""
+    token = consent_link_token(
+        core.settings.secret_key,
+        candidate_id=4242,
+        address=ANA,
+        action="any",
+        expires=date(2099, 1, 1),
+    )
+    assert client_for(core).get(f"/consent/{token}").status_code == 404
+
+
+def test_daily_cap_holds_back_the_third_nudge_until_the_sweep(core: Core) -> None:
+    """Cap 2: the third candidate of one starter waits; the sender's round sends it later."""
+    first, second, third = (make_candidate(core, n) for n in (1, 2, 3))
+    assert candidate(core, third).nudged_at is None
+    assert len(nudges_in(core)) == 2
+    assert nudges.nudge_waiting(core.engine, core.settings) == 0  # still within the day
+    with writer(core.engine).begin() as conn:
+        conn.execute(
+            update(consent.CAND)
+            .where(consent.CAND.c.id.in_([first, second]))
+            .values(nudged_at=datetime.now(UTC) - timedelta(hours=25))
+        )
+    report = Sender(core.engine, core.settings).run_once()
+    assert report.nudges == 1
+    assert candidate(core, third).nudged_at is not None
+    mails = nudges_in(core)
+    assert len(mails) == 3
+    assert any("Rollout plan 3" in str(m["Subject"]) for m in mails)
+    assert nudges.nudge_waiting(core.engine, core.settings) == 0  # never twice
+
+
+def test_cap_counts_per_person(core: Core) -> None:
+    """Another starter's candidates are not held back by Ana's cap."""
+    for n in (1, 2, 3):
+        make_candidate(core, n)
+    other = make_candidate(core, 4, starter="dee@example.com")
+    assert candidate(core, other).nudged_at is not None
+
+
+# --- answers by mail ----------------------------------------------------------------------
+
+
+def send(port: int, msg: EmailMessage, rcpt: str) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.send_message(msg, from_addr=msg["From"].addresses[0].addr_spec, to_addrs=[rcpt])
+
+
+def answer(nudge: EmailMessage, *, sender: str, body: str, **headers: str) -> EmailMessage:
+    """What a mail client writes when its user answers the nudge."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = str(nudge["Reply-To"])
+    msg["Subject"] = "Re: " + str(nudge["Subject"])
+    msg["Message-ID"] = f"<answer-{abs(hash((sender, body))) % 10**9}@example.com>"
+    msg["In-Reply-To"] = str(nudge["Message-ID"])
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    quoted = "\n".join("> " + line for line in plain(nudge).splitlines())
+    msg.set_content(f"{body}\n\nOn Monday, Commons Bridge wrote:\n{quoted}\n")
+    return msg
+
+
+def answer_reason(core: Core, message_id: str) -> Any:
+    with core.engine.connect() as conn:
+        return conn.execute(
+            select(RawMessage.state, RawMessage.reason).where(RawMessage.message_id == message_id)
+        ).one()
+
+
+def test_reply_open_by_mail_opens_the_candidate(core: Core, smtp_port: int) -> None:
+    """ "Yes, open" from the starter through the real listener opens it; nothing is filed."""
+    cid = make_candidate(core)
+    (nudge,) = nudges_in(core)
+    msg = answer(nudge, sender=f"Ana Lima <{ANA}>", body="Yes, open!")
+    send(smtp_port, msg, nudge["Reply-To"].addresses[0].addr_spec)
+    drain(core)
+    row = candidate(core, cid)
+    assert (row.state, row.decided_via) == ("opened", "mail")
+    state, reason = answer_reason(core, str(msg["Message-ID"]).strip("<>"))
+    assert state == "done"
+    assert reason == f"consent reply: candidate {cid} opened by {ANA}"
+    with core.engine.connect() as conn:
+        assert (
+            conn.execute(select(Message.id).where(Message.subject.like("Re: Share%"))).first()
+            is None
+        )
+
+
+def test_reply_keep_private_by_mail(core: Core, smtp_port: int) -> None:
+    """ "keep private" keeps it private."""
+    cid = make_candidate(core)
+    (nudge,) = nudges_in(core)
+    send(
+        smtp_port,
+        answer(nudge, sender=ANA, body="Keep private"),
+        nudge["Reply-To"].addresses[0].addr_spec,
+    )
+    drain(core)
+    assert candidate(core, cid).state == "private"
+
+
+def test_reply_from_another_address_does_nothing(core: Core, smtp_port: int) -> None:
+    """The reply address is bound to the nudged person: Bob cannot open Ana's thread with it."""
+    cid = make_candidate(core)
+    (nudge,) = nudges_in(core)
+    msg = answer(nudge, sender=BOB, body="open")
+    send(smtp_port, msg, nudge["Reply-To"].addresses[0].addr_spec)
+    drain(core)
+    assert candidate(core, cid).state == "candidate"
+    _state, reason = answer_reason(core, str(msg["Message-ID"]).strip("<>"))
+    assert reason.startswith("consent reply: ")
+    assert "someone else" in reason
+
+
+def test_reply_failing_trusted_authentication_does_nothing(core: Core, smtp_port: int) -> None:
+    """A forged From that our trusted receiving server saw fail DMARC cannot open anything."""
+    cid = make_candidate(core)
+    (nudge,) = nudges_in(core)
+    msg = answer(
+        nudge,
+        sender=ANA,
+        body="open",
+        Authentication_Results="mx.example.com; dmarc=fail header.from=example.com",
+    )
+    send(smtp_port, msg, nudge["Reply-To"].addresses[0].addr_spec)
+    drain(core)
+    assert candidate(core, cid).state == "candidate"
+    assert "authentication failed" in answer_reason(core, str(msg["Message-ID"]).strip("<>"))[1]
+
+
+def test_unclear_reply_is_explained_once(core: Core, smtp_port: int) -> None:
+    """An answer we cannot read changes nothing and gets one short explanation."""
+    cid = make_candidate(core)
+    (nudge,) = nudges_in(core)
+    address = nudge["Reply-To"].addresses[0].addr_spec
+    send(smtp_port, answer(nudge, sender=ANA, body="Let me ask Bob first."), address)
+    send(smtp_port, answer(nudge, sender=ANA, body="Maybe later?"), address)
+    drain(core)
+    assert candidate(core, cid).state == "candidate"
+    help_mails = [m for m in outbox(core) if m["Subject"] == "Your answer about a conversation"]
+    assert len(help_mails) == 1
+    assert "keep private" in plain(help_mails[0])
+
+
+def test_forged_consent_address_is_refused_at_rcpt(core: Core, smtp_port: int) -> None:
+    """A consent+ address we did not sign is refused before any content is sent."""
+    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as client:
+        client.ehlo()
+        client.mail(ANA)
+        code, _ = client.rcpt(f"consent+{'a' * 36}@{DOMAIN}")
+    assert code == 550
+
+
+def test_answer_words() -> None:
+    """The first line that says anything decides; punctuation and case do not matter."""
+    from mail.parse import ParsedMessage
+
+    def said(text: str) -> str | None:
+        return nudges.answer_of(ParsedMessage(visible_text=text))
+
+    assert said("Open") == "open"
+    assert said("\n\n  yes, open!\nthanks") == "open"
+    assert said("Keep private.") == "private"
+    assert said("no") == "private"
+    assert said("open it? not sure") is None
+    assert said("") is None
+
+
+# --- the candidates page ------------------------------------------------------------------
+
+
+def test_candidates_page_for_participants_only(core: Core) -> None:
+    """Participants see their candidates; the starter may decide; anyone else gets 404."""
+    cid = make_candidate(core)
+    ana, bob, eve = client_for(core), client_for(core), client_for(core)
+    sign_in(ana, core, ANA)
+    sign_in(bob, core, BOB)
+    sign_in(eve, core, "eve@example.com")
+    page = ana.get("/me/candidates")
+    assert page.status_code == 200
+    soup = BeautifulSoup(page.text, "html.parser")
+    item = soup.select_one(f"#candidate-{cid}")
+    assert item is not None
+    text = item.get_text(" ", strip=True)
+    assert "Rollout plan 1" in text
+    assert "3 people on it" in text
+    assert "Engineering" in text
+    assert "here is rollout plan number 1." in text
+    assert [b["value"] for b in item.select("button")] == ["open", "private"]
+    header = soup.select_one("header .account")
+    assert header is not None
+    assert header.find("a", href="/me/candidates") is not None
+    bob_page = BeautifulSoup(bob.get("/me/candidates").text, "html.parser")
+    bob_item = bob_page.select_one(f"#candidate-{cid}")
+    assert bob_item is not None
+    assert bob_item.select("button") == []
+    eve_page = BeautifulSoup(eve.get("/me/candidates").text, "html.parser")
+    assert eve_page.select_one(f"#candidate-{cid}") is None
+    assert eve_page.select_one("header .account a[href='/me/candidates']") is None
+    csrf = form_token(eve.get("/me/candidates").text)
+    refused = eve.post(f"/me/candidates/{cid}", data={"action": "open", "csrf_token": csrf})
+    assert refused.status_code == 404
+    bob_csrf = form_token(bob.get("/me/candidates").text)
+    forbidden = bob.post(f"/me/candidates/{cid}", data={"action": "open", "csrf_token": bob_csrf})
+    assert forbidden.status_code == 403
+    assert candidate(core, cid).state == "candidate"
+    anonymous = client_for(core)
+    assert anonymous.get("/me/candidates").status_code == 303
+    done = ana.post(
+        f"/me/candidates/{cid}", data={"action": "open", "csrf_token": form_token(page.text)}
+    )
+    assert done.status_code == 303
+    assert (candidate(core, cid).state, candidate(core, cid).decided_via) == ("opened", "web")
+
+
+def test_candidates_page_posts_need_csrf(core: Core) -> None:
+    """A decision without the form's CSRF token is refused before it acts."""
+    cid = make_candidate(core)
+    ana = client_for(core)
+    sign_in(ana, core, ANA)
+    assert ana.post(f"/me/candidates/{cid}", data={"action": "open"}).status_code == 403
+    assert candidate(core, cid).state == "candidate"
+
+
+# --- end to end, with the pipeline's consent gate ---------------------------------------------
+
+
+@pytest.fixture
+def consent_route(core: Core) -> str:
+    """A community whose address is a consent route (before the listener loads its routes)."""
+    admin.add_community(core.engine, "ops", "Operations", addresses=[])
+    admin.add_route(core.engine, "ops", "address", "ops@lists.example.com", policy="consent")
+    return "ops@lists.example.com"
+
+
+def test_mail_to_a_consent_route_is_nudged_and_its_link_publishes(
+    core: Core, consent_route: str, smtp_port: int
+) -> None:
+    """SMTP to a consent route: a candidate, a nudge; the open link files it, readable and found."""
+    msg = EmailMessage()
+    msg["From"] = f"Ana Lima <{ANA}>"
+    msg["To"] = BOB
+    msg["Cc"] = f"{CAL}, ops@lists.example.com"
+    msg["Subject"] = "Failover drill zanzibarquokka"
+    msg["Message-ID"] = "<drill@example.com>"
+    msg.set_content("Hi both,\nthe failover drill is on Thursday.\n")
+    send(smtp_port, msg, "ops@lists.example.com")
+    drain(core)
+    with core.engine.connect() as conn:
+        assert conn.execute(select(consent.CAND.c.id)).scalar_one()
+        assert conn.execute(select(Thread.id)).first() is None  # nothing filed yet
+    Sender(core.engine, core.settings).run_once()
+    (nudge,) = nudges_in(core)
+    assert "Failover drill" in str(nudge["Subject"])
+    assert "Operations" in str(nudge["Subject"])
+    open_link, _ = links_of(nudge)
+    reader = client_for(core)
+    sign_in(reader, core, "dee@example.com")
+    assert "Failover drill" not in reader.get("/search?q=zanzibarquokka").text
+    assert click(client_for(core), open_link, "open").status_code == 200
+    drain(core)
+    with core.engine.connect() as conn:
+        thread_id = conn.execute(
+            select(Message.thread_id).where(Message.message_id == "drill@example.com")
+        ).scalar_one()
+    page = reader.get(f"/t/{thread_id}")
+    assert page.status_code == 200
+    assert "the failover drill is on Thursday." in page.text
+    assert f"/t/{thread_id}" in reader.get("/search?q=zanzibarquokka").text
+    with core.engine.connect() as conn:
+        kinds = conn.execute(select(OutboundMail.kind)).scalars().all()
+    assert kinds.count(nudges.NUDGE_KIND) == 1
