@@ -8,8 +8,9 @@ looked at yet (`mail_event` keeps which) and acts:
   With a VERP address the report is tied to the exact message we sent; a
   report to the plain bounce address is believed only for addresses we
   mailed lately, so a forged report cannot stop anyone's mail;
-- a reply command ("mute", "unsubscribe") is carried out and the message
-  marked done;
+- a reply command ("mute", "unsubscribe", "withdraw") is carried out and the
+  message marked done; "withdraw" only for a message of the token's thread
+  that the token's own person wrote (the token already proved the sender);
 - when someone used another person's reply address, that person is told,
   at most once per `mismatch_notice_hours`.
 """
@@ -20,7 +21,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from bridge import outbound_replies as replies
 from bridge.outbound_posts import bounce_local, queue_notice_in
@@ -28,10 +29,11 @@ from bridge.settings import Settings
 from mail.bounce import Bounce
 from mail.classify import classify
 from mail.parse import parse_message
-from mail.tokens import TokenError, verify_bounce_token
+from mail.tokens import ReplyClaim, TokenError, verify_bounce_token
 from threads import outbound
 from threads.db import insert_ignoring_conflict, writer
-from threads.models import MailEvent, Person, RawMessage, RawState, utcnow
+from threads.models import MailEvent, Message, Person, RawMessage, RawState, utcnow
+from threads.withdraw import remove_unreferenced_files, withdraw_message
 
 log = logging.getLogger(__name__)
 RAW = RawMessage.__table__
@@ -150,6 +152,8 @@ class HeldReader:
         claim = replies.find_reply_claim(rcpt)
         if claim is None:
             return "command", "", "no reply token to act on"
+        if command == "withdraw":
+            return self._withdraw(raw_id, claim)
         with self._writer.begin() as conn:
             address = conn.execute(
                 select(Person.email).where(Person.id == claim.person_id)
@@ -168,6 +172,35 @@ class HeldReader:
                 .values(state=RawState.done, reason=f"reply command carried out: {done}")
             )
         return "command", address, done
+
+    def _withdraw(self, raw_id: int, claim: ReplyClaim) -> tuple[str, str, str]:
+        """Withdraw the sender's own message their "withdraw" answers (its In-Reply-To)."""
+        with self.engine.connect() as conn:
+            data = conn.execute(select(RAW.c.data).where(RAW.c.id == raw_id)).scalar()
+        answered = parse_message(bytes(data or b"")).in_reply_to
+        done = None
+        with self._writer.begin() as conn:
+            address = conn.execute(
+                select(Person.email).where(Person.id == claim.person_id)
+            ).scalar()
+            if not address:
+                return "command", "", "the token's person is unknown"
+            target = own_message_in_thread(conn, claim.thread_id, answered, address)
+            if target is None:
+                return "command", address, "withdraw: In-Reply-To names none of their messages"
+            done = withdraw_message(conn, target, f"mail:{address}")
+            conn.execute(
+                update(RAW)
+                .where(RAW.c.id == raw_id, RAW.c.state == RawState.held)
+                .values(
+                    state=RawState.done,
+                    reason=f"reply command carried out: message {target} withdrawn",
+                )
+            )
+        if done is not None and done.file_digests:
+            with self.engine.connect() as conn:
+                remove_unreferenced_files(conn, done.file_digests, self.settings.attachments_dir)
+        return "command", address, f"message {target} withdrawn by its author"
 
     def _mismatch(self, data: bytes, rcpt: list[str]) -> tuple[str, str, str]:
         claim = replies.find_reply_claim(rcpt)
@@ -199,3 +232,19 @@ class HeldReader:
                 kind="warning",
             )
         return "mismatch", owner, f"from {forged_from}; owner told"
+
+
+def own_message_in_thread(
+    conn: Connection, thread_id: int, message_ids: list[str], author: str
+) -> int | None:
+    """The real message among `message_ids` in this thread that `author` wrote, or None."""
+    if not message_ids:
+        return None
+    m = Message.__table__
+    pk = conn.execute(
+        select(m.c.id)
+        .where(m.c.thread_id == thread_id, m.c.message_id.in_(message_ids))
+        .where(m.c.placeholder.is_(False), m.c.from_addr == author)
+        .limit(1)
+    ).scalar()
+    return int(pk) if pk is not None else None

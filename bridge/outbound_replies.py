@@ -9,7 +9,9 @@ since anyone can write that header). What fails is held with the reason, and
 the sender role tells the real owner of a misused address (bridge/sender.py).
 
 A reply whose whole new text is "mute" (or "unsubscribe") is a command, not
-a post: it is held as such and carried out by the sender role.
+a post: it is held as such and carried out by the sender role. So is
+"withdraw": its In-Reply-To names one of the sender's own messages of the
+token's thread, which is then withdrawn (threads/withdraw.py).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ BOUNCE_PREFIX = "bounces"
 # Held reasons the sender role acts on (bridge/sender.py); keep them stable.
 MISMATCH_REASON = "reply token belongs to someone else"
 COMMAND_REASON = "reply command: "
-COMMANDS = {"mute": "mute", "unsubscribe": "unsubscribe", "stop": "mute"}
+COMMANDS = {"mute": "mute", "unsubscribe": "unsubscribe", "stop": "mute", "withdraw": "withdraw"}
 _AUTH_RESULT = re.compile(r"\b(dkim|spf|dmarc)\s*=\s*([a-z]+)", re.I)
 
 
@@ -101,7 +103,11 @@ def authentication_failures(
 
 
 def reply_command(parsed: ParsedMessage) -> str | None:
-    """'mute' or 'unsubscribe' when that word is all the reply says, or is its whole subject."""
+    """'mute', 'unsubscribe' or 'withdraw' when that word is all the reply says.
+
+    The subject alone can say mute or unsubscribe, never withdraw: withdrawing
+    is not undone, so it takes the body's single word.
+    """
     words = re.sub(r"[^a-z ]", " ", parsed.visible_text.lower()).split()
     if len(words) == 1 and words[0] in COMMANDS:
         return COMMANDS[words[0]]

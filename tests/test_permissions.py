@@ -89,6 +89,7 @@ class Policy:
       admin     admins; others 404
       self      logged-in people; anonymous is sent to /login or refused
       token     authorised by a token in the address; a bogus one fails for everyone
+      author    per community: the message's author and admins; other readers 403, others 404
     """
 
     kind: str
@@ -139,6 +140,14 @@ POLICY: dict[tuple[str, str], Policy] = {
     ("GET", "/login/oidc"): Policy("token"),
     ("GET", "/login/oidc/callback"): Policy("token"),
     ("GET", "/me"): Policy("self"),
+    # Consent (issue 9): a nudge's signed links; a participant's candidates. This world
+    # has no candidates, so deciding one is 404 for everyone (tests/test_nudges.py has them).
+    ("GET", "/consent/{token}"): Policy("token"),
+    ("POST", "/consent/{token}"): Policy("token", form={"action": "open"}),
+    ("GET", "/me/candidates"): Policy("self"),
+    ("POST", "/me/candidates/{candidate_id}"): Policy(
+        "token", form={"action": "open"}, fill={"candidate_id": "999999"}
+    ),
     ("GET", "/admin"): Policy("staff"),
     ("GET", "/admin/held"): Policy("staff"),
     ("GET", "/admin/held/{raw_id}"): Policy("staff", ok=(404,)),
@@ -162,6 +171,9 @@ POLICY: dict[tuple[str, str], Policy] = {
         form={"url": "imap://bot@127.0.0.1:1/INBOX", "secret": "ENG_IMAP_PASSWORD"},
         ok=(303,),
     ),
+    ("POST", "/admin/c/{slug}/policy"): Policy(
+        "admin", form={"target": "{slug}@lists.example.com", "policy": "consent"}, ok=(303,)
+    ),
     ("POST", "/admin/communities"): Policy(
         "admin", form={"slug": "fresh", "name": "Fresh"}, ok=(303,)
     ),
@@ -178,6 +190,12 @@ POLICY: dict[tuple[str, str], Policy] = {
     ("POST", "/admin/bounces/enable"): Policy(
         "admin", form={"address": "someone@example.com"}, ok=(303,)
     ),
+    # Withdrawing: nobody in this world wrote the messages but AUTHOR, so only the admin
+    # may. The admin's web POST (walked first, admin last) withdraws each community's
+    # message; the API POST after it then finds nothing left to withdraw (404).
+    ("GET", "/m/{message_pk}/withdraw"): Policy("author"),
+    ("POST", "/m/{message_pk}/withdraw"): Policy("author", ok=(303,)),
+    ("POST", "/api/messages/{message_pk}/withdraw"): Policy("author", ok=(200, 404)),
 }
 DENIED = (403, 404)
 PER_COMMUNITY = {"read", "post", "act", "moderate", "member"}
@@ -328,6 +346,8 @@ def expected(policy: Policy, role: str, slug: str | None) -> tuple[int, ...]:
         return (201, 303) if slug in POSTS[role] else (303, 400, 401, 403)
     if kind == "act":
         return (201, 303) if logged_in else (303, 401, 403, 404)
+    if kind == "author":  # the message's author and admins; other readers 403
+        return policy.ok if role == "admin" else (403,) if logged_in else (303, 403)
     raise AssertionError(f"unknown policy kind {kind}")
 
 
@@ -424,4 +444,5 @@ def _main_text(response: Any) -> str:
 def test_policies_name_known_kinds() -> None:
     """POLICY may name routes not wired yet; it must never name a misspelt kind."""
     kinds = {"open", "read", "post", "act", "member", "moderate", "staff", "admin", "self", "token"}
+    kinds.add("author")
     assert {p.kind for p in POLICY.values()} <= kinds

@@ -88,3 +88,46 @@ def normalize_domain(domain: str) -> str:
         return normalize_email(f"x@{domain.strip().lstrip('@')}").split("@", 1)[1]
     except InvalidAddress:
         return domain.strip().lower()
+
+
+# --- External participants: shown by name, their addresses kept from web readers ----------
+
+HIDDEN_ADDRESS = "(address hidden)"
+
+
+def is_external(email: str | None, org_domains: Iterable[str]) -> bool:
+    """Whether a normalised address is outside the organisation.
+
+    With no BRIDGE_ORG_DOMAINS configured the bridge cannot tell colleagues
+    from outsiders, so nobody is external (and every address is shown, as
+    before): hiding everyone's would make the archive unreadable.
+    """
+    domains = list(org_domains)
+    if not email or not domains:
+        return False
+    return not is_org_address(email, domains)
+
+
+def usable_name(name: str | None, email: str | None) -> str:
+    """A display name fit to stand for an external person, or "" when it gives the address away.
+
+    Clients often put the address itself in the name ("bob@example.net"
+    <bob@example.net>) or write "Bob (bob@example.net)": any name holding an
+    @ is treated as absent.
+    """
+    value = (name or "").strip().strip("'\"").strip()
+    if not value or "@" in value:
+        return ""
+    if email and email.split("@", 1)[0] and value.lower() == email.split("@", 1)[0]:
+        return ""  # the local part alone is the address minus its domain
+    return value
+
+
+def external_label(name: str | None, email: str) -> str:
+    """How an external person is named to web readers: their name, else their organisation.
+
+    The domain is kept when there is no name: "someone at vendor.example" tells
+    a reader which company joined the conversation, which the thread usually
+    needs, while the mailbox part is what identifies and reaches a person.
+    """
+    return usable_name(name, email) or f"someone at {domain_of(email)}"

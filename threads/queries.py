@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, exists, func, select
+from sqlalchemy import Connection, exists, func, or_, select
 
 from threads.models import (
     Attachment,
@@ -146,6 +146,9 @@ class ThreadSummary:
     starter: str = ""
     attachments: int = 0
     community_slug: str = ""
+    # The addresses behind `last_from` and `starter` (which are a name, or that address).
+    last_from_addr: str = ""
+    starter_addr: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,15 +194,18 @@ def threads_page(
                 select(M.c.thread_id).where(
                     M.c.from_addr == filters.person,
                     _community(conn, M.c.community_id) == community_id,
+                    M.c.placeholder.is_(False),  # a withdrawn message keeps its from_addr
                 )
             )
         )
     total = None
     if not filters.any:
-        # Counted from the (community, last activity) index alone, so threads that
-        # lost every message (an admin removed them) are counted until refiled.
+        # Threads whose every message was withdrawn (or removed) are not listed,
+        # so they are not counted either.
         total = conn.execute(
-            select(func.count()).select_from(T).where(T.c.community_id == community_id)
+            select(func.count())
+            .select_from(T)
+            .where(T.c.community_id == community_id, T.c.message_count > 0)
         ).scalar_one()
     rows = conn.execute(
         select(T)
@@ -235,6 +241,8 @@ def summarize(
                 d.starter,
                 d.attachments,
                 (slugs or {}).get(r.community_id, ""),
+                d.last_from_addr,
+                d.starter_addr,
             )
         )
     return out
@@ -247,6 +255,8 @@ class _Details:
     starter: str = ""
     source: str = "smtp"
     attachments: int = 0
+    last_from_addr: str = ""
+    starter_addr: str = ""
 
 
 def _thread_details(conn: Connection, thread_ids: list[int]) -> dict[int, _Details]:
@@ -269,12 +279,13 @@ def _thread_details(conn: Connection, thread_ids: list[int]) -> dict[int, _Detai
     for tid, name, addr, raw_id, files in rows:
         d = out.get(tid)
         if d is None:
-            d = out[tid] = _Details(starter=name or addr)
+            d = out[tid] = _Details(starter=name or addr, starter_addr=addr)
             if raw_id is not None:
                 first_raw[tid] = raw_id
         if all(addr != p.address for p in d.people):
             d.people.append(Person(name or addr, addr))
         d.last_from = name or addr
+        d.last_from_addr = addr
         d.attachments += files or 0
     if first_raw:
         sources = dict(
@@ -310,6 +321,8 @@ class ThreadMessage:
     # Columns the mail-fidelity work adds; empty when this database predates them.
     events: list[dict[str, Any]] = field(default_factory=list)
     from_impersonates: str | None = None
+    # Its author withdrew it: only its place in the conversation is left (threads/withdraw.py).
+    withdrawn: bool = False
 
 
 def thread_by_id(conn: Connection, thread_id: int, readable: Sequence[int] | None = None) -> Any:
@@ -320,16 +333,21 @@ def thread_by_id(conn: Connection, thread_id: int, readable: Sequence[int] | Non
     return conn.execute(stmt).first()
 
 
-def thread_messages(conn: Connection, thread_id: int) -> list[ThreadMessage]:
+def thread_messages(
+    conn: Connection, thread_id: int, *, withdrawn: bool = False
+) -> list[ThreadMessage]:
     """The thread's real messages in conversation order, with display parent and depth.
 
+    With `withdrawn`, withdrawn messages are included as empty entries
+    (`withdrawn=True`, no text, no sender's name) so the page can say where one
+    was and its replies stay nested; feeds, the API and exports leave them out.
     Callers check the thread is readable first (thread_by_id with `readable`).
     """
+    shown = M.c.placeholder.is_(False)
+    if withdrawn:
+        shown = or_(shown, M.c.withdrawn_at.is_not(None))
     rows = {
-        r.message_id: r
-        for r in conn.execute(
-            select(M).where(M.c.thread_id == thread_id, M.c.placeholder.is_(False))
-        )
+        r.message_id: r for r in conn.execute(select(M).where(M.c.thread_id == thread_id, shown))
     }
     nodes = [
         TreeNode(r.message_id, tuple(r.chain or ()), as_utc(r.date), r.norm_subject)
@@ -370,6 +388,7 @@ def thread_messages(conn: Connection, thread_id: int) -> list[ThreadMessage]:
                 rows[parent].id if parent in rows else None,
                 list(extra.get("events") or []),
                 extra.get("from_impersonates"),
+                extra.get("withdrawn_at") is not None,
             )
         )
     return out

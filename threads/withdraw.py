@@ -104,7 +104,7 @@ def withdraw_message(conn: Connection, message_pk: int, actor: str) -> Withdrawa
     for pk in pks:
         unindex_message(conn, pk)
     threads = set(conn.execute(select(M.c.thread_id).where(M.c.id.in_(pks))).scalars())
-    conn.execute(update(M).where(M.c.id.in_(pks)).values(_CLEARED, withdrawn_at=now))
+    conn.execute(update(M).where(M.c.id.in_(pks)).values({**_CLEARED, "withdrawn_at": now}))
     for thread_id in sorted(threads):
         refresh_thread(conn, thread_id)
     _cancel_copies(conn, pks)

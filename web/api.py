@@ -22,11 +22,17 @@ from threads.access import Viewer, may_post
 from threads.searchlang import describe_query
 from web.reading import (
     NOT_FOUND_COMMUNITY,
+    NOT_FOUND_PERSON,
     PAGE_SIZE,
+    community_threads,
     connect,
+    message_addresses,
     not_found,
+    privacy,
     readable,
     readable_thread,
+    redact_hit,
+    redact_message,
 )
 from web.viewer import current_viewer
 
@@ -35,7 +41,7 @@ router = APIRouter(prefix="/api", tags=["api"])
 
 class PersonOut(BaseModel):
     name: str
-    address: str
+    address: str = Field(description="empty for people outside the organisation (admins see it)")
 
 
 class CommunityOut(BaseModel):
@@ -197,8 +203,8 @@ def api_threads(
         row = queries.community_by_slug(conn, slug, ids)
         if row is None:
             raise not_found(NOT_FOUND_COMMUNITY)
-        threads, total, more = queries.threads_page(
-            conn, row.id, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, filters=filters
+        threads, total, more = community_threads(
+            conn, row.id, page, filters, privacy(conn, request, viewer)
         )
         summary = next((c for c in queries.communities(conn, [row.id])), None)
     return ThreadListOut(
@@ -232,6 +238,9 @@ def api_thread(request: Request, thread_id: int, viewer: Viewer = Depends(curren
         row = readable_thread(conn, viewer, thread_id)
         messages = queries.thread_messages(conn, thread_id)
         can_reply = may_post(conn, viewer, row.community_id)
+        shield = privacy(conn, request, viewer)
+    addresses = message_addresses(messages)
+    messages = [redact_message(m, shield, addresses) for m in messages]
     return ThreadOut(
         id=row.id,
         subject=row.subject,
@@ -295,6 +304,8 @@ def api_search(
         found = search.run(
             conn, parsed, community_ids=readable(conn, viewer), offset=(page - 1) * 20, limit=20
         )
+        shield = privacy(conn, request, viewer)
+    found.threads = [redact_hit(h, shield) for h in found.threads]
     return SearchOut(
         query=q,
         read_as=describe_query(parsed),
@@ -329,15 +340,15 @@ def api_person(
 ) -> Any:
     """What someone wrote, and where, in the communities the viewer may read."""
     with connect(request) as conn:
-        found = queries.person_page(
-            conn,
-            address.strip().lower(),
-            readable(conn, viewer),
-            offset=(page - 1) * PAGE_SIZE,
-            limit=PAGE_SIZE,
-        )
+        key = address.strip().lower()
+        found = None
+        # An external address answers like an unknown one: this must not confirm it.
+        if not privacy(conn, request, viewer).hidden(key):
+            found = queries.person_page(
+                conn, key, readable(conn, viewer), offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
+            )
     if found is None:
-        raise not_found("Nobody with this address wrote anything you can read.")
+        raise not_found(NOT_FOUND_PERSON)
     return PersonPageOut(
         address=found.address,
         name=found.name,

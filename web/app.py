@@ -32,6 +32,7 @@ from web.attachments import router as attachments_router
 from web.feeds import router as feeds_router
 from web.security import CSP, CookieNames, SecurityMiddleware, csrf_token
 from web.viewer import current_viewer
+from web.withdraw import router as withdraw_router
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -50,6 +51,7 @@ def create_app(core: Core) -> FastAPI:
     templates.env.filters["marks"] = _marks
     templates.env.globals["csrf_token"] = csrf_token
     templates.env.globals["current_viewer"] = current_viewer
+    templates.env.globals["consent_waiting"] = consent.waiting_count  # the header's "Cc threads"
     app.state.core = core
     # Cookies are Secure (and __Host- prefixed) when the bridge is reached over https.
     app.state.cookies = CookieNames(secure=core.settings.web_base_url.startswith("https://"))
@@ -66,6 +68,7 @@ def create_app(core: Core) -> FastAPI:
     app.include_router(admin_pages.router)  # admin and moderation under /admin
     app.include_router(consent.router)  # nudge links and a participant's candidates
     app.include_router(insights.router)  # the managers' page
+    app.include_router(withdraw_router)  # an author withdraws a message (page, form, API)
     # CSRF on every state-changing request and the security headers on every answer.
     app.add_middleware(
         SecurityMiddleware, secret=core.settings.secret_key, cookies=app.state.cookies

@@ -11,6 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from email import errors
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
 from xml.etree import ElementTree as ET
 
 from fastapi import APIRouter, Depends, Request
@@ -20,7 +24,16 @@ from threads import queries
 from threads.access import Viewer
 from threads.models import utcnow
 from web.attachments import content_disposition
-from web.reading import NOT_FOUND_COMMUNITY, connect, not_found, readable, readable_thread
+from web.reading import (
+    NOT_FOUND_COMMUNITY,
+    connect,
+    message_addresses,
+    not_found,
+    privacy,
+    readable,
+    readable_thread,
+    redact_message,
+)
 from web.viewer import current_viewer
 
 router = APIRouter()
@@ -28,6 +41,8 @@ ATOM = "http://www.w3.org/2005/Atom"
 FEED_ENTRIES = 30
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _FROM_LINE = re.compile(rb"^(>*From )", re.M)
+# Where a hidden address stood in a rebuilt message (RFC 2606: .invalid never resolves).
+HIDDEN_MAILBOX = "address-hidden@external.invalid"
 
 
 def _text(value: str | None) -> str:
@@ -93,6 +108,7 @@ def community_feed(
             raise not_found(NOT_FOUND_COMMUNITY)
         threads = queries.recent_threads(conn, community.id, FEED_ENTRIES)
         latest = queries.latest_message(conn, [t.id for t in threads])
+        shield = privacy(conn, request, viewer)
     feed = _Feed(request, f"/c/{slug}", community.name, f"/c/{slug}")
     for t in threads:
         m = latest.get(t.id)
@@ -103,8 +119,8 @@ def community_feed(
             t.subject,
             f"/t/{t.id}#m{m.id}",
             t.last_activity_at,
-            m.from_name or m.from_addr,
-            m.visible_text,
+            shield.name(m.from_name, m.from_addr),
+            shield.scrub(m.visible_text, [m.from_addr]),
         )
     return feed.response(threads[0].last_activity_at if threads else None)
 
@@ -119,6 +135,9 @@ def thread_feed(
     with connect(request) as conn:
         thread = readable_thread(conn, viewer, thread_id)
         messages = queries.thread_messages(conn, thread_id)
+        shield = privacy(conn, request, viewer)
+    addresses = message_addresses(messages)
+    messages = [redact_message(m, shield, addresses) for m in messages]
     feed = _Feed(request, f"/t/{thread_id}", thread.subject or "(no subject)", f"/t/{thread_id}")
     newest = sorted(
         messages, key=lambda m: m.date or datetime.min.replace(tzinfo=UTC), reverse=True
@@ -141,16 +160,72 @@ def thread_mbox(
     thread_id: int,
     viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> Response:
-    """The thread's messages as they arrived, oldest first, in one mboxrd file."""
+    """The thread's messages as they arrived, oldest first, in one mboxrd file.
+
+    The raw mail carries every address in its headers, Received lines,
+    signatures and quoted replies, often base64-encoded: it cannot be rewritten
+    reliably. So when people outside the organisation took part and the reader
+    may not see their addresses, the file is rebuilt from the archived text
+    instead (`_rebuilt`); admins always get the mail as it arrived.
+    """
     with connect(request) as conn:
         readable_thread(conn, viewer, thread_id)
-        raws = queries.thread_raw(conn, thread_id)
+        shield = privacy(conn, request, viewer)
+        messages = [] if shield.reveal else queries.thread_messages(conn, thread_id)
+        addresses = message_addresses(messages)
+        if any(shield.hidden(a) for a in addresses):
+            raws = _rebuilt([redact_message(m, shield, addresses) for m in messages])
+        else:
+            raws = queries.thread_raw(conn, thread_id)
     name = f"thread-{thread_id}.mbox"
     return StreamingResponse(
         _mboxrd(raws),
         media_type="application/mbox",
         headers={"Content-Disposition": content_disposition("attachment", name)},
     )
+
+
+def _rebuilt(messages: list[queries.ThreadMessage]) -> list[tuple[bytes, str, datetime | None]]:
+    """The conversation as plain messages made from the archive, oldest first.
+
+    Message-ID and In-Reply-To are kept, so a mail client threads it as the
+    original; text only (attachments stay on the thread page); addresses the
+    reader may not see are written as HIDDEN_MAILBOX under the person's name.
+    """
+    by_pk = {m.pk: m for m in messages}
+    out = []
+    for m in sorted(messages, key=lambda m: (m.date or datetime.min.replace(tzinfo=UTC), m.pk)):
+        msg = EmailMessage()
+        msg["From"] = _mailbox(m.from_name, m.from_addr)
+        for name, people in (("To", m.to), ("Cc", m.cc)):
+            if people:
+                msg[name] = [_mailbox(p.get("name", ""), p.get("address", "")) for p in people]
+        msg["Subject"] = _header_text(m.subject)
+        if m.date:
+            msg["Date"] = format_datetime(m.date)
+        msg["Message-ID"] = f"<{m.message_id}>"
+        parent = by_pk.get(m.parent_pk) if m.parent_pk else None
+        if parent is not None:
+            msg["In-Reply-To"] = msg["References"] = f"<{parent.message_id}>"
+        msg["X-Archive-Copy"] = "rebuilt from the archived text; outside addresses hidden"
+        quoted = "".join(f"> {line}\n" for line in m.quoted_text.splitlines())
+        msg.set_content(m.visible_text + ("\n\n" + quoted if quoted else ""))
+        out.append((msg.as_bytes(), m.from_addr, m.date))
+    return out
+
+
+def _mailbox(name: str | None, address: str | None) -> Address:
+    display = _header_text(name or "")
+    try:
+        return Address(display_name=display, addr_spec=address or HIDDEN_MAILBOX)
+    except (ValueError, IndexError, errors.HeaderParseError):
+        # An address the header model refuses (odd but archived): the name still says who.
+        return Address(display_name=display, addr_spec=HIDDEN_MAILBOX)
+
+
+def _header_text(value: str) -> str:
+    # A header value is one line: folded or hostile line breaks become spaces.
+    return " ".join(value.split())
 
 
 def _mboxrd(raws: list[tuple[bytes, str, datetime | None]]) -> Iterator[bytes]:

@@ -17,14 +17,21 @@ from threads import outbound, queries, reach, search
 from threads.access import Viewer, may_post
 from threads.models import Person
 from threads.searchlang import describe_query
+from threads.withdraw import is_author
 from web.reading import (
     NOT_FOUND_COMMUNITY,
+    NOT_FOUND_PERSON,
     PAGE_SIZE,
+    community_threads,
     connect,
     human_size,
+    message_addresses,
     not_found,
+    privacy,
     readable,
     readable_thread,
+    redact_hit,
+    redact_message,
     render,
 )
 from web.viewer import current_viewer
@@ -56,8 +63,9 @@ def community(
         row = queries.community_by_slug(conn, slug, readable(conn, viewer))
         if row is None:
             raise not_found(NOT_FOUND_COMMUNITY)
-        threads, total, more = queries.threads_page(
-            conn, row.id, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, filters=filters
+        shield = privacy(conn, request, viewer)
+        threads, total, more = community_threads(
+            conn, row.id, page, filters, shield, page_size=PAGE_SIZE
         )
     params = {
         k: v
@@ -91,29 +99,44 @@ def community(
 def _thread_context(request: Request, thread_id: int, viewer: Viewer) -> dict[str, object]:
     with connect(request) as conn:
         row = readable_thread(conn, viewer, thread_id)
-        messages = queries.thread_messages(conn, thread_id)
+        listed = queries.thread_messages(conn, thread_id, withdrawn=True)
         can_reply = may_post(conn, viewer, row.community_id)
         mail_choice = (
             outbound.thread_choice(conn, thread_id, viewer.email) if viewer.email else None
         )
-    people: dict[str, str] = {}
+        shield = privacy(conn, request, viewer)
+    real = [m for m in listed if not m.withdrawn]
+    # Decided on the stored addresses, before any is hidden from this reader.
+    mine = {m.pk for m in listed if is_author(m.from_addr, viewer.email)}
+    withdrawable = {m.pk for m in real if m.pk in mine or viewer.is_admin}
+    addresses = message_addresses(real)
+    audience = addresses  # everyone on From/To/Cc, counted before any is hidden
+    messages = [m if m.withdrawn else redact_message(m, shield, addresses) for m in listed]
+    people: dict[str, tuple[str, str]] = {}
     for m in messages:
-        people.setdefault(m.from_addr, m.from_name or m.from_addr)
-    audience = {
-        a.get("address", "").lower() for m in messages for a in [*m.to, *m.cc] if a.get("address")
-    }
-    first = messages[0] if messages else None
+        if not m.withdrawn:
+            # keyed by the label when the address is hidden: one entry per shown person
+            people.setdefault(m.from_addr or m.from_name, (m.from_name or m.from_addr, m.from_addr))
+    first = real[0] if real else None
     return {
         "thread": row,
         "messages": messages,
-        "people": people,
-        "authors": {m.pk: m.from_name or m.from_addr for m in messages},
-        "audience": len(audience | set(people)),
+        "message_total": len(real),
+        "people": list(people.values()),
+        "authors": {
+            m.pk: ("a withdrawn message" if m.withdrawn else m.from_name or m.from_addr)
+            for m in messages
+        },
+        "audience": len(audience),
         "started_by_email": first is not None and first.source != "web",
         "can_reply": can_reply,
         "mail_choice": mail_choice,
         "viewer": viewer,
         "size": human_size,
+        "mine": mine,
+        "withdrawable": withdrawable,
+        "outside_hidden": any(shield.hidden(a) for a in addresses),
+        "shown": shield.person,
     }
 
 
@@ -175,15 +198,14 @@ def person(
 ) -> HTMLResponse:
     """What someone wrote, in the communities the viewer may read."""
     with connect(request) as conn:
-        found = queries.person_page(
-            conn,
-            address.strip().lower(),
-            readable(conn, viewer),
-            offset=(page - 1) * PAGE_SIZE,
-            limit=PAGE_SIZE,
-        )
+        key = address.strip().lower()
+        found = None
+        if not privacy(conn, request, viewer).hidden(key):
+            found = queries.person_page(
+                conn, key, readable(conn, viewer), offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
+            )
     if found is None:
-        raise not_found("Nobody with this address wrote anything you can read.")
+        raise not_found(NOT_FOUND_PERSON)
     pages = max(1, -(-found.total // PAGE_SIZE))
     return render(request, "person.html", person=found, page=page, pages=pages, viewer=viewer)
 
@@ -204,6 +226,8 @@ def search_page(
             offset=(page - 1) * SEARCH_PAGE,
             limit=SEARCH_PAGE,
         )
+        shield = privacy(conn, request, viewer)
+    results.threads = [redact_hit(h, shield) for h in results.threads]
     pages = max(1, -(-results.total_threads // SEARCH_PAGE))
     return render(
         request,
