@@ -133,11 +133,15 @@ def community_page(
     with _connect(request) as conn:
         row = _community(conn, viewer, slug)
         routes = conn.execute(
-            select(R.c.kind, R.c.value).where(R.c.community_id == row.id).order_by(R.c.value)
+            select(R.c.kind, R.c.value, R.c.policy, R.c.cc_threshold)
+            .where(R.c.community_id == row.id)
+            .order_by(R.c.value)
         ).all()
         members = admin.members(conn, row.id)
         folders = conn.execute(
-            select(F.c.url, F.c.after_action, F.c.origin).where(F.c.community_id == row.id)
+            select(F.c.url, F.c.after_action, F.c.origin, F.c.policy, F.c.cc_threshold).where(
+                F.c.community_id == row.id
+            )
         ).all()
     return _render(
         request,
@@ -187,6 +191,8 @@ def community_routes(
     kind: str = Form(...),
     value: str = Form(..., max_length=320),
     action: str = Form("add"),
+    policy: str = Form("open"),
+    cc_threshold: int = Form(0),
     viewer: Viewer = Depends(_admin),  # noqa: B008
 ) -> Response:
     with _connect(request) as conn:
@@ -198,7 +204,15 @@ def community_routes(
         if action == "remove":
             admin.remove_route(engine, slug, kind, value, actor=_actor(viewer))
         else:
-            admin.add_route(engine, slug, kind, value, actor=_actor(viewer))
+            admin.add_route(
+                engine,
+                slug,
+                kind,
+                value,
+                policy=policy,
+                cc_threshold=cc_threshold,
+                actor=_actor(viewer),
+            )
     except UsageError as exc:
         return _back(f"/admin/c/{slug}", str(exc))
     return _back(f"/admin/c/{slug}", "Routes updated.")
@@ -212,6 +226,8 @@ def community_folders(
     secret: str = Form(..., max_length=1024),  # the variable's name or the file's path
     kept_in: str = Form("env"),  # env or file
     after: str = Form("leave", max_length=256),
+    policy: str = Form("consent"),  # a connected mailbox is someone's inbox
+    cc_threshold: int = Form(0),
     viewer: Viewer = Depends(_admin),  # noqa: B008
 ) -> Response:
     """Poll a mailbox folder into the community, as `bridge route add --imap` does."""
@@ -220,11 +236,44 @@ def community_folders(
     named = {"secret_file": secret} if kept_in == "file" else {"password_env": secret}
     try:
         stored = admin.add_imap_route(
-            request.app.state.core.engine, slug, url, after=after, actor=_actor(viewer), **named
+            request.app.state.core.engine,
+            slug,
+            url,
+            after=after,
+            policy=policy,
+            cc_threshold=cc_threshold,
+            actor=_actor(viewer),
+            **named,
         )
     except UsageError as exc:
         return _back(f"/admin/c/{slug}", str(exc))
     return _back(f"/admin/c/{slug}", f"Polling {stored}; a running bridge picks it up shortly.")
+
+
+@router.post("/c/{slug}/policy", response_model=None)
+def community_policy(
+    request: Request,
+    slug: str,
+    target: str = Form(..., max_length=512),  # the route's value or the folder's URL
+    policy: str = Form(...),
+    cc_threshold: int = Form(0),
+    viewer: Viewer = Depends(_admin),  # noqa: B008
+) -> Response:
+    """Change a route's or a folder's policy and cc threshold, as `bridge route edit` does."""
+    with _connect(request) as conn:
+        _community(conn, viewer, slug)
+    try:
+        admin.set_route_policy(
+            request.app.state.core.engine,
+            slug,
+            target,
+            policy=policy,
+            cc_threshold=cc_threshold,
+            actor=_actor(viewer),
+        )
+    except UsageError as exc:
+        return _back(f"/admin/c/{slug}", str(exc))
+    return _back(f"/admin/c/{slug}", "Policy saved; it applies to mail from now on.")
 
 
 @router.post("/c/{slug}/members", response_model=None)
@@ -261,13 +310,25 @@ def routes_page(
     """Every route, and the test box: where would a message to X with List-Id Y go?"""
     with _connect(request) as conn:
         rows = conn.execute(
-            select(R.c.kind, R.c.value, C.c.slug, C.c.name)
+            select(R.c.kind, R.c.value, R.c.policy, R.c.cc_threshold, C.c.slug, C.c.name)
             .join(C, C.c.id == R.c.community_id)
             .order_by(C.c.slug, R.c.kind, R.c.value)
         ).all()
+        folders = conn.execute(
+            select(F.c.url, F.c.policy, F.c.cc_threshold, C.c.slug, C.c.name)
+            .join(C, C.c.id == F.c.community_id)
+            .order_by(C.c.slug, F.c.url)
+        ).all()
         answer = _route_test(conn, to.strip(), list_id.strip()) if (to or list_id) else None
     return _render(
-        request, "routes.html", viewer=viewer, routes=rows, to=to, list_id=list_id, answer=answer
+        request,
+        "routes.html",
+        viewer=viewer,
+        routes=rows,
+        folders=folders,
+        to=to,
+        list_id=list_id,
+        answer=answer,
     )
 
 
@@ -289,7 +350,16 @@ def _route_test(conn: Connection, to: str, list_id: str) -> str:
         return f"Held: {held}"
     except Exception as exc:  # a malformed address typed into the box
         return f"Cannot test this: {exc}"
-    return "Filed in: " + ", ".join(ref.slug for ref in found)
+    return "Filed in: " + ", ".join(_with_policy(ref) for ref in found)
+
+
+def _with_policy(ref: steps.CommunityRef) -> str:
+    if ref.policy != "consent":
+        return ref.slug
+    needs = (
+        f", needs {ref.cc_threshold} organisation addresses on To/Cc" if ref.cc_threshold else ""
+    )
+    return f"{ref.slug} (consent: new threads wait for their starter to open them{needs})"
 
 
 @router.get("/people", response_class=HTMLResponse)
