@@ -148,14 +148,6 @@ POLICY: dict[tuple[str, str], Policy] = {
     ("POST", "/me/candidates/{candidate_id}"): Policy(
         "token", form={"action": "open"}, fill={"candidate_id": "999999"}
     ),
-    # Consent (issue 9): a nudge's signed links; a participant's candidates. This world
-    # has no candidates, so deciding one is 404 for everyone (tests/test_nudges.py has them).
-    ("GET", "/consent/{token}"): Policy("token"),
-    ("POST", "/consent/{token}"): Policy("token", form={"action": "open"}),
-    ("GET", "/me/candidates"): Policy("self"),
-    ("POST", "/me/candidates/{candidate_id}"): Policy(
-        "token", form={"action": "open"}, fill={"candidate_id": "999999"}
-    ),
     ("GET", "/admin"): Policy("staff"),
     ("GET", "/admin/held"): Policy("staff"),
     ("GET", "/admin/held/{raw_id}"): Policy("staff", ok=(404,)),

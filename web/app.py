@@ -52,7 +52,6 @@ def create_app(core: Core) -> FastAPI:
     templates.env.globals["csrf_token"] = csrf_token
     templates.env.globals["current_viewer"] = current_viewer
     templates.env.globals["consent_waiting"] = consent.waiting_count  # the header's "Cc threads"
-    templates.env.globals["consent_waiting"] = consent.waiting_count  # the header's "Cc threads"
     app.state.core = core
     # Cookies are Secure (and __Host- prefixed) when the bridge is reached over https.
     app.state.cookies = CookieNames(secure=core.settings.web_base_url.startswith("https://"))
