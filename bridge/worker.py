@@ -14,13 +14,17 @@ import logging
 import os
 import socket
 import threading
+import time
 from datetime import timedelta
 
 from bridge.core import Core
 from threads import queue
 from threads.db import writer
+from threads.withdraw import sweep
 
 log = logging.getLogger(__name__)
+# Seconds between sweeps erasing withdrawn messages' raw bytes (BRIDGE_WITHDRAWN_RAW_DAYS).
+RETENTION_EVERY = 600.0
 
 
 def worker_name() -> str:
@@ -49,6 +53,7 @@ class Worker(threading.Thread):
         self._wake = threading.Event()
         self._halt = threading.Event()
         self._name = worker_name()
+        self._swept: float | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -64,4 +69,19 @@ class Worker(threading.Thread):
                 drain(self._core, self._name)
             except Exception:  # the worker must outlive any one bad batch
                 log.exception("pipeline worker error; retrying shortly")
+            self.sweep_retention()
             self._wake.wait(self._idle)
+
+    def sweep_retention(self) -> None:
+        """Now and then, erase withdrawn messages' raw bytes past their retention."""
+        now = time.monotonic()
+        if self._swept is not None and now - self._swept < RETENTION_EVERY:
+            return
+        self._swept = now
+        try:
+            erased = sweep(self._core.engine, self._core.settings.withdrawn_raw_days)
+        except Exception:  # retention can wait for the next round; intake cannot
+            log.exception("withdrawn-message retention sweep failed")
+            return
+        if erased:
+            log.info("erased the raw bytes of %d withdrawn message(s)", erased)

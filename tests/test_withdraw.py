@@ -388,3 +388,19 @@ def test_a_different_copy_of_a_withdrawn_message_does_not_bring_it_back(core: Co
         withdraw_message(conn, pk_of(core, "bob-1@example.com"), "test")
     deliver(core, BOB_ANSWER.replace(b"Subject:", b"X-Copy: imap\r\nSubject:", 1))
     assert row(core, Message, Message.message_id == "bob-1@example.com").placeholder
+
+
+def test_the_worker_loop_runs_the_retention_sweep(tmp_path: Path) -> None:
+    """`bridge serve --role worker` erases due raw copies on its own (here with 0 days)."""
+    from bridge.worker import Worker
+
+    c = open_core(settings_for(tmp_path / "w", withdrawn_raw_days=0))
+    try:
+        create_community(c)
+        deliver(c, make_mail(msgid="w-1@example.com"))
+        with c.engine.begin() as conn:
+            withdraw_message(conn, pk_of(c, "w-1@example.com"), "test")
+        Worker(c).sweep_retention()
+        assert row(c, RawMessage, RawMessage.message_id == "w-1@example.com").data == b""
+    finally:
+        c.close()
