@@ -304,6 +304,7 @@ SCAN_WINDOW = 10_000
 # messages holding the words (a common word and a rare sender would otherwise
 # read every message with the word).
 FILTER_SCAN = 2_000
+_INT_ARRAY = ARRAY(Integer)
 # Recency: a match loses up to half its weight with age (half of that in HALF_LIFE days).
 HALF_LIFE_DAYS = 180.0
 
@@ -384,11 +385,15 @@ def run(
         readable.append(col.in_(list(community_ids)))
     expr = compiler.combine(pos, neg) if pos else None
     if expr is not None:
-        floor = _filter_floor(conn, compiler, expr) if preds else None
-        if floor is not None:
-            preds.append(FTS.c.rowid >= floor)
-        candidates = _ranked(conn, compiler, expr, [*readable, *preds])
-        if floor is not None and len(candidates) < RANK_WINDOW:
+        floor = _filter_floor(conn, compiler, expr) if preds and sqlite else None
+        if preds and not sqlite:
+            candidates, bounded = _pg_filtered(conn, compiler, expr, [*readable, *preds])
+        else:
+            if floor is not None:
+                preds.append(FTS.c.rowid >= floor)
+            candidates = _ranked(conn, compiler, expr, [*readable, *preds])
+            bounded = floor is not None
+        if bounded and len(candidates) < RANK_WINDOW:
             results.notices.append(
                 f"The operators were checked on the newest {FILTER_SCAN:,} messages with "
                 "these words; add words to reach older ones."
@@ -499,8 +504,16 @@ def _ranked(
 # PostgreSQL: the newest matches are looked for in growing spans of the newest
 # rowids (a fraction of all rows each time), until a span holds RANK_WINDOW of them.
 SPAN_FRACTIONS = (1 / 256, 1 / 32, 1 / 4, 1.0)
-# Queries expected to match at least this share of messages walk the newest rows.
-WALK_DENSITY = 0.1
+
+
+def _walks(estimate: float, limit: int, top: int) -> bool:
+    """Whether walking the newest rows beats reading every match, for `limit` of them.
+
+    A walk tests limit/density rows' vectors; reading the matches costs
+    density*top row visits; they cross where density = sqrt(limit/top)
+    (10 % for 1,000 of 100,000 messages, 3 % of a million).
+    """
+    return top > 0 and estimate >= math.sqrt(limit * top)
 
 
 def _pg_recent(
@@ -511,8 +524,8 @@ def _pg_recent(
     GIN keeps no order, so "the newest 1,000 matches" means either fetching
     every match, or walking the newest rows and testing each one's stored
     vector; both grow with the archive for a word in a few percent of it. So:
-    a query the planner expects in at least WALK_DENSITY of messages walks (it
-    fills the window within ten thousand rows); any other searches growing
+    a query the planner expects in enough messages walks (`_walks`: it fills
+    the window within a few thousand rows); any other searches growing
     spans of the newest rows through the index and the primary key together
     (a BitmapAnd reads only the matches inside the span). Plain index scans are
     switched off for the spans, because the planner prices the vector test as
@@ -530,7 +543,7 @@ def _pg_recent(
         return list(conn.execute(stmt).scalars())
 
     top = conn.execute(select(func.max(FTS.c.rowid))).scalar() or 0
-    if _pg_estimate(conn, compiler, expr) >= top * WALK_DENSITY:
+    if _walks(_pg_estimate(conn, compiler, expr), RANK_WINDOW, top):
         return newest(0)
     found: list[int] = []
     conn.exec_driver_sql("SELECT set_config('enable_indexscan', 'off', true)")
@@ -551,6 +564,53 @@ def _pg_estimate(conn: Connection, compiler: _Compiler, expr: str) -> float:
     sql = stmt.compile(conn, compile_kwargs={"literal_binds": True})
     plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}").scalar_one()
     return float(plan[0]["Plan"]["Plan Rows"])
+
+
+def _pg_filtered(
+    conn: Connection, compiler: _Compiler, expr: str, preds: list[ColumnElement[bool]]
+) -> tuple[list[_Candidate], bool]:
+    """Words with operators on PostgreSQL: the operators tested on the newest
+    FILTER_SCAN messages holding the words; True when that bound was reached.
+
+    Fetching those rowids is one ordered read of the word index; testing the
+    operators on them is FILTER_SCAN primary-key probes. Letting the planner
+    combine both instead walked the newest rows testing vectors and operators
+    on each, 100-500 ms at 100k messages for a selective operator.
+    """
+    conn.exec_driver_sql("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
+    ids = _pg_newest_matches(conn, compiler, expr, FILTER_SCAN)
+    if not ids:
+        return [], False
+    q = bindparam(compiler._name("q"), expr)
+    rank = func.ts_rank(FTS.c.tsv, cast(q, TSQUERY))
+    stmt = (
+        select(M.c.id, M.c.thread_id, _day(compiler), rank)
+        .select_from(FTS.join(M, M.c.id == FTS.c.rowid))
+        .where(FTS.c.rowid == func.any(bindparam(compiler._name("ids"), ids, type_=_INT_ARRAY)))
+        .where(*preds)
+        .order_by(FTS.c.rowid.desc())
+        .limit(RANK_WINDOW)
+    )
+    found = [_Candidate(r[0], r[1], r[2], float(r[3])) for r in conn.execute(stmt)]
+    return found, len(ids) >= FILTER_SCAN
+
+
+def _pg_newest_matches(conn: Connection, compiler: _Compiler, expr: str, limit: int) -> list[int]:
+    """The newest `limit` rowids holding the words: a walk for common words, else
+    every match through the word index (spans did not help here: for a word in a
+    few percent of messages the planner filters a span row by row instead)."""
+    top = conn.execute(select(func.max(FTS.c.rowid))).scalar() or 0
+    walk = _walks(_pg_estimate(conn, compiler, expr), limit, top)
+    stmt = select(FTS.c.rowid).where(compiler.match(expr)).order_by(FTS.c.rowid.desc()).limit(limit)
+    if walk:
+        return list(conn.execute(stmt).scalars())
+    for setting in ("enable_indexscan", "enable_seqscan"):
+        conn.exec_driver_sql(f"SELECT set_config('{setting}', 'off', true)")
+    try:
+        return list(conn.execute(stmt).scalars())
+    finally:
+        for setting in ("enable_indexscan", "enable_seqscan"):
+            conn.exec_driver_sql(f"SELECT set_config('{setting}', 'on', true)")
 
 
 def _filter_floor(conn: Connection, compiler: _Compiler, expr: str) -> int | None:
