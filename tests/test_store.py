@@ -68,6 +68,54 @@ def test_late_link_merges_two_threads(core: Core) -> None:
     assert len(partition(core)) == 1
 
 
+def test_merging_keeps_follows_reads_and_queued_mail_of_both_threads(core: Core) -> None:
+    """A merged-away thread's follows, mutes and reads move to the survivor (foreign keys)."""
+    from threads.models import Person, ThreadRead, ThreadSubscription
+    from threads.reach import record_read
+
+    create_community(core)
+    deliver(core, make_mail(msgid="f1@example.com"), make_mail("Other", msgid="f2@example.com"))
+    with core.engine.begin() as conn:
+        ids = dict(conn.execute(select(Message.message_id, Message.thread_id)).all())
+        one, two = ids["f1@example.com"], ids["f2@example.com"]
+        sub = ThreadSubscription.__table__
+        conn.execute(
+            sub.insert(),
+            [
+                {"thread_id": one, "address": "both@example.com", "state": "muted"},
+                {"thread_id": two, "address": "both@example.com", "state": "watching"},
+                {"thread_id": two, "address": "fan@example.com", "state": "watching"},
+            ],
+        )
+        reader = conn.execute(
+            Person.__table__.insert()
+            .values(email="reader@example.com")
+            .returning(Person.__table__.c.id)
+        ).scalar_one()
+    record_read(core.engine, one, reader)
+    record_read(core.engine, two, reader)
+    deliver(
+        core,
+        make_mail(
+            "Re: both", msgid="f3@example.com", references="<f1@example.com> <f2@example.com>"
+        ),
+    )
+    with core.engine.connect() as conn:
+        (survivor,) = set(conn.execute(select(Message.thread_id)).scalars())
+        follows = conn.execute(
+            select(
+                ThreadSubscription.address, ThreadSubscription.state, ThreadSubscription.thread_id
+            )
+        ).all()
+        reads = conn.execute(select(ThreadRead.thread_id, ThreadRead.person_id)).all()
+    assert survivor == min(one, two)
+    assert sorted(follows) == [
+        ("both@example.com", "muted", survivor),  # the survivor's own choice wins
+        ("fan@example.com", "watching", survivor),
+    ]
+    assert reads == [(survivor, reader)]
+
+
 def test_outlook_thread_index_links_without_references(core: Core) -> None:
     """Outlook replies that lost In-Reply-To still thread by Thread-Index conversation."""
     import base64
