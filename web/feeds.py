@@ -216,6 +216,7 @@ def _rebuilt(messages: list[queries.ThreadMessage]) -> list[tuple[bytes, str, da
 
 def _mailbox(name: str | None, address: str | None) -> Address:
     display = _header_text(name or "")
+    display = "" if display == address else display
     try:
         return Address(display_name=display, addr_spec=address or HIDDEN_MAILBOX)
     except (ValueError, IndexError, errors.HeaderParseError):
