@@ -44,7 +44,7 @@ from mail.tokens import (
 )
 from threads import consent, outbound
 from threads.db import writer
-from threads.models import CandidateState, Community, utcnow
+from threads.models import CandidateState, Community, Route, RouteKind, utcnow
 from threads.people import try_normalize
 
 CONSENT_PREFIX = "consent"
@@ -134,7 +134,8 @@ def nudge(conn: Connection, config: NudgeSettings, candidate_id: int) -> bool:
     if not claimed:
         return False
     message_id = f"nudge.{candidate_id}.{uuid.uuid4().hex[:12]}@{config.mail_domain}"
-    msg = compose_nudge(config, row, message_id=message_id, now=now)
+    people = people_count(conn, row.participants, config.mail_domain)
+    msg = compose_nudge(config, row, people, message_id=message_id, now=now)
     outbound.enqueue(
         conn,
         [
@@ -179,7 +180,23 @@ def reply_address(config: NudgeSettings, candidate_id: int, address: str, today:
     return f"{CONSENT_PREFIX}+{token}@{config.mail_domain}"
 
 
-def compose_nudge(config: NudgeSettings, row: Any, *, message_id: str, now: datetime) -> Any:
+def people_count(conn: Connection, participants: Any, mail_domain: str) -> int:
+    """How many people are on a conversation: its participants less community and bridge
+    addresses (a consent route's address is on its cc, but nobody reads it)."""
+    addresses = {p["address"] for p in participants or []}
+    r = Route.__table__
+    ours = set(
+        conn.execute(
+            select(r.c.value).where(r.c.kind == RouteKind.address, r.c.value.in_(addresses))
+        ).scalars()
+    )
+    domain = "@" + mail_domain.lower()
+    return sum(1 for a in addresses if a not in ours and not a.endswith(domain))
+
+
+def compose_nudge(
+    config: NudgeSettings, row: Any, people: int, *, message_id: str, now: datetime
+) -> Any:
     """The nudge as one system notice (our From, Auto-Submitted, loop mark) with a Reply-To."""
     today = now.date()
     urls = links(config, row.id, row.starter, today)
@@ -188,7 +205,7 @@ def compose_nudge(config: NudgeSettings, row: Any, *, message_id: str, now: date
         name=row.starter_name,
         subject=subject,
         excerpt=row.excerpt,
-        people=len(row.participants or []),
+        people=people,
         community=row.community_name,
         open_url=urls["open"],
         private_url=urls["private"],

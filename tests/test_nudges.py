@@ -569,6 +569,7 @@ def test_mail_to_a_consent_route_is_nudged_and_its_link_publishes(
     (nudge,) = nudges_in(core)
     assert "Failover drill" in str(nudge["Subject"])
     assert "Operations" in str(nudge["Subject"])
+    assert "you and 2 others" in plain(nudge)  # the route's own address is nobody
     open_link, _ = links_of(nudge)
     reader = client_for(core)
     sign_in(reader, core, "dee@example.com")

@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection, String, cast, select
 
 from bridge.admin import audit
+from bridge.nudges import people_count
 from mail.tokens import ConsentLinkClaim, TokenError, TokenExpired, verify_consent_link_token
 from threads import consent
 from threads.access import Viewer
@@ -67,14 +68,14 @@ def _candidate(conn: Connection, candidate_id: int) -> Any:
     ).first()
 
 
-def _view(row: Any, community: str, *, may_decide: bool) -> dict[str, Any]:
+def _view(row: Any, community: str, people: int, *, may_decide: bool) -> dict[str, Any]:
     """What the pages show of a candidate: never its mail beyond the opening lines."""
     return {
         "id": row.id,
         "subject": row.subject or "(no subject)",
         "starter": row.starter,
         "starter_name": row.starter_name,
-        "people": len(row.participants or []),
+        "people": people,
         "community": community,
         "excerpt": row.excerpt,
         "state": row.state,
@@ -107,10 +108,11 @@ def decide(request: Request, candidate_id: int, action: str, actor: str, via: st
 def _link_page(
     request: Request, token: str, claim: ConsentLinkClaim, *, done: str = "", status: int = 200
 ) -> Response:
+    settings = request.app.state.core.settings
     with request.app.state.core.engine.connect() as conn:
         row = _candidate(conn, claim.candidate_id)
-    openers = request.app.state.core.settings.consent_openers
-    if row is None or not consent.may_decide(row, claim.address, openers):
+        people = people_count(conn, row.participants, settings.mail_domain) if row else 0
+    if row is None or not consent.may_decide(row, claim.address, settings.consent_openers):
         raise HTTPException(404, NOT_FOUND)
     offered = ["open", "private"] if claim.action == "any" else [claim.action]
     # A private conversation may still be opened; an opened one stays open.
@@ -123,7 +125,7 @@ def _link_page(
         request,
         "consent/confirm.html",
         {
-            "candidate": _view(row, row.community_name, may_decide=True),
+            "candidate": _view(row, row.community_name, people, may_decide=True),
             "offered": offered,
             "token": token,
             "done": done,
@@ -167,7 +169,7 @@ def my_candidates(
 ) -> Response:
     if viewer.email is None:
         return RedirectResponse("/login?next=/me/candidates", status_code=303)
-    openers = request.app.state.core.settings.consent_openers
+    settings = request.app.state.core.settings
     with request.app.state.core.engine.connect() as conn:
         rows = consent.candidates_of(conn, viewer.email)
         names = dict(
@@ -177,14 +179,15 @@ def my_candidates(
                 )
             ).all()
         )
-    candidates = [
-        _view(
-            row,
-            names.get(row.community_id, ""),
-            may_decide=consent.may_decide(row, viewer.email, openers),
-        )
-        for row in rows
-    ]
+        candidates = [
+            _view(
+                row,
+                names.get(row.community_id, ""),
+                people_count(conn, row.participants, settings.mail_domain),
+                may_decide=consent.may_decide(row, viewer.email, settings.consent_openers),
+            )
+            for row in rows
+        ]
     message = {**DONE, "already": "That was already decided."}.get(done, "")
     return request.app.state.templates.TemplateResponse(
         request, "consent/mine.html", {"candidates": candidates, "done": message}
