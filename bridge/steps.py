@@ -355,7 +355,8 @@ def consent_gate(
             return Gate(True)
         if _holds_message(conn, known.id, letter.message_id):
             return Gate(False, RawState.duplicate, f"Message-ID already in candidate {known.id}")
-        consent.add_message(conn, known.id, raw.id, letter.message_id, _people(letter))
+        people = _people(letter, _ours(context, routes, letter))
+        consent.add_message(conn, known.id, raw.id, letter.message_id, people)
         return _follow(known, released=False)
     if _replies_to_published(conn, community.id, [*letter.in_reply_to, *letter.references]):
         return Gate(True)
@@ -389,9 +390,7 @@ def _start(
     letter: Letter,
 ) -> Gate:
     """A new conversation: a candidate if it reached enough colleagues, else ignored."""
-    ours = set(routes.by_address) | {
-        a["address"] for a in [*letter.to, *letter.cc] if _is_ours(a["address"], context)
-    }
+    ours = _ours(context, routes, letter)
     org = consent.org_recipients(
         (a["address"] for a in [*letter.to, *letter.cc]), context.org_domains, ours
     )
@@ -411,7 +410,7 @@ def _start(
         starter_name=letter.from_name,
         subject=letter.subject,
         excerpt=_excerpt(letter.visible_text),
-        participants=_people(letter),
+        participants=_people(letter, ours),
         org_count=len(org),
         # Mail a mailbox had before it was connected is kept, never nudged about.
         live=raw.source in LIVE_SOURCES,
@@ -420,13 +419,23 @@ def _start(
     return Gate(False, RawState.candidate, _waiting(starter, candidate_id), None, candidate_id)
 
 
-def _is_ours(address: str, context: Context) -> bool:
-    return bool(context.mail_domain) and address.lower().endswith("@" + context.mail_domain)
+def _ours(context: Context, routes: Routes, letter: Letter) -> set[str]:
+    """The bridge's own addresses on this letter: the routes' and its mail domain's."""
+    domain = "@" + context.mail_domain.lower()
+    on_letter = {
+        a["address"].lower() for a in [*letter.to, *letter.cc, {"address": letter.from_addr}]
+    }
+    return set(routes.by_address) | {a for a in on_letter if a.endswith(domain)}
 
 
-def _people(letter: Letter) -> list[dict[str, str]]:
+def _people(letter: Letter, ours: set[str]) -> list[dict[str, str]]:
+    """From/To/Cc, without the bridge's own addresses (a route is not a participant)."""
     sender = {"name": letter.from_name, "address": letter.from_addr}
-    return consent.participants_of([sender], letter.to, letter.cc)
+    return [
+        p
+        for p in consent.participants_of([sender], letter.to, letter.cc)
+        if p["address"] not in ours
+    ]
 
 
 def _excerpt(text: str, lines: int = 6) -> str:
