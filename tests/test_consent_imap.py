@@ -1,0 +1,114 @@
+"""A connected mailbox, polled from a real Dovecot, under the consent policy it gets by default.
+
+Someone's inbox holds conversations nobody agreed to publish: a cc-heavy
+thread becomes a candidate, a thinly copied one is ignored, a confidential
+one is held; none of them shows on any page. Fictional people at example.com.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from bridge import admin, nudges
+from bridge.core import Core, open_core
+from tests.conftest import make_mail, settings_for
+from tests.dovecot import Dovecot
+from tests.factories import create_community
+from tests.sessions import sign_in
+from tests.test_imap import ENV, PASSWORD, crlf, raw_count, running, wait_for
+from threads.models import ConsentCandidate, ImapFolder, Message, RawMessage
+from web.app import create_app
+
+RAW = RawMessage.__table__
+TEAM = [
+    f"{name.title()} Example <{name}@example.com>" for name in ("ana", "ben", "chen", "dara", "eli")
+]
+
+
+@pytest.fixture
+def dovecot() -> Iterator[Dovecot]:
+    server = Dovecot()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Core]:
+    monkeypatch.setenv(ENV, PASSWORD)
+    c = open_core(settings_for(tmp_path / "data", org_domains=["example.com"]))
+    create_community(c, addresses=[])
+    yield c
+    c.close()
+
+
+def cc_mail(msgid: str, subject: str, people: list[str], **headers: str) -> bytes:
+    """A reply-all style message from the first person to the others, as a mailbox holds it."""
+    return crlf(
+        make_mail(
+            subject,
+            sender=people[0],
+            to=people[1],
+            cc=", ".join(people[2:]),
+            msgid=msgid,
+            body=f"Notes on {subject.lower()} for the whole group.\n",
+            headers=headers,
+        )
+    )
+
+
+def test_a_connected_mailbox_keeps_its_threads_from_every_page(
+    core: Core, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Default consent folder: cc-heavy -> candidate, thin -> ignored, confidential -> held."""
+    nudged: list[int] = []
+    monkeypatch.setattr(nudges, "queue_nudge", lambda conn, ctx, cid: nudged.append(cid) or True)
+    admin.add_imap_route(core.engine, "eng", dovecot.url(), password_env=ENV, cc_threshold=3)
+    with core.engine.connect() as conn:
+        assert conn.execute(select(ImapFolder.policy)).scalar_one() == "consent"
+    dovecot.append(
+        "INBOX",
+        cc_mail("heavy@example.com", "Vendor shortlist", TEAM),
+        cc_mail("thin@example.com", "Lunch on Friday", TEAM[:2]),
+        cc_mail(
+            "secret@example.com",
+            "Reorganisation draft",
+            TEAM,
+            Sensitivity="Company-Confidential",
+        ),
+    )
+    with running(core):
+        wait_for(lambda: raw_count(core) == 3, "three polled messages")
+    with core.engine.connect() as conn:
+        pending = list(conn.execute(select(RAW.c.id).order_by(RAW.c.id)).scalars())
+    core.pipeline.run(pending)
+    with core.engine.connect() as conn:
+        states = dict(conn.execute(select(RAW.c.message_id, RAW.c.state)).all())
+        reasons = dict(conn.execute(select(RAW.c.message_id, RAW.c.reason)).all())
+        candidate: Any = conn.execute(select(ConsentCandidate.__table__)).one()
+        messages = conn.execute(select(Message.id)).all()
+    assert states == {
+        "heavy@example.com": "candidate",
+        "thin@example.com": "ignored",
+        "secret@example.com": "held",
+    }
+    assert reasons["thin@example.com"].startswith("below the cc threshold: 1 organisation address")
+    assert reasons["secret@example.com"].startswith("confidential: ")
+    assert (candidate.subject, candidate.starter, candidate.live) == (
+        "Vendor shortlist",
+        "ana@example.com",
+        True,
+    )
+    assert nudged == [candidate.id]  # live mail, and only the candidate's
+    assert messages == []
+    client = TestClient(create_app(core), follow_redirects=False)
+    sign_in(client, core, "root@example.com", is_admin=True)
+    for subject in ("Vendor shortlist", "Lunch on Friday", "Reorganisation draft"):
+        assert subject not in client.get("/c/eng").text
+        word = subject.split()[-1]
+        assert subject not in client.get(f"/search?q={word}").text
