@@ -144,6 +144,20 @@ def test_outside_reads_leave_out_the_original_audience() -> None:
     assert ins.outside_reads(reads, {7: audience}) == [(3, WED), (2, WED)]
 
 
+def test_address_key_matches_the_stored_form_of_a_person() -> None:
+    """The fast path for plain addresses agrees with threads/people.py; others take the full one."""
+    from threads.people import normalize_email
+
+    for address in [
+        "Bo@Example.com",
+        "<ann.lee+x@Mail.Example.COM>",
+        "Zoë@Example.com",
+        "a@bücher.example",
+    ]:
+        assert ins.address_key(address) == normalize_email(address)
+    assert ins.address_key("not an address") is None
+
+
 # --- Figures on the real backend ------------------------------------------------
 
 
