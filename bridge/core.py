@@ -41,7 +41,7 @@ def open_core(settings: Settings) -> Core:
         attachment_max_bytes=settings.attachment_max_bytes,
         message_attachments_max_bytes=settings.message_attachments_max_bytes,
         org_domains=frozenset(settings.org_domains),
-        public_url=settings.public_url,
+        public_url=settings.web_base_url,  # absolute links even without BRIDGE_PUBLIC_URL
         reply_token_days=settings.reply_token_days,
         consent_openers=settings.consent_openers,
         nudge_daily_cap=settings.nudge_daily_cap,
