@@ -201,5 +201,8 @@ def figure(chart: Chart) -> Markup:
     return Markup(  # noqa: S704 - built from the escaped pieces above
         f'<figure class="chart-figure" id="{_ident(chart.ident)}">'
         f"<figcaption>{escape(chart.title)}</figcaption>"
-        f"{svg(chart)}{legend(chart)}{table(chart)}</figure>"
+        f"{svg(chart)}{legend(chart)}"
+        # A narrow screen scrolls the table sideways; keyboard users can too (tabindex).
+        f'<div class="chart-table" role="region" tabindex="0" '
+        f'aria-label="{escape(chart.title)}: the numbers">{table(chart)}</div></figure>'
     )
