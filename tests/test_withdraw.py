@@ -377,11 +377,6 @@ def test_withdraw_by_mail_of_someone_else_s_message_does_nothing(core: Core) -> 
     assert row(core, Message, Message.message_id == "bob-1@example.com").placeholder is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="threads/store.file_letter fills any placeholder with the same Message-ID; "
-    "it must treat a withdrawn one as already filed (reported, store.py not ours)",
-)
 def test_a_different_copy_of_a_withdrawn_message_does_not_bring_it_back(core: Core) -> None:
     """The same Message-ID arriving again with other bytes (IMAP after SMTP) stays withdrawn."""
     with core.engine.begin() as conn:

@@ -122,7 +122,8 @@ def file_letter(
     )
     known = _rows_by_message_id(conn, community_id, [letter.message_id, *chain])
     own = known.pop(letter.message_id, None)
-    if own is not None and not own.placeholder:
+    # A withdrawn message stays a placeholder; another copy of it must not refill it.
+    if own is not None and (not own.placeholder or own.withdrawn_at is not None):
         raise DuplicateMessage(letter.message_id)
     # A reply placed only by its subject is now answered with real references:
     # it anchors this conversation instead (see threading.subject_links).
@@ -273,7 +274,12 @@ def _participants(sender: str, *groups: Iterable[dict[str, str]]) -> frozenset[s
 # Statements are built once with bound parameters so SQLAlchemy compiles each
 # a single time; on bulk import this is most of the difference in speed.
 _BY_MESSAGE_ID = select(
-    MSG.c.id, MSG.c.message_id, MSG.c.thread_id, MSG.c.placeholder, MSG.c.subject_linked
+    MSG.c.id,
+    MSG.c.message_id,
+    MSG.c.thread_id,
+    MSG.c.placeholder,
+    MSG.c.subject_linked,
+    MSG.c.withdrawn_at,
 ).where(
     MSG.c.community_id == bindparam("c"), MSG.c.message_id.in_(bindparam("ids", expanding=True))
 )
