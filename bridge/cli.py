@@ -18,7 +18,7 @@ from typing import Any
 import click
 from sqlalchemy import select
 
-from bridge import admin, outbound_cli
+from bridge import admin, outbound_cli, withdrawn_cli
 from bridge.core import Core, open_core
 from bridge.errors import UsageError
 from bridge.settings import load_settings
@@ -601,3 +601,4 @@ def _parse_since(value: str) -> datetime:
 
 
 outbound_cli.register(main, with_core)  # `bridge outbox` (bridge/outbound_cli.py)
+withdrawn_cli.register(main, with_core)  # `bridge withdrawn` (bridge/withdrawn_cli.py)

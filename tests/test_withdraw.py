@@ -399,3 +399,26 @@ def test_the_worker_loop_runs_the_retention_sweep(tmp_path: Path) -> None:
         assert row(c, RawMessage, RawMessage.message_id == "w-1@example.com").data == b""
     finally:
         c.close()
+
+
+def test_cli_lists_withdrawn_messages_and_purges_their_raw_bytes(
+    core: Core, tmp_path: Path
+) -> None:
+    """`bridge withdrawn list` / `purge --days 0`, on the same data directory."""
+    import json
+
+    from click.testing import CliRunner
+
+    from bridge.cli import main
+
+    with core.engine.begin() as conn:
+        withdraw_message(conn, pk_of(core, "bob-1@example.com"), "test")
+    env = {"BRIDGE_DATA": str(tmp_path / "data"), "BRIDGE_DATABASE_URL": core.settings.database_url}
+    listed = CliRunner().invoke(main, ["withdrawn", "list", "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    (item,) = [json.loads(line) for line in listed.output.splitlines()]
+    assert (item["author"], item["raw_kept"]) == (BOB, True)
+    purged = CliRunner().invoke(main, ["withdrawn", "purge", "--days", "0"], env=env)
+    assert purged.output.strip() == "erased 1 raw message(s)"
+    listed = CliRunner().invoke(main, ["withdrawn", "list", "--json"], env=env)
+    assert json.loads(listed.output)["raw_kept"] is False
