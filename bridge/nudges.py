@@ -72,6 +72,7 @@ class NudgeSettings:
     daily_cap: int = 3
     link_days: int = 14
     openers: str = "starter"
+    org_domains: frozenset[str] = frozenset()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> NudgeSettings:
@@ -83,6 +84,7 @@ class NudgeSettings:
             daily_cap=settings.nudge_daily_cap,
             link_days=settings.consent_link_days,
             openers=settings.consent_openers,
+            org_domains=frozenset(settings.org_domains),
         )
 
 
@@ -96,6 +98,7 @@ def settings_of(context: steps.Context) -> NudgeSettings:
         daily_cap=context.nudge_daily_cap,
         link_days=context.consent_link_days,
         openers=context.consent_openers,
+        org_domains=context.org_domains,
     )
 
 
@@ -122,6 +125,8 @@ def nudge(conn: Connection, config: NudgeSettings, candidate_id: int) -> bool:
         return False
     if row.state != CandidateState.candidate.value:
         return False  # decided before its nudge went out (e.g. on the candidates page)
+    if not consent.nudges_starter(row, config.org_domains):
+        return False  # an outsider started it: colleagues on it decide on their page
     now = utcnow()
     if consent.nudges_sent_since(conn, row.starter, now - timedelta(days=1)) >= config.daily_cap:
         return False  # nudge_waiting sends it once the cap allows
@@ -368,7 +373,7 @@ def _act(
     candidate = conn.execute(select(CAND).where(CAND.c.id == candidate_id)).first()
     if candidate is None:
         return f"{REASON}candidate {candidate_id} no longer exists; nothing done"
-    if not consent.may_decide(candidate, sender, config.openers):
+    if not consent.may_decide(candidate, sender, config.openers, config.org_domains):
         return f"{REASON}{sender} may not decide candidate {candidate_id}; nothing done"
     if answer is None:
         _explain(conn, config, sender, candidate.subject)

@@ -272,7 +272,10 @@ def authorize(
     sender = try_normalize(parsed.from_.address)
     for ref in communities:
         # Imported history is not posting; a verified reply token is the participant's own.
-        if ref.live and not ref.approved and not ref.reply_token:
+        # On a consent route a participant's decision is the permission: holding the
+        # mail for a moderator would show a private conversation to one.
+        consent_route = ref.policy == RoutePolicy.consent.value
+        if ref.live and not ref.approved and not ref.reply_token and not consent_route:
             why = posting_hold_reason(ref.posting, sender, ref.posters, context.org_domains)
             if why:
                 raise Held(f"{why} ({ref.slug})")

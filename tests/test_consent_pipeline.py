@@ -378,3 +378,35 @@ def test_admin_page_edits_a_route_policy(core: Core) -> None:
     # An unknown target is refused with a note, not a crash.
     form["target"] = "nobody@lists.example.com"
     assert "has+no+route" in client.post("/admin/c/eng/policy", data=form).headers["location"]
+
+
+def test_an_outsider_starting_a_conversation_is_not_held_nor_nudged(core: Core) -> None:
+    """On a consent route the posting policy does not show mail to a moderator: the
+    conversation is a candidate, and as its starter is an outsider, the colleagues
+    on it decide (not the outsider), and the outsider gets no nudge."""
+    vendor = make_mail(
+        "Quote for the storage migration",
+        sender="Vic Vendor <vic@vendor.test>",
+        to=LIST,
+        cc=", ".join(TEAM),
+        msgid="vendor0@vendor.test",
+        body="Our quote is attached in spirit.\n",
+    )
+    (outcome,) = run(core, vendor)
+    assert outcome.state == RawState.candidate
+    assert count(core, OutboundMail.__table__) == 0  # the real nudge: none to an outsider
+    row = candidate(core)
+    openers = core.settings.consent_openers
+    assert row.starter == "vic@vendor.test"
+    assert not consent.may_decide(row, "vic@vendor.test", openers, ["example.com"])
+    assert consent.may_decide(row, "ana@example.com", openers, ["example.com"])
+    assert not consent.may_decide(row, "zed@example.com", openers, ["example.com"])  # not on it
+
+
+def test_colleagues_decide_only_their_own_starts_by_default(core: Core) -> None:
+    run(core, *thread_mail(1))
+    row = candidate(core)
+    openers = core.settings.consent_openers
+    assert consent.may_decide(row, "ana@example.com", openers, ["example.com"])
+    assert not consent.may_decide(row, "ben@example.com", openers, ["example.com"])
+    assert consent.may_decide(row, "ben@example.com", "participants", ["example.com"])

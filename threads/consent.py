@@ -149,14 +149,30 @@ def is_participant(candidate: Any, address: str | None) -> bool:
     return key is not None and any(p["address"] == key for p in candidate.participants)
 
 
-def may_decide(candidate: Any, address: str | None, openers: str) -> bool:
-    """Whether `address` may open or keep private this candidate (BRIDGE_CONSENT_OPENERS)."""
+def may_decide(
+    candidate: Any, address: str | None, openers: str, org_domains: Iterable[str] = ()
+) -> bool:
+    """Whether `address` may open or keep private this candidate (BRIDGE_CONSENT_OPENERS).
+
+    Only the organisation's people decide what its communities publish: when
+    an outsider started the conversation, its colleagues on it decide instead.
+    """
     key = try_normalize(address or "")
     if key is None:
         return False
+    domains = list(org_domains)
+    if domains and not is_org_address(key, domains):
+        return False
     if key == candidate.starter:
         return True
-    return openers == "participants" and is_participant(candidate, key)
+    outsider_started = bool(domains) and not is_org_address(candidate.starter, domains)
+    return (openers == "participants" or outsider_started) and is_participant(candidate, key)
+
+
+def nudges_starter(candidate: Any, org_domains: Iterable[str]) -> bool:
+    """Whether the starter gets the nudge: not an outsider (they cannot decide)."""
+    domains = list(org_domains)
+    return not domains or is_org_address(candidate.starter, domains)
 
 
 def decide(conn: Connection, candidate_id: int, decision: str, actor: str, via: str) -> bool:

@@ -112,7 +112,9 @@ def _link_page(
     with request.app.state.core.engine.connect() as conn:
         row = _candidate(conn, claim.candidate_id)
         people = people_count(conn, row.participants, settings.mail_domain) if row else 0
-    if row is None or not consent.may_decide(row, claim.address, settings.consent_openers):
+    if row is None or not consent.may_decide(
+        row, claim.address, settings.consent_openers, settings.org_domains
+    ):
         raise HTTPException(404, NOT_FOUND)
     offered = ["open", "private"] if claim.action == "any" else [claim.action]
     # A private conversation may still be opened; an opened one stays open.
@@ -148,8 +150,10 @@ def consent_act(request: Request, token: str, action: str = Form("")) -> Respons
         raise HTTPException(400, "This link offers another choice; please use the page's button.")
     with request.app.state.core.engine.connect() as conn:
         row = _candidate(conn, claim.candidate_id)
-    openers = request.app.state.core.settings.consent_openers
-    if row is None or not consent.may_decide(row, claim.address, openers):
+    settings = request.app.state.core.settings
+    if row is None or not consent.may_decide(
+        row, claim.address, settings.consent_openers, settings.org_domains
+    ):
         raise HTTPException(404, NOT_FOUND)
     if decide(request, row.id, action, claim.address, "link"):
         done = DONE[DECISIONS[action]]
@@ -184,7 +188,9 @@ def my_candidates(
                 row,
                 names.get(row.community_id, ""),
                 people_count(conn, row.participants, settings.mail_domain),
-                may_decide=consent.may_decide(row, viewer.email, settings.consent_openers),
+                may_decide=consent.may_decide(
+                    row, viewer.email, settings.consent_openers, settings.org_domains
+                ),
             )
             for row in rows
         ]
@@ -207,7 +213,8 @@ def decide_candidate(
     if row is None or not consent.is_participant(row, viewer.email):
         raise HTTPException(404, NOT_FOUND)
     assert viewer.email is not None  # a participant has an address
-    if not consent.may_decide(row, viewer.email, request.app.state.core.settings.consent_openers):
+    settings = request.app.state.core.settings
+    if not consent.may_decide(row, viewer.email, settings.consent_openers, settings.org_domains):
         raise HTTPException(403, "Only the person who started this conversation may decide.")
     if action not in DECISIONS:
         raise HTTPException(400, "Please choose Open or Keep private.")
