@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
-from bridge import nudges, steps
+from bridge import consent_gate, nudges, steps
 from bridge import outbound_opened as opened
 from bridge.errors import Held
 from bridge.parsepool import Batch, Failed, ParsePool, Prepared, Result, TimedOut
@@ -250,12 +250,12 @@ class Pipeline:
         filed_pks: list[int] = []
         entries: list[search.IndexEntry] = []
         released: set[int] = set()
-        kept: list[steps.Gate] = []
+        kept: list[consent_gate.Gate] = []
         any_open = any(c.policy == RoutePolicy.open for c in communities)
         for community in communities:
-            gate = steps.Gate(True)
+            gate = consent_gate.Gate(True)
             if community.policy == RoutePolicy.consent:
-                gate = steps.consent_gate(
+                gate = consent_gate.consent_gate(
                     conn, self._context, routes, community, raw, letter, may_start=not any_open
                 )
                 if gate.new_candidate is not None and community.live:
@@ -299,7 +299,7 @@ class _Isolate(Exception):
     """Raised out of a batch transaction to re-run it one savepoint per message."""
 
 
-def _kept_outcome(raw_id: int, kept: list[steps.Gate]) -> Outcome:
+def _kept_outcome(raw_id: int, kept: list[consent_gate.Gate]) -> Outcome:
     """Nothing was filed: the consent gate's verdict, else a duplicate.
 
     With several consent-routed communities the most telling verdict wins: a
