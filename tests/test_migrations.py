@@ -69,3 +69,45 @@ def test_upgrade_from_first_revision_keeps_rows(tmp_path: Path) -> None:
     with engine.connect() as conn:
         row = conn.execute(text("SELECT data, state, claimed_by FROM raw_message")).one()
     assert (bytes(row[0]), row[1], row[2]) == (b"abc", "pending", "")
+
+
+def test_upgrade_to_0010_copies_candidates_participants(tmp_path: Path) -> None:
+    """Candidates made under 0009 keep their participants as rows after 0010."""
+    import json
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from threads import consent
+    from threads.db import MIGRATIONS
+
+    engine = make_engine(settings_for(tmp_path).effective_database_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0009")
+    people = [{"name": "Ana", "address": "ana@example.com"}, {"name": "", "address": "b@x.test"}]
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO community (slug, name, description, visibility, posting,"
+                " archived, created_at) VALUES ('eng', 'Eng', '', 'org', 'org', false,"
+                " '2026-03-02 09:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO consent_candidate (community_id, starter, starter_name, subject,"
+                " excerpt, participants, org_recipients, live, state, created_at, decided_by,"
+                " decided_via) VALUES (1, 'ana@example.com', 'Ana', 'Plan', '', :p, 2, true,"
+                " 'candidate', '2026-03-02 09:00:00', '', '')"
+            ),
+            {"p": json.dumps(people)},
+        )
+    migrate(engine)
+    with engine.connect() as conn:
+        assert [c.subject for c in consent.candidates_of(conn, "B@X.test")] == ["Plan"]
+        assert consent.waiting_count(conn, "ana@example.com") == 1
+        assert consent.waiting_count(conn, "zed@example.com") is None

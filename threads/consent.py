@@ -19,10 +19,12 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from threads.db import insert_ignoring_conflict
 from threads.models import (
     CandidateState,
     ConsentCandidate,
     ConsentMessage,
+    ConsentParticipant,
     RawMessage,
     RawState,
     utcnow,
@@ -31,6 +33,7 @@ from threads.people import is_org_address, try_normalize
 
 CAND = ConsentCandidate.__table__
 CMSG = ConsentMessage.__table__
+PEOPLE = ConsentParticipant.__table__
 RAW = RawMessage.__table__
 
 OPENERS = ("starter", "participants")
@@ -121,6 +124,7 @@ def start_candidate(
         .returning(CAND.c.id)
     ).scalar_one()
     add_message(conn, candidate_id, raw_id, message_id, [])
+    _index_people(conn, candidate_id, participants)
     return candidate_id
 
 
@@ -142,6 +146,14 @@ def add_message(
         merged = participants_of(known or [], participants)
         if len(merged) != len(known or []):
             conn.execute(update(CAND).where(CAND.c.id == candidate_id).values(participants=merged))
+            _index_people(conn, candidate_id, merged)
+
+
+def _index_people(conn: Connection, candidate_id: int, people: list[dict[str, str]]) -> None:
+    addresses = sorted({p["address"] for p in people if p.get("address")})
+    if addresses:
+        stmt = insert_ignoring_conflict(conn, PEOPLE, ["candidate_id", "address"])
+        conn.execute(stmt, [{"candidate_id": candidate_id, "address": a} for a in addresses])
 
 
 def is_participant(candidate: Any, address: str | None) -> bool:
@@ -219,15 +231,28 @@ def candidates_of(conn: Connection, address: str, *, limit: int = 100) -> list[A
     key = try_normalize(address)
     if key is None:
         return []
-    # Participants live in a JSON list; a person has few candidates, and the
-    # starter index narrows most lookups, so the list is filtered here.
     rows = conn.execute(
         select(CAND)
-        .where(CAND.c.state != CandidateState.opened.value)
+        .join(PEOPLE, PEOPLE.c.candidate_id == CAND.c.id)
+        .where(PEOPLE.c.address == key, CAND.c.state != CandidateState.opened.value)
         .order_by(CAND.c.created_at.desc(), CAND.c.id.desc())
+        .limit(limit)
     )
-    found = [row for row in rows if is_participant(row, key)]
-    return found[:limit]
+    return list(rows)
+
+
+def waiting_count(conn: Connection, address: str) -> int | None:
+    """None if `address` takes part in no unopened candidate, else how many still wait."""
+    key = try_normalize(address)
+    if key is None:
+        return None
+    states = conn.execute(
+        select(CAND.c.state)
+        .join(PEOPLE, PEOPLE.c.candidate_id == CAND.c.id)
+        .where(PEOPLE.c.address == key, CAND.c.state != CandidateState.opened.value)
+    ).scalars()
+    found = list(states)
+    return sum(s == CandidateState.candidate.value for s in found) if found else None
 
 
 def nudges_sent_since(conn: Connection, starter: str, since: datetime) -> int:

@@ -466,6 +466,15 @@ class ConsentMessage(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
 
 
+class ConsentParticipant(SQLModel, table=True):
+    # Who is on a candidate, one row per address: "my candidates" is an index lookup.
+    __tablename__ = "consent_participant"
+    __table_args__ = (UniqueConstraint("candidate_id", "address"),)
+    id: int | None = Field(default=None, primary_key=True)
+    candidate_id: int = Field(foreign_key="consent_candidate.id")
+    address: str = Field(index=True, max_length=320)
+
+
 class ThreadRead(SQLModel, table=True):
     # A logged-in reader opened a thread (first time only): the managers' reach figure.
     __tablename__ = "thread_read"

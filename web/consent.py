@@ -19,7 +19,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import Connection, String, cast, select
+from sqlalchemy import Connection, select
 
 from bridge.admin import audit
 from bridge.nudges import people_count
@@ -28,7 +28,6 @@ from threads import consent
 from threads.access import Viewer
 from threads.db import writer
 from threads.models import CandidateState, Community
-from threads.people import try_normalize
 from web.viewer import current_viewer
 
 router = APIRouter()
@@ -226,26 +225,16 @@ def decide_candidate(
 def waiting_count(request: Request) -> int | None:
     """For the site header: None if the viewer takes part in no candidate, else how many wait.
 
-    Asked on every page a logged-in person sees, so the database narrows the
-    rows by the address's text in the participants list (JSON) and only those
-    are checked exactly; the answer is kept on the request.
+    Asked on every page a logged-in person sees: one index lookup
+    (consent_participant), kept on the request.
     """
     cached = getattr(request.state, "consent_waiting", False)
     if cached is not False:
         return cached  # type: ignore[no-any-return]
     viewer = current_viewer(request)
-    key = try_normalize(viewer.email or "")
     found: int | None = None
-    if key is not None:
+    if viewer.email:
         with request.app.state.core.engine.connect() as conn:
-            rows = conn.execute(
-                select(CAND.c.state, CAND.c.participants).where(
-                    CAND.c.state != CandidateState.opened.value,
-                    cast(CAND.c.participants, String).contains(f'"{key}"', autoescape=True),
-                )
-            ).all()
-        mine = [r for r in rows if consent.is_participant(r, key)]
-        if mine:
-            found = sum(r.state == CandidateState.candidate.value for r in mine)
+            found = consent.waiting_count(conn, viewer.email)
     request.state.consent_waiting = found
     return found
