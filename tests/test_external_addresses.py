@@ -171,6 +171,21 @@ def test_filtering_a_community_by_an_external_address_finds_nothing(core: Core) 
     assert reader.get("/api/communities/eng/threads?person=ana@example.com").json()["threads"]
 
 
+@pytest.mark.parametrize(
+    "q",
+    [f"from:{VIC}", "from:vendor.example", "cc:quiet.example", f"cc:{QUINN}", "to:vendor.example"],
+)
+def test_search_operators_do_not_confirm_an_external_address(core: Core, q: str) -> None:
+    """from:/to:/cc: on a hidden address find nothing for a reader, as for nobody;
+    the same queries find the messages for an admin, and names still match."""
+    reader = client_as(core, "reader@example.com")
+    boss = client_as(core, "boss@example.com", is_admin=True)
+    assert reader.get("/api/search", params={"q": q}).json()["total_threads"] == 0
+    assert boss.get("/api/search", params={"q": q}).json()["total_threads"] == 1
+    assert reader.get("/api/search", params={"q": "from:ana@example.com"}).json()["total_threads"]
+    assert reader.get("/api/search", params={"q": "from:vic"}).json()["total_threads"]  # name
+
+
 def test_the_mbox_for_readers_is_rebuilt_without_external_addresses(core: Core) -> None:
     """Readers get the conversation's text with Message-IDs, the addresses hidden."""
     mbox = client_as(core, "reader@example.com").get("/t/1/thread.mbox").text

@@ -148,9 +148,19 @@ def unindex_message(conn: Connection, message_pk: int) -> None:
 class _Compiler:
     """Turns query nodes into an engine expression string or SQL predicates."""
 
-    def __init__(self, dialect: str, communities: dict[str, list[int]]) -> None:
+    def __init__(
+        self,
+        dialect: str,
+        communities: dict[str, list[int]],
+        address_domains: Sequence[str] | None = None,
+    ) -> None:
         self.sqlite = dialect == "sqlite"
         self.communities = communities
+        # from:/to:/cc: match addresses at these domains only (None: any), so a
+        # reader cannot confirm an address the pages hide from them.
+        self.address_domains = (
+            None if address_domains is None else [d.lower() for d in address_domains]
+        )
         self.params = 0
         self.notices: list[str] = []
 
@@ -235,6 +245,8 @@ class _Compiler:
             return ((M.c.community_id + 0) if self.sqlite else M.c.community_id).in_(ids)
         needle = f.value
         if f.field == "from" and re.fullmatch(r"[^@\s]+@[^@\s]+", needle):
+            if not self._may_match(needle):
+                return false()
             return M.c.from_addr == needle  # a whole address: exact, and indexed
         # Names and addresses match from the start of a word: from:ana finds
         # "Ana Lima" and ana.lima@…, not "Dana". SQL's lower() folds ASCII only
@@ -262,13 +274,26 @@ class _Compiler:
             else:
                 addr, name = j.c.value.op("->>")("address"), j.c.value.op("->>")("name")
         tests = [
-            _spaced(func.lower(addr)).like(cased[0], escape="\\"),
+            self._visible(addr, _spaced(func.lower(addr)).like(cased[0], escape="\\")),
             _spaced(func.lower(name)).like(cased[0], escape="\\"),
             *(_spaced(name).like(p, escape="\\") for p in cased[1:]),
         ]
         if f.field == "from":
             return or_(*tests)
         return exists().select_from(j).where(or_(*tests))
+
+    def _may_match(self, address: str) -> bool:
+        domains = self.address_domains
+        return domains is None or address.rsplit("@", 1)[-1].lower() in domains
+
+    def _visible(self, addr: ColumnElement[Any], test: ColumnElement[bool]) -> ColumnElement[bool]:
+        """`test` on an address, limited to the addresses this reader may see."""
+        if self.address_domains is None:
+            return test
+        at = [
+            func.lower(addr).like(f"%@{_like_escape(d)}", escape="\\") for d in self.address_domains
+        ]
+        return and_(test, or_(*at)) if at else false()
 
     def _name(self, prefix: str) -> str:
         self.params += 1
@@ -286,9 +311,12 @@ def _spaced(value: ColumnElement[Any]) -> ColumnElement[str]:
     return literal(" ", String).concat(out)
 
 
+def _like_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _like(spaced: str) -> str:
-    escaped = spaced.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"% {escaped}%"
+    return f"% {_like_escape(spaced)}%"
 
 
 # --- running a query --------------------------------------------------------------------
@@ -369,13 +397,18 @@ def run(
     community_ids: Sequence[int] | None = None,
     offset: int = 0,
     limit: int = 20,
+    address_domains: Sequence[str] | None = None,
 ) -> SearchResults:
-    """Threads matching `query` in `community_ids` (None: all), best first, one page of them."""
+    """Threads matching `query` in `community_ids` (None: all), best first, one page of them.
+
+    `address_domains`: from:/to:/cc: match only addresses at these domains
+    (the reader's visible ones; None: every address).
+    """
     results = SearchResults(notices=list(query.notices))
     if query.empty or (community_ids is not None and not community_ids):
         return results
     sqlite = conn.dialect.name == "sqlite"
-    compiler = _Compiler(conn.dialect.name, _communities(conn, community_ids))
+    compiler = _Compiler(conn.dialect.name, _communities(conn, community_ids), address_domains)
     pos, neg, preds = _split(compiler, query.root)
     readable: list[ColumnElement[bool]] = [M.c.placeholder.is_(False)]
     if community_ids is not None:

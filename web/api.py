@@ -301,10 +301,15 @@ def api_search(
     """The search language of the search page; results grouped by thread, best first."""
     parsed = search.parse_query(q)
     with connect(request) as conn:
-        found = search.run(
-            conn, parsed, community_ids=readable(conn, viewer), offset=(page - 1) * 20, limit=20
-        )
         shield = privacy(conn, request, viewer)
+        found = search.run(
+            conn,
+            parsed,
+            community_ids=readable(conn, viewer),
+            offset=(page - 1) * 20,
+            limit=20,
+            address_domains=shield.search_domains,
+        )
     found.threads = [redact_hit(h, shield) for h in found.threads]
     return SearchOut(
         query=q,

@@ -219,14 +219,15 @@ def search_page(
 ) -> HTMLResponse:
     parsed = search.parse_query(q)
     with connect(request) as conn:
+        shield = privacy(conn, request, viewer)
         results = search.run(
             conn,
             parsed,
             community_ids=readable(conn, viewer),
             offset=(page - 1) * SEARCH_PAGE,
             limit=SEARCH_PAGE,
+            address_domains=shield.search_domains,
         )
-        shield = privacy(conn, request, viewer)
     results.threads = [redact_hit(h, shield) for h in results.threads]
     pages = max(1, -(-results.total_threads // SEARCH_PAGE))
     return render(

@@ -96,6 +96,13 @@ class Privacy:
             return False
         return is_external(address, self.org_domains)
 
+    @property
+    def search_domains(self) -> tuple[str, ...] | None:
+        """For search's from:/to:/cc: the domains whose addresses this reader sees (None: all)."""
+        if self.reveal:
+            return None
+        return (*self.org_domains, *((self.mail_domain,) if self.mail_domain else ()))
+
     def hidden(self, address: str | None) -> bool:
         """Whether this reader must not see `address`."""
         return not self.reveal and self.external(address)
