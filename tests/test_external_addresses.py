@@ -204,3 +204,30 @@ def test_without_org_domains_nobody_is_external(tmp_path: Path) -> None:
         assert VIC in client_as(c, None).get("/t/1").text
     finally:
         c.close()
+
+
+def test_the_original_html_hides_external_addresses_from_readers(core: Core) -> None:
+    """The HTML version on request (/m/ID/html) is scrubbed like the text: mailto and quotes."""
+    from email.message import EmailMessage
+
+    m = EmailMessage()
+    m["From"] = "Ana Lima <ana@example.com>"
+    m["To"] = f"eng@lists.example.com, {QUINN}"
+    m["Subject"] = "Re: Contract renewal"
+    m["Message-ID"] = "<ana-html@example.com>"
+    m["In-Reply-To"] = "<vic-1@vendor.example>"
+    m.set_content("See below.\n")
+    m.add_alternative(
+        f'<p>See below.</p><blockquote>From: <a href="mailto:{VIC}">{VIC}</a><br>'
+        "Terms attached tomorrow.</blockquote>",
+        subtype="html",
+    )
+    deliver(core, m.as_bytes())
+    reader = client_as(core, "reader@example.com")
+    thread = reader.get("/api/threads/1").json()
+    pk = next(x["id"] for x in thread["messages"] if x["message_id"] == "ana-html@example.com")
+    html = reader.get(f"/m/{pk}/html").text
+    assert "Terms attached tomorrow." in html
+    assert VIC not in html.lower()
+    boss = client_as(core, "boss@example.com", is_admin=True)
+    assert VIC in boss.get(f"/m/{pk}/html").text

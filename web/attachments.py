@@ -30,7 +30,7 @@ from markupsafe import escape
 from mail.html import sanitize_html
 from threads import queries
 from threads.access import Viewer
-from web.reading import connect, not_found, readable
+from web.reading import connect, message_addresses, not_found, privacy, readable
 from web.viewer import current_viewer
 
 router = APIRouter()
@@ -143,6 +143,9 @@ def message_html(
         cids = queries.inline_attachments(conn, message_pk)
         raw = queries.raw_bytes(conn, row.raw_id) if remote and row.raw_id else None
         files = {aid: queries.attachment_by_id(conn, aid, None) for aid in set(cids.values())}
+        shield = privacy(conn, request, viewer)
+        # Quoted replies carry the conversation's addresses: hide those this reader may not see.
+        people = message_addresses(queries.thread_messages(conn, row.thread_id))
     urls = {cid: _data_url(request, files[aid]) for cid, aid in cids.items()}
     urls = {cid: url for cid, url in urls.items() if url}
     html = row.html
@@ -150,6 +153,7 @@ def message_html(
         original = _original_html(raw)
         if original is not None:
             html = sanitize_html(original, {c: f"cid:{c}" for c in cids}, remote_images=True)
+    html = shield.scrub(html, people)
     # The stored HTML keeps known cid: references; they become data: URLs here.
     for cid, url in urls.items():
         html = html.replace(f'"cid:{cid}"', f'"{url}"')
