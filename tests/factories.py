@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from bridge import admin
@@ -29,3 +31,26 @@ def deliver(
         core.inbox.accept(raw, Envelope(source=source, mail_from="", rcpt_to=rcpt)) for raw in raws
     ]
     return core.pipeline.run([r.raw_id for r in receipts if not r.duplicate])
+
+
+@contextmanager
+def bridge_listener(core: Core, domain: str) -> Iterator[int]:
+    """The real SMTP listener on a free loopback port, wired as `bridge serve` wires it:
+    the bridge's own reply/bounce addresses at `domain`, then the route table."""
+    from bridge.recipients import AnyOf, OwnAddresses, RoutedRecipients
+    from mail.smtp import SMTPListener
+    from tests.test_serve_e2e import free_port
+
+    port = free_port()
+    listener = SMTPListener(
+        core.inbox,
+        AnyOf(OwnAddresses(domain, core.settings.secret_key), RoutedRecipients(core.engine)),
+        hostname="127.0.0.1",
+        port=port,
+        server_hostname=domain,
+    )
+    listener.start()
+    try:
+        yield port
+    finally:
+        listener.stop()

@@ -25,13 +25,10 @@ from sqlalchemy import func, select
 
 from bridge import admin, nudges
 from bridge.core import Core, open_core
-from bridge.recipients import AnyOf, OwnAddresses, RoutedRecipients
 from mail.envelope import Envelope
-from mail.smtp import SMTPListener
 from tests.conftest import bridge_env, make_mail, settings_for
-from tests.factories import create_community
+from tests.factories import bridge_listener, create_community
 from tests.sessions import sign_in
-from tests.test_serve_e2e import free_port
 from threads import consent
 from threads.models import (
     ConsentCandidate,
@@ -140,22 +137,10 @@ def shown(core: Core) -> bool:
 
 def test_smtp_mail_on_a_consent_route_becomes_a_candidate(core: Core, nudged: list[int]) -> None:
     """Sent over SMTP to a consent route: a candidate, nothing filed, its starter nudged once."""
-    port = free_port()
-    listener = SMTPListener(
-        core.inbox,
-        AnyOf(OwnAddresses("bridge.example"), RoutedRecipients(core.engine)),
-        hostname="127.0.0.1",
-        port=port,
-        server_hostname="bridge.example",
-    )
-    listener.start()
-    try:
-        with smtplib.SMTP("127.0.0.1", port) as client:
-            # SMTP carries CRLF line endings; make_mail writes bare LF.
-            data = thread_mail(1)[0].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-            client.sendmail("ana@example.com", [LIST], data)
-    finally:
-        listener.stop()
+    with bridge_listener(core, "bridge.example") as port, smtplib.SMTP("127.0.0.1", port) as client:
+        # SMTP carries CRLF line endings; make_mail writes bare LF.
+        data = thread_mail(1)[0].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        client.sendmail("ana@example.com", [LIST], data)
     with core.engine.connect() as conn:
         pending = list(conn.execute(select(RAW.c.id).where(RAW.c.state == "pending")).scalars())
     (outcome,) = core.pipeline.run(pending)

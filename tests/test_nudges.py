@@ -25,15 +25,13 @@ from sqlalchemy import select, update
 
 from bridge import admin, nudges
 from bridge.core import Core, open_core
-from bridge.recipients import AnyOf, OwnAddresses, RoutedRecipients
 from bridge.sender import Sender
 from bridge.worker import drain
 from mail.envelope import Envelope
-from mail.smtp import SMTPListener
 from mail.tokens import consent_link_token
 from tests.conftest import make_mail, settings_for
+from tests.factories import bridge_listener
 from tests.sessions import sign_in
-from tests.test_serve_e2e import free_port
 from threads import consent
 from threads.db import writer
 from threads.models import (
@@ -75,17 +73,8 @@ def core(tmp_path: Path) -> Iterator[Core]:
 @pytest.fixture
 def smtp_port(core: Core) -> Iterator[int]:
     """The real listener on a free loopback port, wired as `bridge serve` wires it."""
-    port = free_port()
-    listener = SMTPListener(
-        core.inbox,
-        AnyOf(OwnAddresses(DOMAIN, core.settings.secret_key), RoutedRecipients(core.engine)),
-        hostname="127.0.0.1",
-        port=port,
-        server_hostname=DOMAIN,
-    )
-    listener.start()
-    yield port
-    listener.stop()
+    with bridge_listener(core, DOMAIN) as port:
+        yield port
 
 
 def community_id(core: Core, slug: str = "eng") -> int:

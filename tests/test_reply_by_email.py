@@ -22,14 +22,12 @@ from sqlalchemy import select
 from bridge import admin
 from bridge.core import Core, open_core
 from bridge.posting import post_reply
-from bridge.recipients import AnyOf, OwnAddresses, RoutedRecipients
 from bridge.sender import Sender
 from bridge.worker import drain
 from mail.envelope import Envelope
-from mail.smtp import SMTPListener
 from mail.tokens import read_reply_token
 from tests.conftest import conversation, settings_for
-from tests.test_serve_e2e import free_port
+from tests.factories import bridge_listener
 from threads.access import Viewer
 from threads.models import Message, Notification, OutboundMail, RawMessage, ThreadSubscription
 
@@ -57,17 +55,8 @@ def core(tmp_path: Path) -> Iterator[Core]:
 @pytest.fixture
 def smtp_port(core: Core) -> Iterator[int]:
     """The real listener on a free loopback port, wired as `bridge serve` wires it."""
-    port = free_port()
-    listener = SMTPListener(
-        core.inbox,
-        AnyOf(OwnAddresses(DOMAIN, core.settings.secret_key), RoutedRecipients(core.engine)),
-        hostname="127.0.0.1",
-        port=port,
-        server_hostname=DOMAIN,
-    )
-    listener.start()
-    yield port
-    listener.stop()
+    with bridge_listener(core, DOMAIN) as port:
+        yield port
 
 
 def _thread(core: Core) -> int:
