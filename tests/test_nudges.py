@@ -538,10 +538,12 @@ def consent_route(core: Core) -> str:
     return "ops@lists.example.com"
 
 
-def test_mail_to_a_consent_route_is_nudged_and_its_link_publishes(
-    core: Core, consent_route: str, smtp_port: int
+@pytest.mark.parametrize("how", ["link", "reply"])
+def test_mail_to_a_consent_route_is_nudged_and_opening_publishes(
+    core: Core, consent_route: str, smtp_port: int, how: str
 ) -> None:
-    """SMTP to a consent route: a candidate, a nudge; the open link files it, readable and found."""
+    """SMTP to a consent route: a candidate, a nudge; its open link (or, separately, a
+    reply "open" through the listener) files it, readable and found."""
     msg = EmailMessage()
     msg["From"] = f"Ana Lima <{ANA}>"
     msg["To"] = BOB
@@ -563,7 +565,12 @@ def test_mail_to_a_consent_route_is_nudged_and_its_link_publishes(
     reader = client_for(core)
     sign_in(reader, core, "dee@example.com")
     assert "Failover drill" not in reader.get("/search?q=zanzibarquokka").text
-    assert click(client_for(core), open_link, "open").status_code == 200
+    if how == "link":
+        assert click(client_for(core), open_link, "open").status_code == 200
+    else:
+        reply = answer(nudge, sender=f"Ana Lima <{ANA}>", body="open")
+        send(smtp_port, reply, nudge["Reply-To"].addresses[0].addr_spec)
+        drain(core)  # the answer opens it; the released mail is pending again
     drain(core)
     with core.engine.connect() as conn:
         thread_id = conn.execute(
