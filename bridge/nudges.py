@@ -251,7 +251,7 @@ def nudge_text(
     on_it = f"you and {others} other{'s' if others != 1 else ''}" if others > 0 else "just you"
     return (
         f"{hello}\n\n"
-        f"You started an e-mail conversation that was copied to {community}'s address. "
+        f"You started an e-mail conversation that reached the bridge for {community}. "
         f"It is not published: nothing of it is shown to anyone unless you say so.\n\n"
         f"“{subject}” ({on_it} on it):\n{quoted}\n\n"
         f"Open it to {community}:\n{open_url}\n"

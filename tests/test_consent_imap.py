@@ -15,13 +15,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from bridge import admin, nudges
+from bridge import admin
 from bridge.core import Core, open_core
+from bridge.sender import Sender
 from tests.conftest import make_mail, settings_for
 from tests.dovecot import Dovecot
 from tests.factories import create_community
 from tests.sessions import sign_in
 from tests.test_imap import ENV, PASSWORD, crlf, raw_count, running, wait_for
+from tests.test_nudges import click, client_for, links_of, nudges_in
 from threads.models import ConsentCandidate, ImapFolder, Message, RawMessage
 from web.app import create_app
 
@@ -41,7 +43,11 @@ def dovecot() -> Iterator[Dovecot]:
 @pytest.fixture
 def core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Core]:
     monkeypatch.setenv(ENV, PASSWORD)
-    c = open_core(settings_for(tmp_path / "data", org_domains=["example.com"]))
+    c = open_core(
+        settings_for(
+            tmp_path / "data", org_domains=["example.com"], public_url="https://bridge.example.com"
+        )
+    )
     create_community(c, addresses=[])
     yield c
     c.close()
@@ -65,9 +71,8 @@ def cc_mail(msgid: str, subject: str, people: list[str], **headers: str) -> byte
 def test_a_connected_mailbox_keeps_its_threads_from_every_page(
     core: Core, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Default consent folder: cc-heavy -> candidate, thin -> ignored, confidential -> held."""
-    nudged: list[int] = []
-    monkeypatch.setattr(nudges, "queue_nudge", lambda conn, ctx, cid: nudged.append(cid) or True)
+    """Default consent folder: cc-heavy -> candidate, thin -> ignored, confidential -> held;
+    the candidate's starter finds one nudge in the outbox, and its open link publishes."""
     admin.add_imap_route(core.engine, "eng", dovecot.url(), password_env=ENV, cc_threshold=3)
     with core.engine.connect() as conn:
         assert conn.execute(select(ImapFolder.policy)).scalar_one() == "consent"
@@ -104,7 +109,6 @@ def test_a_connected_mailbox_keeps_its_threads_from_every_page(
         "ana@example.com",
         True,
     )
-    assert nudged == [candidate.id]  # live mail, and only the candidate's
     assert messages == []
     client = TestClient(create_app(core), follow_redirects=False)
     sign_in(client, core, "root@example.com", is_admin=True)
@@ -112,3 +116,16 @@ def test_a_connected_mailbox_keeps_its_threads_from_every_page(
         assert subject not in client.get("/c/eng").text
         word = subject.split()[-1]
         assert subject not in client.get(f"/search?q={word}").text
+    Sender(core.engine, core.settings).run_once()
+    (nudge,) = nudges_in(core)  # live mail, and only the candidate's
+    assert nudge["To"].addresses[0].addr_spec == "ana@example.com"
+    assert "Vendor shortlist" in str(nudge["Subject"])
+    open_link, _ = links_of(nudge)
+    assert click(client_for(core), open_link, "open").status_code == 200
+    with core.engine.connect() as conn:
+        pending = list(conn.execute(select(RAW.c.id).where(RAW.c.state == "pending")).scalars())
+    core.pipeline.run(pending)
+    assert "Vendor shortlist" in client.get("/c/eng").text
+    assert "Notes on vendor <mark>shortlist</mark>" in client.get("/search?q=shortlist").text
+    for subject in ("Lunch on Friday", "Reorganisation draft"):
+        assert subject not in client.get("/c/eng").text
