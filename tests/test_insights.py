@@ -464,3 +464,21 @@ def test_admin_community_page_links_to_the_managers_page(core: Core, client: Tes
     _as(client, core, "mod@partner.example", "moderator")
     soup = BeautifulSoup(client.get("/admin/c/eng").text, "html.parser")
     assert soup.find("a", href="/c/eng/insights") is not None
+
+
+def test_a_logged_in_reader_s_first_read_is_recorded_once(core: Core) -> None:
+    """Reading a thread on the web records (in the background, in batches) one read per
+    person and thread; anonymous readers are not recorded."""
+    create_community(core, visibility="public")
+    deliver(core, make_mail(msgid="r1@example.com"), make_mail("Other", msgid="r2@example.com"))
+    app = create_app(core)
+    reader = TestClient(app, follow_redirects=False)
+    sign_in(reader, core, "reader@example.com")
+    for path in ("/t/1", "/t/1", "/t/2", "/t/1"):
+        assert reader.get(path).status_code == 200
+    assert TestClient(app).get("/t/1").status_code == 200  # anonymous: not recorded
+    app.state.reads.close()  # stops the background writer after a last batch
+    with core.engine.connect() as conn:
+        reads = conn.execute(select(ThreadRead.thread_id, ThreadRead.person_id)).all()
+    assert sorted(t for t, _ in reads) == [1, 2]
+    assert len({p for _, p in reads}) == 1

@@ -1,34 +1,84 @@
 """Reach: who read a thread on the web, for the managers' page (web/insights.py).
 
-Only a logged-in reader's first visit to a thread is recorded, once per
-person and thread; the figure that matters is how many readers were not on
-the conversation's original To/Cc.
+Only a logged-in reader's first visit to a thread is kept, once per person
+and thread; the figure that matters is how many readers were not on the
+conversation's original To/Cc. Reads are written in the background, a batch
+every few seconds: a page view must not wait for a write (SQLite has one
+writer), and losing the last seconds of reads in a crash costs a statistic.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, select
+import logging
+import threading
+
+from sqlalchemy import Engine
 
 from threads.db import insert_ignoring_conflict, writer
 from threads.models import ThreadRead, utcnow
 
 READ = ThreadRead.__table__
-
-
-def has_read(conn: Connection, thread_id: int, person_id: int) -> bool:
-    return (
-        conn.execute(
-            select(READ.c.id).where(READ.c.thread_id == thread_id, READ.c.person_id == person_id)
-        ).first()
-        is not None
-    )
+log = logging.getLogger(__name__)
 
 
 def record_read(engine: Engine, thread_id: int, person_id: int) -> None:
-    """Remember a first read; a write only the first time (SQLite has one writer)."""
-    with engine.connect() as conn:
-        if has_read(conn, thread_id, person_id):
-            return
+    """Remember a first read now (the read log's batches use the same statement)."""
+    _write(engine, {(thread_id, person_id)})
+
+
+def _write(engine: Engine, reads: set[tuple[int, int]]) -> None:
     with writer(engine).begin() as conn:
         stmt = insert_ignoring_conflict(conn, READ, ["thread_id", "person_id"])
-        conn.execute(stmt.values(thread_id=thread_id, person_id=person_id, first_at=utcnow()))
+        now = utcnow()
+        conn.execute(
+            stmt, [{"thread_id": t, "person_id": p, "first_at": now} for t, p in sorted(reads)]
+        )
+
+
+class ReadLog:
+    """Collects reads and writes them in one transaction per `interval` seconds."""
+
+    def __init__(self, engine: Engine, interval: float = 2.0) -> None:
+        self._engine = engine
+        self._interval = interval
+        self._pending: set[tuple[int, int]] = set()
+        # Recently written pairs: a reader paging through a thread is not rewritten.
+        self._written: set[tuple[int, int]] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, thread_id: int, person_id: int) -> None:
+        pair = (thread_id, person_id)
+        with self._lock:
+            if pair in self._written:
+                return
+            self._pending.add(pair)
+            if self._thread is None:  # started on first use: after a web process forks
+                self._thread = threading.Thread(target=self._run, name="read-log", daemon=True)
+                self._thread.start()
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, set()
+        if not batch:
+            return
+        try:
+            _write(self._engine, batch)
+        except Exception:  # a statistic: log it, never take the web process down
+            log.exception("could not record %d thread reads", len(batch))
+            return
+        with self._lock:
+            if len(self._written) > 100_000:
+                self._written.clear()
+            self._written |= batch
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.flush()

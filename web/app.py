@@ -10,6 +10,8 @@ from threads/access.py, inside every query.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from starlette.responses import Response as BaseResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.core import Core
+from threads import reach
 from web import admin as admin_pages
 from web import auth, consent, insights, oidc, outbox, pages, unsubscribe
 from web.api import error_response as api_error
@@ -40,11 +43,19 @@ __all__ = ["CSP", "create_app"]
 
 
 def create_app(core: Core) -> FastAPI:
+    reads = reach.ReadLog(core.engine)  # first reads, written in batches
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        reads.close()  # the last batch, when the server stops
+
     app = FastAPI(
         title="Commons Bridge",
         docs_url=None,
         redoc_url=None,
         dependencies=[Depends(_addresses_in_range)],
+        lifespan=lifespan,
     )
     templates = Jinja2Templates(directory=TEMPLATES)
     templates.env.filters["when"] = _when
@@ -53,6 +64,7 @@ def create_app(core: Core) -> FastAPI:
     templates.env.globals["current_viewer"] = current_viewer
     templates.env.globals["consent_waiting"] = consent.waiting_count  # the header's "Cc threads"
     app.state.core = core
+    app.state.reads = reads
     # Cookies are Secure (and __Host- prefixed) when the bridge is reached over https.
     app.state.cookies = CookieNames(secure=core.settings.web_base_url.startswith("https://"))
     app.state.templates = templates

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from bridge.posting import PostRefused, post_reply
-from threads import outbound, queries, reach, search
+from threads import outbound, queries, search
 from threads.access import Viewer, may_post
 from threads.models import Person
 from threads.searchlang import describe_query
@@ -155,7 +155,7 @@ def thread(
 ) -> HTMLResponse:
     context = _thread_context(request, thread_id, viewer)
     if viewer.person_id is not None:
-        reach.record_read(request.app.state.core.engine, thread_id, viewer.person_id)
+        request.app.state.reads.add(thread_id, viewer.person_id)
     return render(request, "thread.html", headers=_framing_csp(), **context)
 
 
