@@ -39,20 +39,23 @@ WORD_MIN = 4
 
 
 def sample_queries(url: str, count: int, seed: int) -> dict[str, list[str]]:
-    """Queries from the archive's own words: single words, AND pairs, two-word phrases."""
+    """Queries from the archive's own words: single words, AND pairs, two-word phrases,
+    and a word with an operator (a sender, has:attachment, or -word after:)."""
     rng = random.Random(seed)
     engine = make_engine(url)
     with engine.connect() as conn:
         top = conn.execute(select(func.max(Message.id))).scalar_one()
-        texts = []
+        texts: list[tuple[str, str]] = []
         while len(texts) < count:
             pk = rng.randint(1, top)
-            row = conn.execute(select(Message.visible_text).where(Message.id == pk)).first()
+            row = conn.execute(
+                select(Message.visible_text, Message.from_addr).where(Message.id == pk)
+            ).first()
             if row and row[0]:
-                texts.append(row[0])
+                texts.append((row[0], row[1]))
     engine.dispose()
-    kinds: dict[str, list[str]] = {"word": [], "two words": [], "phrase": []}
-    for body in texts:
+    kinds: dict[str, list[str]] = {"word": [], "two words": [], "phrase": [], "operators": []}
+    for n, (body, sender) in enumerate(texts):
         words = [w for w in body.split() if w.isalpha() and len(w) >= WORD_MIN]
         if len(words) < 3:
             continue
@@ -60,6 +63,12 @@ def sample_queries(url: str, count: int, seed: int) -> dict[str, list[str]]:
         kinds["word"].append(words[i])
         kinds["two words"].append(f"{rng.choice(words)} {rng.choice(words)}")
         kinds["phrase"].append(f'"{words[i]} {words[i + 1]}"')
+        operator = (
+            f"from:{sender.split('@')[0]}",
+            "has:attachment",
+            f"-{words[i + 1]} after:2024",
+        )[n % 3]
+        kinds["operators"].append(f"{words[i]} {operator}")
     return kinds
 
 
