@@ -419,8 +419,16 @@ def run(
     expr = compiler.combine(pos, neg) if pos else None
     if expr is not None:
         floor = _filter_floor(conn, compiler, expr) if preds and sqlite else None
+        if not sqlite:
+            # PostgreSQL is driven by the word index, whose rows are real messages:
+            # the message row is joined only for a community it must leave out.
+            readable = [] if _all_communities(conn, community_ids) else readable[1:]
         if preds and not sqlite:
-            candidates, bounded = _pg_filtered(conn, compiler, expr, [*readable, *preds])
+            positive = compiler.combine(pos, [])
+            negated = [not_(compiler.match(n)) for n in neg]
+            candidates, bounded = _pg_filtered(
+                conn, compiler, positive, [*readable, *negated, *preds]
+            )
         else:
             if floor is not None:
                 preds.append(FTS.c.rowid >= floor)
@@ -470,6 +478,14 @@ def search(
         )
         for t in found.threads
     ]
+
+
+def _all_communities(conn: Connection, readable: Sequence[int] | None) -> bool:
+    """Whether `readable` (None: everything) holds every community there is."""
+    if readable is None:
+        return True
+    known = set(conn.execute(select(C.c.id)).scalars())
+    return known <= set(readable)
 
 
 def _communities(conn: Connection, readable: Sequence[int] | None) -> dict[str, list[int]]:
@@ -535,60 +551,67 @@ def _ranked(
 
 
 # PostgreSQL: the newest matches are looked for in growing spans of the newest
-# rowids (a fraction of all rows each time), until a span holds RANK_WINDOW of them.
+# rowids (a fraction of all rows each time), until a span holds enough of them.
 SPAN_FRACTIONS = (1 / 256, 1 / 32, 1 / 4, 1.0)
-
-
-def _walks(estimate: float, limit: int, top: int) -> bool:
-    """Whether walking the newest rows beats reading every match, for `limit` of them.
-
-    A walk tests limit/density rows' vectors; reading the matches costs
-    density*top row visits; they cross where density = sqrt(limit/top)
-    (10 % for 1,000 of 100,000 messages, 3 % of a million).
-    """
-    return top > 0 and estimate >= math.sqrt(limit * top)
+# Queries expected to match at least this share of messages walk the newest rows.
+WALK_DENSITY = 0.1
 
 
 def _pg_recent(
-    conn: Connection, compiler: _Compiler, expr: str, preds: list[ColumnElement[bool]]
+    conn: Connection,
+    compiler: _Compiler,
+    expr: str,
+    preds: list[ColumnElement[bool]],
+    limit: int | None = None,
 ) -> list[int]:
-    """The newest RANK_WINDOW matching rowids, at a cost bounded by the window, not the archive.
+    """The newest `limit` (RANK_WINDOW) matching rowids, at a cost bounded by the window.
 
     GIN keeps no order, so "the newest 1,000 matches" means either fetching
     every match, or walking the newest rows and testing each one's stored
     vector; both grow with the archive for a word in a few percent of it. So:
-    a query the planner expects in enough messages walks (`_walks`: it fills
-    the window within a few thousand rows); any other searches growing
+    a query the planner expects in at least WALK_DENSITY of messages walks (it
+    fills the window within ten thousand rows); any other searches growing
     spans of the newest rows through the index and the primary key together
-    (a BitmapAnd reads only the matches inside the span). Plain index scans are
-    switched off for the spans, because the planner prices the vector test as
-    nearly free and would walk there too.
+    (a BitmapAnd reads only the matches inside the span: 13 ms for a word in
+    4 % of a million messages, where the walk took 82 ms and reading every
+    match 139 ms). Plain index and sequential scans are switched off for the
+    spans, because the planner prices the vector test as nearly free and
+    would otherwise filter the span row by row. `preds` on the message row
+    join it in; none is needed for the index's rows alone.
     """
 
+    limit = limit or RANK_WINDOW
+
     def newest(floor: int) -> list[int]:
+        source = FTS.join(M, M.c.id == FTS.c.rowid) if preds else FTS
         stmt = (
             select(FTS.c.rowid)
-            .select_from(FTS.join(M, M.c.id == FTS.c.rowid))
+            .select_from(source)
             .where(compiler.match(expr), FTS.c.rowid > floor, *preds)
             .order_by(FTS.c.rowid.desc())
-            .limit(RANK_WINDOW)
+            .limit(limit)
         )
         return list(conn.execute(stmt).scalars())
 
     top = conn.execute(select(func.max(FTS.c.rowid))).scalar() or 0
-    if _walks(_pg_estimate(conn, compiler, expr), RANK_WINDOW, top):
+    if _pg_estimate(conn, compiler, expr) >= top * WALK_DENSITY:
         return newest(0)
     found: list[int] = []
-    conn.exec_driver_sql("SELECT set_config('enable_indexscan', 'off', true)")
+    for setting in _SPAN_SETTINGS:
+        conn.exec_driver_sql(f"SELECT set_config('{setting}', 'off', true)")
     try:
         for fraction in SPAN_FRACTIONS:
             floor = 0 if fraction >= 1 else top - int(top * fraction)
             found = newest(floor)
-            if len(found) >= RANK_WINDOW or floor == 0:
+            if len(found) >= limit or floor == 0:
                 break
     finally:
-        conn.exec_driver_sql("SELECT set_config('enable_indexscan', 'on', true)")
+        for setting in _SPAN_SETTINGS:
+            conn.exec_driver_sql(f"SELECT set_config('{setting}', 'on', true)")
     return found
+
+
+_SPAN_SETTINGS = ("enable_indexscan", "enable_seqscan")
 
 
 def _pg_estimate(conn: Connection, compiler: _Compiler, expr: str) -> float:
@@ -602,16 +625,19 @@ def _pg_estimate(conn: Connection, compiler: _Compiler, expr: str) -> float:
 def _pg_filtered(
     conn: Connection, compiler: _Compiler, expr: str, preds: list[ColumnElement[bool]]
 ) -> tuple[list[_Candidate], bool]:
-    """Words with operators on PostgreSQL: the operators tested on the newest
-    FILTER_SCAN messages holding the words; True when that bound was reached.
+    """Words with operators on PostgreSQL: the operators (and -words, passed in
+    `preds`) tested on the newest FILTER_SCAN messages holding the words `expr`;
+    True when that bound was reached.
 
     Fetching those rowids is one ordered read of the word index; testing the
     operators on them is FILTER_SCAN primary-key probes. Letting the planner
     combine both instead walked the newest rows testing vectors and operators
-    on each, 100-500 ms at 100k messages for a selective operator.
+    on each, 100-500 ms at 100k messages for a selective operator. A -word
+    stays out of the index read: GIN cannot exclude, so `a & !b` re-read the
+    vector of every message with a (1.5 s at a million).
     """
     conn.exec_driver_sql("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
-    ids = _pg_newest_matches(conn, compiler, expr, FILTER_SCAN)
+    ids = _pg_recent(conn, compiler, expr, [], FILTER_SCAN)
     if not ids:
         return [], False
     q = bindparam(compiler._name("q"), expr)
@@ -626,24 +652,6 @@ def _pg_filtered(
     )
     found = [_Candidate(r[0], r[1], r[2], float(r[3])) for r in conn.execute(stmt)]
     return found, len(ids) >= FILTER_SCAN
-
-
-def _pg_newest_matches(conn: Connection, compiler: _Compiler, expr: str, limit: int) -> list[int]:
-    """The newest `limit` rowids holding the words: a walk for common words, else
-    every match through the word index (spans did not help here: for a word in a
-    few percent of messages the planner filters a span row by row instead)."""
-    top = conn.execute(select(func.max(FTS.c.rowid))).scalar() or 0
-    walk = _walks(_pg_estimate(conn, compiler, expr), limit, top)
-    stmt = select(FTS.c.rowid).where(compiler.match(expr)).order_by(FTS.c.rowid.desc()).limit(limit)
-    if walk:
-        return list(conn.execute(stmt).scalars())
-    for setting in ("enable_indexscan", "enable_seqscan"):
-        conn.exec_driver_sql(f"SELECT set_config('{setting}', 'off', true)")
-    try:
-        return list(conn.execute(stmt).scalars())
-    finally:
-        for setting in ("enable_indexscan", "enable_seqscan"):
-            conn.exec_driver_sql(f"SELECT set_config('{setting}', 'on', true)")
 
 
 def _filter_floor(conn: Connection, compiler: _Compiler, expr: str) -> int | None:
