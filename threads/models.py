@@ -12,7 +12,7 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, String, UniqueConstraint, text
 from sqlalchemy import DateTime as SADateTime
 from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
@@ -230,7 +230,17 @@ class RawMessage(SQLModel, table=True):
 
 class Thread(SQLModel, table=True):
     # One conversation in one community; counters are kept by the store.
-    __table_args__ = (Index("ix_thread_community_last", "community_id", "last_activity_at"),)
+    __table_args__ = (
+        Index("ix_thread_community_last", "community_id", "last_activity_at"),
+        # Threads left without a real message (all withdrawn): few, and the community
+        # page subtracts them from its index-only count of threads.
+        Index(
+            "ix_thread_community_empty",
+            "community_id",
+            sqlite_where=text("message_count = 0"),
+            postgresql_where=text("message_count = 0"),
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id")
     subject: str = ""
