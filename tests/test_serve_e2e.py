@@ -145,3 +145,18 @@ def test_several_web_processes_share_the_port_and_stop_together(tmp_path: Path) 
         assert (
             not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
         )
+
+
+def test_web_process_sockets_are_tcp_so_asyncio_sets_nodelay() -> None:
+    """asyncio sets TCP_NODELAY on accepted connections only for sockets whose protocol
+    is TCP's; a socket made without it left every keep-alive response waiting ~40 ms
+    for a delayed ACK. Two listening sockets share the port (SO_REUSEPORT)."""
+    from bridge import serve
+
+    first = serve._listen("127.0.0.1", 0)
+    second = serve._listen("127.0.0.1", first.getsockname()[1])
+    try:
+        assert first.proto == second.proto == socket.IPPROTO_TCP
+    finally:
+        first.close()
+        second.close()
