@@ -82,11 +82,8 @@ def _follow(candidate: Any, *, released: bool) -> Gate:
     if candidate.state == CandidateState.opened:
         return Gate(True, released=candidate.id if released else None)
     if candidate.state == CandidateState.private:
-        return Gate(False, RawState.private, PRIVATE_REASON)
+        return Gate(False, RawState.private, consent.PRIVATE_REASON)
     return Gate(False, RawState.candidate, _waiting(candidate.starter, candidate.id))
-
-
-PRIVATE_REASON = "consent: kept private by a participant; never published"
 
 
 def _waiting(starter: str, candidate_id: int) -> str:

@@ -71,7 +71,7 @@ def test_late_link_merges_two_threads(core: Core) -> None:
 def test_merging_keeps_follows_reads_and_queued_mail_of_both_threads(core: Core) -> None:
     """A merged-away thread's follows, mutes and reads move to the survivor (foreign keys)."""
     from threads.models import Person, ThreadRead, ThreadSubscription
-    from threads.reach import record_read
+    from threads.reach import ReadLog
 
     create_community(core)
     deliver(core, make_mail(msgid="f1@example.com"), make_mail("Other", msgid="f2@example.com"))
@@ -92,8 +92,10 @@ def test_merging_keeps_follows_reads_and_queued_mail_of_both_threads(core: Core)
             .values(email="reader@example.com")
             .returning(Person.__table__.c.id)
         ).scalar_one()
-    record_read(core.engine, one, reader)
-    record_read(core.engine, two, reader)
+    reads = ReadLog(core.engine)
+    reads.add(one, reader)
+    reads.add(two, reader)
+    reads.close()
     deliver(
         core,
         make_mail(

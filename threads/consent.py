@@ -36,8 +36,6 @@ CMSG = ConsentMessage.__table__
 PEOPLE = ConsentParticipant.__table__
 RAW = RawMessage.__table__
 
-OPENERS = ("starter", "participants")
-
 
 def org_recipients(
     recipients: Iterable[str], org_domains: Iterable[str], ours: Iterable[str] = ()
@@ -218,12 +216,12 @@ def decide(conn: Connection, candidate_id: int, decision: str, actor: str, via: 
         conn.execute(
             update(RAW)
             .where(RAW.c.id.in_(raw_ids))
-            .values(state=RawState.private.value, reason=_PRIVATE_REASON)
+            .values(state=RawState.private.value, reason=PRIVATE_REASON)
         )
     return True
 
 
-_PRIVATE_REASON = "consent: kept private by a participant; never published"
+PRIVATE_REASON = "consent: kept private by a participant; never published"
 
 
 def candidates_of(conn: Connection, address: str, *, limit: int = 100) -> list[Any]:

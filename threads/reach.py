@@ -21,11 +21,6 @@ READ = ThreadRead.__table__
 log = logging.getLogger(__name__)
 
 
-def record_read(engine: Engine, thread_id: int, person_id: int) -> None:
-    """Remember a first read now (the read log's batches use the same statement)."""
-    _write(engine, {(thread_id, person_id)})
-
-
 def _write(engine: Engine, reads: set[tuple[int, int]]) -> None:
     with writer(engine).begin() as conn:
         stmt = insert_ignoring_conflict(conn, READ, ["thread_id", "person_id"])
