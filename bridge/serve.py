@@ -56,8 +56,7 @@ def run(settings: Settings, *, roles: tuple[str, ...] = ROLES, demo_content: boo
     web_socket, web_children = None, []
     if "web" in roles and settings.web_processes > 1:
         # Migrate once, then fork the extra web processes before this one starts
-        # any thread or opens its pools: each child opens its own engine. The
-        # parent binds first, so a port in use fails here and not in a child.
+        # any thread or opens its pools: each child opens its own engine.
         open_core(settings).close()
         web_socket = _listen(settings.web_host, settings.web_port)
         web_children = [_fork_web(settings, web_socket) for _ in range(settings.web_processes - 1)]
@@ -116,31 +115,28 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
 
 
 def _listen(host: str, port: int) -> socket.socket:
-    """A listening socket of one web process. With SO_REUSEPORT each process has
-    its own on the same port and the kernel spreads new connections evenly over
-    them (one shared socket goes to whichever process wakes first)."""
+    """One listening socket the web processes share: a connection waits in its one
+    queue until some process accepts it, so a process that dies loses none."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP said explicitly: asyncio sets TCP_NODELAY on accepted connections
     # only when the protocol number is TCP's, and without it every keep-alive
     # response waited ~40 ms for a delayed ACK (Nagle).
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(2048)
+    sock.set_inheritable(True)
     return sock
 
 
-def _fork_web(settings: Settings, parents: socket.socket) -> int:
-    """A child process serving the web app on its own socket until told to stop."""
+def _fork_web(settings: Settings, sock: socket.socket) -> int:
+    """A child process serving the web app on the shared `sock` until told to stop."""
     pid = os.fork()
     if pid:
         return pid
     code = 0
     try:
         _die_with_parent()
-        parents.close()  # the parent's queue of connections is the parent's to serve
-        sock = _listen(settings.web_host, settings.web_port)
         core = open_core(settings)
         try:
             _serve_web(create_app(core), settings, sock)

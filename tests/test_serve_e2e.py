@@ -120,13 +120,6 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _gone(pid: int) -> bool:
-    try:
-        return "zombie" in Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return True
-
-
 def test_several_web_processes_share_the_port_and_stop_together(tmp_path: Path) -> None:
     """BRIDGE_WEB_PROCESSES=3: two forked children and the parent answer on one port."""
     env = {**os.environ, **bridge_env(tmp_path / "d"), "BRIDGE_WEB_PROCESSES": "3"}
@@ -143,10 +136,7 @@ def test_several_web_processes_share_the_port_and_stop_together(tmp_path: Path) 
         statuses = [urllib.request.urlopen(f"http://127.0.0.1:{web}/").status for _ in range(20)]
         assert statuses == [200] * 20
         # A child that is killed does not take the others down; they still answer.
-        # (Connections already queued on a dying child's own socket are reset, so
-        # ask once it is gone: a zombie until the parent reaps it at shutdown.)
         os.kill(web_children[0], 9)
-        wait_for(lambda: _gone(web_children[0]))
         statuses = [urllib.request.urlopen(f"http://127.0.0.1:{web}/").status for _ in range(10)]
         assert statuses == [200] * 10
     finally:
@@ -161,13 +151,11 @@ def test_several_web_processes_share_the_port_and_stop_together(tmp_path: Path) 
 def test_web_process_sockets_are_tcp_so_asyncio_sets_nodelay() -> None:
     """asyncio sets TCP_NODELAY on accepted connections only for sockets whose protocol
     is TCP's; a socket made without it left every keep-alive response waiting ~40 ms
-    for a delayed ACK. Two listening sockets share the port (SO_REUSEPORT)."""
+    for a delayed ACK."""
     from bridge import serve
 
-    first = serve._listen("127.0.0.1", 0)
-    second = serve._listen("127.0.0.1", first.getsockname()[1])
+    sock = serve._listen("127.0.0.1", 0)
     try:
-        assert first.proto == second.proto == socket.IPPROTO_TCP
+        assert sock.proto == socket.IPPROTO_TCP
     finally:
-        first.close()
-        second.close()
+        sock.close()
