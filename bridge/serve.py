@@ -143,7 +143,7 @@ def _fork_web(settings: Settings, sock: socket.socket) -> int:
         finally:
             core.close()
     except SystemExit:
-        pass  # told to stop (SIGTERM from the parent, or the parent's death)
+        code = 0  # told to stop (SIGTERM from the parent, or the parent's death)
     except BaseException:  # a child must never return into the parent's code
         log.exception("web process %s failed", os.getpid())
         code = 1
