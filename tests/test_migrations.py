@@ -44,18 +44,10 @@ def _is_search_index(diff: object) -> bool:
 
 def test_upgrade_from_first_revision_keeps_rows(tmp_path: Path) -> None:
     """A database filled under revision 0001 upgrades to head with every row intact."""
-    from alembic import command
-    from alembic.config import Config
     from sqlalchemy import text
 
-    from threads.db import MIGRATIONS
-
     engine = make_engine(settings_for(tmp_path).effective_database_url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")
+    migrate(engine, "0001")
     with engine.begin() as conn:
         conn.execute(
             text(

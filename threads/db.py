@@ -58,13 +58,13 @@ def writer(engine: Engine) -> Engine:
     return engine.execution_options(sqlite_immediate=True)
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision; Alembic never drops data on upgrade."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to the newest revision (tests: to an older one); no data is dropped."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)
 
 
 def insert_ignoring_conflict(engine_or_conn: Any, table: Any, conflict: list[str]) -> Any:

@@ -12,7 +12,7 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, String, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy import DateTime as SADateTime
 from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
@@ -111,6 +111,9 @@ class Community(CommunityBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     archived: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    # Kept by triggers on `thread` (migration 0012); never written by the application.
+    thread_total: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    message_total: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Route(SQLModel, table=True):
@@ -230,17 +233,7 @@ class RawMessage(SQLModel, table=True):
 
 class Thread(SQLModel, table=True):
     # One conversation in one community; counters are kept by the store.
-    __table_args__ = (
-        Index("ix_thread_community_last", "community_id", "last_activity_at"),
-        # Threads left without a real message (all withdrawn): few, and the community
-        # page subtracts them from its index-only count of threads.
-        Index(
-            "ix_thread_community_empty",
-            "community_id",
-            sqlite_where=text("message_count = 0"),
-            postgresql_where=text("message_count = 0"),
-        ),
-    )
+    __table_args__ = (Index("ix_thread_community_last", "community_id", "last_activity_at"),)
     id: int | None = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id")
     subject: str = ""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 
 _FORBIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"}
 _LOCAL_SPECIALS = re.compile(r'[\s"(),:;<>@\[\\\]]')
@@ -79,8 +80,13 @@ def is_org_address(email: str | None, org_domains: Iterable[str]) -> bool:
     """Whether a normalised address belongs to one of the organisation's domains (exactly)."""
     if not email:
         return False
-    domains = {normalize_domain(d) for d in org_domains}
-    return domain_of(email) in domains
+    return domain_of(email) in _domain_set(tuple(org_domains))
+
+
+@lru_cache(maxsize=64)
+def _domain_set(org_domains: tuple[str, ...]) -> frozenset[str]:
+    # Settings hold a handful of domains; every page asks about dozens of addresses.
+    return frozenset(normalize_domain(d) for d in org_domains)
 
 
 def normalize_domain(domain: str) -> str:
@@ -102,7 +108,7 @@ def is_external(email: str | None, org_domains: Iterable[str]) -> bool:
     from outsiders, so nobody is external (and every address is shown, as
     before): hiding everyone's would make the archive unreadable.
     """
-    domains = list(org_domains)
+    domains = tuple(org_domains)
     if not email or not domains:
         return False
     return not is_org_address(email, domains)

@@ -55,24 +55,13 @@ class CommunitySummary:
 def communities(
     conn: Connection, readable: Sequence[int] | None = None, *, recent: int = 0
 ) -> list[CommunitySummary]:
-    """Readable, unarchived communities by name with their activity at a glance."""
-    stats = (
-        select(
-            T.c.community_id,
-            func.count().label("threads"),
-            func.coalesce(func.sum(T.c.message_count), 0).label("messages"),
-            func.max(T.c.last_activity_at).label("last"),
-        )
-        .where(T.c.message_count > 0)
-        .group_by(T.c.community_id)
-        .subquery()
-    )
-    stmt = (
-        select(C, stats.c.threads, stats.c.messages, stats.c.last)
-        .select_from(C.outerjoin(stats, stats.c.community_id == C.c.id))
-        .where(C.c.archived.is_(False))
-        .order_by(C.c.name)
-    )
+    """Readable, unarchived communities by name with their activity at a glance.
+
+    Totals come from the community row (kept by triggers, migration 0012); the
+    last activity and the `recent` threads from the newest end of the
+    community's thread index: nothing here reads a whole community.
+    """
+    stmt = select(C).where(C.c.archived.is_(False)).order_by(C.c.name)
     if readable is not None:
         stmt = stmt.where(C.c.id.in_(list(readable)))
     rows = conn.execute(stmt).all()
@@ -90,17 +79,12 @@ def communities(
     )
     out = []
     for r in rows:
-        latest: list[tuple[int, str]] = []
-        if recent:
-            latest = [
-                (tid, subject)
-                for tid, subject in conn.execute(
-                    select(T.c.id, T.c.subject)
-                    .where(T.c.community_id == r.id, T.c.message_count > 0)
-                    .order_by(T.c.last_activity_at.desc(), T.c.id.desc())
-                    .limit(recent)
-                )
-            ]
+        latest = conn.execute(
+            select(T.c.id, T.c.subject, T.c.last_activity_at)
+            .where(T.c.community_id == r.id, T.c.message_count > 0)
+            .order_by(T.c.last_activity_at.desc(), T.c.id.desc())
+            .limit(max(recent, 1))
+        ).all()
         out.append(
             CommunitySummary(
                 r.id,
@@ -108,11 +92,11 @@ def communities(
                 r.name,
                 r.description,
                 r.visibility,
-                r.threads or 0,
-                r.messages or 0,
-                as_utc(r.last),
+                r.thread_total,
+                r.message_total,
+                as_utc(latest[0].last_activity_at) if latest else None,
                 active.get(r.id, 0),
-                latest,
+                [(t.id, t.subject) for t in latest[:recent]],
             )
         )
     return out
@@ -200,17 +184,9 @@ def threads_page(
         )
     total = None
     if not filters.any:
-        # Threads whose every message was withdrawn (or removed) are not listed,
-        # so they are not counted either.
-        # Both counts come from indexes alone: all threads, less the few that
-        # lost every message (ix_thread_community_empty).
-        every, empty = (
-            conn.execute(
-                select(func.count()).select_from(T).where(T.c.community_id == community_id, *cond)
-            ).scalar_one()
-            for cond in ((), (T.c.message_count == 0,))
-        )
-        total = every - empty
+        # Kept by triggers (migration 0012); threads whose every message was
+        # withdrawn are not listed, and not counted either.
+        total = conn.execute(select(C.c.thread_total).where(C.c.id == community_id)).scalar_one()
     rows = conn.execute(
         select(T)
         .where(*where)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -125,10 +126,19 @@ class Privacy:
 
     def scrub(self, text: str | None, addresses: Iterable[str]) -> str:
         """`text` with the hidden ones among `addresses` replaced (quotes, signatures)."""
-        value = text or ""
-        for address in {a for a in addresses if a and self.hidden(a)}:
-            value = re.sub(re.escape(address), HIDDEN_ADDRESS, value, flags=re.I)
-        return value
+        if not text:
+            return ""
+        pattern = _any_of(frozenset(a for a in addresses if a and self.hidden(a)))
+        return pattern.sub(HIDDEN_ADDRESS, text) if pattern else text
+
+
+@lru_cache(maxsize=256)
+def _any_of(addresses: frozenset[str]) -> re.Pattern[str] | None:
+    """One pattern for a conversation's hidden addresses (each field of each message uses it)."""
+    if not addresses:
+        return None
+    longest_first = sorted(addresses, key=len, reverse=True)
+    return re.compile("|".join(re.escape(a) for a in longest_first), re.I)
 
 
 def privacy(conn: Connection, request: Request, viewer: Viewer) -> Privacy:
@@ -162,7 +172,7 @@ def redact_message(
     """One message as this reader may see it: names for hidden addresses, texts scrubbed."""
     if shield.reveal:
         return m
-    addresses = list(addresses)
+    addresses = [a for a in addresses if shield.hidden(a)]  # once, not once per field
     return replace(
         m,
         from_name=shield.name(m.from_name, m.from_addr),
