@@ -140,7 +140,7 @@ def prepare(data: Path, url: str | None, seed: int) -> tuple[dict[str, Any], dic
 
 
 def start_server(
-    data: Path, url: str | None, processes: int = 1
+    data: Path, url: str | None, processes: int = 1, threads: int = 0
 ) -> tuple[subprocess.Popen[bytes], int]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -151,6 +151,8 @@ def start_server(
         "BRIDGE_ORG_DOMAINS": "example.com",
         "BRIDGE_WEB_PROCESSES": str(processes),
     }
+    if threads:
+        env["BRIDGE_WEB_THREADS"] = str(threads)
     if url:
         env["BRIDGE_DATABASE_URL"] = url
     cmd = [sys.executable, "-m", "bridge", "serve", "--role", "web", "--web-port", str(port)]
@@ -237,13 +239,16 @@ def main() -> int:
     parser.add_argument(
         "--web-processes", type=int, default=1, help="BRIDGE_WEB_PROCESSES for the server"
     )
+    parser.add_argument(
+        "--web-threads", type=int, default=0, help="BRIDGE_WEB_THREADS (default: the server's)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not args.data and not args.messages:
         parser.error("give --messages N (import) or --data DIR")
     data = ensure_store(args)
     headers, paths = prepare(data, args.database_url, args.seed)
-    proc, port = start_server(data, args.database_url, args.web_processes)
+    proc, port = start_server(data, args.database_url, args.web_processes, args.web_threads)
     try:
         load(port, headers, paths, min(300, args.requests), args.concurrency, args.seed + 1)  # warm
         timings, wall, errors = load(
@@ -258,6 +263,7 @@ def main() -> int:
         "requests": args.requests,
         "concurrency": args.concurrency,
         "web_processes": args.web_processes,
+        "web_threads": args.web_threads or "default",
         "throughput_rps": round(args.requests / wall, 1),
         "errors": errors[:10],
         "latency_ms": {k: summary(v) for k, v in timings.items() if v},
@@ -268,7 +274,7 @@ def main() -> int:
     else:
         print(
             f"{report['requests']} requests, {args.concurrency} clients, "
-            f"{args.web_processes} web process(es), "
+            f"{args.web_processes} web process(es), threads {report['web_threads']}, "
             f"{report['throughput_rps']} req/s, errors: {len(errors)}"
         )
         print(f"{'page':<10} {'n':>5} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>7}  (ms)")

@@ -190,6 +190,9 @@ class Settings(BaseSettings):
     web_processes: int = Field(
         default=1, ge=1, le=64, description="Processes serving the web app on the one port."
     )
+    web_threads: int = Field(
+        default=2, ge=1, le=64, description="Requests one web process works on at once."
+    )
     login_link_minutes: int = Field(
         default=15, gt=0, le=1440, description="How long a mailed login link works."
     )

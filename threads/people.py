@@ -22,6 +22,7 @@ from functools import lru_cache
 
 _FORBIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"}
 _LOCAL_SPECIALS = re.compile(r'[\s"(),:;<>@\[\\\]]')
+_LDH_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")  # letters, digits, hyphens
 
 
 class InvalidAddress(ValueError):
@@ -58,7 +59,7 @@ def normalize_email(address: str) -> str:
 
 def _ascii_label(label: str) -> str:
     if label.isascii():
-        if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", label):
+        if not _LDH_LABEL.fullmatch(label):
             raise UnicodeError(label)
         return label
     # Python's IDNA 2003 codec: nameprep (itself NFKC + case folding), then punycode.

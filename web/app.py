@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
+from anyio import to_thread
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
@@ -47,6 +48,10 @@ def create_app(core: Core) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Pages are rendered on worker threads that share one interpreter lock: past
+        # two at once (one in the database while one runs Python) more threads only
+        # slow every page down; requests beyond that wait their turn in order.
+        to_thread.current_default_thread_limiter().total_tokens = core.settings.web_threads
         yield
         reads.close()  # the last batch, when the server stops
 

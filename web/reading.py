@@ -126,15 +126,16 @@ class Privacy:
 
     def scrub(self, text: str | None, addresses: Iterable[str]) -> str:
         """`text` with the hidden ones among `addresses` replaced (quotes, signatures)."""
-        if not text:
-            return ""
-        pattern = _any_of(frozenset(a for a in addresses if a and self.hidden(a)))
+        if not text or "@" not in text:
+            return text or ""
+        lower = text.lower()
+        pattern = _any_of(frozenset(a for a in addresses if a and a in lower and self.hidden(a)))
         return pattern.sub(HIDDEN_ADDRESS, text) if pattern else text
 
 
 @lru_cache(maxsize=256)
 def _any_of(addresses: frozenset[str]) -> re.Pattern[str] | None:
-    """One pattern for a conversation's hidden addresses (each field of each message uses it)."""
+    """One pattern for the hidden addresses a text holds (a quote often holds the same ones)."""
     if not addresses:
         return None
     longest_first = sorted(addresses, key=len, reverse=True)
