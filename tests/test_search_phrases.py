@@ -83,15 +83,23 @@ def test_word_pairs_stay_within_a_field() -> None:
     ]
 
 
-@pytest.mark.parametrize("density", [0.0, 2.0], ids=["walk", "spans"])
+@pytest.mark.parametrize(
+    ("density", "overestimate"),
+    [(0.0, False), (2.0, False), (1e12, True)],
+    ids=["walk", "spans", "spans-grown"],
+)
 def test_both_postgres_paths_find_the_same_newest_matches(
-    archive: Core, density: float, monkeypatch: pytest.MonkeyPatch
+    archive: Core, density: float, overestimate: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Walking the newest rows and searching growing spans are two ways to one answer,
-    for the ranking window and for the messages operators are tested on."""
+    for the ranking window and for the messages operators are tested on. Spans
+    start where the planner expects enough matches; when it expects far too
+    many ("spans-grown"), they start at the smallest and grow."""
     if archive.engine.dialect.name != "postgresql":
         pytest.skip("the two paths are PostgreSQL's")
     monkeypatch.setattr(search, "WALK_DENSITY", density)
+    if overestimate:
+        monkeypatch.setattr(search, "_pg_estimate", lambda *_: 1e9)
     monkeypatch.setattr(search, "RANK_WINDOW", 2)  # spans must grow to fill even this
     monkeypatch.setattr(search, "SPAN_FRACTIONS", (1 / 4, 1 / 2, 1.0))
     assert found(archive, "train") == {"Release train", "Train schedule"}

@@ -35,9 +35,11 @@ async def test_requests_beyond_the_limit_wait_their_turn(tmp_path: Path, threads
 
     transport = httpx.ASGITransport(app=app)
     try:
-        async with app.router.lifespan_context(app):
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                replies = await asyncio.gather(*(client.get("/slow") for _ in range(5)))
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+        ):
+            replies = await asyncio.gather(*(client.get("/slow") for _ in range(5)))
     finally:
         core.close()
     assert [r.status_code for r in replies] == [200] * 5  # every one answered

@@ -594,13 +594,17 @@ def _pg_recent(
         return list(conn.execute(stmt).scalars())
 
     top = conn.execute(select(func.max(FTS.c.rowid))).scalar() or 0
-    if _pg_estimate(conn, compiler, expr) >= top * WALK_DENSITY:
+    estimate = _pg_estimate(conn, compiler, expr)
+    if estimate >= top * WALK_DENSITY:
         return newest(0)
+    # Spans too small to hold `limit` matches by the estimate are not tried.
+    needed = limit / max(estimate, 1.0)
+    spans = [f for f in SPAN_FRACTIONS if f >= needed] or [1.0]
     found: list[int] = []
     for setting in _SPAN_SETTINGS:
         conn.exec_driver_sql(f"SELECT set_config('{setting}', 'off', true)")
     try:
-        for fraction in SPAN_FRACTIONS:
+        for fraction in spans:
             floor = 0 if fraction >= 1 else top - int(top * fraction)
             found = newest(floor)
             if len(found) >= limit or floor == 0:
