@@ -48,7 +48,8 @@ from threads.models import Community, Message, Thread  # noqa: E402
 from web.auth import open_session  # noqa: E402
 from web.security import CookieNames, sign_session  # noqa: E402
 
-READER = "bench-reader@example.com"
+ORG_DOMAIN = "example.com"  # BRIDGE_ORG_DOMAINS of the server under test
+READER = f"bench-reader@{ORG_DOMAIN}"
 KINDS = ("thread", "community", "search", "home", "person")
 
 
@@ -132,7 +133,9 @@ def prepare(data: Path, url: str | None, seed: int) -> tuple[dict[str, Any], dic
         ],
         "search": ["/search?" + urllib.parse.urlencode({"q": q}) for q in queries],
         "home": ["/"],
-        "person": [f"/p/{urllib.parse.quote(a)}" for a in senders],
+        # Colleagues' pages: an external sender's page is "not found" to a reader.
+        "person": [f"/p/{urllib.parse.quote(a)}" for a in senders if a.endswith("@" + ORG_DOMAIN)]
+        or [f"/p/{urllib.parse.quote(a)}" for a in senders],
     }
     names = CookieNames(secure=False)
     cookie = {"Cookie": f"{names.session}={sign_session(settings.secret_key, sid)}"}
@@ -148,7 +151,7 @@ def start_server(
     env = {
         **os.environ,
         "BRIDGE_DATA": str(data),
-        "BRIDGE_ORG_DOMAINS": "example.com",
+        "BRIDGE_ORG_DOMAINS": ORG_DOMAIN,
         "BRIDGE_WEB_PROCESSES": str(processes),
     }
     if threads:
