@@ -7,6 +7,7 @@ of the thread table itself.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import func, select, text
@@ -19,6 +20,8 @@ from threads import queries
 from threads.db import make_engine, migrate
 from threads.models import Community, Message, Thread
 from threads.withdraw import withdraw_message
+
+LATEST = datetime(2026, 3, 5, 8, 0, tzinfo=UTC)
 
 
 def _counted(conn) -> dict[int, tuple[int, int]]:  # type: ignore[no-untyped-def]
@@ -56,9 +59,14 @@ def test_totals_follow_filing_merging_withdrawing_and_reprocessing(core: Core) -
     assert _check(core) == {eng: (0, 0), ops: (0, 0)}
 
     deliver(core, *conversation(3))
-    deliver(core, make_mail("Lone", msgid="lone@example.com", sender="Bob <bob@example.com>"))
+    deliver(
+        core,
+        make_mail("Lone", msgid="lone@example.com", sender="Bob <bob@example.com>", date=LATEST),
+    )
     deliver(core, make_mail("Ops news", msgid="ops1@example.com", to="ops@lists.example.com"))
     assert _check(core) == {eng: (2, 4), ops: (1, 1)}
+    with core.engine.connect() as conn:
+        assert queries.communities(conn)[0].last_activity == LATEST  # "Engineering" sorts first
 
     # Two threads, then a message referencing both: they merge into one.
     deliver(core, make_mail("A", msgid="a@example.com"), make_mail("B", msgid="b@example.com"))
@@ -78,6 +86,10 @@ def test_totals_follow_filing_merging_withdrawing_and_reprocessing(core: Core) -
         ).scalar_one()
         assert withdraw_message(conn, lone, actor="bob@example.com") is not None
     assert _check(core)[eng] == (2, 7)
+    # ... and its date out of the community's last activity.
+    with core.engine.connect() as conn:
+        last = {c.id: c.last_activity for c in queries.communities(conn)}
+    assert last[eng] == datetime(2026, 3, 2, 11, 0, tzinfo=UTC)  # conversation(3)'s last
 
     # Re-filing everything from the raw mail lands on the same totals.
     before = _check(core)

@@ -79,12 +79,21 @@ def communities(
     )
     out = []
     for r in rows:
-        latest = conn.execute(
-            select(T.c.id, T.c.subject, T.c.last_activity_at)
-            .where(T.c.community_id == r.id, T.c.message_count > 0)
-            .order_by(T.c.last_activity_at.desc(), T.c.id.desc())
-            .limit(max(recent, 1))
-        ).all()
+        # Both from the (community_id, last_activity_at) index. A thread with no
+        # real message left has no last activity, so max() needs no filter.
+        last = conn.execute(
+            select(func.max(T.c.last_activity_at)).where(T.c.community_id == r.id)
+        ).scalar()
+        latest = (
+            conn.execute(
+                select(T.c.id, T.c.subject)
+                .where(T.c.community_id == r.id, T.c.message_count > 0)
+                .order_by(T.c.last_activity_at.desc(), T.c.id.desc())
+                .limit(recent)
+            ).all()
+            if recent
+            else []
+        )
         out.append(
             CommunitySummary(
                 r.id,
@@ -94,9 +103,9 @@ def communities(
                 r.visibility,
                 r.thread_total,
                 r.message_total,
-                as_utc(latest[0].last_activity_at) if latest else None,
+                as_utc(last),
                 active.get(r.id, 0),
-                [(t.id, t.subject) for t in latest[:recent]],
+                [(t.id, t.subject) for t in latest],
             )
         )
     return out
