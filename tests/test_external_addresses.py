@@ -231,3 +231,21 @@ def test_the_original_html_hides_external_addresses_from_readers(core: Core) -> 
     assert VIC not in html.lower()
     boss = client_as(core, "boss@example.com", is_admin=True)
     assert VIC in boss.get(f"/m/{pk}/html").text
+
+
+def test_scrubbing_replaces_every_hidden_address_and_only_those() -> None:
+    """Any case, one address inside another, a text whose lower case is longer, many copies."""
+    from web.reading import Privacy
+
+    shield = Privacy(org_domains=("example.com",), reveal=False)
+    people = [VIC, "avic@vendor.example", "ana@example.com"]
+    text = "Ask AVic@Vendor.Example or VIC@vendor.example; ana@example.com knows."
+    assert shield.scrub(text, people) == (
+        "Ask (address hidden) or (address hidden); ana@example.com knows."
+    )
+    # "İ" is two characters in lower case: positions shift, the fallback still finds Vic.
+    assert shield.scrub(f"İstanbul: {VIC.upper()}", people) == "İstanbul: (address hidden)"
+    many = shield.scrub(f"{VIC} " * 50_000, people)
+    assert VIC not in many
+    assert many.count("(address hidden)") == 50_000
+    assert Privacy().scrub(text, people) == text  # admins see every address

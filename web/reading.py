@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -129,17 +128,42 @@ class Privacy:
         if not text or "@" not in text:
             return text or ""
         lower = text.lower()
-        pattern = _any_of(frozenset(a for a in addresses if a and a in lower and self.hidden(a)))
-        return pattern.sub(HIDDEN_ADDRESS, text) if pattern else text
+        found = {a for a in addresses if a and a in lower and self.hidden(a)}
+        if not found:
+            return text
+        if len(lower) != len(text):  # a few characters change length in lower case
+            pattern = "|".join(re.escape(a) for a in sorted(found, key=len, reverse=True))
+            return re.sub(pattern, HIDDEN_ADDRESS, text, flags=re.I)
+        return _splice(text, _spans(lower, found))
 
 
-@lru_cache(maxsize=256)
-def _any_of(addresses: frozenset[str]) -> re.Pattern[str] | None:
-    """One pattern for the hidden addresses a text holds (a quote often holds the same ones)."""
-    if not addresses:
-        return None
-    longest_first = sorted(addresses, key=len, reverse=True)
-    return re.compile("|".join(re.escape(a) for a in longest_first), re.I)
+def _spans(lower: str, needles: Iterable[str]) -> list[tuple[int, int]]:
+    """Where the needles occur in `lower`, in order, without overlaps (the longer one
+    of two that start together wins; the earlier one of two that overlap).
+
+    str.find is a fast scan; a regex alternation of a long thread's addresses,
+    ignoring case, took most of the time of rendering it.
+    """
+    found = []
+    for needle in needles:
+        at = lower.find(needle)
+        while at != -1:
+            found.append((at, at + len(needle)))
+            at = lower.find(needle, at + len(needle))
+    kept: list[tuple[int, int]] = []
+    for start, end in sorted(found, key=lambda span: (span[0], -span[1])):
+        if not kept or start >= kept[-1][1]:
+            kept.append((start, end))
+    return kept
+
+
+def _splice(text: str, spans: list[tuple[int, int]]) -> str:
+    parts, last = [], 0
+    for start, end in spans:
+        parts += [text[last:start], HIDDEN_ADDRESS]
+        last = end
+    parts.append(text[last:])
+    return "".join(parts)
 
 
 def privacy(conn: Connection, request: Request, viewer: Viewer) -> Privacy:
