@@ -523,31 +523,37 @@ def _ranked(
     conn: Connection, compiler: _Compiler, expr: str, preds: list[ColumnElement[bool]]
 ) -> list[_Candidate]:
     """The most recent RANK_WINDOW matches with their relevance (higher is better)."""
+    newest = (
+        select(M.c.id, M.c.thread_id, _day(compiler), _score(compiler, expr))
+        .select_from(FTS.join(M, M.c.id == FTS.c.rowid))
+        .order_by(FTS.c.rowid.desc())
+        .limit(RANK_WINDOW)
+    )
     if compiler.sqlite:
-        score = func.bm25(literal_column("message_fts"), 4.0, 1.0, 2.0)
-        stmt = (
-            select(M.c.id, M.c.thread_id, _day(compiler), score)
-            .select_from(FTS.join(M, M.c.id == FTS.c.rowid))
-            .where(compiler.match(expr), *preds)
-            .order_by(FTS.c.rowid.desc())
-            .limit(RANK_WINDOW)
-        )
-        return [_Candidate(r[0], r[1], r[2], -r[3]) for r in conn.execute(stmt)]
+        stmt = newest.where(compiler.match(expr), *preds)
+        return [_Candidate(r[0], r[1], r[2], r[3]) for r in conn.execute(stmt)]
     # psycopg prepares a statement run five times, and PostgreSQL then tends to a
     # generic plan that cannot see which words are asked for, so it walks the
     # whole table for a word that is not there; every search is planned for its words.
     conn.exec_driver_sql("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
-    recent = _pg_recent(conn, compiler, expr, preds)
-    if not recent:
-        return []
-    q = bindparam(compiler._name("q"), expr)
-    rank = func.ts_rank(FTS.c.tsv, cast(q, TSQUERY))
-    stmt = (
-        select(M.c.id, M.c.thread_id, _day(compiler), rank)
-        .select_from(FTS.join(M, M.c.id == FTS.c.rowid))
-        .where(FTS.c.rowid.in_(recent))
-    )
+    top, estimate = _pg_estimate(conn, compiler, expr)
+    if estimate >= top * WALK_DENSITY:
+        # Ranked in the walk itself: each vector is read once, in index order
+        # (5-8 ms for a common word at 100k, against 15 fetching the 1,000 again).
+        stmt = newest.where(compiler.match(expr), *preds)
+    else:
+        recent = _pg_spans(conn, compiler, expr, preds, RANK_WINDOW, top, estimate)
+        if not recent:
+            return []
+        stmt = newest.where(FTS.c.rowid.in_(recent))
     return [_Candidate(r[0], r[1], r[2], float(r[3])) for r in conn.execute(stmt)]
+
+
+def _score(compiler: _Compiler, expr: str) -> ColumnElement[float]:
+    """Relevance, higher is better: bm25 (lower is better, so negated) or ts_rank."""
+    if compiler.sqlite:
+        return -func.bm25(literal_column("message_fts"), 4.0, 1.0, 2.0)
+    return func.ts_rank(FTS.c.tsv, cast(bindparam(compiler._name("q"), expr), TSQUERY))
 
 
 # PostgreSQL: the newest matches are looked for in growing spans of the newest
@@ -581,22 +587,42 @@ def _pg_recent(
     """
 
     limit = limit or RANK_WINDOW
-
-    def newest(floor: int) -> list[int]:
-        source = FTS.join(M, M.c.id == FTS.c.rowid) if preds else FTS
-        stmt = (
-            select(FTS.c.rowid)
-            .select_from(source)
-            .where(compiler.match(expr), FTS.c.rowid > floor, *preds)
-            .order_by(FTS.c.rowid.desc())
-            .limit(limit)
-        )
-        return list(conn.execute(stmt).scalars())
-
-    top = conn.execute(select(func.max(FTS.c.rowid))).scalar() or 0
-    estimate = _pg_estimate(conn, compiler, expr)
+    top, estimate = _pg_estimate(conn, compiler, expr)
     if estimate >= top * WALK_DENSITY:
-        return newest(0)
+        return _pg_newest(conn, compiler, expr, preds, limit, 0)
+    return _pg_spans(conn, compiler, expr, preds, limit, top, estimate)
+
+
+def _pg_newest(
+    conn: Connection,
+    compiler: _Compiler,
+    expr: str,
+    preds: list[ColumnElement[bool]],
+    limit: int,
+    floor: int,
+) -> list[int]:
+    """The newest `limit` matching rowids above `floor`."""
+    source = FTS.join(M, M.c.id == FTS.c.rowid) if preds else FTS
+    stmt = (
+        select(FTS.c.rowid)
+        .select_from(source)
+        .where(compiler.match(expr), FTS.c.rowid > floor, *preds)
+        .order_by(FTS.c.rowid.desc())
+        .limit(limit)
+    )
+    return list(conn.execute(stmt).scalars())
+
+
+def _pg_spans(
+    conn: Connection,
+    compiler: _Compiler,
+    expr: str,
+    preds: list[ColumnElement[bool]],
+    limit: int,
+    top: int,
+    estimate: float,
+) -> list[int]:
+    """The newest matches searched in growing spans of the newest rowids (see _pg_recent)."""
     # Spans too small to hold `limit` matches by the estimate are not tried.
     needed = limit / max(estimate, 1.0)
     spans = [f for f in SPAN_FRACTIONS if f >= needed] or [1.0]
@@ -606,7 +632,7 @@ def _pg_recent(
     try:
         for fraction in spans:
             floor = 0 if fraction >= 1 else top - int(top * fraction)
-            found = newest(floor)
+            found = _pg_newest(conn, compiler, expr, preds, limit, floor)
             if len(found) >= limit or floor == 0:
                 break
     finally:
@@ -618,12 +644,14 @@ def _pg_recent(
 _SPAN_SETTINGS = ("enable_indexscan", "enable_seqscan")
 
 
-def _pg_estimate(conn: Connection, compiler: _Compiler, expr: str) -> float:
-    """The planner's estimate of how many messages match (from the GIN statistics)."""
+def _pg_estimate(conn: Connection, compiler: _Compiler, expr: str) -> tuple[int, float]:
+    """The newest rowid, and the planner's estimate of how many messages match
+    (from the GIN statistics)."""
+    top = conn.execute(select(func.max(FTS.c.rowid))).scalar() or 0
     stmt = select(FTS.c.rowid).where(compiler.match(expr))
     sql = stmt.compile(conn, compile_kwargs={"literal_binds": True})
     plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}").scalar_one()
-    return float(plan[0]["Plan"]["Plan Rows"])
+    return top, float(plan[0]["Plan"]["Plan Rows"])
 
 
 def _pg_filtered(
