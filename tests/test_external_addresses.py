@@ -248,4 +248,5 @@ def test_scrubbing_replaces_every_hidden_address_and_only_those() -> None:
     many = shield.scrub(f"{VIC} " * 50_000, people)
     assert VIC not in many
     assert many.count("(address hidden)") == 50_000
+    assert shield.scrub(text, [a.upper() for a in people]) == shield.scrub(text, people)
     assert Privacy().scrub(text, people) == text  # admins see every address

@@ -128,7 +128,8 @@ class Privacy:
         if not text or "@" not in text:
             return text or ""
         lower = text.lower()
-        found = {a for a in addresses if a and a in lower and self.hidden(a)}
+        wanted = {a.lower() for a in addresses if a}
+        found = {a for a in wanted if a in lower and self.hidden(a)}
         if not found:
             return text
         if len(lower) != len(text):  # a few characters change length in lower case
