@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select
 
 from bridge.steps import LIVE_SOURCES, CommunityRef, Context, RawView, Routes
 from threads import consent
-from threads.models import CandidateState, ConsentMessage, Message, RawState
+from threads.models import CandidateState, ConsentMessage, Message, RawState, as_utc, utcnow
 from threads.people import try_normalize
 from threads.store import Letter
 
@@ -27,7 +28,7 @@ class Gate:
     publish: file it as usual; `released` names the opened candidate whose held
     mail this is (its participants had it by cc: no copies are mailed). Not
     published: the raw message ends in `state` with `reason`; `new_candidate`
-    is set when this message started one (the pipeline nudges its starter).
+    is set when this message started one whose starter is to be nudged.
     """
 
     publish: bool
@@ -110,6 +111,7 @@ def _start(
             f"below the cc threshold: {len(org)} organisation address"
             f"{'' if len(org) == 1 else 'es'} on To/Cc, the route needs {community.cc_threshold}",
         )
+    live = _nudge_worthy(raw)
     candidate_id = consent.start_candidate(
         conn,
         community_id=community.id,
@@ -121,11 +123,25 @@ def _start(
         excerpt=_excerpt(letter.visible_text),
         participants=_people(letter, ours),
         org_count=len(org),
-        # Mail a mailbox had before it was connected is kept, never nudged about.
-        live=raw.source in LIVE_SOURCES,
+        live=live,
     )
     starter = try_normalize(letter.from_addr) or letter.from_addr
-    return Gate(False, RawState.candidate, _waiting(starter, candidate_id), None, candidate_id)
+    reason = _waiting(starter, candidate_id)
+    return Gate(False, RawState.candidate, reason, None, candidate_id if live else None)
+
+
+# A conversation that reached the bridge longer ago than this (mail re-read by
+# `reprocess` under today's threshold, a retry after a long outage) has moved
+# on: it becomes a candidate its participants can open, but nobody is mailed.
+NUDGE_WITHIN = timedelta(days=7)
+
+
+def _nudge_worthy(raw: RawView) -> bool:
+    """Mail a mailbox had before it was connected, and old mail, are never nudged about."""
+    if raw.source not in LIVE_SOURCES:
+        return False
+    received = as_utc(raw.received_at)
+    return received is None or utcnow() - received <= NUDGE_WITHIN
 
 
 def _ours(context: Context, routes: Routes, letter: Letter) -> set[str]:

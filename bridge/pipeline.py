@@ -168,6 +168,7 @@ class Pipeline:
                     RAW.c.community_hint,
                     RAW.c.sha256,
                     RAW.c.source_ref,
+                    RAW.c.received_at,
                 ).where(RAW.c.id.in_(raw_ids))
             ).all()
         return sorted((steps.RawView(*row) for row in rows), key=lambda r: r.id)

@@ -13,7 +13,7 @@ import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Connection, insert, select, update
@@ -61,6 +61,7 @@ class RawView:
     community_hint: str
     sha256: str
     source_ref: str = ""  # IMAP: "account/folder/uidvalidity/uid" (the folder's policy)
+    received_at: datetime | None = None  # when the bridge accepted it (None: not loaded)
 
 
 @dataclass(slots=True)

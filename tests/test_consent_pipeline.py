@@ -14,6 +14,7 @@ import smtplib
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from email import policy
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from threads.models import (
     RawMessage,
     RawState,
     Thread,
+    utcnow,
 )
 from web.app import create_app
 
@@ -295,6 +297,32 @@ def test_reprocess_honours_decisions(core: Core, nudged: list[int]) -> None:
         state = conn.execute(select(RAW.c.state).where(RAW.c.id == private[0].raw_id)).scalar()
     assert state == "private"
     assert count(core, Message) == 0
+
+
+def test_reprocess_does_not_nudge_about_old_mail(core: Core, nudged: list[int]) -> None:
+    """Ignored mail re-read under a lower threshold becomes a candidate; only the recent
+    conversation's starter is mailed, not the one of a conversation weeks old."""
+    few = TEAM[:3]  # two colleagues on Cc besides the sender: below the threshold of 4
+    (old,) = run(core, *thread_mail(1, prefix="old", cc=few))
+    (new,) = run(core, *thread_mail(1, prefix="new", cc=few))
+    assert {old.state, new.state} == {RawState.ignored}
+    with core.engine.begin() as conn:
+        conn.execute(
+            RAW.update()
+            .where(RAW.c.id == old.raw_id)
+            .values(received_at=utcnow() - timedelta(days=30))
+        )
+    admin.set_route_policy(core.engine, "eng", LIST, cc_threshold=2)
+    assert admin.reprocess(core, "all") == {"candidate": 2}
+    cm = ConsentMessage.__table__
+    with core.engine.connect() as conn:
+        rows = conn.execute(
+            select(cm.c.raw_id, CAND.c.id, CAND.c.live).join(CAND, CAND.c.id == cm.c.candidate_id)
+        ).all()
+    by_raw = {raw_id: (cid, live) for raw_id, cid, live in rows}
+    assert by_raw[old.raw_id][1] is False
+    assert by_raw[new.raw_id][1] is True
+    assert nudged == [by_raw[new.raw_id][0]]
 
 
 def test_open_community_on_cc_publishes_there_only(core: Core) -> None:
