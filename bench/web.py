@@ -124,6 +124,8 @@ def prepare(data: Path, url: str | None, seed: int) -> tuple[dict[str, Any], dic
         else:
             queries.append(f"{words[i]} -{words[i + 1]} after:2024")
     pages = max(1, threads // 30)
+    # Colleagues' pages: an external sender's page is "not found" to a reader.
+    colleagues = [a for a in senders if a.endswith("@" + ORG_DOMAIN)] or senders
     paths = {
         "thread": [f"/t/{t}" for t in thread_ids],
         # Mostly the first pages, as people read them; some deep pages too.
@@ -133,9 +135,7 @@ def prepare(data: Path, url: str | None, seed: int) -> tuple[dict[str, Any], dic
         ],
         "search": ["/search?" + urllib.parse.urlencode({"q": q}) for q in queries],
         "home": ["/"],
-        # Colleagues' pages: an external sender's page is "not found" to a reader.
-        "person": [f"/p/{urllib.parse.quote(a)}" for a in senders if a.endswith("@" + ORG_DOMAIN)]
-        or [f"/p/{urllib.parse.quote(a)}" for a in senders],
+        "person": [f"/p/{urllib.parse.quote(a)}" for a in colleagues],
     }
     names = CookieNames(secure=False)
     cookie = {"Cookie": f"{names.session}={sign_session(settings.secret_key, sid)}"}

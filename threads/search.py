@@ -537,7 +537,7 @@ def _ranked(
     # whole table for a word that is not there; every search is planned for its words.
     conn.exec_driver_sql("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
     top, estimate = _pg_estimate(conn, compiler, expr)
-    if estimate >= top * WALK_DENSITY:
+    if _walks(top, estimate):
         # Ranked in the walk itself: each vector is read once, in index order
         # (5-8 ms for a common word at 100k, against 15 fetching the 1,000 again).
         stmt = newest.where(compiler.match(expr), *preds)
@@ -588,9 +588,14 @@ def _pg_recent(
 
     limit = limit or RANK_WINDOW
     top, estimate = _pg_estimate(conn, compiler, expr)
-    if estimate >= top * WALK_DENSITY:
+    if _walks(top, estimate):
         return _pg_newest(conn, compiler, expr, preds, limit, 0)
     return _pg_spans(conn, compiler, expr, preds, limit, top, estimate)
+
+
+def _walks(top: int, estimate: float) -> bool:
+    """Whether the planner expects the words in at least WALK_DENSITY of the messages."""
+    return estimate >= top * WALK_DENSITY
 
 
 def _pg_newest(
@@ -672,10 +677,8 @@ def _pg_filtered(
     ids = _pg_recent(conn, compiler, expr, [], FILTER_SCAN)
     if not ids:
         return [], False
-    q = bindparam(compiler._name("q"), expr)
-    rank = func.ts_rank(FTS.c.tsv, cast(q, TSQUERY))
     stmt = (
-        select(M.c.id, M.c.thread_id, _day(compiler), rank)
+        select(M.c.id, M.c.thread_id, _day(compiler), _score(compiler, expr))
         .select_from(FTS.join(M, M.c.id == FTS.c.rowid))
         .where(FTS.c.rowid == func.any(bindparam(compiler._name("ids"), ids, type_=_INT_ARRAY)))
         .where(*preds)

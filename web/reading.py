@@ -198,7 +198,7 @@ def redact_message(
     """One message as this reader may see it: names for hidden addresses, texts scrubbed."""
     if shield.reveal:
         return m
-    addresses = [a for a in addresses if shield.hidden(a)]  # once, not once per field
+    addresses = list(addresses)
     return replace(
         m,
         from_name=shield.name(m.from_name, m.from_addr),
