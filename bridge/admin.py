@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bridge.core import Core
 from bridge.errors import UsageError
+from bridge.rules import ADMIN_ONLY
 from mail.imap import parse_after_action, parse_imap_url
 from threads import search
 from threads.db import writer
@@ -26,6 +27,7 @@ from threads.models import (
     Attachment,
     AuditEntry,
     Community,
+    HoldKind,
     ImapFolder,
     Membership,
     Message,
@@ -574,6 +576,8 @@ class HeldMessage:
     subject: str
     reason: str
     community_ids: tuple[int, ...]  # where it would go; empty when it has no route
+    kind: HoldKind | None = None
+    auth: str = ""  # the sender-authentication verdict, as `bridge log` shows it
 
 
 def held_messages(core: Core, *, limit: int = 200) -> list[HeldMessage]:
@@ -605,8 +609,19 @@ def held_messages(core: Core, *, limit: int = 200) -> list[HeldMessage]:
             ids = tuple(ref.id for ref in steps.route(routes, view, parsed))
         except Exception:  # no route, or unparseable: admins only
             sender, ids = row.mail_from, ()
+        kind = HoldKind(row.hold_kind) if row.hold_kind else None
         out.append(
-            HeldMessage(row.id, row.received_at, row.source, sender, row.subject, row.reason, ids)
+            HeldMessage(
+                row.id,
+                row.received_at,
+                row.source,
+                sender,
+                row.subject,
+                row.reason,
+                ids,
+                kind,
+                auth_summary(row.auth),
+            )
         )
     return out
 
@@ -638,14 +653,22 @@ def decide(
     notify: tuple[str, str] | None = None
     with writer(core.engine).begin() as conn:
         row = conn.execute(
-            select(raw.c.state, raw.c.reason, raw.c.subject, raw.c.mail_from, raw.c.data).where(
-                raw.c.id == raw_id
-            )
+            select(
+                raw.c.state,
+                raw.c.reason,
+                raw.c.hold_kind,
+                raw.c.subject,
+                raw.c.mail_from,
+                raw.c.data,
+            ).where(raw.c.id == raw_id)
         ).first()
         if row is None or row.state != RawState.held:
             raise UsageError(f"message {raw_id} is not held")
-        if row.reason.startswith("confidential: ") and not actor_is_admin:
-            raise UsageError("confidential mail is released or rejected by an admin only")
+        if row.hold_kind in ADMIN_ONLY and not actor_is_admin:
+            what = {HoldKind.confidential: "confidential mail"}.get(
+                row.hold_kind, "mail whose sender is not authenticated"
+            )
+            raise UsageError(f"{what} is released or rejected by an admin only")
         conn.execute(
             insert(md).values(
                 raw_id=raw_id, decision=decision, actor=actor, reason=reason, at=utcnow()
@@ -656,7 +679,9 @@ def decide(
             "reject": (RawState.rejected, f"rejected by a moderator: {reason}"),
             "discard": (RawState.discarded, "discarded by a moderator"),
         }[decision]
-        conn.execute(update(raw).where(raw.c.id == raw_id).values(state=state, reason=why))
+        conn.execute(
+            update(raw).where(raw.c.id == raw_id).values(state=state, reason=why, hold_kind=None)
+        )
         audit(
             conn,
             actor,
@@ -705,6 +730,8 @@ def incoming_log(conn: Connection, *, state: str | None = None, limit: int = 200
             raw.c.subject,
             raw.c.state,
             raw.c.reason,
+            raw.c.hold_kind,
+            raw.c.auth,
         )
         .order_by(raw.c.id.desc())
         .limit(limit)
@@ -712,3 +739,16 @@ def incoming_log(conn: Connection, *, state: str | None = None, limit: int = 200
     if state:
         stmt = stmt.where(raw.c.state == state)
     return list(conn.execute(stmt))
+
+
+def auth_summary(auth: Any) -> str:
+    """'auth: dkim=pass spf=pass dmarc=pass' from a stored verdict ('' when none was made)."""
+    if not auth:
+        return ""
+    note = str(auth.get("note", ""))
+    if auth.get("from_domain") is None:
+        return f"auth: {note}" if note else ""
+    from mail.sender_auth.verdict import Verdict
+
+    text = Verdict.from_json(auth).summary()
+    return f"auth: {text}" + (f" ({note})" if note else "")

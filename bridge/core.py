@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from bridge.inbox import DatabaseInbox
 from bridge.parsepool import ParsePool
 from bridge.pipeline import Pipeline
+from bridge.sender_trust import SenderChecker
 from bridge.settings import Settings
 from bridge.steps import Context
 from threads.db import make_engine, migrate
@@ -46,6 +47,12 @@ def open_core(settings: Settings) -> Core:
         consent_openers=settings.consent_openers,
         nudge_daily_cap=settings.nudge_daily_cap,
         consent_link_days=settings.consent_link_days,
+        senders=SenderChecker(
+            settings.verify_senders,
+            frozenset(settings.trusted_authserv_ids),
+            frozenset(settings.trusted_arc_sealers),
+            tuple(settings.dns_servers),
+        ),
     )
     parser = ParsePool(workers=settings.parse_workers, timeout=settings.parse_timeout)
     return Core(settings, engine, Pipeline(engine, context, parser), DatabaseInbox(engine))

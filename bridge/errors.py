@@ -4,11 +4,13 @@ BridgeError
 ├── Rejected            the message is refused; carries an SMTP reply
 │   ├── UnknownRecipient    550 5.1.1
 │   └── NotPermitted        550 5.7.1
-├── Held                kept, not published; an admin can read the reason
+├── Held                kept, not published; a kind for code, a reason for people
 └── UsageError          a CLI or web request that cannot be carried out
 """
 
 from __future__ import annotations
+
+from threads.models import HoldKind
 
 
 class BridgeError(Exception):
@@ -28,7 +30,15 @@ class NotPermitted(Rejected):
 
 
 class Held(BridgeError):
-    """The message is stored but waits for an admin; str(self) is the reason."""
+    """The message is stored but waits for an admin; str(self) is the reason.
+
+    Code decides by `kind` (stored in `raw_message.hold_kind`), never by the
+    reason's wording, which may change.
+    """
+
+    def __init__(self, kind: HoldKind, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
 
 
 class UsageError(BridgeError):

@@ -32,7 +32,7 @@ from mail.parse import parse_message
 from mail.tokens import ReplyClaim, TokenError, verify_bounce_token
 from threads import outbound
 from threads.db import insert_ignoring_conflict, writer
-from threads.models import MailEvent, Message, Person, RawMessage, RawState, utcnow
+from threads.models import HoldKind, MailEvent, Message, Person, RawMessage, RawState, utcnow
 from threads.withdraw import remove_unreferenced_files, withdraw_message
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ EVENTS = MailEvent.__table__
 HELD_HORIZON = timedelta(days=14)
 # Holds decided after the message parsed: reading it again is safe. A report held
 # for a parse time or size limit is left alone (parsing it here could hang the sender).
-_PARSED_HOLDS = ("bounce:", "no route", "auto-reply:")
+_PARSED_HOLDS = frozenset({HoldKind.bounce, HoldKind.no_route, HoldKind.auto_reply})
 
 
 class HeldReader:
@@ -56,7 +56,7 @@ class HeldReader:
         since = utcnow() - HELD_HORIZON
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(RAW.c.id, RAW.c.data, RAW.c.rcpt_to, RAW.c.reason)
+                select(RAW.c.id, RAW.c.data, RAW.c.rcpt_to, RAW.c.reason, RAW.c.hold_kind)
                 .outerjoin(EVENTS, EVENTS.c.raw_id == RAW.c.id)
                 .where(RAW.c.state == RawState.held, RAW.c.received_at >= since)
                 .where(EVENTS.c.id.is_(None))
@@ -86,11 +86,14 @@ class HeldReader:
         s = self.settings
         rcpt = [str(a) for a in row.rcpt_to or []]
         verp = [a for a in rcpt if bounce_local(a, s.mail_domain) is not None]
-        if row.reason.startswith("bounce:") or (verp and row.reason.startswith(_PARSED_HOLDS)):
+        kind = row.hold_kind
+        if kind == HoldKind.bounce or (verp and kind in _PARSED_HOLDS):
             return self._bounce(row.data, verp)
-        if row.reason.startswith(replies.COMMAND_REASON):
-            return self._command(row.id, rcpt, row.reason[len(replies.COMMAND_REASON) :])
-        if replies.MISMATCH_REASON in row.reason:
+        if kind == HoldKind.command:
+            # The command is read from the message again, not from the reason's wording.
+            command = replies.reply_command(parse_message(row.data)) or ""
+            return self._command(row.id, rcpt, command)
+        if kind == HoldKind.misused_reply:
             return self._mismatch(row.data, rcpt)
         return "none", "", ""
 
@@ -163,6 +166,8 @@ class HeldReader:
             if command == "mute":
                 outbound.set_thread_choice(conn, claim.thread_id, address, "muted")
                 done = f"thread {claim.thread_id} muted for {address}"
+            elif command != "unsubscribe":
+                return "command", address, "no command in the message"
             else:
                 outbound.set_preference(conn, claim.community_id, address, "web")
                 done = f"no more mail from community {claim.community_id} to {address}"

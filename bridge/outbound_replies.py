@@ -25,9 +25,16 @@ from sqlalchemy import Connection, select
 
 from bridge.errors import Held
 from mail.parse import ParsedMessage
-from mail.tokens import ReplyClaim, TokenError, read_reply_token, verify_reply_token
+from mail.tokens import (
+    ReplyClaim,
+    TokenError,
+    TokenMismatch,
+    read_reply_token,
+    verify_reply_token,
+)
 from threads.models import (
     DeliveryPreference,
+    HoldKind,
     Membership,
     Message,
     Person,
@@ -38,8 +45,6 @@ from threads.store import Letter
 
 REPLY_PREFIX = "reply"
 BOUNCE_PREFIX = "bounces"
-# Held reasons the sender role acts on (bridge/sender.py); keep them stable.
-MISMATCH_REASON = "reply token belongs to someone else"
 COMMAND_REASON = "reply command: "
 COMMANDS = {"mute": "mute", "unsubscribe": "unsubscribe", "stop": "mute", "withdraw": "withdraw"}
 _AUTH_RESULT = re.compile(r"\b(dkim|spf|dmarc)\s*=\s*([a-z]+)", re.I)
@@ -68,19 +73,25 @@ def check_reply(
     """The verified claim of a reply by token, or `Held` with the reason."""
     sender = parsed.from_.address if parsed.from_ else ""
     if not secret_key:
-        raise Held("reply token: the bridge has no secret key to check it with")
+        raise Held(
+            HoldKind.invalid_reply, "reply token: the bridge has no secret key to check it with"
+        )
     try:
         claim = verify_reply_token(
             secret_key, token, address=sender, today=datetime.now(UTC).date()
         )
     except TokenError as exc:
-        raise Held(str(exc)) from exc
+        kind = HoldKind.misused_reply if isinstance(exc, TokenMismatch) else HoldKind.invalid_reply
+        raise Held(kind, str(exc)) from exc
     failed = authentication_failures(parsed.headers, trusted_authserv_ids)
     if failed:
-        raise Held("authentication failed at a trusted receiving server: " + ", ".join(failed))
+        raise Held(
+            HoldKind.auth_failed,
+            "authentication failed at a trusted receiving server: " + ", ".join(failed),
+        )
     command = reply_command(parsed)
     if command:
-        raise Held(f"{COMMAND_REASON}{command}")
+        raise Held(HoldKind.command, f"{COMMAND_REASON}{command}")
     return claim
 
 

@@ -13,19 +13,20 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
-from bridge import consent_gate, nudges, steps
+from bridge import consent_gate, nudges, rules, steps
 from bridge import outbound_opened as opened
 from bridge.errors import Held
 from bridge.parsepool import Batch, Failed, ParsePool, Prepared, Result, TimedOut
+from bridge.sender_trust import Trust
 from mail.classify import Classification
 from mail.parse import ParsedMessage
 from threads import queue, search
 from threads.db import serialize_on, writer
-from threads.models import RawMessage, RawState, RoutePolicy, utcnow
+from threads.models import HoldKind, RawMessage, RawState, RoutePolicy, SenderCheck, utcnow
 from threads.store import DuplicateMessage, Letter, conversation_keys
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class Outcome:
     index_entries: list[search.IndexEntry] = field(default_factory=list)
     # Opened candidates whose held mail this message was (bridge/outbound_opened.py).
     released: set[int] = field(default_factory=set)
+    hold_kind: HoldKind | None = None
 
 
 @dataclass(slots=True)
@@ -50,7 +52,8 @@ class _Prepared:
     classification: Classification | None = None
     error: str = ""
     # Held rather than failed: the message is sound but over a limit (time, size, depth).
-    held: bool = False
+    held: HoldKind | None = None
+    trust: Trust = field(default_factory=Trust)
 
 
 class Pipeline:
@@ -130,7 +133,7 @@ class Pipeline:
             search.index_messages(conn, [e for o in outcomes for e in o.index_entries])
             if outcomes:
                 conn.execute(
-                    _FINISH, [_finish(o, p.parsed) for o, p in zip(outcomes, prepared, strict=True)]
+                    _FINISH, [_finish(o, p) for o, p in zip(outcomes, prepared, strict=True)]
                 )
             # After _FINISH: the announcement waits until none of a candidate's mail is pending.
             opened.announce(conn, self._context, {c for o in outcomes for c in o.released})
@@ -180,13 +183,21 @@ class Pipeline:
             if isinstance(result, Prepared):
                 prepared.append(_Prepared(raw, result.parsed, result.classification))
                 if result.parsed.limit:
-                    prepared[-1].error, prepared[-1].held = result.parsed.limit, True
+                    prepared[-1].error, prepared[-1].held = result.parsed.limit, HoldKind.too_large
+                else:
+                    prepared[-1].trust = self._context.senders.check(
+                        raw.data,
+                        result.parsed,
+                        source=raw.source,
+                        source_ref=raw.source_ref,
+                        mail_from=raw.mail_from,
+                    )
             elif isinstance(result, TimedOut):
                 reason = (
                     f"parse time limit: parsing took longer than {result.seconds:g} s "
                     "and was stopped (BRIDGE_PARSE_TIMEOUT)"
                 )
-                prepared.append(_Prepared(raw, error=reason, held=True))
+                prepared.append(_Prepared(raw, error=reason, held=HoldKind.parse_timeout))
             else:
                 assert isinstance(result, Failed)
                 log.error("parse failed for raw %s: %s", raw.id, result.reason)
@@ -197,15 +208,19 @@ class Pipeline:
         """Route and authorize: reads settings and routes only, writes nothing."""
         raw, parsed, classification = item.raw, item.parsed, item.classification
         if item.held:
-            return Outcome(raw.id, RawState.held, item.error)
+            return Outcome(raw.id, RawState.held, item.error, hold_kind=item.held)
         if parsed is None or classification is None:
             return Outcome(raw.id, RawState.failed, item.error)
         try:
             communities = steps.route(routes, raw, parsed)
-            communities = steps.authorize(self._context, communities, parsed, classification)
-            return _Decision(communities, steps.letter_from(raw, parsed, classification))
+            facts = rules.Facts(
+                self._context, communities, parsed, classification, item.trust, raw.source
+            )
+            communities = rules.authorize(facts)
+            letter = steps.letter_from(raw, parsed, classification)
+            return _Decision(communities, replace(letter, sender_check=_sender_check(facts)))
         except Held as held:
-            return Outcome(raw.id, RawState.held, str(held))
+            return Outcome(raw.id, RawState.held, str(held), hold_kind=held.kind)
         except Exception as exc:
             return _failed(raw.id, exc)
 
@@ -228,7 +243,7 @@ class Pipeline:
             with conn.begin_nested():
                 return self._write(conn, routes, raw, parsed, decision.letter, decision.communities)
         except Held as held:
-            return Outcome(raw.id, RawState.held, str(held))
+            return Outcome(raw.id, RawState.held, str(held), hold_kind=held.kind)
         except Exception as exc:
             return _failed(raw.id, exc)
 
@@ -317,6 +332,18 @@ def _kept_outcome(raw_id: int, kept: list[consent_gate.Gate]) -> Outcome:
     return Outcome(raw_id, RawState.duplicate, "Message-ID already filed")
 
 
+def _sender_check(facts: rules.Facts) -> SenderCheck:
+    """What the filed message records of its sender (threads/copies.py reads it)."""
+    if facts.approved:
+        return SenderCheck.approved
+    if facts.source == "web" or facts.trust.proven:
+        return SenderCheck.verified
+    if any(c.reply_token for c in facts.communities):
+        # rules.authorize verified the token: it was mailed to this very From address.
+        return SenderCheck.verified
+    return SenderCheck.unverified if facts.trust.checked else SenderCheck.unchecked
+
+
 def _failed(raw_id: int, exc: Exception) -> Outcome:
     log.error("pipeline failed for raw %s: %s", raw_id, traceback.format_exc())
     return Outcome(raw_id, RawState.failed, f"{type(exc).__name__}: {exc}")
@@ -328,6 +355,8 @@ _FINISH = (
     .values(
         state=bindparam("state"),
         reason=bindparam("reason"),
+        hold_kind=bindparam("hold_kind"),
+        auth=func.coalesce(bindparam("auth", type_=RAW.c.auth.type), RAW.c.auth),
         attempts=RAW.c.attempts + 1,
         processed_at=bindparam("at"),
         message_id=func.coalesce(bindparam("mid"), RAW.c.message_id),
@@ -336,12 +365,15 @@ _FINISH = (
 )
 
 
-def _finish(outcome: Outcome, parsed: ParsedMessage | None) -> dict[str, object]:
+def _finish(outcome: Outcome, prepared: _Prepared) -> dict[str, object]:
     """Parameters of `_FINISH` for one message."""
+    parsed = prepared.parsed
     return {
         "raw_id": outcome.raw_id,
         "state": outcome.state,
         "reason": outcome.reason[:2000],
+        "hold_kind": outcome.hold_kind if outcome.state == RawState.held else None,
+        "auth": prepared.trust.to_json(),
         "at": utcnow(),
         "mid": (parsed.message_id or "")[:998] if parsed else None,
         "subject": parsed.subject[:500] if parsed else None,

@@ -158,6 +158,19 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Authentication-Results authserv-ids whose DKIM/SPF/DMARC verdict is trusted.",
     )
+    verify_senders: Literal["auto", "trusted", "off"] = Field(
+        default="auto",
+        description="Sender authentication: auto (trusted results, else DKIM/SPF/DMARC here), "
+        "trusted (trusted results only) or off (unsafe: From lines are believed).",
+    )
+    trusted_arc_sealers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Domains whose valid ARC seal counts as authentication (lists, gateways).",
+    )
+    dns_servers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="DNS servers for sender checks (host or host:port); empty: resolv.conf.",
+    )
     mismatch_notice_hours: float = Field(
         default=24, gt=0, description="At most one forged-reply warning per owner in this time."
     )
@@ -230,6 +243,8 @@ class Settings(BaseSettings):
         "confidential_labels",
         "confidential_subject_tags",
         "trusted_authserv_ids",
+        "trusted_arc_sealers",
+        "dns_servers",
         mode="before",
     )
     @classmethod

@@ -1,6 +1,6 @@
 """The named steps the pipeline runs for one message, each small and testable on its own.
 
-route -> authorize -> (letter) -> consent gate (bridge/consent_gate.py) ->
+route -> authorize (bridge/rules.py) -> (letter) -> consent gate (bridge/consent_gate.py) ->
 thread_and_store -> index -> fan_out; plus remember_sender and save_attachments.
 Steps raise `Held` with a reason an admin can read; anything else they raise
 marks the message failed.
@@ -20,17 +20,19 @@ from sqlalchemy import Connection, insert, select, update
 
 from bridge import outbound_replies as replies
 from bridge.errors import Held
-from mail.classify import Classification, subject_tag
+from bridge.sender_trust import SenderChecker
+from mail.classify import Classification
 from mail.headers import Address, impersonated_address
 from mail.imap import parse_imap_url
 from mail.parse import Attachment as ParsedAttachment
 from mail.parse import ParsedMessage
 from threads import search
-from threads.access import posters_by_community, posting_hold_reason
+from threads.access import posters_by_community
 from threads.db import insert_ignoring_conflict
 from threads.models import (
     Attachment,
     Community,
+    HoldKind,
     ImapFolder,
     Message,
     ModerationDecision,
@@ -74,7 +76,7 @@ class Context:
     # that may be published; any other label holds the message for a moderator.
     publishable_labels: frozenset[str] = frozenset({"normal", "general", "public"})
     # Labels and subject tags that mark mail confidential: never published, and
-    # released only by an admin (holds whose reason starts with CONFIDENTIAL).
+    # released only by an admin (bridge/rules.py ADMIN_ONLY).
     confidential_labels: frozenset[str] = frozenset(
         {"personal", "private", "company-confidential", "confidential", "highly confidential"}
     )
@@ -97,6 +99,8 @@ class Context:
     consent_openers: str = "starter"
     nudge_daily_cap: int = 3
     consent_link_days: int = 14
+    # Sender authentication (bridge/sender_trust.py), checked before the transaction.
+    senders: SenderChecker = field(default_factory=SenderChecker)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,12 +208,17 @@ def _find_communities(routes: Routes, raw: RawView, parsed: ParsedMessage) -> li
     if raw.community_hint:
         ref = routes.by_slug.get(raw.community_hint)
         if ref is None:
-            raise Held(f"no route: community '{raw.community_hint}' does not exist")
+            raise Held(
+                HoldKind.no_route, f"no route: community '{raw.community_hint}' does not exist"
+            )
         return [ref]
     if (claim := replies.find_reply_claim(raw.rcpt_to)) is not None:
         by_id = {ref.id: ref for ref in routes.by_slug.values()}
         if (ref := by_id.get(claim.community_id)) is None:
-            raise Held("no route: the reply token names a community that no longer exists")
+            raise Held(
+                HoldKind.no_route,
+                "no route: the reply token names a community that no longer exists",
+            )
         return [dataclasses.replace(ref, reply_token=claim.token)]
     found: dict[int, CommunityRef] = {}
     # The SMTP envelope is what the sending server decided; headers can be anything.
@@ -225,86 +234,11 @@ def _find_communities(routes: Routes, raw: RawView, parsed: ParsedMessage) -> li
     if not found:
         where = ", ".join(raw.rcpt_to) or "none"
         raise Held(
+            HoldKind.no_route,
             f"no route: no community is mapped to the recipients ({where}), "
-            f"the To/Cc addresses or List-Id {parsed.list_id or '(none)'}"
+            f"the To/Cc addresses or List-Id {parsed.list_id or '(none)'}",
         )
     return list(found.values())
-
-
-def _with_status(classification: Classification) -> list[str]:
-    """Failed addresses, each with its RFC 3463 status when the report gave one."""
-    report = classification.bounce_report
-    codes = {r.address.lower(): r.status for r in report.failed} if report else {}
-    return [
-        f"{address} ({codes[address.lower()]})" if codes.get(address.lower()) else address
-        for address in classification.failed_recipients
-    ]
-
-
-def authorize(
-    context: Context,
-    communities: list[CommunityRef],
-    parsed: ParsedMessage,
-    classification: Classification,
-) -> list[CommunityRef]:
-    """Hold what must not be published, and what the sender may not post without a moderator.
-
-    A moderator's approval (bridge/admin.py `decide`) lifts the holds that are a
-    matter of judgement: auto-reply, sensitivity, confidential (admins only)
-    and the posting policy. Loops, bounces and mail without a sender stay held.
-    """
-    if classification.loop:
-        raise Held("loop: this is mail the bridge sent itself")
-    if classification.bounce:
-        failed = ", ".join(_with_status(classification)) or "unknown recipients"
-        raise Held(f"bounce: delivery status notification for {failed}")
-    approved = bool(communities) and all(c.approved for c in communities)
-    if classification.auto_reply and not approved:
-        raise Held("auto-reply: " + "; ".join(classification.reasons))
-    if not approved:
-        _hold_confidential(context, parsed, classification)
-    label = classification.sensitivity
-    if label and label not in context.publishable_labels and not approved:
-        raise Held(f"sensitivity label '{label}': needs a moderator's decision")
-    if parsed.from_ is None or not parsed.from_.address:
-        raise Held("no sender: the message has no usable From address")
-    sender = try_normalize(parsed.from_.address)
-    for ref in communities:
-        # Imported history is not posting; a verified reply token is the participant's own.
-        # On a consent route a participant's decision is the permission: holding the
-        # mail for a moderator would show a private conversation to one.
-        consent_route = ref.policy == RoutePolicy.consent.value
-        if ref.live and not ref.approved and not ref.reply_token and not consent_route:
-            why = posting_hold_reason(ref.posting, sender, ref.posters, context.org_domains)
-            if why:
-                raise Held(f"{why} ({ref.slug})")
-    for ref in communities:
-        if ref.reply_token:
-            replies.check_reply(
-                context.secret_key, context.trusted_authserv_ids, ref.reply_token, parsed
-            )
-    open_ = [c for c in communities if not c.archived]
-    if not open_:
-        raise Held("community archived: " + ", ".join(c.slug for c in communities))
-    return open_
-
-
-CONFIDENTIAL = "confidential: "
-
-
-def _hold_confidential(
-    context: Context, parsed: ParsedMessage, classification: Classification
-) -> None:
-    """Confidential mail never reaches a page; the reason tells admins why."""
-    why = ""
-    if classification.encrypted:
-        why = f"encrypted with {classification.encrypted}"
-    elif (label := classification.sensitivity) and label in context.confidential_labels:
-        why = f"sensitivity label '{label}'"
-    elif tag := subject_tag(parsed.subject, context.confidential_subject_tags):
-        why = f"subject tag '{tag}'"
-    if why:
-        raise Held(f"{CONFIDENTIAL}{why}; only an admin can release it")
 
 
 def letter_from(raw: RawView, parsed: ParsedMessage, classification: Classification) -> Letter:

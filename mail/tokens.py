@@ -52,6 +52,10 @@ class TokenError(ValueError):
     """A token that must not be acted on; the message says why, for the admin log."""
 
 
+class TokenMismatch(TokenError):
+    """A genuine token used from another address: its owner may want to know."""
+
+
 class TokenExpired(TokenError):
     """A genuine token past its day: the page can say so rather than "invalid"."""
 
@@ -127,7 +131,7 @@ def verify_reply_token(key: str, token: str, *, address: str, today: date) -> Re
         raise TokenError(f"reply token expired on {claim.expires.isoformat()}")
     expected = _mac(key, b"reply-from", payload, _address_bytes(address))[:_BIND]
     if not hmac.compare_digest(bind, expected):
-        raise TokenError("reply token belongs to someone else: the From address does not match")
+        raise TokenMismatch("reply token belongs to someone else: the From address does not match")
     return claim
 
 
@@ -303,5 +307,5 @@ def verify_consent_reply_token(
         raise TokenExpired(f"consent reply token expired on {claim.expires.isoformat()}")
     expected = _mac(key, b"consent-reply-from", payload, _address_bytes(address))[:_BIND]
     if not hmac.compare_digest(data[_CONSENT_REPLY.size + _TAG :], expected):
-        raise TokenError("consent reply token belongs to someone else: the From does not match")
+        raise TokenMismatch("consent reply token belongs to someone else: the From does not match")
     return claim

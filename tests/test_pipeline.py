@@ -10,7 +10,7 @@ from bridge.core import Core
 from mail.envelope import Envelope
 from tests.conftest import make_mail, settings_for
 from tests.factories import create_community, deliver
-from threads.models import Message, RawMessage, RawState, Thread
+from threads.models import HoldKind, Message, RawMessage, RawState, Thread
 
 
 def raw_row(core: Core, raw_id: int) -> RawMessage:
@@ -92,7 +92,7 @@ def test_confidential_mail_is_held_for_an_admin(
     create_community(core)
     (outcome,) = deliver(core, make_mail(subject, headers=headers))
     assert outcome.state == RawState.held
-    assert outcome.reason.startswith(steps.CONFIDENTIAL)
+    assert outcome.hold_kind == HoldKind.confidential
     assert why in outcome.reason
     assert "only an admin" in outcome.reason
 

@@ -63,6 +63,35 @@ class RawState(enum.StrEnum):
     withdrawn = "withdrawn"
 
 
+class HoldKind(enum.StrEnum):
+    """Why a message is held: what code branches on. The reason text beside it is for people."""
+
+    auth_failed = "auth_failed"  # an organisation From not proven by DKIM/SPF/DMARC or ARC
+    loop = "loop"  # mail the bridge sent itself
+    bounce = "bounce"  # a delivery status notification
+    auto_reply = "auto_reply"  # out-of-office and other RFC 3834 replies
+    confidential = "confidential"  # label, subject tag or encryption: admins only
+    sensitivity = "sensitivity"  # a label that is not publishable: a moderator decides
+    no_sender = "no_sender"  # no usable From address
+    posting = "posting"  # the community's posting policy wants a moderator
+    no_route = "no_route"  # no community is mapped to it
+    archived = "archived"  # every community it routes to is archived
+    invalid_reply = "invalid_reply"  # a reply token that is invalid, expired or unusable
+    misused_reply = "misused_reply"  # someone used another person's reply address
+    command = "command"  # a reply that is a command (mute, unsubscribe, withdraw)
+    too_large = "too_large"  # over a parse limit (size, MIME depth or parts)
+    parse_timeout = "parse_timeout"  # parsing was stopped at BRIDGE_PARSE_TIMEOUT
+
+
+class SenderCheck(enum.StrEnum):
+    """How far a filed message's sender is proven: decides whom its To/Cc may subscribe."""
+
+    verified = "verified"  # authenticated mail, a valid reply token, or a signed-in web post
+    unverified = "unverified"  # nothing proved the From (common for outsiders' mail)
+    approved = "approved"  # a moderator published it despite a hold
+    unchecked = "unchecked"  # filed before senders were checked, or with checks off
+
+
 class RouteKind(enum.StrEnum):
     address = "address"
     list_id = "list_id"
@@ -220,6 +249,10 @@ class RawMessage(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
     state: RawState = Field(default=RawState.pending, sa_type=String(16))
     reason: str = ""
+    # Set with state held (else NULL): what the hold is, for code; `reason` says it for people.
+    hold_kind: HoldKind | None = Field(default=None, sa_type=String(16), nullable=True)
+    # The sender-authentication verdict (mail/sender_auth Verdict.to_json), when one was made.
+    auth: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     attempts: int = 0
     # Filled by the parse step so `bridge log` can show them without re-parsing.
     message_id: str = Field(default="", max_length=998)
@@ -284,6 +317,13 @@ class Message(SQLModel, table=True):
     events: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
     # The address the From display name claims when it is not the sender's own.
     from_impersonates: str | None = Field(default=None, max_length=320)
+    # Whether the From was proven (bridge/rules.py); an unverified message's To/Cc
+    # subscribes nobody without a moderator (threads/copies.py).
+    sender_check: SenderCheck = Field(
+        default=SenderCheck.unchecked,
+        sa_type=String(16),
+        sa_column_kwargs={"server_default": "unchecked"},
+    )
     # Set when its author withdrew it: the row stays a placeholder (threading
     # keeps its place), its text, attachments and index entry are gone.
     withdrawn_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
@@ -400,6 +440,23 @@ class ThreadSubscription(SQLModel, table=True):
     address: str = Field(index=True, max_length=320)
     state: str = Field(max_length=16)  # muted, watching
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class CopyReview(SQLModel, table=True):
+    # An address an unverified message put on a thread's To/Cc: it gets no copies
+    # until a moderator approves it (threads/copies.py).
+    __tablename__ = "copy_review"
+    __table_args__ = (UniqueConstraint("thread_id", "address"),)
+    id: int | None = Field(default=None, primary_key=True)
+    thread_id: int = Field(foreign_key="thread.id", index=True)
+    address: str = Field(max_length=320)
+    # The message that added it, and its sender, as moderators are shown them.
+    message_pk: int | None = Field(default=None, foreign_key="message.id")
+    added_by: str = Field(default="", max_length=320)
+    state: str = Field(default="pending", max_length=16)  # pending, approved, denied
+    actor: str = Field(default="", max_length=320)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    decided_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 class DeliveryPreference(SQLModel, table=True):

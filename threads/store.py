@@ -82,6 +82,8 @@ class Letter:
     auto_reply: bool
     sensitivity: str | None
     attachment_count: int
+    # Whether the From was proven (threads/copies.py: whom its To/Cc may subscribe).
+    sender_check: str = "unchecked"
 
 
 class DuplicateMessage(Exception):
@@ -326,6 +328,7 @@ _MESSAGE_FIELDS = (
     "auto_reply",
     "sensitivity",
     "attachment_count",
+    "sender_check",
     "thread_id",
     "raw_id",
     "placeholder",
@@ -449,6 +452,7 @@ def _message_values(
         "auto_reply": letter.auto_reply,
         "sensitivity": letter.sensitivity,
         "attachment_count": letter.attachment_count,
+        "sender_check": letter.sender_check,
     }
 
 
@@ -471,4 +475,5 @@ def _placeholder(community_id: int, thread_id: int, message_id: str) -> dict[str
         "signature": "",
         "auto_reply": False,
         "attachment_count": 0,
+        "sender_check": "unchecked",
     }

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, func, select
 
 from bridge import admin, steps
 from bridge.errors import Held, UsageError
-from bridge.steps import CONFIDENTIAL
+from bridge.rules import ADMIN_ONLY
 from mail.parse import parse_message
 from threads.access import Viewer, may_moderate, moderated_community_ids
 from threads.models import Community, ImapFolder, Person, RawMessage, RawState, Route
@@ -415,13 +415,11 @@ def _visible_held(request: Request, viewer: Viewer) -> list[admin.HeldMessage]:
     with _connect(request) as conn:
         mine = set(moderated_community_ids(conn, viewer))
     # A moderator sees mail routed to their communities, and nothing that is not;
-    # confidential holds (bridge/steps.py) are for admins' eyes only, subject included.
+    # admin-only holds (bridge/rules.py) are for admins' eyes only, subject included.
     return [
         h
         for h in held
-        if h.community_ids
-        and set(h.community_ids) <= mine
-        and not h.reason.startswith(CONFIDENTIAL)
+        if h.community_ids and set(h.community_ids) <= mine and h.kind not in ADMIN_ONLY
     ]
 
 
