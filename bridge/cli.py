@@ -568,6 +568,8 @@ def log_(core: Core, state: str | None, since: str | None, limit: int, as_json: 
             raw.c.subject,
             raw.c.state,
             raw.c.reason,
+            raw.c.hold_kind,
+            raw.c.auth,
         )
         .order_by(raw.c.id.desc())
         .limit(limit)
@@ -582,11 +584,14 @@ def log_(core: Core, state: str | None, since: str | None, limit: int, as_json: 
         r["received_at"] = r["received_at"].replace(tzinfo=UTC).isoformat()
         if as_json:
             click.echo(json.dumps(r, ensure_ascii=False))
-        else:
-            click.echo(
-                f"{r['received_at'][:19]} {r['source']:<6} {r['state']:<9} "
-                f"<{r['message_id']}> {r['subject'][:60]!r} {r['reason']}"
-            )
+            continue
+        kind = f" [{r['hold_kind']}]" if r["hold_kind"] else ""
+        click.echo(
+            f"{r['received_at'][:19]} {r['source']:<6} {r['state']:<9}{kind} "
+            f"<{r['message_id']}> {r['subject'][:60]!r} {r['reason']}"
+        )
+        if verdict := admin.auth_summary(r["auth"]):
+            click.echo(f"    {verdict}")
 
 
 def _parse_since(value: str) -> datetime:

@@ -21,7 +21,7 @@ from bridge import consent_gate, nudges, rules, steps
 from bridge import outbound_opened as opened
 from bridge.errors import Held
 from bridge.parsepool import Batch, Failed, ParsePool, Prepared, Result, TimedOut
-from bridge.sender_trust import Trust
+from bridge.sender_trust import CHECKED_SOURCES, Trust
 from mail.classify import Classification
 from mail.parse import ParsedMessage
 from threads import queue, search
@@ -338,6 +338,8 @@ def _sender_check(facts: rules.Facts) -> SenderCheck:
         return SenderCheck.approved
     if facts.source == "web" or facts.trust.proven:
         return SenderCheck.verified
+    if facts.source not in CHECKED_SOURCES:
+        return SenderCheck.unchecked  # imported history: recorded, never judged
     if any(c.reply_token for c in facts.communities):
         # rules.authorize verified the token: it was mailed to this very From address.
         return SenderCheck.verified

@@ -26,12 +26,13 @@ from mail.headers import Address, impersonated_address
 from mail.imap import parse_imap_url
 from mail.parse import Attachment as ParsedAttachment
 from mail.parse import ParsedMessage
-from threads import search
+from threads import copies, search
 from threads.access import posters_by_community
 from threads.db import insert_ignoring_conflict
 from threads.models import (
     Attachment,
     Community,
+    CopyReview,
     HoldKind,
     ImapFolder,
     Message,
@@ -323,6 +324,8 @@ def fan_out(
 ) -> int:
     """Queue a copy for thread participants this message did not already reach.
 
+    Only addresses that may have copies get them (threads/copies.py); those an
+    unverified message put on the thread wait for a moderator in copy_review.
     A reply-all reached everyone on its To/Cc; they must not get it twice.
     Delivery itself (composer, queue runner) is the outbound sender's job.
     """
@@ -331,25 +334,35 @@ def fan_out(
     if letter.auto_reply:
         # A moderator may publish an auto-reply; it is never mailed on (RFC 3834 section 2).
         return 0
-    m = Message.__table__
-    rows = conn.execute(
-        select(m.c.from_addr, m.c.to_addrs, m.c.cc_addrs).where(
-            m.c.thread_id == filed.thread_id, m.c.placeholder.is_(False)
-        )
-    )
-    subscribers: set[str] = set()
-    for sender, to, cc in rows:
-        subscribers.add(sender)
-        subscribers.update(a["address"].lower() for a in [*(to or []), *(cc or [])])
     muted, watching = replies.thread_choices(conn, filed.thread_id)
-    subscribers = (subscribers | watching) - muted
-    reached = {letter.from_addr, *(a["address"].lower() for a in [*letter.to, *letter.cc])}
-    ours = routes.by_address
-    owed = sorted(
-        a
-        for a in subscribers - reached
-        if a and a not in ours and not a.endswith("@" + context.mail_domain)
+    found = copies.audience(
+        conn, filed.thread_id, watching=watching, muted=muted, org_domains=context.org_domains
     )
+    reached = {letter.from_addr, *(a["address"].lower() for a in [*letter.to, *letter.cc])}
+
+    def ours(address: str) -> bool:
+        return address in routes.by_address or address.endswith("@" + context.mail_domain)
+
+    owed = sorted(a for a in found.recipients - reached if not ours(a))
+    unvetted = [(a, pk, by) for a, (pk, by) in found.unvetted.items() if not ours(a)]
+    if unvetted:
+        stmt = insert_ignoring_conflict(conn, CopyReview.__table__, ["thread_id", "address"])
+        now = utcnow()
+        conn.execute(
+            stmt,
+            [
+                {
+                    "thread_id": filed.thread_id,
+                    "address": address[:320],
+                    "message_pk": pk,
+                    "added_by": by[:320],
+                    "state": "pending",
+                    "actor": "",
+                    "created_at": now,
+                }
+                for address, pk, by in unvetted
+            ],
+        )
     if owed:
         stmt = insert_ignoring_conflict(conn, Notification.__table__, ["message_pk", "recipient"])
         conn.execute(stmt, [{"message_pk": filed.message_pk, "recipient": a} for a in owed])

@@ -312,6 +312,8 @@ class ThreadMessage:
     from_impersonates: str | None = None
     # Its author withdrew it: only its place in the conversation is left (threads/withdraw.py).
     withdrawn: bool = False
+    # Whether its From was proven (threads/models.py SenderCheck); moderators are shown it.
+    sender_check: str = ""
 
 
 def thread_by_id(conn: Connection, thread_id: int, readable: Sequence[int] | None = None) -> Any:
@@ -378,6 +380,7 @@ def thread_messages(
                 list(extra.get("events") or []),
                 extra.get("from_impersonates"),
                 extra.get("withdrawn_at") is not None,
+                str(extra.get("sender_check") or ""),
             )
         )
     return out

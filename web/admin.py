@@ -22,11 +22,12 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection, func, select
 
-from bridge import admin, steps
+from bridge import admin, copy_reviews, steps
 from bridge.errors import Held, UsageError
 from bridge.rules import ADMIN_ONLY
 from mail.parse import parse_message
 from threads.access import Viewer, may_moderate, moderated_community_ids
+from threads.db import writer
 from threads.models import Community, ImapFolder, Person, RawMessage, RawState, Route
 from web.viewer import current_viewer
 
@@ -428,14 +429,35 @@ def held_page(request: Request, viewer: Viewer = Depends(_staff)) -> HTMLRespons
     held = _visible_held(request, viewer)
     with _connect(request) as conn:
         names = dict(conn.execute(select(C.c.id, C.c.slug)).all())
+        copies = copy_reviews.pending(conn, moderated_community_ids(conn, viewer))
     return _render(
         request,
         "held.html",
         viewer=viewer,
         held=held,
+        copies=copies,
         names=names,
         note=request.query_params.get("note", ""),
     )
+
+
+@router.post("/copies/{review_id}", response_model=None)
+def copy_decision(
+    request: Request,
+    review_id: int,
+    decision: str = Form(...),
+    viewer: Viewer = Depends(_staff),  # noqa: B008
+) -> Response:
+    """Approve or deny copies to an address an unverified message put on a thread."""
+    try:
+        with writer(request.app.state.core.engine).begin() as conn:
+            mine = moderated_community_ids(conn, viewer)
+            state = copy_reviews.decide(
+                conn, review_id, decision, actor=_actor(viewer), community_ids=mine
+            )
+    except UsageError as exc:
+        return _back("/admin/held", str(exc))
+    return _back("/admin/held", f"Address {review_id}: {state}.")
 
 
 @router.get("/held/{raw_id}", response_class=HTMLResponse)
@@ -497,6 +519,7 @@ def incoming_log(
         rows=rows,
         state=state,
         states=[s.value for s in RawState],
+        auth_summary=admin.auth_summary,
     )
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from bridge.posting import PostRefused, post_reply
 from threads import outbound, queries, search
-from threads.access import Viewer, may_post
+from threads.access import Viewer, may_moderate, may_post
 from threads.models import Person
 from threads.searchlang import describe_query
 from threads.withdraw import is_author
@@ -101,6 +101,7 @@ def _thread_context(request: Request, thread_id: int, viewer: Viewer) -> dict[st
         row = readable_thread(conn, viewer, thread_id)
         listed = queries.thread_messages(conn, thread_id, withdrawn=True)
         can_reply = may_post(conn, viewer, row.community_id)
+        moderator = may_moderate(conn, viewer, row.community_id)
         mail_choice = (
             outbound.thread_choice(conn, thread_id, viewer.email) if viewer.email else None
         )
@@ -137,6 +138,7 @@ def _thread_context(request: Request, thread_id: int, viewer: Viewer) -> dict[st
         "withdrawable": withdrawable,
         "outside_hidden": any(shield.hidden(a) for a in addresses),
         "shown": shield.person,
+        "moderator": moderator,
     }
 
 
