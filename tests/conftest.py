@@ -15,6 +15,7 @@ from bridge.core import Core, open_core
 from bridge.settings import Settings, load_settings
 from mail.archive import read_archive
 from tests.backend import DATABASES
+from tests.dnsstub import DNSStub
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 
@@ -119,3 +120,10 @@ def corpus_messages(name: str, limit: int | None = None) -> Iterator[bytes]:
         yield item.raw
         if limit is not None and count >= limit:
             return
+
+
+@pytest.fixture
+def dns_stub() -> Iterator[DNSStub]:
+    """A DNS server on loopback (tests/dnsstub.py): publish records, count queries."""
+    with DNSStub() as stub:
+        yield stub
