@@ -334,10 +334,10 @@ def _kept_outcome(raw_id: int, kept: list[consent_gate.Gate]) -> Outcome:
 
 def _sender_check(facts: rules.Facts) -> SenderCheck:
     """What the filed message records of its sender (threads/copies.py reads it)."""
-    if facts.approved:
-        return SenderCheck.approved
     if facts.source == "web" or facts.trust.proven:
         return SenderCheck.verified
+    if facts.approved:
+        return SenderCheck.approved
     if facts.source not in CHECKED_SOURCES:
         return SenderCheck.unchecked  # imported history: recorded, never judged
     if any(c.reply_token for c in facts.communities):

@@ -5,13 +5,14 @@ goes to an address only when both hold:
 
 1. It may read the community. Members-only: its members and moderators (and
    admins). Org: the organisation's addresses and members, plus outsiders
-   vouched for — put on the thread by a proven organisation sender, or
-   approved by a moderator. Public: anyone. With no `BRIDGE_ORG_DOMAINS`
+   vouched for — put on the thread by a proven organisation sender, approved
+   by a moderator, or whose own post a moderator approved. Public: anyone. With no `BRIDGE_ORG_DOMAINS`
    every address counts as the organisation's, as it does for posting.
 2. It is on the thread legitimately: it wrote to the thread, was on the To/Cc
-   of a message whose sender was not left unproven, chose to follow, or a
-   moderator approved it. An address an unverified message added waits in
-   `copy_review` for a moderator and gets nothing meanwhile.
+   of a message whose sender was proven, chose to follow, or a moderator
+   approved it. An address an unproven message added (approved for
+   publication or not) waits in `copy_review` for a moderator and gets
+   nothing meanwhile.
 
 Muted addresses get nothing either way. Legacy messages (`unchecked`: filed
 before senders were checked, or with checks off) still subscribe their To/Cc,
@@ -39,8 +40,8 @@ from threads.people import is_org_address
 
 M, T, C = Message.__table__, Thread.__table__, Community.__table__
 MS, P, R = Membership.__table__, Person.__table__, CopyReview.__table__
-# A sender proven (or a moderator's approval) vouches for the outsiders it put on the thread.
-VOUCHING = frozenset({SenderCheck.verified.value, SenderCheck.approved.value})
+# An unproven sender's To/Cc waits for a moderator, even when the message itself was approved.
+UNPROVEN = frozenset({SenderCheck.unverified.value, SenderCheck.approved.value})
 
 
 @dataclass(slots=True)
@@ -86,14 +87,14 @@ def audience(
         added = {a["address"].lower() for a in [*(to or []), *(cc or [])] if a.get("address")}
         on_thread.add(sender)
         if check == SenderCheck.approved.value:
-            vouched.add(sender)
-        if check == SenderCheck.unverified.value:
+            vouched.add(sender)  # a moderator let this sender post here
+        if check in UNPROVEN:
             for address in added - on_thread:
                 if reviews.get(address) is None:
                     unvetted.setdefault(address, (pk, sender))
             continue
         on_thread |= added
-        if check in VOUCHING and _org(sender, domains):
+        if check == SenderCheck.verified.value and _org(sender, domains):
             vouched |= added
     visibility = row.visibility
 
