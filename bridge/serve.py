@@ -224,6 +224,7 @@ def _start_smtp(core: Core, settings: Settings) -> Callable[[], None]:
             idle_timeout=settings.smtp_idle_timeout,
             data_timeout=settings.smtp_data_timeout,
             max_connections=settings.smtp_max_connections,
+            max_per_client=settings.smtp_max_per_client,
             rate_per_minute=settings.smtp_rate_limit,
         ),
         tls=tls,

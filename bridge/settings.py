@@ -190,6 +190,9 @@ class Settings(BaseSettings):
         default=600, gt=0, description="Seconds one DATA transfer may take in all."
     )
     smtp_max_connections: int = Field(default=100, gt=0, description="Concurrent SMTP sessions.")
+    smtp_max_per_client: int = Field(
+        default=10, ge=0, description="Concurrent SMTP sessions from one client address; 0: any."
+    )
     smtp_rate_limit: int = Field(
         default=600, ge=0, description="Messages per minute per client address; 0: no limit."
     )

@@ -65,6 +65,10 @@ class Reply(StrEnum):
     QUEUED = "250 2.0.0 Ok: queued as {queue_id}"
     START_DATA = "354 End data with <CR><LF>.<CR><LF>"
     TOO_MANY_CONNECTIONS = "421 4.7.0 {host} Too many connections, try again later"
+    TOO_MANY_FROM_CLIENT = (
+        "421 4.7.0 {host} Too many connections from {client}, "
+        "close some before opening more, or try again later"
+    )
     TIMEOUT = "421 4.4.2 {host} Timeout exceeded, closing connection"
     RATE_LIMITED = "450 4.7.1 Too much mail from {client}, try again in {seconds} seconds"
     TEMPORARY_FAILURE = "451 4.3.0 Temporary failure, please try again later"
@@ -120,6 +124,7 @@ class Limits:
     idle_timeout: float = 300.0  # RFC 5321 4.5.3.2.7: a server waits at least 5 minutes
     data_timeout: float = 600.0  # the whole DATA transfer, however slowly it trickles
     max_connections: int = 100
+    max_per_client: int = 10  # open sessions from one client address; 0: no limit
     rate_per_minute: int = 600  # messages (MAIL commands) per client address; 0: no limit
 
 
@@ -194,24 +199,41 @@ def tls_context(cert: str | Path, key: str | Path) -> ssl.SSLContext:
 
 
 class _Gate:
-    """Connection cap and a token bucket per client address; used on the listener's loop only."""
+    """Connection caps (in all, and per client address) and a token bucket per client address.
+
+    Used on the listener's loop only. The per-client cap keeps one client from
+    taking every slot of the global cap with idle connections and locking all
+    other senders out; Postfix's anvil (smtpd_client_connection_count_limit)
+    does the same.
+    """
 
     def __init__(self, limits: Limits) -> None:
         self._max = limits.max_connections
+        self._max_per_client = limits.max_per_client
+        self._open: dict[str, int] = {}  # client address -> open sessions; no zero entries
         self._rate = limits.rate_per_minute / 60.0  # tokens per second
         self._burst = float(limits.rate_per_minute)  # a minute's worth at once
         self.active = 0
         self._buckets: dict[str, tuple[float, float]] = {}  # address -> (tokens, when)
         self._prune_at = 10_000
 
-    def admit(self) -> bool:
+    def admit(self, client: str) -> Reply | None:
+        """Take a slot for a new session from `client`, or the reply that refuses it."""
         if self.active >= self._max:
-            return False
+            return Reply.TOO_MANY_CONNECTIONS
+        held = self._open.get(client, 0)
+        if self._max_per_client and held >= self._max_per_client:
+            return Reply.TOO_MANY_FROM_CLIENT
         self.active += 1
-        return True
+        self._open[client] = held + 1
+        return None
 
-    def release(self) -> None:
+    def release(self, client: str) -> None:
+        """Give back the slot `admit` took; called once per admitted session, however it ended."""
         self.active -= 1
+        held = self._open.pop(client) - 1
+        if held:
+            self._open[client] = held
 
     def wait_for_message(self, client: str) -> int:
         """0 if `client` may start a message now, else the seconds until it may."""
@@ -503,22 +525,28 @@ class _Session(SMTP):
         self._gate = gate
         self._limits = limits
         self._commits = commits
-        self._admitted = False
+        self._admitted: str | None = None  # the client address holding a gate slot
 
     async def _handle_client(self) -> None:
-        if not self._gate.admit():
-            # Over the cap: say so and hang up; the client retries later (RFC 5321 3.8).
-            await self.push(Reply.TOO_MANY_CONNECTIONS.format(host=self.hostname))
+        assert self.session is not None
+        client = _peer_ip(self.session)
+        refused = self._gate.admit(client)
+        if refused is not None:
+            # Over a cap: say so and hang up; the client retries later (RFC 5321 3.8).
+            await self.push(refused.format(host=self.hostname, client=client))
             assert self.transport is not None
             self.transport.close()
             return
-        self._admitted = True
+        self._admitted = client
         await super()._handle_client()
 
     def connection_lost(self, error: Exception | None) -> None:
-        if self._admitted:
-            self._admitted = False
-            self._gate.release()
+        # Every end of a session passes here once: QUIT, our timeout, the peer's
+        # reset or close, and the listener stopping. After STARTTLS the session is
+        # re-created, so the address is kept on the protocol, not on the session.
+        if self._admitted is not None:
+            self._gate.release(self._admitted)
+            self._admitted = None
         super().connection_lost(error)
 
     def _timeout_cb(self) -> None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge import admin
 from bridge.core import Core
 from mail.envelope import Envelope
+
+if TYPE_CHECKING:
+    from mail.smtp import Limits
 
 
 def create_community(core: Core, **overrides: Any) -> int:
@@ -34,7 +37,7 @@ def deliver(
 
 
 @contextmanager
-def bridge_listener(core: Core, domain: str) -> Iterator[int]:
+def bridge_listener(core: Core, domain: str, limits: Limits | None = None) -> Iterator[int]:
     """The real SMTP listener on a free loopback port, wired as `bridge serve` wires it:
     the bridge's own reply/bounce addresses at `domain`, then the route table."""
     from bridge.recipients import AnyOf, OwnAddresses, RoutedRecipients
@@ -48,6 +51,7 @@ def bridge_listener(core: Core, domain: str) -> Iterator[int]:
         hostname="127.0.0.1",
         port=port,
         server_hostname=domain,
+        limits=limits,
     )
     listener.start()
     try:

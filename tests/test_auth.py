@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import mailbox
 import re
 from datetime import timedelta
@@ -15,6 +16,7 @@ from sqlalchemy import update
 from bridge import admin
 from bridge.core import Core, open_core
 from tests.conftest import settings_for
+from tests.csrf_checks import EXPIRED_PAGE, assert_token_rotated
 from threads.db import writer
 from threads.models import LoginToken, utcnow
 from web.app import create_app
@@ -290,6 +292,91 @@ def test_security_headers(core: Core) -> None:
     page = client.get("/me")
     assert page.headers["cache-control"] == "private, no-store"
     assert page.headers["referrer-policy"] in ("same-origin", "no-referrer")
+
+
+def test_login_by_link_retires_the_token_of_before(core: Core) -> None:
+    """After a magic-link login the pre-login CSRF token gets 403; the new one works."""
+    client = browser(core)
+    before = csrf(client, "/login")
+    assert log_in(core, client, "ana@example.com").status_code == 303
+    assert whoami(client) == "ana@example.com"
+    assert_token_rotated(client, before)
+
+
+def test_logging_in_over_a_session_retires_its_token(core: Core) -> None:
+    """A second login in the same browser (as someone else) rotates the token again."""
+    client = browser(core)
+    log_in(core, client, "ana@example.com")
+    before = csrf(client, "/me")
+    log_in(core, client, "bea@example.com")
+    assert whoami(client) == "bea@example.com"
+    assert_token_rotated(client, before)
+
+
+def test_a_token_with_odd_characters_is_refused_not_a_crash(core: Core) -> None:
+    """A token that is not ASCII is a wrong token: 403 with the clear page."""
+    client = browser(core)
+    log_in(core, client, "ana@example.com")
+    response = client.post("/logout", data={"csrf_token": "é" * 40}, follow_redirects=False)
+    assert response.status_code == 403
+    assert EXPIRED_PAGE in response.text
+    assert whoami(client) == "ana@example.com"
+
+
+# Each is logged in through by a test: the magic link here, single sign-on in test_oidc.py.
+LOGIN_ROUTES = {"web.auth.login_confirm", "web.oidc.callback"}
+
+
+def test_every_route_that_logs_in_is_walked() -> None:
+    """Only the login routes the tests walk open a session; a new one must join them."""
+    root = Path(__file__).resolve().parents[1]
+    callers = set()
+    for package in ("web", "bridge"):
+        for path in sorted((root / package).rglob("*.py")):
+            module = ".".join(path.relative_to(root).with_suffix("").parts)
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and any(
+                    isinstance(call, ast.Call)
+                    and getattr(call.func, "id", getattr(call.func, "attr", "")) == "start_session"
+                    for call in ast.walk(node)
+                ):
+                    callers.add(f"{module}.{node.name}")
+    assert callers == LOGIN_ROUTES
+
+
+def test_strict_transport_security_over_https_only(core: Core, tmp_path: Path) -> None:
+    """With an https public URL every answer (page, 404, 403, static file, 500) carries
+    HSTS for a year with subdomains; with http none does."""
+
+    def answers(c: Core) -> list[object]:
+        app = create_app(c)
+
+        @app.get("/broken-on-purpose")
+        def broken() -> None:
+            raise RuntimeError("a fault the test provokes")
+
+        client = TestClient(app, base_url="https://testserver", raise_server_exceptions=False)
+        responses = [
+            client.get("/login"),
+            client.get("/no-such-page"),
+            client.post("/logout"),
+            client.get("/static/style.css"),
+            client.get("/broken-on-purpose"),
+        ]
+        assert [r.status_code for r in responses] == [200, 404, 403, 200, 500]
+        return responses
+
+    for response in answers(core):
+        assert response.headers["strict-transport-security"] == (
+            "max-age=31536000; includeSubDomains"
+        )
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    plain = open_core(settings_for(tmp_path / "plain", public_url="http://bridge.example.com"))
+    try:
+        for response in answers(plain):
+            assert "strict-transport-security" not in response.headers
+    finally:
+        plain.close()
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,7 @@ from joserfc.jwk import KeySet, RSAKey
 from bridge import admin
 from bridge.core import Core, open_core
 from tests.conftest import settings_for
+from tests.csrf_checks import assert_token_rotated, form_token
 from web.app import create_app
 
 
@@ -159,6 +160,15 @@ def test_single_sign_on_logs_in(core: Core) -> None:
     assert response.status_code == 303
     assert response.headers["location"] == "/c/eng"
     assert whoami(client) == "ana@example.com"
+
+
+def test_single_sign_on_retires_the_token_of_before(core: Core) -> None:
+    """After an SSO login the pre-login CSRF token gets 403; the new one works."""
+    client = browser(core)
+    before = form_token(client, "/login")
+    assert client.get(sign_in_at_provider(client)).status_code == 303
+    assert whoami(client) == "ana@example.com"
+    assert_token_rotated(client, before)
 
 
 def test_callback_works_once_and_only_in_the_browser_that_started(core: Core) -> None:

@@ -13,6 +13,7 @@ import shutil
 import smtplib
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -38,7 +39,7 @@ from mail.smtp import (
     verify_password,
 )
 from tests.conftest import make_mail, settings_for
-from tests.factories import create_community
+from tests.factories import bridge_listener, create_community
 from tests.test_serve_e2e import free_port, wait_for
 from threads.models import RawMessage
 
@@ -102,9 +103,12 @@ def listen(core: Core) -> Iterator[Start]:
 class Dialogue:
     """A raw SMTP client for input smtplib would not send (bare LF, NUL, smuggling)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, source: str = "127.0.0.1") -> None:
         self.port = port
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        # Any 127/8 address is loopback on Linux: binding to 127.0.0.2 makes a second client.
+        self.sock = socket.create_connection(
+            ("127.0.0.1", port), timeout=30, source_address=(source, 0)
+        )
         self.file = self.sock.makefile("rb")
         self.greeting = self.reply()
 
@@ -537,11 +541,11 @@ def test_a_client_gone_in_the_middle_of_data_leaves_nothing(
 # --- Connections, rate, timeouts ---------------------------------------------------------
 
 
-def admitted(port: int) -> Dialogue:
+def admitted(port: int, source: str = "127.0.0.1") -> Dialogue:
     """A connection that got 220; a slot may take a moment to free after a close."""
 
     def attempt() -> Dialogue | None:
-        d = Dialogue(port)
+        d = Dialogue(port, source)
         if d.greeting.startswith("220 "):
             return d
         d.close()
@@ -550,20 +554,101 @@ def admitted(port: int) -> Dialogue:
     return wait_for(attempt)
 
 
+def reset(d: Dialogue) -> None:
+    """Drop the connection with a TCP reset (SO_LINGER 0), as a crashed client does."""
+    d.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    d.close()
+
+
 def test_connection_cap_answers_421_and_closes(listen: Start) -> None:
-    """One connection over the cap is told 421 4.7.0 and closed; a freed slot is reused."""
-    port = listen(limits=Limits(max_connections=2))
-    a, b = admitted(port), admitted(port)  # the listener's own start-up probe may hold a slot
-    c = Dialogue(port)
+    """Over the cap for all clients together: 421 4.7.0 and closed; a freed slot is reused."""
+    port = listen(limits=Limits(max_connections=3, max_per_client=2))
+    # The listener's own start-up probe may hold a slot for a moment: admitted() waits.
+    a, b, c = admitted(port), admitted(port), admitted(port, "127.0.0.2")
+    d = Dialogue(port, "127.0.0.3")  # a client with no session yet, refused by the global cap
     try:
-        assert c.greeting == Reply.TOO_MANY_CONNECTIONS.format(host=DOMAIN)
-        assert c.closed()
+        assert d.greeting == Reply.TOO_MANY_CONNECTIONS.format(host=DOMAIN)
+        assert d.closed()
         assert a.command("QUIT") == "221 Bye"
         assert a.closed()
-        admitted(port).close()
+        admitted(port, "127.0.0.3").close()
     finally:
-        for d in (a, b, c):
-            d.close()
+        for x in (a, b, c, d):
+            x.close()
+
+
+def test_one_client_cannot_take_every_connection(core: Core) -> None:
+    """The 11th session from one address gets 421 4.7.0; another address still gets in."""
+    create_community(core)
+    with bridge_listener(core, DOMAIN, Limits(max_per_client=10)) as port:
+        held = [admitted(port) for _ in range(10)]
+        try:
+            over = Dialogue(port)
+            held.append(over)
+            assert over.greeting == Reply.TOO_MANY_FROM_CLIENT.format(
+                host=DOMAIN, client="127.0.0.1"
+            )
+            assert over.closed()
+            other = Dialogue(port, "127.0.0.2")
+            held.append(other)
+            assert other.greeting.startswith("220 ")
+            other.command("EHLO other.example")
+            assert other.send_data(crlf(make_mail()) + b".\r\n").startswith("250 2.0.0")
+            assert held[0].command("QUIT") == "221 Bye"
+            held[1].close()
+            held.append(admitted(port))
+            held.append(admitted(port))
+            assert Dialogue(port).greeting.startswith("421 4.7.0")
+        finally:
+            for d in held:
+                d.close()
+
+
+def test_a_client_slot_is_freed_however_the_session_ends(core: Core) -> None:
+    """QUIT, a reset, our idle timeout and a drop in DATA each give the client its slot back."""
+    create_community(core)
+    with bridge_listener(core, DOMAIN, Limits(max_per_client=1, idle_timeout=1.0)) as port:
+        d = admitted(port)
+        assert d.command("QUIT") == "221 Bye"
+        d.close()
+        d = admitted(port)
+        reset(d)
+        d = admitted(port)
+        assert d.reply() == Reply.TIMEOUT.format(host=DOMAIN)
+        assert d.closed()
+        d.close()
+        d = admitted(port)
+        d.command("EHLO client.example")
+        d.command("MAIL FROM:<ana@example.com>")
+        d.command(f"RCPT TO:<{LIST}>")
+        assert d.command("DATA") == Reply.START_DATA
+        d.sock.sendall(b"Subject: half\r\n")
+        reset(d)
+        d = admitted(port)
+        assert Dialogue(port).greeting.startswith("421 4.7.0")
+        other = admitted(port, "127.0.0.2")
+        d.close()
+        other.close()
+
+
+def test_serve_wires_the_per_client_cap(tmp_path: Path) -> None:
+    """BRIDGE_SMTP_MAX_PER_CLIENT reaches the listener `bridge serve` starts."""
+    from bridge.core import open_core
+
+    settings = settings_for(tmp_path / "d", smtp_port=free_port(), smtp_max_per_client=1)
+    core = open_core(settings)
+    stop = _start_smtp(core, settings)
+    try:
+        first = admitted(settings.smtp_port)
+        second = Dialogue(settings.smtp_port)
+        assert second.greeting == Reply.TOO_MANY_FROM_CLIENT.format(
+            host=settings.mail_domain, client="127.0.0.1"
+        )
+        first.close()
+        second.close()
+    finally:
+        stop()
+        core.close()
 
 
 def test_rate_limit_per_client_answers_450_with_a_retry_hint(

@@ -34,7 +34,7 @@ from web.api import error_response as api_error
 from web.api import router as api_router
 from web.attachments import router as attachments_router
 from web.feeds import router as feeds_router
-from web.security import CSP, CookieNames, SecurityMiddleware, csrf_token
+from web.security import CSP, CookieNames, SecurityMiddleware, csrf_token, protect
 from web.viewer import current_viewer
 from web.withdraw import router as withdraw_router
 
@@ -108,7 +108,11 @@ def create_app(core: Core) -> FastAPI:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> HTMLResponse:
         log.error("error serving %s", request.url.path, exc_info=exc)
-        return _error_page(request, 500, "Something went wrong on our side; it has been logged.")
+        page = _error_page(request, 500, "Something went wrong on our side; it has been logged.")
+        # Starlette sends this answer from outside every middleware, so the
+        # security middleware never sees it: its headers are added here.
+        protect(page.headers, request.scope, app.state.cookies)
+        return page
 
     return app
 

@@ -11,7 +11,8 @@
    shows a button: corporate mail scanners fetch every link in a message,
    and must not log anyone in or use the link up. The POST logs in.
 3. Logging in deletes the browser's previous session and starts a new one
-   (a fixated session id is worthless); logout deletes it.
+   with a new browser nonce (a fixated session id or CSRF token is
+   worthless, see web/security.py); logout deletes it.
 
 Links are built from `BRIDGE_PUBLIC_URL`, never from the request's Host
 header, which an attacker could set to their own site. Only token, session

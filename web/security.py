@@ -8,15 +8,22 @@ mounted apps and routes other modules add later alike):
   `X-CSRF-Token`; otherwise it is answered 403 before any route runs.
   Forms write `<input type="hidden" name="csrf_token" value="{{ csrf_token(request) }}">`.
   The token is an HMAC of the session id (logged in) or of the browser's
-  random nonce (anonymous), so it changes when the session rotates at login,
-  cannot be forged without the secret key, and is useless in another browser.
+  random nonce (anonymous), so it cannot be forged without the secret key
+  and is useless in another browser. A browser with a session cookie is held
+  to the session's token alone, and every login (`start_session`, whichever
+  route calls it) draws a new session id and a new browser nonce: a token
+  seen before login, which someone may have planted or read, is refused
+  afterwards, even once that session has ended (OWASP's rule to renew
+  tokens when privileges change).
   Paths in `CSRF_EXEMPT` are authorised by a signed token in the address
   instead of a cookie (RFC 8058 one-click unsubscribe, POSTed by mail
   providers that have no cookie and cannot carry our token).
 - **Headers** on every answer, error pages included: a strict
   Content-Security-Policy (nothing inline, nothing remote, no framing),
-  X-Content-Type-Options, X-Frame-Options, Referrer-Policy, and no caching
-  of pages seen by a logged-in browser.
+  X-Content-Type-Options, X-Frame-Options, Referrer-Policy, no caching
+  of pages seen by a logged-in browser, and, when the public URL is https,
+  Strict-Transport-Security (RFC 6797) so that a browser that has been here
+  once never again sends a request, or a cookie, over plain http.
 - **Cookies.** The browser nonce (`bridge_browser`) and the session
   (`bridge_session`, the signed session id) are HttpOnly, SameSite=Lax, and
   Secure with the `__Host-` prefix when the public URL is https.
@@ -43,10 +50,14 @@ CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
+# A year, the usual minimum for browsers' preload lists; subdomains too, since a
+# cookie set by a plain-http subdomain could otherwise shadow ours.
+HSTS = "max-age=31536000; includeSubDomains"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Authorised by a signed token in the path, not by the browser's cookies (see above).
 CSRF_EXEMPT = ("/unsubscribe/",)
 MAX_FORM_BYTES = 30 * 1024 * 1024
+BROWSER_COOKIE_SECONDS = 400 * 86400  # the longest lifetime browsers honour (RFC 6265bis)
 
 
 class CookieNames:
@@ -129,7 +140,7 @@ def browser_nonce(request: Request, *, create: bool = True) -> str | None:
         return None
     nonce = secrets.token_urlsafe(32)
     state["bridge_browser"] = nonce
-    set_cookie(request, names.header(names.browser, nonce, 400 * 86400))
+    set_cookie(request, names.header(names.browser, nonce, BROWSER_COOKIE_SECONDS))
     return nonce
 
 
@@ -139,11 +150,21 @@ def set_cookie(request: Request, header: str) -> None:
 
 
 def start_session(request: Request, sid: str, max_age: int) -> None:
-    """Bind the rest of this request and the browser to a new session id."""
+    """Bind the rest of this request and the browser to a new session id and a new nonce.
+
+    Every route that logs someone in ends here, so none can keep the CSRF
+    token of before the login alive: the session's token derives from the new
+    id, and the new nonce retires the anonymous token for after a logout too.
+    Links asked for earlier in this browser stop working with the old nonce;
+    the person has just logged in, and can ask again.
+    """
     names: CookieNames = request.app.state.cookies
     secret = request.app.state.core.settings.secret_key
-    _state(request.scope)["bridge_sid"] = sid
+    state = _state(request.scope)
+    state["bridge_sid"] = sid
     set_cookie(request, names.header(names.session, sign_session(secret, sid), max_age))
+    state["bridge_browser"] = nonce = secrets.token_urlsafe(32)
+    set_cookie(request, names.header(names.browser, nonce, BROWSER_COOKIE_SECONDS))
 
 
 def end_session(request: Request) -> None:
@@ -161,14 +182,35 @@ def csrf_token(request: Request) -> str:
     return _sign(secret, "csrf-browser", browser_nonce(request) or "")
 
 
-def _expected_tokens(scope: Scope, secret: str, names: CookieNames) -> list[str]:
+def _expected_token(scope: Scope, secret: str, names: CookieNames) -> str | None:
+    """The one token this request may carry: the same choice `csrf_token` makes for pages."""
     cookies = _cookies(scope)
-    out = []
     if sid := unsign_session(secret, cookies.get(names.session)):
-        out.append(_sign(secret, "csrf-session", sid))
+        # Logged in: only the session's token. The browser's token would still be
+        # the one handed out before login, so accepting it kept that token alive.
+        return _sign(secret, "csrf-session", sid)
     if (nonce := cookies.get(names.browser)) and len(nonce) >= 32:
-        out.append(_sign(secret, "csrf-browser", nonce))
-    return out
+        return _sign(secret, "csrf-browser", nonce)
+    return None
+
+
+def protect(headers: MutableHeaders, scope: Scope, names: CookieNames) -> None:
+    """Add the protective headers to one answer (those the answer set itself stay)."""
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers["X-Content-Type-Options"] = "nosniff"
+    # The legacy header agrees with the page's CSP (a framed message body
+    # allows its own site as frame ancestor; everything else allows none).
+    policy = headers.get("Content-Security-Policy", "")
+    if "frame-ancestors 'none'" in policy:
+        headers["X-Frame-Options"] = "DENY"
+    elif "frame-ancestors 'self'" in policy:
+        headers["X-Frame-Options"] = "SAMEORIGIN"
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    if names.secure:
+        headers["Strict-Transport-Security"] = HSTS
+    if _state(scope).get("bridge_sid") or names.session.encode() in _cookie_header(scope):
+        headers.setdefault("Cache-Control", "private, no-store")
 
 
 class SecurityMiddleware:
@@ -187,26 +229,14 @@ class SecurityMiddleware:
         if scope["method"] in UNSAFE_METHODS and not scope["path"].startswith(CSRF_EXEMPT):
             body = await _read_body(receive)
             if body is None or not await self._token_ok(scope, body):
-                await _forbidden(send, api=scope["path"].startswith("/api/"))
+                await _forbidden(scope, send, self.names)
                 return
             receive = _replay(body)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers.setdefault("Content-Security-Policy", CSP)
-                headers["X-Content-Type-Options"] = "nosniff"
-                # The legacy header agrees with the page's CSP (a framed message body
-                # allows its own site as frame ancestor; everything else allows none).
-                policy = headers.get("Content-Security-Policy", "")
-                if "frame-ancestors 'none'" in policy:
-                    headers["X-Frame-Options"] = "DENY"
-                elif "frame-ancestors 'self'" in policy:
-                    headers["X-Frame-Options"] = "SAMEORIGIN"
-                headers.setdefault("Referrer-Policy", "same-origin")
-                headers["Cross-Origin-Opener-Policy"] = "same-origin"
-                if state.get("bridge_sid") or self.names.session.encode() in _cookie_header(scope):
-                    headers.setdefault("Cache-Control", "private, no-store")
+                protect(headers, scope, self.names)
                 for cookie in state.get("bridge_set_cookies", []):
                     headers.append("Set-Cookie", cookie)
             await send(message)
@@ -214,8 +244,8 @@ class SecurityMiddleware:
         await self.app(scope, receive, send_with_headers)
 
     async def _token_ok(self, scope: Scope, body: bytes) -> bool:
-        expected = _expected_tokens(scope, self.secret, self.names)
-        if not expected:
+        expected = _expected_token(scope, self.secret, self.names)
+        if expected is None:
             return False
         given = ""
         for key, value in scope.get("headers", []):
@@ -223,7 +253,7 @@ class SecurityMiddleware:
                 given = value.decode("latin-1")
         if not given:
             given = await _form_token(scope, body)
-        return any(hmac.compare_digest(given, token) for token in expected)
+        return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
 
 
 def _cookie_header(scope: Scope) -> bytes:
@@ -274,27 +304,22 @@ async def _form_token(scope: Scope, body: bytes) -> str:
         await request.close()
 
 
-async def _forbidden(send: Send, *, api: bool = False) -> None:
+async def _forbidden(scope: Scope, send: Send, names: CookieNames) -> None:
     body = (
         b"<!doctype html><meta charset=utf-8><title>Form expired</title>"
-        b"<h1>This form has expired</h1><p>The page you sent it from was too old, or it did "
-        b"not come from this site. Go back, reload the page and try again.</p>"
+        b"<h1>This form has expired</h1><p>The page you sent it from was too old (from "
+        b"before you last logged in, for example), or it did not come from this site. "
+        b"Go back, reload the page and try again.</p>"
     )
     content_type = b"text/html; charset=utf-8"
-    if api:
+    if scope["path"].startswith("/api/"):
         body = b'{"detail": "missing or wrong CSRF token: send X-CSRF-Token"}'
         content_type = b"application/json"
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 403,
-            "headers": [
-                (b"content-type", content_type),
-                (b"content-security-policy", CSP.encode()),
-                (b"x-content-type-options", b"nosniff"),
-                (b"x-frame-options", b"DENY"),
-                (b"referrer-policy", b"same-origin"),
-            ],
-        }
-    )
+    start: Message = {
+        "type": "http.response.start",
+        "status": 403,
+        "headers": [(b"content-type", content_type)],
+    }
+    protect(MutableHeaders(scope=start), scope, names)
+    await send(start)
     await send({"type": "http.response.body", "body": body})
