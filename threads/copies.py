@@ -6,8 +6,9 @@ goes to an address only when both hold:
 1. It may read the community. Members-only: its members and moderators (and
    admins). Org: the organisation's addresses and members, plus outsiders
    vouched for — put on the thread by a proven organisation sender, approved
-   by a moderator, or whose own post a moderator approved. Public: anyone. With no `BRIDGE_ORG_DOMAINS`
-   every address counts as the organisation's, as it does for posting.
+   by a moderator, or whose own post a moderator approved. Public: anyone.
+   With no `BRIDGE_ORG_DOMAINS` every address counts as the organisation's,
+   as it does for posting.
 2. It is on the thread legitimately: it wrote to the thread, was on the To/Cc
    of a message whose sender was proven, chose to follow, or a moderator
    approved it. An address an unproven message added (approved for
