@@ -103,3 +103,65 @@ def test_upgrade_to_0010_copies_candidates_participants(tmp_path: Path) -> None:
         assert [c.subject for c in consent.candidates_of(conn, "B@X.test")] == ["Plan"]
         assert consent.waiting_count(conn, "ana@example.com") == 1
         assert consent.waiting_count(conn, "zed@example.com") is None
+
+
+def test_upgrade_to_0014_types_holds_and_drops_non_members_follows(tmp_path: Path) -> None:
+    """Held rows get their kind from the old wording; non-members' follows of members-only go."""
+    from sqlalchemy import text
+
+    engine = make_engine(settings_for(tmp_path).effective_database_url)
+    migrate(engine, "0012")
+    at = "'2026-03-02 09:00:00'"
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO community (id, slug, name, description, visibility, posting, archived,"
+                f" created_at) VALUES (1, 'hr', 'HR', '', 'members', 'org', false, {at})"
+            )
+        )
+        for pid, email, is_admin in ((1, "ana@org.test", False), (2, "root@org.test", True)):
+            conn.execute(
+                text(
+                    "INSERT INTO person (id, email, name, is_admin, disabled, created_at)"
+                    f" VALUES (:id, :email, '', :admin, false, {at})"
+                ),
+                {"id": pid, "email": email, "admin": is_admin},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO membership (community_id, person_id, role, created_at)"
+                f" VALUES (1, 1, 'member', {at})"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO thread (id, community_id, subject, message_count,"
+                " original_recipients) VALUES (1, 1, 'Pay', 0, 0)"
+            )
+        )
+        for address in ("ana@org.test", "root@org.test", "mallory@evil.test"):
+            conn.execute(
+                text(
+                    "INSERT INTO thread_subscription (thread_id, address, state, updated_at)"
+                    f" VALUES (1, :a, 'watching', {at})"
+                ),
+                {"a": address},
+            )
+        for n, reason in enumerate(
+            ("bounce: delivery status notification for x@y.test", "confidential: label 'x'")
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO raw_message (sha256, data, size, source, source_ref,"
+                    " community_hint, mail_from, rcpt_to, received_at, state, reason, attempts,"
+                    f" message_id, subject, claimed_by) VALUES (:sha, :data, 3, 'smtp', '', '',"
+                    f" '', '[]', {at}, 'held', :reason, 1, '', '', '')"
+                ),
+                {"sha": f"{n:064d}", "data": b"abc", "reason": reason},
+            )
+    migrate(engine)
+    with engine.connect() as conn:
+        kinds = conn.execute(text("SELECT hold_kind FROM raw_message ORDER BY id")).scalars()
+        assert list(kinds) == ["bounce", "confidential"]
+        follows = conn.execute(text("SELECT address FROM thread_subscription ORDER BY address"))
+        assert list(follows.scalars()) == ["ana@org.test", "root@org.test"]
