@@ -9,12 +9,13 @@ list that rewrites and ARC-seals), attacker.example (signs with its own key).
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from mail.parse import parse_message
 from mail.sender_auth import Resolver, Verdict, trusted_verdict, verify
-from mail.sender_auth.dns import DNSTempError
+from mail.sender_auth.dns import DNSTempError, _nameserver
 from mail.sender_auth.signatures import MAX_SIGNATURES
 from tests.conftest import corpus_messages, make_mail
 from tests.dkimkeys import DkimKey
@@ -193,6 +194,38 @@ def test_missing_records_are_cached_too(dns_stub: DNSStub) -> None:
     assert dns_stub.queries == 1
 
 
+def test_resolver_is_shared_safely_between_threads(dns_stub: DNSStub) -> None:
+    """Eight threads asking the same names all get the right answers from one cache."""
+    names = [f"n{i}.org.example" for i in range(10)]
+    for name in names:
+        dns_stub.add_txt(name, f"value of {name}")
+    resolver = Resolver([dns_stub.address])
+
+    def ask(round_: int) -> list[bool]:
+        return [resolver.txt(n) == [f"value of {n}".encode()] for n in names[round_ % 10 :]]
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = [ok for batch in pool.map(ask, range(200)) for ok in batch]
+    assert len(answers) == sum(10 - r % 10 for r in range(200))
+    assert all(answers)
+    assert len(names) <= dns_stub.queries <= 8 * len(names)  # races may ask again, once a thread
+
+
+@pytest.mark.parametrize(
+    ("spec", "host", "port"),
+    [
+        ("192.0.2.1", "192.0.2.1", 53),
+        ("127.0.0.1:5353", "127.0.0.1", 5353),
+        ("::1", "::1", 53),
+        ("[::1]:5353", "::1", 5353),
+    ],
+)
+def test_nameserver_forms(spec: str, host: str, port: int) -> None:
+    """Name servers are given as address, address:port, IPv6, or [IPv6]:port."""
+    server = _nameserver(spec)
+    assert (server.address, server.port) == (host, port)
+
+
 def test_lookup_times_out_after_two_seconds() -> None:
     """A name server that never answers costs the 2 s timeout, then DNSTempError."""
     with silent_udp() as address:
@@ -298,6 +331,14 @@ def test_sha1_signature_is_not_accepted(org: DNSStub) -> None:
     )
     verdict = check(org, raw)
     assert (verdict.dkim, verdict.aligned) == ("policy", False)
+
+
+def test_body_length_tag_with_text_appended_is_not_accepted(org: DNSStub) -> None:
+    """l= covering only part of the body: appended text makes the signature "policy"."""
+    raw = DkimKey.generate("org").sign(make_mail(sender=FROM), "sel", ORG, length=True)
+    assert check(org, raw).dkim == "pass"
+    verdict = check(org, raw + b"\nForged instructions: wire the money.\n")
+    assert (verdict.dkim, verdict.dmarc, verdict.aligned) == ("policy", "fail", False)
 
 
 GMAIL = (

@@ -6,8 +6,11 @@ to check and what a failure means. Its key lookups go through our resolver
 `DNSTempError`, which becomes temperror -- dkimpy's own timeout handling would
 call it a plain failure. A missing or unusable key is permerror (RFC 6376
 section 6.1.2: PERMFAIL), a syntactically broken signature too, a body or
-signature mismatch fail. rsa-sha1 signatures that verify are "policy":
-RFC 8301 section 3.1 says verifiers must not consider them valid.
+signature mismatch fail. Two kinds of signature that verify are "policy"
+(valid, but not accepted): rsa-sha1 (RFC 8301 section 3.1: verifiers must not
+consider it valid), and a body length l= shorter than the body -- anyone may
+append to such a message, and a forged text added after a genuine signed
+one would otherwise pass (RFC 6376 section 8.2).
 
 Hostile mail may carry any number of signatures, each costing a DNS lookup
 and an RSA operation: at most `MAX_SIGNATURES` are checked, those whose d=
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dkim  # type: ignore[import-untyped]
+from dkim.canonicalization import CanonicalizationPolicy  # type: ignore[import-untyped]
 
 from mail.sender_auth.dns import DNSTempError, Lookups
 from mail.sender_auth.domains import aligned
@@ -98,6 +102,7 @@ def _one_signature(message: Any, index: int, lookups: Lookups) -> tuple[str, str
     fetch = _KeyFetcher(lookups)
     try:
         ok = message.verify(index, dnsfunc=fetch)
+        unacceptable = ok and _not_acceptable(message)
     except DNSTempError:
         return "temperror", ""
     except dkim.ValidationError as exc:
@@ -109,10 +114,19 @@ def _one_signature(message: Any, index: int, lookups: Lookups) -> tuple[str, str
         return "permerror", ""
     domain = bytes(message.domain or b"").decode("ascii", "replace").lower()
     if ok:
-        if message.signature_fields.get(b"a", b"").lower() == b"rsa-sha1":
-            return "policy", domain
-        return "pass", domain
+        return ("policy" if unacceptable else "pass"), domain
     return ("permerror" if fetch.key_unusable() else "fail"), domain
+
+
+def _not_acceptable(message: Any) -> bool:
+    """A valid signature with rsa-sha1, or whose l= leaves part of the body unsigned."""
+    fields = message.signature_fields
+    if fields.get(b"a", b"").lower() == b"rsa-sha1":
+        return True
+    if b"l" not in fields:
+        return False
+    policy = CanonicalizationPolicy.from_c_value(fields.get(b"c", b"simple/simple"))
+    return len(policy.canonicalize_body(message.body)) > int(fields[b"l"])
 
 
 def check_dkim(raw: bytes, lookups: Lookups, from_domain: str) -> DkimOutcome:
