@@ -260,3 +260,38 @@ def test_an_admin_still_sees_her_address(core: Core) -> None:
     sign_in(client, core, "boss@example.com", is_admin=True)
     page = client.get(f"/t/{_world(core)['thread_id'][0]}").text
     assert VERA in page
+
+
+# Modules whose every route is for admins (they see every address).
+ADMIN_ONLY = {"admin.py", "outbox.py"}
+ARCHIVE_TABLES = {"Message", "Attachment", "RawMessage", "ConsentMessage"}
+
+
+def test_web_reads_the_archive_only_through_the_reader_archive() -> None:
+    """No module of web/ but web/archive.py runs a read query or names a message table."""
+    import ast
+
+    web = Path(__file__).resolve().parent.parent / "web"
+    found = []
+    for path in sorted(web.glob("*.py")):
+        if path.name in ADMIN_ONLY | {"archive.py"}:
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module in (
+                "threads.queries",
+                "threads.search",
+            ):
+                found.append(f"{path.name}:{node.lineno} imports {node.module}")
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                owner = node.func.value
+                query = not node.func.attr[:1].isupper()  # queries.ThreadFilters is a value
+                if isinstance(owner, ast.Name) and owner.id in ("queries", "search") and query:
+                    found.append(f"{path.name}:{node.lineno} calls {owner.id}.{node.func.attr}")
+            if isinstance(node, ast.ImportFrom) and node.module == "threads.models":
+                tables = {a.name for a in node.names} & ARCHIVE_TABLES
+                found += [f"{path.name}:{node.lineno} imports {t}" for t in sorted(tables)]
+            owner = node.value if isinstance(node, ast.Attribute) else None
+            if isinstance(owner, ast.Name) and (owner.id, node.attr) == ("Thread", "subject"):  # type: ignore[union-attr]
+                found.append(f"{path.name}:{node.lineno} reads Thread.subject")
+    assert found == []

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 from urllib.parse import unquote
 
@@ -75,13 +75,21 @@ class Privacy:
     own: frozenset[str] = frozenset()
     mail_domain: str = ""
     reveal: bool = True
+    # domain -> whether its addresses are outside (a page asks about the same few often)
+    _outside: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     def external(self, address: str | None) -> bool:
         if not address or address in self.own:
             return False
-        if self.mail_domain and domain_of(address) == self.mail_domain:
-            return False
-        return is_external(address, self.org_domains)
+        return self.outside(domain_of(address))
+
+    def outside(self, domain: str) -> bool:
+        """Whether addresses at `domain` (lower case) are external, but for our own."""
+        found = self._outside.get(domain)
+        if found is None:
+            found = domain != self.mail_domain and is_external(f"x@{domain}", self.org_domains)
+            self._outside[domain] = found
+        return found
 
     @property
     def search_domains(self) -> tuple[str, ...] | None:
@@ -114,7 +122,7 @@ class Privacy:
         """`text` with every address this reader may not see replaced by HIDDEN_ADDRESS."""
         if self.reveal or not text:
             return text or ""
-        return scrub_addresses(text, self.hidden, html=html)
+        return scrub_addresses(text, self.hidden, html=html, domains=self.outside)
 
     def redact(self, value: Any) -> Any:
         """Anything read from the archive, as this reader may see it (a copy; see module doc)."""
@@ -124,7 +132,9 @@ class Privacy:
 
     def _value(self, value: Any, key: str) -> Any:
         if isinstance(value, str):
-            return value if key in IDENTIFIERS else self.scrub(value, html=key in HTML_FIELDS)
+            if key in IDENTIFIERS or ("@" not in value and "%40" not in value):
+                return value  # most texts: two fast scans, nothing to do
+            return self.scrub(value, html=key in HTML_FIELDS)
         if value is None or isinstance(value, (int, float)) or key in IDENTIFIERS:
             return value
         if isinstance(value, Row | Record):
@@ -139,26 +149,40 @@ class Privacy:
         return value  # dates, enums, bytes: no text a person wrote
 
     def _fields(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        out = {key: self._value(v, key) for key, v in values.items()}
+        out: dict[str, Any] = {}
         for address_key, name_key in ADDRESS_FIELDS.items():
             if address_key in values:
                 address = values[address_key]
                 if name_key in values:
                     out[name_key] = self.name(values[name_key], address)
                 out[address_key] = self.address(address)
+        for key, value in values.items():
+            if key not in out:
+                out[key] = self._value(value, key)
         return out
 
 
-def scrub_addresses(text: str, hide: Callable[[str], bool], *, html: bool = False) -> str:
+def scrub_addresses(
+    text: str,
+    hide: Callable[[str], bool],
+    *,
+    html: bool = False,
+    domains: Callable[[str], bool] = lambda _domain: True,
+) -> str:
     """`text` with each address for which `hide(address)` holds replaced by HIDDEN_ADDRESS.
 
-    `hide` gets the address in lower case, percent-escapes decoded. With
-    `html`, an address split by tags is found in the text between them and
-    replaced there, the tags kept.
+    `hide` gets the address in lower case, percent-escapes decoded; `domains`,
+    asked first, says whether any address at a domain may be hidden (a
+    colleague's address is then passed over without reading its mailbox
+    part). With `html`, an address split by tags is found in the text between
+    them and replaced there, the tags kept.
     """
-    text = _splice(text, [(s, e, HIDDEN_ADDRESS) for s, e in _addresses(text, hide)])
+    if "@" not in text and "%40" not in text:
+        return text
+    spans = _addresses(text, hide, domains)
+    text = _splice(text, [(s, e, HIDDEN_ADDRESS) for s, e in spans])
     if html and "<" in text and any(at in text for at in _AT_SIGNS):
-        text = _scrub_between_tags(text, hide)
+        text = _scrub_between_tags(text, hide, domains)
     return text
 
 
@@ -177,7 +201,9 @@ def _always(_address: str) -> bool:
     return True
 
 
-def _addresses(text: str, hide: Callable[[str], bool]) -> list[tuple[int, int]]:
+def _addresses(
+    text: str, hide: Callable[[str], bool], domains: Callable[[str], bool]
+) -> list[tuple[int, int]]:
     """Spans of the addresses to hide, in order, not overlapping.
 
     Found from each @ (str.find is a fast scan: most texts have none or a few)
@@ -189,10 +215,10 @@ def _addresses(text: str, hide: Callable[[str], bool]) -> list[tuple[int, int]]:
         while at != -1:
             after = at + len(sign)
             domain = _DOMAIN.match(text, after)
-            if domain is not None:
+            if domain is not None and domains(name := _plain(domain[0])):
                 start = _local_start(text, at)
                 if start < at:
-                    address = f"{_plain(text[start:at])}@{_plain(domain[0])}"
+                    address = f"{_plain(text[start:at])}@{name}"
                     if hide(address):
                         found.append((start, domain.end()))
                         after = domain.end()
@@ -230,7 +256,9 @@ def _splice(text: str, edits: Iterable[tuple[int, int, str]]) -> str:
     return "".join(parts)
 
 
-def _scrub_between_tags(html: str, hide: Callable[[str], bool]) -> str:
+def _scrub_between_tags(
+    html: str, hide: Callable[[str], bool], domains: Callable[[str], bool]
+) -> str:
     """Addresses in the text of `html` with the tags taken out, replaced in place."""
     pieces: list[tuple[int, int, int]] = []  # (start in the joined text, start in html, length)
     joined, at = [], 0
@@ -240,7 +268,7 @@ def _scrub_between_tags(html: str, hide: Callable[[str], bool]) -> str:
         joined.append(html[start:end])
         at += end - start
     edits: list[tuple[int, int, str]] = []
-    for span_start, span_end in _addresses("".join(joined), hide):
+    for span_start, span_end in _addresses("".join(joined), hide, domains):
         new = HIDDEN_ADDRESS
         for text_at, html_at, length in pieces:
             lo, hi = max(span_start, text_at), min(span_end, text_at + length)

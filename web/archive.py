@@ -132,6 +132,14 @@ class ReaderArchive:
         """Callers check the thread is readable first (`thread`)."""
         return self._shown(queries.thread_messages, thread_id, withdrawn=withdrawn)
 
+    def conversation(
+        self, thread_id: int
+    ) -> tuple[list[queries.ThreadMessage], list[queries.ThreadMessage]]:
+        """The thread page's messages, withdrawn ones' places included: (shown, stored).
+        Read once; `stored` is for decisions about the viewer only (who wrote what)."""
+        stored = queries.thread_messages(self.conn, thread_id, withdrawn=True)
+        return self.privacy.redact(stored), stored
+
     def message(self, pk: int, *, original_html: bool = False) -> Any:
         """One readable message, or None. `original_html`: its HTML sanitised again from
         the raw mail with remote images kept (the reader asked for them)."""

@@ -90,9 +90,8 @@ def community(
 def _thread_context(request: Request, thread_id: int, viewer: Viewer) -> dict[str, object]:
     with ReaderArchive(request, viewer) as archive:
         row = archive.thread(thread_id)
-        # Decided on the stored addresses, before any is hidden from this reader.
-        stored = archive.stored(queries.thread_messages, thread_id, withdrawn=True)
-        messages = archive.thread_messages(thread_id, withdrawn=True)
+        # Who wrote what is decided on the stored addresses, before any is hidden.
+        messages, stored = archive.conversation(thread_id)
         can_reply = may_post(archive.conn, viewer, row.community_id)
         mail_choice = (
             outbound.thread_choice(archive.conn, thread_id, viewer.email) if viewer.email else None
