@@ -314,9 +314,10 @@ def thread_and_store(
 
 
 def index(filed: Filed, letter: Letter) -> search.IndexEntry:
-    """What the full-text index gets; the pipeline writes a batch's entries at once."""
-    sender = f"{letter.from_name} {letter.from_addr}".strip()
-    return search.IndexEntry(filed.message_pk, letter.subject, letter.visible_text, sender)
+    """What the full-text index gets (no addresses); the pipeline writes a batch at once."""
+    return search.index_entry(
+        filed.message_pk, letter.subject, letter.visible_text, letter.from_name
+    )
 
 
 def fan_out(

@@ -165,3 +165,43 @@ def test_upgrade_to_0014_types_holds_and_drops_non_members_follows(tmp_path: Pat
         assert list(kinds) == ["bounce", "confidential"]
         follows = conn.execute(text("SELECT address FROM thread_subscription ORDER BY address"))
         assert list(follows.scalars()) == ["ana@org.test", "root@org.test"]
+
+
+def test_upgrade_to_0017_takes_addresses_out_of_the_search_index(tmp_path: Path) -> None:
+    """An index written with senders' addresses (before 0017) holds none after the upgrade."""
+    from alembic import command
+    from alembic.config import Config
+
+    from bridge.core import open_core
+    from tests.conftest import make_mail
+    from tests.factories import create_community, deliver
+    from threads import search
+    from threads.db import MIGRATIONS
+
+    core = open_core(settings_for(tmp_path / "data"))
+    vic = "Vic Vendor <vic.v@vendor.example>"
+    try:
+        create_community(core, visibility="public")
+        deliver(core, make_mail(sender=vic, msgid="v@vendor.example"))
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with core.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0012")
+            # What the index step wrote before: the sender's name and address, as words.
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("DELETE FROM message_fts")
+            old = search.IndexEntry(1, "Budget review", "Hello", "Vic Vendor vic.v@vendor.example")
+            search.index_messages(conn, [old])
+
+        def found(q: str) -> int:
+            with core.engine.connect() as conn:
+                return search.run(conn, search.parse_query(q)).total_threads
+
+        assert found("vic.v") == 1
+        migrate(core.engine)
+        assert found("vic.v") == 0
+        assert found("vendor") == 1  # the name stays
+        assert found("budget") == 1
+    finally:
+        core.close()

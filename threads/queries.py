@@ -324,6 +324,11 @@ def thread_by_id(conn: Connection, thread_id: int, readable: Sequence[int] | Non
     return conn.execute(stmt).first()
 
 
+def thread_subject(conn: Connection, thread_id: int) -> str | None:
+    """A thread's subject whoever may read it: for pages a signed link opens."""
+    return conn.execute(select(T.c.subject).where(T.c.id == thread_id)).scalar()
+
+
 def thread_messages(
     conn: Connection, thread_id: int, *, withdrawn: bool = False
 ) -> list[ThreadMessage]:

@@ -47,6 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import TSQUERY
 
 from threads.models import Community, Message, Thread, as_utc
+from threads.privacy import index_text
 from threads.searchlang import (
     WORD,
     All,
@@ -76,6 +77,17 @@ class IndexEntry:
     subject: str
     body: str
     sender: str
+
+
+def index_entry(message_pk: int, subject: str, body: str, from_name: str) -> IndexEntry:
+    """What the index holds of a message: its texts and sender's name, without addresses.
+
+    Which addresses a reader may see depends on the reader; the index is one
+    for all, so a word search for an outsider's mailbox name must find nothing
+    (threads/privacy.py, `index_text`). from:/to:/cc: search the stored
+    addresses, limited to those the reader sees.
+    """
+    return IndexEntry(message_pk, index_text(subject), index_text(body), index_text(from_name))
 
 
 _INDEX_SQLITE = text(

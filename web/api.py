@@ -17,23 +17,11 @@ from markupsafe import escape
 from pydantic import BaseModel, Field
 
 from bridge.posting import PostRefused, post_reply
-from threads import queries, search
+from threads import queries
 from threads.access import Viewer, may_post
-from threads.searchlang import describe_query
-from web.reading import (
-    NOT_FOUND_COMMUNITY,
-    NOT_FOUND_PERSON,
-    PAGE_SIZE,
-    community_threads,
-    connect,
-    message_addresses,
-    not_found,
-    privacy,
-    readable,
-    readable_thread,
-    redact_hit,
-    redact_message,
-)
+from threads.searchlang import describe_query, parse_query
+from web.archive import ReaderArchive
+from web.reading import NOT_FOUND_COMMUNITY, NOT_FOUND_PERSON, not_found
 from web.viewer import current_viewer
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -182,8 +170,8 @@ def _people(addrs: list[dict[str, str]]) -> list[PersonOut]:
 @router.get("/communities", response_model=list[CommunityOut])
 def api_communities(request: Request, viewer: Viewer = Depends(current_viewer)) -> Any:  # noqa: B008
     """The communities the viewer may read, with their activity."""
-    with connect(request) as conn:
-        return [_community(c) for c in queries.communities(conn, readable(conn, viewer))]
+    with ReaderArchive(request, viewer) as archive:
+        return [_community(c) for c in archive.communities()]
 
 
 @router.get("/communities/{slug}/threads", response_model=ThreadListOut)
@@ -198,15 +186,12 @@ def api_threads(
 ) -> Any:
     """A community's threads by last activity, with the same filters as the page."""
     filters = queries.ThreadFilters(unanswered, attachments, person.strip().lower())
-    with connect(request) as conn:
-        ids = readable(conn, viewer)
-        row = queries.community_by_slug(conn, slug, ids)
+    with ReaderArchive(request, viewer) as archive:
+        row = archive.community(slug)
         if row is None:
             raise not_found(NOT_FOUND_COMMUNITY)
-        threads, total, more = community_threads(
-            conn, row.id, page, filters, privacy(conn, request, viewer)
-        )
-        summary = next((c for c in queries.communities(conn, [row.id])), None)
+        threads, total, more = archive.threads_page(row.id, page, filters)
+        summary = next(iter(archive.communities(only=row.id)), None)
     return ThreadListOut(
         community=_community(summary) if summary else None,
         threads=[
@@ -234,13 +219,10 @@ def api_threads(
 @router.get("/threads/{thread_id}", response_model=ThreadOut, response_model_by_alias=True)
 def api_thread(request: Request, thread_id: int, viewer: Viewer = Depends(current_viewer)) -> Any:  # noqa: B008
     """A thread's messages in conversation order, with reply depth and attachments."""
-    with connect(request) as conn:
-        row = readable_thread(conn, viewer, thread_id)
-        messages = queries.thread_messages(conn, thread_id)
-        can_reply = may_post(conn, viewer, row.community_id)
-        shield = privacy(conn, request, viewer)
-    addresses = message_addresses(messages)
-    messages = [redact_message(m, shield, addresses) for m in messages]
+    with ReaderArchive(request, viewer) as archive:
+        row = archive.thread(thread_id)
+        messages = archive.thread_messages(thread_id)
+        can_reply = may_post(archive.conn, viewer, row.community_id)
     return ThreadOut(
         id=row.id,
         subject=row.subject,
@@ -299,18 +281,9 @@ def api_search(
     viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> Any:
     """The search language of the search page; results grouped by thread, best first."""
-    parsed = search.parse_query(q)
-    with connect(request) as conn:
-        shield = privacy(conn, request, viewer)
-        found = search.run(
-            conn,
-            parsed,
-            community_ids=readable(conn, viewer),
-            offset=(page - 1) * 20,
-            limit=20,
-            address_domains=shield.search_domains,
-        )
-    found.threads = [redact_hit(h, shield) for h in found.threads]
+    parsed = parse_query(q)
+    with ReaderArchive(request, viewer) as archive:
+        found = archive.search(parsed, offset=(page - 1) * 20, limit=20)
     return SearchOut(
         query=q,
         read_as=describe_query(parsed),
@@ -344,14 +317,9 @@ def api_person(
     viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> Any:
     """What someone wrote, and where, in the communities the viewer may read."""
-    with connect(request) as conn:
-        key = address.strip().lower()
-        found = None
-        # An external address answers like an unknown one: this must not confirm it.
-        if not privacy(conn, request, viewer).hidden(key):
-            found = queries.person_page(
-                conn, key, readable(conn, viewer), offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
-            )
+    # A hidden address answers like an unknown one: this must not confirm it.
+    with ReaderArchive(request, viewer) as archive:
+        found = archive.person_page(address.strip().lower(), page)
     if found is None:
         raise not_found(NOT_FOUND_PERSON)
     return PersonPageOut(
@@ -386,8 +354,8 @@ def api_reply(
     viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> Any:
     """Post a reply as the viewer: filed through the pipeline and mailed to the thread."""
-    with connect(request) as conn:
-        readable_thread(conn, viewer, thread_id)
+    with ReaderArchive(request, viewer) as archive:
+        archive.thread(thread_id)
     try:
         pk = post_reply(request.app.state.core, viewer, thread_id, reply.body)
     except PostRefused as exc:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import hashlib
 from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,10 +26,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from markupsafe import escape
 
-from mail.html import sanitize_html
-from threads import queries
 from threads.access import Viewer
-from web.reading import connect, message_addresses, not_found, privacy, readable
+from web.archive import ReaderArchive
+from web.reading import not_found
 from web.viewer import current_viewer
 
 router = APIRouter()
@@ -68,16 +66,14 @@ def content_disposition(kind: str, filename: str) -> str:
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(clean, safe='')}"
 
 
-def attachment_bytes(request: Request, row: Any) -> bytes | Path | None:
+def attachment_bytes(request: Request, archive: ReaderArchive, row: Any) -> bytes | Path | None:
     """The stored file, or the part taken from the raw message when it was not kept apart."""
     path = request.app.state.core.settings.attachments_dir / row.sha256[:2] / row.sha256
     if path.is_file():
         return path  # type: ignore[no-any-return]
     if row.raw_id is None:
         return None
-    with connect(request) as conn:
-        raw = queries.raw_bytes(conn, row.raw_id)
-    return part_by_digest(raw or b"", row.sha256)
+    return part_by_digest(archive.raw_bytes(row.raw_id) or b"", row.sha256)
 
 
 def part_by_digest(raw: bytes, sha256: str) -> bytes | None:
@@ -100,11 +96,11 @@ def download(
     viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> Response:
     """An attachment as a download; `?preview=1` shows a real raster image inline."""
-    with connect(request) as conn:
-        row = queries.attachment_by_id(conn, attachment_id, readable(conn, viewer))
-    if row is None:
-        raise not_found("There is no attachment at this address, or it is not visible to you.")
-    data = attachment_bytes(request, row)
+    with ReaderArchive(request, viewer) as archive:
+        row = archive.attachment(attachment_id)
+        if row is None:
+            raise not_found("There is no attachment at this address, or it is not visible to you.")
+        data = attachment_bytes(request, archive, row)
     if data is None:
         raise not_found("This attachment's bytes are no longer stored.")
     head = _head(data)
@@ -136,24 +132,15 @@ def message_html(
     viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> HTMLResponse:
     """The message's sanitised HTML as its own sandboxed document (framed by the thread page)."""
-    with connect(request) as conn:
-        row = queries.message_by_pk(conn, message_pk, readable(conn, viewer))
+    with ReaderArchive(request, viewer) as archive:
+        row = archive.message(message_pk, original_html=remote)
         if row is None or not row.html:
             raise not_found("This message has no HTML version here.")
-        cids = queries.inline_attachments(conn, message_pk)
-        raw = queries.raw_bytes(conn, row.raw_id) if remote and row.raw_id else None
-        files = {aid: queries.attachment_by_id(conn, aid, None) for aid in set(cids.values())}
-        shield = privacy(conn, request, viewer)
-        # Quoted replies carry the conversation's addresses: hide those this reader may not see.
-        people = message_addresses(queries.thread_messages(conn, row.thread_id))
-    urls = {cid: _data_url(request, files[aid]) for cid, aid in cids.items()}
+        cids = archive.inline_attachments(message_pk)
+        files = {aid: archive.attachment(aid, readable=False) for aid in set(cids.values())}
+        urls = {cid: _data_url(request, archive, files[aid]) for cid, aid in cids.items()}
     urls = {cid: url for cid, url in urls.items() if url}
     html = row.html
-    if raw is not None:
-        original = _original_html(raw)
-        if original is not None:
-            html = sanitize_html(original, {c: f"cid:{c}" for c in cids}, remote_images=True)
-    html = shield.scrub(html, people)
     # The stored HTML keeps known cid: references; they become data: URLs here.
     for cid, url in urls.items():
         html = html.replace(f'"cid:{cid}"', f'"{url}"')
@@ -179,10 +166,10 @@ def message_html(
     )
 
 
-def _data_url(request: Request, row: Any) -> str | None:
+def _data_url(request: Request, archive: ReaderArchive, row: Any) -> str | None:
     if row is None or row.size > MAX_INLINE_IMAGE:
         return None
-    data = attachment_bytes(request, row)
+    data = attachment_bytes(request, archive, row)
     if isinstance(data, Path):
         data = data.read_bytes()
     if not data:
@@ -191,15 +178,3 @@ def _data_url(request: Request, row: Any) -> str | None:
     if kind is None:
         return None
     return f"data:{kind};base64,{base64.b64encode(data).decode()}"
-
-
-def _original_html(raw: bytes) -> str | None:
-    msg = message_from_bytes(raw, policy=policy.default)
-    if not isinstance(msg, EmailMessage):
-        return None
-    try:
-        part = msg.get_body(preferencelist=("html",))
-        content = part.get_content() if part is not None else None
-    except (LookupError, ValueError, AssertionError):
-        return None
-    return content if isinstance(content, str) else None

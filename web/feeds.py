@@ -23,17 +23,9 @@ from fastapi.responses import Response, StreamingResponse
 from threads import queries
 from threads.access import Viewer
 from threads.models import utcnow
+from web.archive import ReaderArchive
 from web.attachments import content_disposition
-from web.reading import (
-    NOT_FOUND_COMMUNITY,
-    connect,
-    message_addresses,
-    not_found,
-    privacy,
-    readable,
-    readable_thread,
-    redact_message,
-)
+from web.reading import NOT_FOUND_COMMUNITY, not_found
 from web.viewer import current_viewer
 
 router = APIRouter()
@@ -102,13 +94,12 @@ def community_feed(
     viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> Response:
     """The community's most recently active threads, each with its newest message."""
-    with connect(request) as conn:
-        community = queries.community_by_slug(conn, slug, readable(conn, viewer))
+    with ReaderArchive(request, viewer) as archive:
+        community = archive.community(slug)
         if community is None:
             raise not_found(NOT_FOUND_COMMUNITY)
-        threads = queries.recent_threads(conn, community.id, FEED_ENTRIES)
-        latest = queries.latest_message(conn, [t.id for t in threads])
-        shield = privacy(conn, request, viewer)
+        threads = archive.recent_threads(community.id, FEED_ENTRIES)
+        latest = archive.latest_messages([t.id for t in threads])
     feed = _Feed(request, f"/c/{slug}", community.name, f"/c/{slug}")
     for t in threads:
         m = latest.get(t.id)
@@ -119,8 +110,8 @@ def community_feed(
             t.subject,
             f"/t/{t.id}#m{m.id}",
             t.last_activity_at,
-            shield.name(m.from_name, m.from_addr),
-            shield.scrub(m.visible_text, [m.from_addr]),
+            m.from_name or m.from_addr,
+            m.visible_text,
         )
     return feed.response(threads[0].last_activity_at if threads else None)
 
@@ -132,12 +123,9 @@ def thread_feed(
     viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> Response:
     """Every message of the thread, newest first."""
-    with connect(request) as conn:
-        thread = readable_thread(conn, viewer, thread_id)
-        messages = queries.thread_messages(conn, thread_id)
-        shield = privacy(conn, request, viewer)
-    addresses = message_addresses(messages)
-    messages = [redact_message(m, shield, addresses) for m in messages]
+    with ReaderArchive(request, viewer) as archive:
+        thread = archive.thread(thread_id)
+        messages = archive.thread_messages(thread_id)
     feed = _Feed(request, f"/t/{thread_id}", thread.subject or "(no subject)", f"/t/{thread_id}")
     newest = sorted(
         messages, key=lambda m: m.date or datetime.min.replace(tzinfo=UTC), reverse=True
@@ -164,19 +152,15 @@ def thread_mbox(
 
     The raw mail carries every address in its headers, Received lines,
     signatures and quoted replies, often base64-encoded: it cannot be rewritten
-    reliably. So when people outside the organisation took part and the reader
-    may not see their addresses, the file is rebuilt from the archived text
-    instead (`_rebuilt`); admins always get the mail as it arrived.
+    reliably. So when it holds an address the reader may not see, the file is
+    rebuilt from the archived text instead (`_rebuilt`); admins always get the
+    mail as it arrived.
     """
-    with connect(request) as conn:
-        readable_thread(conn, viewer, thread_id)
-        shield = privacy(conn, request, viewer)
-        messages = [] if shield.reveal else queries.thread_messages(conn, thread_id)
-        addresses = message_addresses(messages)
-        if any(shield.hidden(a) for a in addresses):
-            raws = _rebuilt([redact_message(m, shield, addresses) for m in messages])
-        else:
-            raws = queries.thread_raw(conn, thread_id)
+    with ReaderArchive(request, viewer) as archive:
+        archive.thread(thread_id)
+        raws = archive.thread_raw(thread_id)
+        if raws is None:
+            raws = _rebuilt(archive.thread_messages(thread_id))
     name = f"thread-{thread_id}.mbox"
     return StreamingResponse(
         _mboxrd(raws),

@@ -13,25 +13,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from bridge.posting import PostRefused, post_reply
-from threads import outbound, queries, search
+from threads import outbound, queries
 from threads.access import Viewer, may_moderate, may_post
 from threads.models import Person
-from threads.searchlang import describe_query
+from threads.searchlang import describe_query, parse_query
 from threads.withdraw import is_author
+from web.archive import ReaderArchive
 from web.reading import (
     NOT_FOUND_COMMUNITY,
     NOT_FOUND_PERSON,
     PAGE_SIZE,
-    community_threads,
     connect,
     human_size,
-    message_addresses,
     not_found,
-    privacy,
-    readable,
-    readable_thread,
-    redact_hit,
-    redact_message,
     render,
 )
 from web.viewer import current_viewer
@@ -43,8 +37,8 @@ MAX_PAGE = 100_000
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, viewer: Viewer = Depends(current_viewer)) -> HTMLResponse:  # noqa: B008
-    with connect(request) as conn:
-        communities = queries.communities(conn, readable(conn, viewer), recent=3)
+    with ReaderArchive(request, viewer) as archive:
+        communities = archive.communities(recent=3)
     return render(request, "home.html", communities=communities, viewer=viewer)
 
 
@@ -59,14 +53,11 @@ def community(
     viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> HTMLResponse:
     filters = queries.ThreadFilters(unanswered, attachments, person.strip().lower())
-    with connect(request) as conn:
-        row = queries.community_by_slug(conn, slug, readable(conn, viewer))
+    with ReaderArchive(request, viewer) as archive:
+        row = archive.community(slug)
         if row is None:
             raise not_found(NOT_FOUND_COMMUNITY)
-        shield = privacy(conn, request, viewer)
-        threads, total, more = community_threads(
-            conn, row.id, page, filters, shield, page_size=PAGE_SIZE
-        )
+        threads, total, more = archive.threads_page(row.id, page, filters, page_size=PAGE_SIZE)
     params = {
         k: v
         for k, v in (
@@ -97,22 +88,20 @@ def community(
 
 
 def _thread_context(request: Request, thread_id: int, viewer: Viewer) -> dict[str, object]:
-    with connect(request) as conn:
-        row = readable_thread(conn, viewer, thread_id)
-        listed = queries.thread_messages(conn, thread_id, withdrawn=True)
-        can_reply = may_post(conn, viewer, row.community_id)
-        moderator = may_moderate(conn, viewer, row.community_id)
+    with ReaderArchive(request, viewer) as archive:
+        row = archive.thread(thread_id)
+        # Who wrote what is decided on the stored addresses, before any is hidden.
+        messages, stored = archive.conversation(thread_id)
+        can_reply = may_post(archive.conn, viewer, row.community_id)
+        moderator = may_moderate(archive.conn, viewer, row.community_id)
         mail_choice = (
-            outbound.thread_choice(conn, thread_id, viewer.email) if viewer.email else None
+            outbound.thread_choice(archive.conn, thread_id, viewer.email) if viewer.email else None
         )
-        shield = privacy(conn, request, viewer)
-    real = [m for m in listed if not m.withdrawn]
-    # Decided on the stored addresses, before any is hidden from this reader.
-    mine = {m.pk for m in listed if is_author(m.from_addr, viewer.email)}
+        shield = archive.privacy
+    real = [m for m in stored if not m.withdrawn]
+    mine = {m.pk for m in stored if is_author(m.from_addr, viewer.email)}
     withdrawable = {m.pk for m in real if m.pk in mine or viewer.is_admin}
-    addresses = message_addresses(real)
-    audience = addresses  # everyone on From/To/Cc, counted before any is hidden
-    messages = [m if m.withdrawn else redact_message(m, shield, addresses) for m in listed]
+    addresses = _addresses(real)  # everyone on From/To/Cc, counted before any is hidden
     people: dict[str, tuple[str, str]] = {}
     for m in messages:
         if not m.withdrawn:
@@ -128,7 +117,7 @@ def _thread_context(request: Request, thread_id: int, viewer: Viewer) -> dict[st
             m.pk: ("a withdrawn message" if m.withdrawn else m.from_name or m.from_addr)
             for m in messages
         },
-        "audience": len(audience),
+        "audience": len(addresses),
         "started_by_email": first is not None and first.source != "web",
         "can_reply": can_reply,
         "mail_choice": mail_choice,
@@ -137,9 +126,16 @@ def _thread_context(request: Request, thread_id: int, viewer: Viewer) -> dict[st
         "mine": mine,
         "withdrawable": withdrawable,
         "outside_hidden": any(shield.hidden(a) for a in addresses),
-        "shown": shield.person,
         "moderator": moderator,
     }
+
+
+def _addresses(messages: list[queries.ThreadMessage]) -> set[str]:
+    """Every From/To/Cc address of a conversation."""
+    found = {m.from_addr for m in messages}
+    for m in messages:
+        found.update(str(a.get("address") or "").lower() for a in [*m.to, *m.cc])
+    return {a for a in found if a}
 
 
 def _framing_csp() -> dict[str, str]:
@@ -199,13 +195,8 @@ def person(
     viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> HTMLResponse:
     """What someone wrote, in the communities the viewer may read."""
-    with connect(request) as conn:
-        key = address.strip().lower()
-        found = None
-        if not privacy(conn, request, viewer).hidden(key):
-            found = queries.person_page(
-                conn, key, readable(conn, viewer), offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
-            )
+    with ReaderArchive(request, viewer) as archive:
+        found = archive.person_page(address.strip().lower(), page)
     if found is None:
         raise not_found(NOT_FOUND_PERSON)
     pages = max(1, -(-found.total // PAGE_SIZE))
@@ -219,18 +210,9 @@ def search_page(
     page: int = Query(1, ge=1, le=1000),
     viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> HTMLResponse:
-    parsed = search.parse_query(q)
-    with connect(request) as conn:
-        shield = privacy(conn, request, viewer)
-        results = search.run(
-            conn,
-            parsed,
-            community_ids=readable(conn, viewer),
-            offset=(page - 1) * SEARCH_PAGE,
-            limit=SEARCH_PAGE,
-            address_domains=shield.search_domains,
-        )
-    results.threads = [redact_hit(h, shield) for h in results.threads]
+    parsed = parse_query(q)
+    with ReaderArchive(request, viewer) as archive:
+        results = archive.search(parsed, offset=(page - 1) * SEARCH_PAGE, limit=SEARCH_PAGE)
     pages = max(1, -(-results.total_threads // SEARCH_PAGE))
     return render(
         request,

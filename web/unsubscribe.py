@@ -32,6 +32,7 @@ from threads import outbound
 from threads.access import Viewer, may_read_community, role_in
 from threads.db import writer
 from threads.models import Community, Thread
+from web.archive import ReaderArchive
 from web.viewer import current_viewer
 
 router = APIRouter()
@@ -61,9 +62,8 @@ def _state(request: Request, claim: UnsubscribeClaim) -> dict[str, Any]:
         thread = None
         choice = None
         if claim.thread_id is not None:
-            thread = conn.execute(
-                select(Thread.subject).where(Thread.id == claim.thread_id)
-            ).scalar()
+            with ReaderArchive(request, current_viewer(request)) as archive:
+                thread = archive.linked_thread_subject(claim.thread_id)
             choice = outbound.thread_choice(conn, claim.thread_id, claim.address)
         mode = outbound.preferences(conn, [(claim.community_id, claim.address)]).get(
             (claim.community_id, claim.address), "each"

@@ -19,7 +19,8 @@ from threads import queries
 from threads.access import Viewer
 from threads.models import Community, Thread
 from threads.withdraw import is_author, withdraw
-from web.reading import connect, not_found, readable, render
+from web.archive import ReaderArchive
+from web.reading import connect, not_found, render
 from web.viewer import current_viewer
 
 router = APIRouter()
@@ -34,8 +35,9 @@ class WithdrawnOut(BaseModel):
 
 
 def _readable_message(request: Request, message_pk: int, viewer: Viewer) -> Any:
-    with connect(request) as conn:
-        row = queries.message_by_pk(conn, message_pk, readable(conn, viewer))
+    """The message as stored (who wrote it decides who may withdraw it; never shown)."""
+    with ReaderArchive(request, viewer) as archive:
+        row = archive.stored(queries.message_by_pk, message_pk, archive.readable)
     if row is None:
         raise not_found(NOT_FOUND_MESSAGE)
     return row
@@ -71,14 +73,17 @@ def withdraw_page(
     if viewer.anonymous:
         _readable_message(request, message_pk, viewer)  # 404 first, like any other page
         return RedirectResponse(f"/login?next=/m/{message_pk}/withdraw", status_code=303)
-    row = _own_message(request, message_pk, viewer)
-    with connect(request) as conn:
-        subject = conn.execute(select(Thread.subject).where(Thread.id == row.thread_id)).scalar()
+    own = is_author(_own_message(request, message_pk, viewer).from_addr, viewer.email)
+    with ReaderArchive(request, viewer) as archive:
+        row = archive.message(message_pk)
+        if row is None:  # withdrawn by another request in between
+            raise not_found(NOT_FOUND_MESSAGE)
+        subject = archive.thread(row.thread_id).subject
     return render(
         request,
         "withdraw.html",
         message=row,
-        own=is_author(row.from_addr, viewer.email),
+        own=own,
         excerpt=(row.visible_text or "")[:400],
         thread_subject=subject,
         raw_days=request.app.state.core.settings.withdrawn_raw_days,

@@ -43,13 +43,14 @@ _KINDS = (
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("raw_message") as batch:
-        batch.add_column(sa.Column("hold_kind", sa.String(16), nullable=True))
-        batch.add_column(sa.Column("auth", sa.JSON(), nullable=True))
-    with op.batch_alter_table("message") as batch:
-        batch.add_column(
-            sa.Column("sender_check", sa.String(16), nullable=False, server_default="unchecked")
-        )
+    # Plain ADD COLUMN: a batch (copy-and-rename) of raw_message on SQLite would
+    # trip the foreign keys that message rows hold on it.
+    op.add_column("raw_message", sa.Column("hold_kind", sa.String(16), nullable=True))
+    op.add_column("raw_message", sa.Column("auth", sa.JSON(), nullable=True))
+    op.add_column(
+        "message",
+        sa.Column("sender_check", sa.String(16), nullable=False, server_default="unchecked"),
+    )
     op.create_table(
         "copy_review",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -85,8 +86,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_copy_review_thread_id", table_name="copy_review")
     op.drop_table("copy_review")
-    with op.batch_alter_table("message") as batch:
-        batch.drop_column("sender_check")
-    with op.batch_alter_table("raw_message") as batch:
-        batch.drop_column("auth")
-        batch.drop_column("hold_kind")
+    # SQLite 3.35+ drops columns in place (no table copy, so no foreign-key trouble).
+    op.drop_column("message", "sender_check")
+    op.drop_column("raw_message", "auth")
+    op.drop_column("raw_message", "hold_kind")

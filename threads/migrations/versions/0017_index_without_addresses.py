@@ -1,0 +1,48 @@
+"""Search: the full-text index stops holding addresses.
+
+Revision ID: 0017
+Revises: 0014
+
+The index held each sender's address and every address written in subjects
+and texts, so a word search for an outsider's mailbox name found their mail
+even where every page hid it. Each indexed message is written again the way
+threads/search.py `index_entry` now builds it (texts with addresses scrubbed,
+the sender's name without the address), in batches, on both backends.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from threads.search import index_entry, index_messages
+
+revision = "0017"
+down_revision = "0014"
+branch_labels = None
+depends_on = None
+
+BATCH = 2000
+
+
+def upgrade() -> None:
+    conn = op.get_bind()
+    sqlite = conn.dialect.name == "sqlite"
+    rows = sa.text(
+        "SELECT m.id, m.subject, m.from_name, m.visible_text FROM message m "
+        "JOIN message_fts f ON f.rowid = m.id WHERE m.id > :last ORDER BY m.id LIMIT :n"
+    )
+    last = 0
+    while batch := conn.execute(rows, {"last": last, "n": BATCH}).all():
+        entries = [index_entry(r.id, r.subject, r.visible_text, r.from_name) for r in batch]
+        if sqlite:
+            # An FTS5 row is replaced by deleting it first (PostgreSQL's insert updates).
+            conn.execute(
+                sa.text("DELETE FROM message_fts WHERE rowid = :id"),
+                [{"id": r.id} for r in batch],
+            )
+        index_messages(conn, entries)
+        last = batch[-1].id
+
+
+def downgrade() -> None:
+    # Older code reads the same index; it only finds fewer words in it.
+    pass
