@@ -446,3 +446,43 @@ def test_policies_name_known_kinds() -> None:
     kinds = {"open", "read", "post", "act", "member", "moderate", "staff", "admin", "self", "token"}
     kinds.add("author")
     assert {p.kind for p in POLICY.values()} <= kinds
+
+
+def test_copies_follow_the_same_matrix(tmp_path: Any) -> None:
+    """Everyone of the matrix on a thread's Cc: a post is mailed only to those who may read it."""
+    from bridge.posting import post_reply
+    from threads.access import viewer_for
+    from threads.models import Notification
+
+    core = open_core(settings_for(tmp_path / "data", org_domains=ORG))
+    try:
+        everyone = ", ".join(a for a in ROLES.values() if a)
+        for slug, visibility in COMMUNITIES.items():
+            admin.add_community(
+                core.engine, slug, slug, visibility, addresses=[f"{slug}@lists.example.com"]
+            )
+            admin.set_member(core.engine, slug, AUTHOR, "member")
+            if slug != "hidden":
+                admin.set_member(core.engine, slug, ROLES["member"] or "", "member")
+                admin.set_member(core.engine, slug, ROLES["moderator"] or "", "moderator")
+        admin.set_admin(core.engine, ROLES["admin"] or "")
+        for slug in COMMUNITIES:
+            raw = _mail(slug).replace(b"To: ", f"Cc: {everyone}\nTo: ".encode(), 1)
+            deliver(core, raw)
+            with core.engine.connect() as conn:
+                thread = conn.execute(
+                    select(Message.thread_id).where(Message.message_id == f"{slug}@example.com")
+                ).scalar_one()
+                root = viewer_for(conn, ROLES["admin"] or "", ORG)
+            pk = post_reply(core, root, thread, f"Noted {slug}.\n")
+            with core.engine.connect() as conn:
+                got = set(
+                    conn.execute(
+                        select(Notification.recipient).where(Notification.message_pk == pk)
+                    ).scalars()
+                )
+            allowed = {ROLES[r] for r, slugs in READS.items() if slug in slugs and ROLES[r]}
+            # The poster is not mailed their own post.
+            assert got == (allowed | {AUTHOR}) - {ROLES["admin"]}, slug
+    finally:
+        core.close()
