@@ -38,6 +38,8 @@ DEMO_ADMIN = "admin@example.com"  # fictional, like the demo's organisation
 ROLES = ("web", "smtp", "imap", "worker", "sender")
 # Roles that take leases, and so free those of this host's dead processes at start.
 LEASING_ROLES = {"imap", "worker", "sender"}
+# How often a running process looks for dead neighbours on its host (three cheap reads).
+SWEEP_SECONDS = 10.0
 
 
 def run(settings: Settings, *, roles: tuple[str, ...] = ROLES, demo_content: bool = False) -> None:
@@ -176,7 +178,7 @@ def _stop_child(pid: int) -> None:
 def _start_lease_sweeper(core: Core) -> Callable[[], None]:
     # Before any role claims work: what a crashed process held is free at once.
     release_dead(core.engine)
-    sweeper = LeaseSweeper(core.engine, every=core.settings.claim_seconds / 3)
+    sweeper = LeaseSweeper(core.engine, every=min(SWEEP_SECONDS, core.settings.claim_seconds / 3))
     sweeper.start()
     return sweeper.stop
 

@@ -62,16 +62,18 @@ def add_list_community(env: dict[str, str]) -> None:
     )
 
 
-def serve(env: dict[str, str], port: int, log: IO[bytes], *roles: str) -> subprocess.Popen[bytes]:
-    """`bridge serve` with these roles (SMTP on `port`), once its listener answers."""
+def serve(
+    env: dict[str, str], log: IO[bytes], *roles: str, port: int | None = None
+) -> subprocess.Popen[bytes]:
+    """`bridge serve` with these roles; with an SMTP `port`, once its listener answers."""
     flags = [arg for role in roles for arg in ("--role", role)]
+    if port is not None:
+        flags += ["--smtp-port", str(port)]
     proc = subprocess.Popen(
-        [*BRIDGE, "serve", *flags, "--smtp-port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        [*BRIDGE, "serve", *flags], env=env, stdout=log, stderr=subprocess.STDOUT
     )
-    wait_for(lambda: smtplib.SMTP("127.0.0.1", port, timeout=5).quit())
+    if port is not None:
+        wait_for(lambda: smtplib.SMTP("127.0.0.1", port, timeout=5).quit())
     return proc
 
 

@@ -213,59 +213,120 @@ def filed(core: Core) -> Counter[str]:
         return Counter(rows.scalars())
 
 
-@pytest.mark.slow
-def test_sigkill_under_load_files_every_acknowledged_message_within_seconds(
-    tmp_path: Path,
-) -> None:
-    """After a restart, mail the dead worker had claimed is filed within 10 s, each once."""
-    data = tmp_path / "d"
-    env = {**os.environ, **bridge_env(data), "BRIDGE_SMTP_RATE_LIMIT": "0"}
-    load.add_list_community(env)
-    port = load.free_port()
-    log = (tmp_path / "serve.log").open("wb")
-    observer = open_core(load_settings(data=data, database_url=env.get("BRIDGE_DATABASE_URL")))
-    server = load.serve(env, port, log, "smtp", "worker")
-    acked: dict[str, str] = {}
-    clients = [load.Client(i, port, acked, time.monotonic() + 120) for i in range(load.CLIENTS)]
-    try:
-        for client in clients:
+class LoadRun:
+    """Ten clients sending to `bridge serve` processes sharing one store, and what got stored."""
+
+    def __init__(self, tmp_path: Path, **settings: str) -> None:
+        data = tmp_path / "d"
+        self.env = {**os.environ, **bridge_env(data), "BRIDGE_SMTP_RATE_LIMIT": "0", **settings}
+        load.add_list_community(self.env)
+        self.port = load.free_port()
+        self.log = (tmp_path / "serve.log").open("wb")
+        url = self.env.get("BRIDGE_DATABASE_URL")
+        self.observer = open_core(load_settings(data=data, database_url=url))
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.acked: dict[str, str] = {}
+        self.clients: list[load.Client] = []
+
+    def serve(self, *roles: str) -> subprocess.Popen[bytes]:
+        port = self.port if "smtp" in roles else None
+        self.procs.append(load.serve(self.env, self.log, *roles, port=port))
+        return self.procs[-1]
+
+    def send(self) -> None:
+        deadline = time.monotonic() + 120
+        self.clients = [
+            load.Client(i, self.port, self.acked, deadline) for i in range(load.CLIENTS)
+        ]
+        for client in self.clients:
             client.start()
-        # Kill while the worker holds a batch, once enough mail got 250.
-        dead = server.pid
-        load.wait_for(lambda: len(acked) >= load.KILL_AFTER and orphaned_claims(observer, dead), 60)
-        server.send_signal(signal.SIGKILL)
-        server.wait()
-        acked_before_kill = set(acked)
-        orphans = orphaned_claims(observer, dead)
-        restarted = time.monotonic()
-        server = load.serve(env, port, log, "smtp", "worker")
-        load.wait_for(lambda: acked_before_kill <= filed(observer).keys(), timeout=120)
-        recovery = time.monotonic() - restarted
-        for client in clients:
+
+    def kill_holding_claims(self, proc: subprocess.Popen[bytes]) -> tuple[set[str], int]:
+        """SIGKILL `proc` once enough mail got 250 and it holds a batch; (acked, its claims)."""
+        pid = proc.pid
+        load.wait_for(
+            lambda: len(self.acked) >= load.KILL_AFTER and orphaned_claims(self.observer, pid), 60
+        )
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        self.procs.remove(proc)
+        return set(self.acked), orphaned_claims(self.observer, pid)
+
+    def seconds_until_filed(self, msgids: set[str]) -> float:
+        began = time.monotonic()
+        load.wait_for(lambda: msgids <= filed(self.observer).keys(), timeout=300)
+        return time.monotonic() - began
+
+    def check_each_filed_once(self) -> None:
+        for client in self.clients:
             client.join(120)
-        load.wait_for(lambda: set(acked) <= filed(observer).keys(), timeout=120)
-        with observer.engine.connect() as conn:
+        assert [c.error for c in self.clients] == [None] * len(self.clients)
+        total = load.CLIENTS * load.PER_CLIENT
+        assert len(self.acked) == total
+        self.seconds_until_filed(set(self.acked))
+        with self.observer.engine.connect() as conn:
             raw_states = Counter(conn.execute(select(RAW.c.state)).scalars())
             messages = Counter(
                 conn.execute(
                     select(Message.message_id).where(Message.placeholder.is_(False))
                 ).scalars()
             )
-        final = filed(observer)
+        once = Counter(dict.fromkeys(self.acked, 1))
+        assert raw_states == {RawState.done: total}, "every message filed, none failed"
+        assert filed(self.observer) == once, "each message filed once"
+        assert messages == once, "each message in its community once"
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.wait(20)
+        self.log.close()
+        self.observer.close()
+
+
+@pytest.mark.slow
+def test_sigkill_under_load_files_every_acknowledged_message_within_seconds(
+    tmp_path: Path,
+) -> None:
+    """After a restart, mail the dead worker had claimed is filed within 10 s, each once."""
+    run = LoadRun(tmp_path)
+    try:
+        server = run.serve("smtp", "worker")
+        run.send()
+        acked, orphans = run.kill_holding_claims(server)
+        restarted = time.monotonic()
+        run.serve("smtp", "worker")
+        listening = time.monotonic() - restarted
+        recovery = run.seconds_until_filed(acked) + listening
+        run.check_each_filed_once()
     finally:
-        server.terminate()
-        server.wait(20)
-        log.close()
-        observer.close()
+        run.close()
     print(
-        f"\nrecovery: {orphans} orphaned claims, all acknowledged mail filed {recovery:.2f} s "
-        "after the restart"
+        f"\nrestart: {orphans} orphaned claims; SMTP answered after {listening:.2f} s, "
+        f"all {len(acked)} acknowledged messages filed {recovery:.2f} s after the restart"
     )
-    assert [c.error for c in clients] == [None] * load.CLIENTS
     assert orphans > 0, "the kill left no claim behind"
     assert recovery < RECOVERY_BOUND, f"acknowledged mail filed only {recovery:.1f} s after restart"
-    total = load.CLIENTS * load.PER_CLIENT
-    assert len(acked) == total
-    assert raw_states == {RawState.done: total}, "every message filed, none failed"
-    assert final == Counter(dict.fromkeys(acked, 1)), "each message filed once"
-    assert messages == Counter(dict.fromkeys(acked, 1)), "each message in its community once"
+
+
+@pytest.mark.slow
+def test_a_worker_killed_beside_another_hands_its_batch_over_without_a_restart(
+    tmp_path: Path,
+) -> None:
+    """Two workers on one host: the live one files the dead one's batch, long lease or not."""
+    # A lease of 300 s: without the sweep, the dead worker's batch would wait that long.
+    run = LoadRun(tmp_path, BRIDGE_CLAIM_SECONDS="300")
+    try:
+        run.serve("smtp")
+        doomed = run.serve("worker")
+        run.serve("worker")
+        run.send()
+        acked, orphans = run.kill_holding_claims(doomed)
+        handover = run.seconds_until_filed(acked)
+        run.check_each_filed_once()
+    finally:
+        run.close()
+    print(f"\nhandover: {orphans} orphaned claims filed by the other worker {handover:.2f} s later")
+    assert orphans > 0, "the kill left no claim behind"
+    assert handover < 150, "the dead worker's batch waited for its lease"

@@ -40,7 +40,7 @@ def test_sigkill_midway_loses_nothing_and_stores_nothing_twice(tmp_path: Path) -
     add_list_community(env)
     port = free_port()
     log = (tmp_path / "serve.log").open("wb")
-    server = serve(env, port, log, "smtp")
+    server = serve(env, log, "smtp", port=port)
     acked: dict[str, str] = {}
     clients = [Client(i, port, acked, time.monotonic() + 50) for i in range(CLIENTS)]
     try:
@@ -51,7 +51,7 @@ def test_sigkill_midway_loses_nothing_and_stores_nothing_twice(tmp_path: Path) -
         server.wait()
         acked_before_kill = dict(acked)
         at_kill = stored_message_ids(env, tmp_path / "d")
-        server = serve(env, port, log, "smtp")
+        server = serve(env, log, "smtp", port=port)
         for client in clients:
             client.join(60)
     finally:
