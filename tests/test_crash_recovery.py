@@ -330,3 +330,15 @@ def test_a_worker_killed_beside_another_hands_its_batch_over_without_a_restart(
     print(f"\nhandover: {orphans} orphaned claims filed by the other worker {handover:.2f} s later")
     assert orphans > 0, "the kill left no claim behind"
     assert handover < 150, "the dead worker's batch waited for its lease"
+
+
+def test_postgres_drops_a_vanished_hosts_sessions_within_a_minute(core: Core) -> None:
+    """Server-side keepalives are on: a dead host's locks are not held for the kernel's 2 h."""
+    if core.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite's locks die with the process")
+    with core.engine.connect() as conn:
+        shown = [
+            conn.exec_driver_sql(f"SHOW tcp_keepalives_{name}").scalar()
+            for name in ("idle", "interval", "count")
+        ]
+    assert shown == ["30", "10", "3"]
