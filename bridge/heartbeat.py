@@ -8,9 +8,9 @@ them, so a slow batch keeps its messages and a dead process's lapse soon.
 Sooner still on the same host: `release_dead` frees every lease whose holder
 ran on this host and is gone (bridge/liveness.py), in all three leased
 tables. `bridge serve` runs it before any role starts, so a restart after a
-crash files the acknowledged mail at once, and then every third of a lease
-(`LeaseSweeper`), so a worker dying beside others on one host hands over its
-work in seconds. A holder on another host is only taken over when its lease
+crash files the acknowledged mail at once, and then every 10 s (or third of
+a lease, if shorter; `LeaseSweeper`), so a worker dying beside others on one
+host hands over its work within seconds. A holder on another host is only taken over when its lease
 expires, since its pid means nothing here.
 """
 

@@ -22,7 +22,7 @@ import functools
 import hashlib
 import os
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -94,17 +94,12 @@ def holder_name(tail: str) -> str:
     return f"{_own_prefix(os.getpid())}:{tail}"[:64]
 
 
-def is_dead(
-    name: str,
-    *,
-    here: str | None = None,
-    start_of: Callable[[int], str | None] = process_start,
-) -> bool:
+def is_dead(name: str) -> bool:
     """True only when `name` is a holder on this host whose process is gone or was replaced."""
     holder = parse_holder(name)
-    if holder is None or holder.host != (here or host_tag()):
+    if holder is None or holder.host != host_tag():
         return False
-    start = start_of(holder.pid)
+    start = process_start(holder.pid)
     if start is None:
         return True
     # An empty start on either side means it could not be read: trust the pid alone.

@@ -19,7 +19,8 @@ Each round, in this order:
 
 Composition happens outside write transactions; the write that follows
 re-checks each notification is still queued, so two senders never both mail
-one copy. Delivery is claimed with leases, renewed while a batch is out, like\npipeline work.
+one copy. Delivery is claimed with leases, renewed while a batch is out, like
+pipeline work.
 """
 
 from __future__ import annotations

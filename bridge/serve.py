@@ -2,10 +2,10 @@
 
 One process runs any combination of roles: the SMTP listener (its own
 thread), the IMAP pollers (a thread per folder), the pipeline worker (a
-thread) and the web app (uvicorn, on the main thread). Roles that take
-leases first free those of this host's dead processes (bridge/heartbeat.py). By default it runs
+thread) and the web app (uvicorn, on the main thread). By default it runs
 all of them; on PostgreSQL several processes with different roles share one
-database.
+database. Roles that take leases first free those of this host's dead
+processes, then keep sweeping for them (bridge/heartbeat.py).
 """
 
 from __future__ import annotations
