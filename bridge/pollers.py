@@ -13,8 +13,10 @@ folder for hours. An advisory lock lives as long as its session, so it would
 need exactly that, and a pool that recycles or re-pings the connection can
 drop the lock without the poller noticing. The cost is that a dead holder's
 folder is taken over when its lease runs out (`BRIDGE_IMAP_LEASE_SECONDS`)
-rather than at once. Leases compare times from the processes' clocks, as the
-worker queue does: hosts sharing a database need synchronised clocks.
+rather than at once, unless the holder ran on the same host: then a process
+starting there frees it at once (bridge/heartbeat.py). Leases compare times
+from the processes' clocks, as the worker queue does: hosts sharing a
+database need synchronised clocks.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from typing import Any
 
 from sqlalchemy import Engine, or_, select, update
 
-from bridge import admin
+from bridge import admin, liveness
 from bridge.core import Core
 from bridge.settings import Settings
 from mail.envelope import Inbox
@@ -53,8 +54,8 @@ FOLDERS = ImapFolder.__table__
 
 
 def holder_name() -> str:
-    """This process's name on a lease: host and pid for admins, a random tail for uniqueness."""
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+    """This process's name on a lease (host, pid, start), a random tail for uniqueness."""
+    return liveness.holder_name(secrets.token_hex(4))
 
 
 class DatabaseFolder:

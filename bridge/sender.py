@@ -19,7 +19,8 @@ Each round, in this order:
 
 Composition happens outside write transactions; the write that follows
 re-checks each notification is still queued, so two senders never both mail
-one copy. Delivery is claimed with leases, like pipeline work.
+one copy. Delivery is claimed with leases, renewed while a batch is out, like
+pipeline work.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from sqlalchemy import Connection, Engine, select, update
 from bridge import nudges
 from bridge import outbound_replies as replies
 from bridge.core import Core
+from bridge.heartbeat import renewing
 from bridge.outbound_delivery import (
     Deferred,
     MaildirTransport,
@@ -65,7 +67,7 @@ from mail.tokens import (
     bounce_token,
     reply_token,
 )
-from threads import outbound
+from threads import leases, outbound
 from threads.db import writer
 from threads.models import (
     Message,
@@ -285,12 +287,13 @@ class Sender:
     def deliver_due(self, limit: int = 20, only: list[int] | None = None) -> tuple[int, int, int]:
         """Deliver what is due (or just `only`, if due); returns (sent, deferred, failed).
 
-        The lease covers a batch whose every message meets a relay at the limit of
-        its timeout (connect, RCPT, DATA); a sender that dies leaves the batch to
-        another after that long, and the queue row is marked only by its holder.
+        The lease is renewed while the batch is with the transport, however long a
+        slow relay takes over it; a sender that dies leaves the batch to another
+        once the lease lapses (at once on its own host, bridge/heartbeat.py), and
+        the queue row is marked only by its holder.
         """
         s = self.settings
-        lease = timedelta(seconds=max(60.0, s.smtp_relay_timeout * 3 * limit))
+        lease = timedelta(seconds=s.claim_seconds)
         sent = deferred = failed = 0
         while True:
             with self._writer.begin() as conn:
@@ -309,7 +312,8 @@ class Sender:
                 for r in rows
                 if r.recipient not in blocked
             ]
-            results = self.transport.send(batch) if batch else {}
+            with renewing(self.engine, leases.OUTBOUND_CLAIMS, self.name, lease):
+                results = self.transport.send(batch) if batch else {}
             now = utcnow()
             with self._writer.begin() as conn:
                 for r in rows:

@@ -4,7 +4,8 @@ One process runs any combination of roles: the SMTP listener (its own
 thread), the IMAP pollers (a thread per folder), the pipeline worker (a
 thread) and the web app (uvicorn, on the main thread). By default it runs
 all of them; on PostgreSQL several processes with different roles share one
-database.
+database. Roles that take leases first free those of this host's dead
+processes, then keep sweeping for them (bridge/heartbeat.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import uvicorn
 from bridge import admin, demo
 from bridge.core import Core, open_core
 from bridge.errors import UsageError
+from bridge.heartbeat import LeaseSweeper, release_dead
 from bridge.recipients import RoutedRecipients
 from bridge.settings import Settings
 from bridge.worker import Worker
@@ -34,6 +36,10 @@ log = logging.getLogger(__name__)
 DEMO_ADMIN = "admin@example.com"  # fictional, like the demo's organisation
 
 ROLES = ("web", "smtp", "imap", "worker", "sender")
+# Roles that take leases, and so free those of this host's dead processes at start.
+LEASING_ROLES = {"imap", "worker", "sender"}
+# How often a running process looks for dead neighbours on its host (three cheap reads).
+SWEEP_SECONDS = 10.0
 
 
 def run(settings: Settings, *, roles: tuple[str, ...] = ROLES, demo_content: bool = False) -> None:
@@ -80,6 +86,8 @@ def run(settings: Settings, *, roles: tuple[str, ...] = ROLES, demo_content: boo
         )
     stops: list[Callable[[], None]] = []
     try:
+        if LEASING_ROLES & set(roles):
+            stops.append(_start_lease_sweeper(core))
         if "worker" in roles:
             stops.append(_start_worker(core))
         if "sender" in roles:
@@ -172,6 +180,14 @@ def _stop_child(pid: int) -> None:
         os.waitpid(pid, 0)
     except (ProcessLookupError, ChildProcessError):
         pass
+
+
+def _start_lease_sweeper(core: Core) -> Callable[[], None]:
+    # Before any role claims work: what a crashed process held is free at once.
+    release_dead(core.engine)
+    sweeper = LeaseSweeper(core.engine, every=min(SWEEP_SECONDS, core.settings.claim_seconds / 3))
+    sweeper.start()
+    return sweeper.stop
 
 
 def _start_worker(core: Core) -> Callable[[], None]:

@@ -99,8 +99,12 @@ class Settings(BaseSettings):
         description="Days the raw bytes of a withdrawn message are kept; then erased.",
     )
     claim_seconds: int = Field(
-        default=300,
-        description="How long a worker's claim on a message lasts before another may take it.",
+        default=30,
+        ge=3,
+        description=(
+            "A worker's or sender's lease on what it claimed; renewed every third of it "
+            "while the holder lives, so another takes over this long after a crash."
+        ),
     )
     worker_batch: int = Field(
         default=100, description="Messages a pipeline worker claims at a time."

@@ -1,7 +1,8 @@
 """The pipeline worker: claims pending raw messages and runs them to a final state.
 
 Any number of workers, in any number of processes, share the queue through
-leases (threads/queue.py).
+leases (threads/queue.py), renewed while a batch is worked on
+(bridge/heartbeat.py), so a worker that dies gives its messages up soon.
 
 Woken as soon as an intake adapter accepted mail, and every few seconds
 anyway, so a message accepted while the worker was busy, or left pending by
@@ -11,14 +12,14 @@ a crash, is always picked up.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 from datetime import timedelta
 
+from bridge import liveness
 from bridge.core import Core
-from threads import queue
+from bridge.heartbeat import renewing
+from threads import leases, queue
 from threads.db import writer
 from threads.withdraw import sweep
 
@@ -28,7 +29,8 @@ RETENTION_EVERY = 600.0
 
 
 def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 100000}"[:64]
+    """The calling thread's name on the leases it takes: host, pid, start, thread."""
+    return liveness.holder_name(str(threading.get_ident() % 100000))
 
 
 def drain(core: Core, name: str | None = None) -> int:
@@ -41,7 +43,8 @@ def drain(core: Core, name: str | None = None) -> int:
             ids = queue.claim(conn, name, limit=core.settings.worker_batch, lease=lease)
         if not ids:
             return total
-        core.pipeline.run(ids, worker=name)
+        with renewing(core.engine, leases.RAW_CLAIMS, name, lease):
+            core.pipeline.run(ids, worker=name)
         total += len(ids)
 
 
@@ -52,7 +55,6 @@ class Worker(threading.Thread):
         self._idle = idle_seconds
         self._wake = threading.Event()
         self._halt = threading.Event()
-        self._name = worker_name()
         self._swept: float | None = None
 
     def wake(self) -> None:
@@ -63,10 +65,11 @@ class Worker(threading.Thread):
         self._wake.set()
 
     def run(self) -> None:
+        name = worker_name()  # this thread's, not the one that built the worker
         while not self._halt.is_set():
             self._wake.clear()
             try:
-                drain(self._core, self._name)
+                drain(self._core, name)
             except Exception:  # the worker must outlive any one bad batch
                 log.exception("pipeline worker error; retrying shortly")
             self.sweep_retention()

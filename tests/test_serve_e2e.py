@@ -8,7 +8,6 @@ import smtplib
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,25 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import bridge_env, conversation
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except OSError:
-            value = None
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting")
+from tests.smtp_load import free_port, wait_for
 
 
 @pytest.fixture

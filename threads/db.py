@@ -16,7 +16,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -28,7 +28,17 @@ def make_engine(url: str, **kw: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kw)
+    options = " ".join(filter(None, [make_url(url).query.get("options"), _PG_KEEPALIVES]))
+    connect_args = {**kw.pop("connect_args", {}), "options": options}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kw)
+
+
+# A bridge host that vanishes (power, network) leaves its sessions open on the server,
+# holding row locks and serialize_on's advisory locks, which other workers then wait on.
+# The kernel's default keepalive finds such a peer dead after two hours; these per-session
+# settings make the server drop it within about a minute (30 s idle, 3 probes 10 s apart).
+# A process that is merely killed needs none of this: its kernel closes the connection.
+_PG_KEEPALIVES = "-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3"
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -2,10 +2,12 @@
 
 A claim is a lease (`claimed_by`, `claimed_until`) taken in one short
 transaction with `FOR UPDATE SKIP LOCKED` on PostgreSQL (SQLite's single
-writer makes the plain UPDATE safe). A worker that dies leaves its lease to
-expire; the next claim takes the message over. Filing re-checks the state
-under a row lock, so a message is filed once even if a lease ran out while
-its first worker was still busy.
+writer makes the plain UPDATE safe). The lease is short and renewed while
+its worker lives (bridge/heartbeat.py, threads/leases.py); a worker that dies
+leaves its lease to expire, or to be released at once by a process on its
+host that sees it gone, and the next claim takes the message over. Filing
+re-checks the state under a row lock, so a message is filed once even if a
+lease ran out while its first worker was still busy.
 """
 
 from __future__ import annotations
@@ -21,13 +23,21 @@ RAW = RawMessage.__table__
 
 
 def claim(conn: Connection, worker: str, *, limit: int, lease: timedelta) -> list[int]:
-    """Lease up to `limit` pending messages, oldest first, skipping live leases of others."""
+    """Lease up to `limit` pending messages, oldest first, skipping live leases of others.
+
+    A worker's own leases count as free: what it still holds when it asks for
+    more was left by a batch that failed midway, and is retried at once.
+    """
     now = utcnow()
     free = (
         select(RAW.c.id)
         .where(
             RAW.c.state == RawState.pending,
-            or_(RAW.c.claimed_until.is_(None), RAW.c.claimed_until < now),
+            or_(
+                RAW.c.claimed_until.is_(None),
+                RAW.c.claimed_until < now,
+                RAW.c.claimed_by == worker,
+            ),
         )
         .order_by(RAW.c.id)
         .limit(limit)
