@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Engine, select, update
 from bridge import outbound_replies as replies
 from bridge import steps
 from bridge.outbound_posts import as_bytes
+from bridge.sender_trust import Trust
 from bridge.settings import Settings
 from mail.classify import classify
 from mail.compose import compose_notice
@@ -333,7 +334,11 @@ def answer_of(parsed: ParsedMessage) -> str | None:
 
 
 def consent_reply(
-    conn: Connection, context: steps.Context, raw: steps.RawView, parsed: ParsedMessage
+    conn: Connection,
+    context: steps.Context,
+    raw: steps.RawView,
+    parsed: ParsedMessage,
+    trust: Trust | None = None,
 ) -> str | None:
     """If this mail answers a nudge ("open" / "keep private"), act on it and say what happened.
 
@@ -360,6 +365,9 @@ def consent_reply(
     failed = replies.authentication_failures(parsed.headers, config.trusted_authserv_ids)
     if failed:
         return f"{REASON}authentication failed at a trusted receiving server: {', '.join(failed)}"
+    if trust is not None and trust.verdict is not None and trust.verdict.dmarc == "fail":
+        # The token stands in for a missing pass, never against a failure (bridge/rules.py).
+        return f"{REASON}the sender failed DMARC ({trust.summary()}); nothing done"
     classification = classify(parsed)
     if classification.loop or classification.auto_reply or classification.bounce:
         # An out-of-office answer is not consent, and must not be answered either.

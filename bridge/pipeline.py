@@ -150,9 +150,11 @@ class Pipeline:
         try:
             if isolate:
                 with conn.begin_nested():
-                    said = nudges.consent_reply(conn, self._context, item.raw, item.parsed)
+                    said = nudges.consent_reply(
+                        conn, self._context, item.raw, item.parsed, item.trust
+                    )
             else:
-                said = nudges.consent_reply(conn, self._context, item.raw, item.parsed)
+                said = nudges.consent_reply(conn, self._context, item.raw, item.parsed, item.trust)
         except Exception as exc:
             if not isolate:
                 raise _Isolate from exc

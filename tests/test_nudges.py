@@ -30,6 +30,7 @@ from bridge.worker import drain
 from mail.envelope import Envelope
 from mail.tokens import consent_link_token
 from tests.conftest import make_mail, settings_for
+from tests.dnsstub import DNSStub
 from tests.factories import bridge_listener
 from tests.sessions import sign_in
 from threads import consent
@@ -431,6 +432,38 @@ def test_reply_failing_trusted_authentication_does_nothing(core: Core, smtp_port
     drain(core)
     assert candidate(core, cid).state == "candidate"
     assert "authentication failed" in answer_reason(core, str(msg["Message-ID"]).strip("<>"))[1]
+
+
+def test_reply_failing_dmarc_checked_here_does_nothing(tmp_path: Path, dns_stub: DNSStub) -> None:
+    """With no trusted stamp the bridge checks DMARC itself: a forged "open" fails it, nothing
+    is opened (the token stands in for a missing pass, never against a failure)."""
+    dns_stub.add_txt("example.com", "v=spf1 ip4:192.0.2.25 -all")
+    dns_stub.add_txt("_dmarc.example.com", "v=DMARC1; p=none")
+    checked = open_core(
+        settings_for(
+            tmp_path / "checked",
+            mail_domain=DOMAIN,
+            public_url=PUBLIC,
+            org_domains=["example.com"],
+            verify_senders="auto",
+            dns_servers=[dns_stub.address],
+        )
+    )
+    try:
+        admin.add_community(
+            checked.engine, "eng", "Engineering", addresses=["eng@lists.example.com"]
+        )
+        cid = make_candidate(checked)
+        (nudge,) = nudges_in(checked)
+        msg = answer(nudge, sender=ANA, body="open")
+        with bridge_listener(checked, DOMAIN) as port:
+            send(port, msg, nudge["Reply-To"].addresses[0].addr_spec)
+        drain(checked)
+        assert candidate(checked, cid).state == "candidate"
+        reason = answer_reason(checked, str(msg["Message-ID"]).strip("<>"))[1]
+        assert "failed DMARC" in reason
+    finally:
+        checked.close()
 
 
 def test_unclear_reply_is_explained_once(core: Core, smtp_port: int) -> None:
