@@ -21,7 +21,8 @@ is its accepted messages divided by the wall time from the first MAIL to the
 last reply. Each level runs --rounds rounds per server, alternating between the
 two servers so that load from elsewhere on a shared machine hits both alike;
 the rate reported is the median round, p50/p99 are over all transactions, and
-the server's CPU time per message (all its threads, from /proc) is shown too.
+the server's CPU time per message (all its threads and descendant processes, from
+/proc) is shown too.
 Target: the bridge sustains at least half the ceiling's rate at 10 clients.
 
 `--verify` measures instead what sender verification costs intake (see
@@ -71,7 +72,7 @@ class Round:
     times: list[float]
     failed: int
     seconds: float
-    cpu: float  # the server process's CPU seconds (all threads) during the round
+    cpu: float  # the server's CPU seconds (all threads and descendants) during the round
 
 
 @dataclass
@@ -84,7 +85,7 @@ class Level:
     round_rates: list[float]
     p50_ms: float  # over the transactions of all rounds
     p99_ms: float
-    server_cpu_ms: float  # the server process's CPU time per message, all threads
+    server_cpu_ms: float  # the server's CPU time per message, threads and descendants
 
     @classmethod
     def of(cls, server: str, clients: int, rounds: list[Round]) -> Level:
@@ -490,7 +491,12 @@ def verify_main(args: argparse.Namespace, levels: list[int], argv: list[str]) ->
             {
                 **asdict(level),
                 "drains": [
-                    {**asdict(d), "in_round": d.rate_in_round, "after": d.rate_after}
+                    {
+                        **asdict(d),
+                        "in_round": d.rate_in_round,
+                        # null, not NaN: NaN is not JSON (RFC 8259 section 6).
+                        "after": None if math.isnan(d.rate_after) else d.rate_after,
+                    }
                     for d in drains
                 ],
             }
