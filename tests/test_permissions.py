@@ -152,6 +152,10 @@ POLICY: dict[tuple[str, str], Policy] = {
     ("GET", "/admin/held"): Policy("staff"),
     ("GET", "/admin/held/{raw_id}"): Policy("staff", ok=(404,)),
     ("POST", "/admin/held/{raw_id}"): Policy("staff", form={"decision": "discard"}, ok=(404,)),
+    # An unknown review is answered on the held page ("no pending address"), staff only.
+    ("POST", "/admin/copies/{review_id}"): Policy(
+        "staff", form={"decision": "deny"}, ok=(303,), fill={"review_id": "999999"}
+    ),
     ("GET", "/admin/c/{slug}"): Policy("moderate"),
     ("GET", "/c/{slug}/insights"): Policy("moderate"),
     ("GET", "/api/communities/{slug}/insights"): Policy("moderate"),
