@@ -20,7 +20,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from bridge import outbound_replies as replies
 from bridge.errors import Held
-from mail.classify import Classification, subject_tag
+from mail.classify import Classification, LabelVerdict, label_verdict, subject_tag
 from mail.headers import Address, impersonated_address
 from mail.imap import parse_imap_url
 from mail.parse import Attachment as ParsedAttachment
@@ -71,7 +71,8 @@ class Context:
     attachments_dir: Path
     mail_domain: str
     # Sensitivity labels (RFC 2156 Sensitivity, Microsoft Purview label names)
-    # that may be published; any other label holds the message for a moderator.
+    # that may be published; a label in neither list is judged by its name
+    # (mail/classify.py label_verdict).
     publishable_labels: frozenset[str] = frozenset({"normal", "general", "public"})
     # Labels and subject tags that mark mail confidential: never published, and
     # released only by an admin (holds whose reason starts with CONFIDENTIAL).
@@ -264,7 +265,7 @@ def authorize(
     if not approved:
         _hold_confidential(context, parsed, classification)
     label = classification.sensitivity
-    if label and label not in context.publishable_labels and not approved:
+    if label and not approved and _label(context, label) != LabelVerdict.publish:
         raise Held(f"sensitivity label '{label}': needs a moderator's decision")
     if parsed.from_ is None or not parsed.from_.address:
         raise Held("no sender: the message has no usable From address")
@@ -299,12 +300,18 @@ def _hold_confidential(
     why = ""
     if classification.encrypted:
         why = f"encrypted with {classification.encrypted}"
-    elif (label := classification.sensitivity) and label in context.confidential_labels:
+    elif (label := classification.sensitivity) and (
+        _label(context, label) == LabelVerdict.confidential
+    ):
         why = f"sensitivity label '{label}'"
     elif tag := subject_tag(parsed.subject, context.confidential_subject_tags):
         why = f"subject tag '{tag}'"
     if why:
         raise Held(f"{CONFIDENTIAL}{why}; only an admin can release it")
+
+
+def _label(context: Context, label: str) -> LabelVerdict:
+    return label_verdict(label, context.publishable_labels, context.confidential_labels)
 
 
 def letter_from(raw: RawView, parsed: ParsedMessage, classification: Classification) -> Letter:
