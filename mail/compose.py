@@ -174,6 +174,15 @@ def _mailbox(name: str, address: str) -> Address:
         return Address(name, username=local if at else address, domain=domain if at else "")
 
 
+def _recipient(name: str, address: str) -> Address | str:
+    """The To header: the recipient, or "undisclosed-recipients:;" for an address that cannot
+    be written without SMTPUTF8 (non-ASCII; the email package would put encoded-words in it)
+    or has no local part or domain. The envelope still carries the address."""
+    mailbox = _mailbox(name, address)
+    parts = (mailbox.username, mailbox.domain)
+    return mailbox if all(p and p.isascii() for p in parts) else "undisclosed-recipients:;"
+
+
 def _msg_id(value: str) -> str:
     """An id as stored, without brackets, space or control characters ('' if nothing is left)."""
     return "".join(clean_text(value).split()).strip("<>")
@@ -274,7 +283,7 @@ def compose_post(post: Post, lst: ListInfo, to: Addressing) -> EmailMessage:
     msg["From"] = _mailbox(
         display_from(post.author_name, post.author_address, lst.display_name), lst.address
     )
-    msg["To"] = _mailbox(to.recipient_name, to.recipient)
+    msg["To"] = _recipient(to.recipient_name, to.recipient)
     msg["Reply-To"] = _mailbox(lst.display_name, to.reply_to)
     msg["Subject"] = _one_line(post.subject) or "(no subject)"
     msg["Date"] = format_datetime(_aware(post.date))
@@ -318,7 +327,7 @@ def compose_notice(
     """A system notice to one person (login link, held reply): automatic, not list mail."""
     msg = EmailMessage()
     msg["From"] = _mailbox(sender_name, f"bridge@{mail_domain}")
-    msg["To"] = _mailbox("", to)
+    msg["To"] = _recipient("", to)
     msg["Subject"] = _one_line(subject) or "(no subject)"
     msg["Date"] = format_datetime(_aware(date))
     msg["Message-ID"] = message_id_header(message_id, mail_domain)
@@ -336,7 +345,7 @@ def compose_digest(digest: Digest, to: Addressing) -> EmailMessage:
     lst = digest.community
     msg = EmailMessage()
     msg["From"] = _mailbox(lst.display_name, lst.address)
-    msg["To"] = _mailbox(to.recipient_name, to.recipient)
+    msg["To"] = _recipient(to.recipient_name, to.recipient)
     msg["Reply-To"] = _mailbox(lst.display_name, lst.address)
     count = len(digest.items)
     msg["Subject"] = f"{lst.display_name} digest: {count} new message{'s' if count != 1 else ''}"
