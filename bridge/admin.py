@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from bridge.core import Core
 from bridge.errors import UsageError
 from bridge.rules import ADMIN_ONLY
+from mail.headers import clean_text
 from mail.imap import parse_after_action, parse_imap_url
 from threads import search
 from threads.db import writer
@@ -642,7 +643,8 @@ def decide(
     discard: mark it discarded, silently. The raw bytes are always kept.
     Confidential holds are released by admins only.
     """
-    from bridge.notices import send_notice
+    from bridge.notices import deliver_if_local
+    from bridge.outbound_posts import queue_notice_in
 
     if decision not in DECISIONS:
         raise UsageError(f"decision '{decision}': choose approve, reject or discard")
@@ -650,7 +652,7 @@ def decide(
     if decision == "reject" and not reason:
         raise UsageError("a rejection needs a reason: it is mailed to the sender")
     raw, md = RawMessage.__table__, ModerationDecision.__table__
-    notify: tuple[str, str] | None = None
+    notice: int | None = None
     with writer(core.engine).begin() as conn:
         row = conn.execute(
             select(
@@ -690,20 +692,23 @@ def decide(
             {"state": str(row.state), "reason": row.reason},
             {"state": str(state), "reason": why or reason},
         )
-        if decision == "reject":
-            notify = (_sender_of(row.data, row.mail_from), row.subject)
+        if decision == "reject" and (to := _sender_of(row.data, row.mail_from)):
+            # Queued in the rejection's own transaction: both happen, or neither.
+            subject = clean_text(row.subject)
+            notice, _ = queue_notice_in(
+                conn,
+                core.settings,
+                to,
+                f"Not published: {subject}"[:200],
+                f'Your message "{subject}" was not published.\n\nThe moderator\'s reason:\n\n'
+                f"  {reason}\n",
+                kind="notice",
+            )
     if decision == "approve":
         outcomes = core.pipeline.run([raw_id])
         return str(outcomes[0].state) if outcomes else str(RawState.pending)
-    if notify is not None and notify[0]:
-        to, subject = notify
-        send_notice(
-            core.settings,
-            to,
-            f"Not published: {subject}"[:200],
-            f'Your message "{subject}" was not published.\n\nThe moderator\'s reason:\n\n'
-            f"  {reason}\n",
-        )
+    if notice is not None:
+        deliver_if_local(core.engine, core.settings, notice)
     return str(state)
 
 

@@ -84,8 +84,11 @@ def import_(core: Core, community: str, paths: tuple[Path, ...]) -> None:
     from bridge.importer import import_paths
 
     summary = import_paths(core, community, list(paths))
-    click.echo(summary.line())
-    if summary.failed:
+    if summary.total or not summary.problems:
+        click.echo(summary.line())
+    for problem in summary.problems:
+        click.echo(f"Error: {problem}", err=True)
+    if summary.failed or summary.problems:
         sys.exit(1)
 
 

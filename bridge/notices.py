@@ -13,6 +13,8 @@ each other until the busy timeout).
 
 from __future__ import annotations
 
+from sqlalchemy import Engine
+
 from bridge.sender import Sender, queue_notice
 from bridge.settings import Settings
 from threads.db import make_engine
@@ -23,10 +25,17 @@ def send_notice(settings: Settings, to: str, subject: str, text: str) -> str:
     engine = make_engine(settings.effective_database_url)
     try:
         mail_id, message_id = queue_notice(engine, settings, to, subject, text)
-        if not settings.smtp_relay:
-            # The outbox is local and instant; a relay is left to the sender role,
-            # which retries with backoff (a web request must not wait on a relay).
-            Sender(engine, settings).deliver_due(only=[mail_id])
+        deliver_if_local(engine, settings, mail_id)
     finally:
         engine.dispose()
     return message_id
+
+
+def deliver_if_local(engine: Engine, settings: Settings, mail_id: int) -> None:
+    """Write a queued notice into the outbox now when there is no relay.
+
+    The outbox is local and instant; a relay is left to the sender role,
+    which retries with backoff (a web request must not wait on a relay).
+    """
+    if not settings.smtp_relay:
+        Sender(engine, settings).deliver_due(only=[mail_id])

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from bridge.core import Core
 from bridge.errors import BridgeError
 from mail.envelope import Envelope
+from mail.headers import clean_text
 from threads.access import Viewer, may_post
 from threads.models import (
     Community,
@@ -85,9 +86,11 @@ def post_reply(core: Core, viewer: Viewer, thread_id: int, body: str, *, name: s
         ).first()
     assert viewer.email is not None  # may_post refuses anonymous viewers
     msg = EmailMessage()
-    msg["From"] = HeaderAddress(display_name=name, addr_spec=viewer.email)
+    # A thread stored before the parser cleaned subjects may hold a line break,
+    # and a name from single sign-on is not ours either: one line each.
+    msg["From"] = HeaderAddress(display_name=clean_text(name), addr_spec=viewer.email)
     msg["To"] = address or f"{slug}@{core.settings.mail_domain}"
-    msg["Subject"] = _reply_subject(thread.subject)
+    msg["Subject"] = _reply_subject(clean_text(thread.subject))
     msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = f"<web-{uuid.uuid4().hex}@{core.settings.mail_domain}>"
     if last is not None:

@@ -17,7 +17,7 @@ from bridge import outbound_replies as replies
 from bridge.errors import Held
 from bridge.sender_trust import CHECKED_SOURCES, Trust
 from bridge.steps import CommunityRef, Context
-from mail.classify import Classification, subject_tag
+from mail.classify import Classification, LabelVerdict, label_verdict, subject_tag
 from mail.parse import ParsedMessage
 from threads.access import posting_hold_reason
 from threads.models import HoldKind, RoutePolicy
@@ -81,7 +81,7 @@ def _confidential(facts: Facts) -> str | None:
     why = ""
     if c.encrypted:
         why = f"encrypted with {c.encrypted}"
-    elif (label := c.sensitivity) and label in context.confidential_labels:
+    elif (label := c.sensitivity) and _label(context, label) == LabelVerdict.confidential:
         why = f"sensitivity label '{label}'"
     elif tag := subject_tag(facts.parsed.subject, context.confidential_subject_tags):
         why = f"subject tag '{tag}'"
@@ -90,9 +90,14 @@ def _confidential(facts: Facts) -> str | None:
 
 def _sensitivity(facts: Facts) -> str | None:
     label = facts.classification.sensitivity
-    if label and label not in facts.context.publishable_labels:
+    if label and _label(facts.context, label) != LabelVerdict.publish:
         return f"sensitivity label '{label}': needs a moderator's decision"
     return None
+
+
+def _label(context: Context, label: str) -> LabelVerdict:
+    """The admin's lists first, then the label's name (mail/classify.py label_verdict)."""
+    return label_verdict(label, context.publishable_labels, context.confidential_labels)
 
 
 def _no_sender(facts: Facts) -> str | None:

@@ -66,7 +66,10 @@ class Settings(BaseSettings):
     secret_key: str = Field(default="", description="Signing key; generated into DATA if empty.")
     publishable_labels: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["normal", "general", "public"],
-        description="Sensitivity labels published without a moderator (comma-separated).",
+        description=(
+            "Sensitivity labels published without a moderator (comma-separated); other"
+            " labels are judged by their names (mail/classify.py label_verdict)."
+        ),
     )
     confidential_labels: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: [

@@ -74,7 +74,8 @@ class Context:
     attachments_dir: Path
     mail_domain: str
     # Sensitivity labels (RFC 2156 Sensitivity, Microsoft Purview label names)
-    # that may be published; any other label holds the message for a moderator.
+    # that may be published; a label in neither list is judged by its name
+    # (mail/classify.py label_verdict).
     publishable_labels: frozenset[str] = frozenset({"normal", "general", "public"})
     # Labels and subject tags that mark mail confidential: never published, and
     # released only by an admin (bridge/rules.py ADMIN_ONLY).

@@ -7,6 +7,10 @@ adds one '>' to any line matching ^>*From (we remove one), mboxo only to
 ^From (indistinguishable on read; removing one '>' from ">From " is what
 every reader does). Content-Length based mboxcl files are read the same way,
 which is right as long as bodies were escaped, as the writers we know do.
+
+An archive that cannot be read to its end raises `BadArchive` after the
+messages read before the damage were yielded: a truncated download keeps
+what it has, and the importer says in one line what is wrong and where.
 """
 
 from __future__ import annotations
@@ -14,12 +18,26 @@ from __future__ import annotations
 import gzip
 import lzma
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 _FROM_ESCAPED = re.compile(rb"^>+From ")
+_KIND = {".gz": "gzip", ".xz": "xz"}
+
+
+class BadArchive(Exception):
+    """An archive that is not what its name says, is damaged, or holds no mail.
+
+    str(self) is one line naming the file and what is wrong; `read` is how
+    many whole messages were yielded from it before.
+    """
+
+    def __init__(self, path: Path, problem: str, read: int = 0) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path, self.problem, self.read = path, problem, read
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +59,62 @@ def total_size(paths: list[Path]) -> int:
 
 
 def read_archive(path: Path) -> Iterator[ArchivedMessage]:
-    """Messages of an mbox file, a Maildir, a folder of .eml files, or one message file."""
+    """Messages of an mbox file, a Maildir, a folder of .eml files, or one message file.
+
+    Raises BadArchive when the file cannot be read to its end or holds no message.
+    """
+    read = 0
+    try:
+        for message in _read_any(path):
+            yield message
+            read += 1
+    except (EOFError, OSError, lzma.LZMAError, zlib.error) as error:
+        raise BadArchive(path, _problem(path, error, read), read) from error
+    if read == 0:
+        raise BadArchive(path, _nothing_in(path))
+
+
+def _read_any(path: Path) -> Iterator[ArchivedMessage]:
     if path.is_dir():
         yield from _read_folder(path)
+    elif path.stat().st_size == 0:
+        return
     elif _looks_like_mbox(path):
         yield from _read_mbox(path)
     else:
-        data = path.read_bytes()
-        yield ArchivedMessage(data, str(path), len(data))
+        stream, raw = _open(path)
+        with stream, raw:
+            data = stream.read()
+        if data:
+            yield ArchivedMessage(data, str(path), path.stat().st_size)
+
+
+def _problem(path: Path, error: BaseException, read: int) -> str:
+    """What is wrong, for one line: cut short, not the format its name says, or damaged."""
+    kind = _KIND.get(path.suffix, "")
+    where = f"in message {read + 1}, after {read} whole message{'s' if read != 1 else ''}"
+    if isinstance(error, EOFError):
+        return (
+            f"cut short {where}: the {kind} data ends before its end marker"
+            " (an unfinished download or copy?)"
+        )
+    foreign = "Not a gzipped file" in str(error) or "format not supported" in str(error)
+    if foreign and read == 0:
+        with path.open("rb") as f:
+            plain = f.read(5) == b"From "
+        hint = f": it is a plain mbox, rename it without {path.suffix}" if plain else ""
+        return f"not {'an' if kind == 'xz' else 'a'} {kind} file{hint}"
+    if kind and not isinstance(error, FileNotFoundError | PermissionError | IsADirectoryError):
+        return f"damaged {kind} data {where}: {error}"
+    return f"cannot be read {where}: {error.strerror if isinstance(error, OSError) else error}"
+
+
+def _nothing_in(path: Path) -> str:
+    if not path.is_dir():
+        return "no messages in it" if path.stat().st_size else "empty file, no messages in it"
+    if (path / "cur").is_dir() or (path / "new").is_dir():
+        return "a Maildir with no messages in cur/ or new/"
+    return "no mail found: not a Maildir (no cur/ or new/) and no .eml files in it"
 
 
 def _open(path: Path) -> tuple[BinaryIO, BinaryIO]:

@@ -11,10 +11,11 @@ mail. Every decision carries a human-readable reason for the admin log.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from email.message import Message
 from email.policy import compat32
+from enum import StrEnum
 
 from mail.bounce import SUCCESS_ACTIONS, Bounce, delivery_actions, dsn_recipients, parse_bounce
 from mail.charsets import decode_text
@@ -246,6 +247,59 @@ def _purview_label(value: str) -> str | None:
         if label.get("enabled", "true").lower() == "true" and label.get("name"):
             return label["name"].lower()
     return None
+
+
+# How a label's name reads when an admin has not listed it. Purview's own
+# defaults name labels "Public", "General", "Confidential", "Highly
+# Confidential", with sub-labels such as "All Employees (unrestricted)",
+# "Anyone (unrestricted)" and "Trusted People"; older tenants have
+# "Personal"/"Non-Business". A word that marks the label confidential wins
+# over one that marks it open ("Confidential - Anyone (unrestricted)" still
+# protects its content). German, French, Spanish, Italian and Dutch tenants
+# translate the defaults.
+_CONFIDENTIAL_WORDS = re.compile(
+    r"\b(?:confidential|secret|restricted|private|personal|sensitive|vertraulich|geheim|"
+    r"confidentiel|confidencial|riservato|riservata|vertrouwelijk)\b",
+    re.I,
+)
+_OPEN_WORDS = re.compile(
+    r"\b(?:unrestricted|public|general|non-?business|normal|öffentlich|allgemein|général|"
+    r"generale|público|publico|pubblico|openbaar|algemeen)\b",
+    re.I,
+)
+
+
+class LabelVerdict(StrEnum):
+    """What a sensitivity label means for publishing."""
+
+    publish = "publish"  # open: published like unlabelled mail
+    moderate = "moderate"  # not known: a moderator decides
+    confidential = "confidential"  # never published; an admin alone releases it
+
+
+def label_verdict(
+    label: str, publishable: Collection[str], confidential: Collection[str]
+) -> LabelVerdict:
+    """Publish, moderate or protect mail with this label (lower-cased, as `classify` gives it).
+
+    An admin's lists decide first (BRIDGE_CONFIDENTIAL_LABELS, then
+    BRIDGE_PUBLISHABLE_LABELS, exact names). Otherwise the name is read: a
+    confidential word ("Highly Confidential - Finance", "Secret", "Restricted")
+    protects it; an open one ("All Employees (unrestricted)", "Non-Business",
+    "Public - Website") publishes it; any other name ("Internal", "Project X")
+    waits for a moderator, since a label the bridge cannot read is a decision
+    someone in the organisation made on purpose.
+    """
+    name = " ".join(label.lower().split())
+    if name in confidential:
+        return LabelVerdict.confidential
+    if name in publishable:
+        return LabelVerdict.publish
+    if _CONFIDENTIAL_WORDS.search(name):
+        return LabelVerdict.confidential
+    if _OPEN_WORDS.search(name):
+        return LabelVerdict.publish
+    return LabelVerdict.moderate
 
 
 _PGP_ARMOR = re.compile(r"^-----BEGIN PGP MESSAGE-----$", re.M)

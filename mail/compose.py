@@ -22,6 +22,12 @@ What a recipient's mail client needs, and why:
   recognised (mail/classify.py) and never posted or answered.
 - multipart/alternative: a plain part that reads well in any client, and an
   HTML part, both from the Jinja2 templates in templates/mail/.
+
+Every header value made from stored data goes through `_one_line` and
+`_mailbox`: the archive keeps what senders wrote, and a subject or name
+holding a line break (RFC 5322 2.2 forbids one inside a field) or an address
+the email package cannot parse must cost a copy neither its headers nor its
+delivery.
 """
 
 from __future__ import annotations
@@ -31,13 +37,17 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email import policy
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from mail.headers import clean_text
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "mail"
 # References grow with every reply; clients cope with a few dozen ids. RFC 5322
@@ -63,7 +73,7 @@ class ListInfo:
     @property
     def display_name(self) -> str:
         """The name on one line: header values must not break (RFC 5322 2.2)."""
-        return " ".join(self.name.split()) or self.slug
+        return _one_line(self.name) or self.slug
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,13 +150,74 @@ def _render(name: str, **values: object) -> str:
 
 def display_from(author_name: str, author_address: str, community_name: str) -> str:
     """'Ana Lima via Engineering': the author's name, or her address's local part."""
-    who = " ".join(author_name.split()) or author_address.partition("@")[0] or "Someone"
+    who = _one_line(author_name) or _one_line(author_address.partition("@")[0]) or "Someone"
     return f"{who} via {community_name}"
+
+
+def _one_line(value: str) -> str:
+    """A header value from stored text: one line, no control characters (mail/headers.py)."""
+    return clean_text(" ".join(value.split()))
+
+
+def _mailbox(name: str, address: str) -> Address:
+    """A mailbox header value that never raises, whatever an old row holds.
+
+    The email package refuses addresses it cannot parse ("a b@example.com",
+    a non-ASCII local part); given as parts they are written quoted instead,
+    and a relay that refuses one answers for that copy alone.
+    """
+    name, address = _one_line(name), "".join(clean_text(address).split())
+    try:
+        return Address(name, addr_spec=address)
+    except (ValueError, IndexError, HeaderParseError):
+        local, at, domain = address.rpartition("@")
+        return Address(name, username=local if at else address, domain=domain if at else "")
+
+
+def _recipient(name: str, address: str) -> Address | str:
+    """The To header: the recipient, or "undisclosed-recipients:;" for an address that cannot
+    be written without SMTPUTF8 (non-ASCII; the email package would put encoded-words in it)
+    or has no local part or domain. The envelope still carries the address."""
+    mailbox = _mailbox(name, address)
+    parts = (mailbox.username, mailbox.domain)
+    return mailbox if all(p and p.isascii() for p in parts) else "undisclosed-recipients:;"
+
+
+def _msg_id(value: str) -> str:
+    """An id as stored, without brackets, space or control characters ('' if nothing is left)."""
+    return "".join(clean_text(value).split()).strip("<>")
+
+
+@lru_cache(maxsize=4096)
+def _writable_id(value: str) -> bool:
+    """Whether the email package writes `<value>` back unchanged.
+
+    Ids seen in the wild it does not: "<@example.com>" and "<[x]@y>" make its
+    parser raise IndexError, '<a"b@c>' is cut to "<a", and non-ASCII cannot
+    go out without SMTPUTF8.
+    """
+    if not value or not value.isascii():
+        return False
+    try:
+        header = policy.SMTP.header_factory("Message-ID", f"<{value}>")
+        return header.fold(policy=policy.SMTP) == f"Message-ID: <{value}>\r\n"
+    except (ValueError, IndexError, HeaderParseError):
+        return False
+
+
+def message_id_header(message_id: str, mail_domain: str) -> str:
+    """`<id>` as stored, or a stable id of ours when the stored one cannot be written."""
+    value = _msg_id(message_id)
+    if not _writable_id(value):
+        digest = hashlib.sha256(message_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        value = f"cb.{digest}@{mail_domain}"
+    return f"<{value}>"
 
 
 def chain_headers(references: Sequence[str]) -> tuple[str | None, str | None]:
     """In-Reply-To and References values for a message whose ancestors are `references`."""
-    ids = [r.strip("<> \t") for r in references if r and r.strip("<> \t")]
+    # An id that cannot be written is left out: the others still thread the copy.
+    ids = [i for i in map(_msg_id, references) if _writable_id(i)]
     ids = list(dict.fromkeys(ids))
     if not ids:
         return None, None
@@ -209,21 +280,20 @@ def _quoted(name: str) -> str:
 def compose_post(post: Post, lst: ListInfo, to: Addressing) -> EmailMessage:
     """A thread's message as one subscriber gets it, with a reply address only they can use."""
     msg = EmailMessage()
-    msg["From"] = Address(
-        display_from(post.author_name, post.author_address, lst.display_name),
-        addr_spec=lst.address,
+    msg["From"] = _mailbox(
+        display_from(post.author_name, post.author_address, lst.display_name), lst.address
     )
-    msg["To"] = Address(to.recipient_name, addr_spec=to.recipient)
-    msg["Reply-To"] = Address(lst.display_name, addr_spec=to.reply_to)
-    msg["Subject"] = " ".join(post.subject.split()) or "(no subject)"
+    msg["To"] = _recipient(to.recipient_name, to.recipient)
+    msg["Reply-To"] = _mailbox(lst.display_name, to.reply_to)
+    msg["Subject"] = _one_line(post.subject) or "(no subject)"
     msg["Date"] = format_datetime(_aware(post.date))
-    msg["Message-ID"] = f"<{post.message_id}>"
+    msg["Message-ID"] = message_id_header(post.message_id, lst.mail_domain)
     in_reply_to, references = chain_headers(post.references)
     if in_reply_to and references:
         msg["In-Reply-To"] = in_reply_to
         msg["References"] = references
     if post.thread_index_header:
-        msg["Thread-Topic"] = post.thread_topic or post.subject
+        msg["Thread-Topic"] = _one_line(post.thread_topic or post.subject)
         msg["Thread-Index"] = thread_index(
             post.thread_index_header, post.message_id, len(post.references)
         )
@@ -239,7 +309,7 @@ def compose_post(post: Post, lst: ListInfo, to: Addressing) -> EmailMessage:
             file.data,
             maintype=maintype,
             subtype=subtype,
-            filename=" ".join(file.filename.split()) or "attachment",
+            filename=_one_line(file.filename) or "attachment",
         )
     return msg
 
@@ -256,11 +326,11 @@ def compose_notice(
 ) -> EmailMessage:
     """A system notice to one person (login link, held reply): automatic, not list mail."""
     msg = EmailMessage()
-    msg["From"] = Address(sender_name, addr_spec=f"bridge@{mail_domain}")
-    msg["To"] = to
-    msg["Subject"] = subject
+    msg["From"] = _mailbox(sender_name, f"bridge@{mail_domain}")
+    msg["To"] = _recipient("", to)
+    msg["Subject"] = _one_line(subject) or "(no subject)"
     msg["Date"] = format_datetime(_aware(date))
-    msg["Message-ID"] = f"<{message_id}>"
+    msg["Message-ID"] = message_id_header(message_id, mail_domain)
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
     msg["X-Commons-Bridge-Loop"] = mail_domain
@@ -274,13 +344,13 @@ def compose_digest(digest: Digest, to: Addressing) -> EmailMessage:
     """A day's messages of one community in one mail (Auto-Submitted: RFC 3834)."""
     lst = digest.community
     msg = EmailMessage()
-    msg["From"] = Address(lst.display_name, addr_spec=lst.address)
-    msg["To"] = Address(to.recipient_name, addr_spec=to.recipient)
-    msg["Reply-To"] = Address(lst.display_name, addr_spec=lst.address)
+    msg["From"] = _mailbox(lst.display_name, lst.address)
+    msg["To"] = _recipient(to.recipient_name, to.recipient)
+    msg["Reply-To"] = _mailbox(lst.display_name, lst.address)
     count = len(digest.items)
     msg["Subject"] = f"{lst.display_name} digest: {count} new message{'s' if count != 1 else ''}"
     msg["Date"] = format_datetime(_aware(digest.date))
-    msg["Message-ID"] = f"<{digest.message_id}>"
+    msg["Message-ID"] = message_id_header(digest.message_id, lst.mail_domain)
     msg["Auto-Submitted"] = "auto-generated"
     _list_headers(msg, lst, (to.unsubscribe_url, to.unsubscribe_mailto))
     values = {"digest": digest, "list": lst, "to": to}

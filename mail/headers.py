@@ -33,6 +33,17 @@ _UNFOLD = re.compile(r"\r?\n(?=[ \t])")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?(.*?)\?=", re.S)
 _BLANK = re.compile(r"\s*")
 
+# What must never stay in a subject or a display name: C0 and C1 controls
+# (CR/LF decoded from an encoded-word, "=?utf-8?q?Hi=0D=0ABcc:_x?=", would
+# split a header we write again; NUL cannot be stored on PostgreSQL; ESC
+# paints terminals), the Unicode line and paragraph separators (Python's
+# email package refuses them as line breaks), and the bidirectional
+# controls that reorder what a reader sees (Unicode TR9: LRE..RLO, LRI..PDI,
+# LRM, RLM, ALM), seen in the wild making "exe.pdf" out of "fdp.exe".
+UNSAFE_CHARS = "\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
+_UNSAFE = re.compile(f"[{UNSAFE_CHARS}]+")
+_SPACE_RUN = re.compile(r"  +")
+
 
 def split_head(raw: bytes, defects: list[str]) -> tuple[bytes, bytes, bool]:
     """Header section, body, and whether the header section was small enough to read whole."""
@@ -103,6 +114,19 @@ def field_text(name: str, value: str, defects: list[str]) -> str:
     if not value.isascii():
         value = repair_8bit(value, name, defects)
     return value.strip()
+
+
+def clean_text(value: str) -> str:
+    """Header text safe to store and to write into a header again: one line, nothing hidden.
+
+    Each run of unsafe characters (UNSAFE_CHARS) becomes one space and space
+    runs collapse, so "Hello\\r\\nBcc: x" reads "Hello Bcc: x": nothing is
+    lost that a reader could see. Other invisible characters (ZWJ in emoji,
+    no-break spaces) are text and stay.
+    """
+    if value.isprintable() or not _UNSAFE.search(value):
+        return value
+    return _SPACE_RUN.sub(" ", _UNSAFE.sub(" ", value)).strip()
 
 
 def decode_words(value: str, name: str, defects: list[str]) -> str:
@@ -210,7 +234,7 @@ class _Mailbox:
         if not (display or address):
             return None
         display = decode_words(display, name, defects)
-        return Address(display, normalize_address(address))
+        return Address(clean_text(display), normalize_address(address))
 
 
 def _simple_addresses(value: str, name: str, defects: list[str]) -> list[Address]:
@@ -222,7 +246,7 @@ def _simple_addresses(value: str, name: str, defects: list[str]) -> list[Address
             display = " ".join(display.split())
             if "=?" in display:
                 display = decode_words(display, name, defects)
-            found.append(Address(display, normalize_address(rest.partition(">")[0])))
+            found.append(Address(clean_text(display), normalize_address(rest.partition(">")[0])))
         elif (bare := entry.strip()) and " " not in bare:
             found.append(Address("", normalize_address(bare)))
         elif bare:
@@ -250,7 +274,7 @@ def impersonated_address(mailbox: Address) -> str | None:
 def normalize_address(address: str) -> str:
     """Strip space and source routes; lower-case the domain, never the local part (RFC 5321 2.4)."""
     if not address.isprintable() or " " in address:
-        address = "".join(address.split())
+        address = _UNSAFE.sub("", "".join(address.split()))
     if ":" in address and address.startswith("@"):
         address = address.split(":", 1)[1]  # obsolete source route, RFC 5322 section 4.4
     local, at, domain = address.rpartition("@")

@@ -28,6 +28,7 @@ from mail.calendar import CalendarEvent, is_calendar, read_calendar
 from mail.charsets import decode_text
 from mail.headers import (
     Address,
+    clean_text,
     decode_words,
     field_text,
     first_id,
@@ -551,7 +552,7 @@ def _read_fields(
 def _fill_envelope(message: ParsedMessage, needed: dict[str, str], defects: list[str]) -> None:
     get = needed.get
     message.message_id = first_id(get("message-id"))
-    message.subject = decode_words(get("subject", ""), "Subject", defects)
+    message.subject = clean_text(decode_words(get("subject", ""), "Subject", defects))
     senders = parse_addresses(get("from", ""), "From", defects)
     message.from_ = senders[0] if senders else None
     message.to = parse_addresses(get("to", ""), "To", defects)

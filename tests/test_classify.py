@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from mail.classify import Classification, classify, failed_recipients, subject_tag
+from bridge.settings import Settings
+from mail.classify import (
+    Classification,
+    LabelVerdict,
+    classify,
+    failed_recipients,
+    label_verdict,
+    subject_tag,
+)
 from mail.parse import parse_message
 from tests.conftest import corpus_messages, make_mail
 
@@ -237,3 +245,66 @@ def test_pgp_signed_sample_is_not_encrypted() -> None:
 )
 def test_subject_tags_match_whole_tokens(subject: str, expected: str | None) -> None:
     assert subject_tag(subject, ["[confidential]", "HR-only", "private"]) == expected
+
+
+def msip_labels(name: str, guid: str = "f42aa342-8706-4288-bd11-ebb85995028c") -> str:
+    """An msip_labels value as Outlook writes it for one applied label."""
+    fields = {
+        "Enabled": "true",
+        "SetDate": "2026-03-02T08:00:00Z",
+        "Method": "Standard",
+        "Name": name,
+        "SiteId": "99990000-aaaa-bbbb-cccc-ddddeeeeffff",
+        "ActionId": "0a1b2c3d-0000-1111-2222-333344445555",
+        "ContentBits": "0",
+    }
+    return ";".join(f"MSIP_Label_{guid}_{key}={value}" for key, value in fields.items())
+
+
+def default_labels(setting: str) -> frozenset[str]:
+    factory = Settings.model_fields[setting].default_factory
+    assert factory is not None
+    return frozenset(factory())  # type: ignore[call-arg]
+
+
+DEFAULT_PUBLISHABLE = default_labels("publishable_labels")
+DEFAULT_CONFIDENTIAL = default_labels("confidential_labels")
+
+
+PURVIEW_LABELS = {
+    "General": "publish",
+    "Public": "publish",
+    "All Employees (unrestricted)": "publish",
+    "Anyone (unrestricted)": "publish",
+    "Non-Business": "publish",
+    "Allgemein": "publish",
+    "Confidential": "confidential",
+    "Highly Confidential - All Employees": "confidential",
+    "Confidential - Anyone (unrestricted)": "confidential",
+    "Restricted": "confidential",
+    "Streng vertraulich": "confidential",
+    "Internal": "moderate",
+    "Project Falcon": "moderate",
+}
+SENSITIVITY = {"Normal": "publish", "Personal": "confidential", "Private": "confidential"}
+SENSITIVITY["Company-Confidential"] = "confidential"
+
+
+@pytest.mark.parametrize(
+    ("headers", "verdict"),
+    [({"msip_labels": msip_labels(name)}, v) for name, v in PURVIEW_LABELS.items()]
+    + [({"Sensitivity": name}, v) for name, v in SENSITIVITY.items()],
+)
+def test_label_verdicts_with_the_default_lists(headers: dict[str, str], verdict: str) -> None:
+    """Open labels publish, confidential ones are protected, names the bridge cannot read wait."""
+    label = classify(parse_message(make_mail(headers=headers))).sensitivity
+    assert label is not None
+    assert label_verdict(label, DEFAULT_PUBLISHABLE, DEFAULT_CONFIDENTIAL) == verdict
+
+
+def test_an_admins_label_lists_win_over_the_name() -> None:
+    """A label an admin lists is what the list says, whatever its name reads as."""
+    assert label_verdict("general", {"normal"}, {"general"}) == LabelVerdict.confidential
+    assert label_verdict("confidential - team", {"confidential - team"}, set()) == "publish"
+    assert label_verdict("internal", {"internal"}, set()) == LabelVerdict.publish
+    assert label_verdict("Unrestricted  Access", set(), set()) == LabelVerdict.publish

@@ -167,8 +167,8 @@ def test_upgrade_to_0014_types_holds_and_drops_non_members_follows(tmp_path: Pat
         assert list(follows.scalars()) == ["ana@org.test", "root@org.test"]
 
 
-def test_upgrade_to_0017_takes_addresses_out_of_the_search_index(tmp_path: Path) -> None:
-    """An index written with senders' addresses (before 0017) holds none after the upgrade."""
+def test_upgrade_to_0016_takes_addresses_out_of_the_search_index(tmp_path: Path) -> None:
+    """An index written with senders' addresses (before 0016) holds none after the upgrade."""
     from alembic import command
     from alembic.config import Config
 
@@ -205,3 +205,85 @@ def test_upgrade_to_0017_takes_addresses_out_of_the_search_index(tmp_path: Path)
         assert found("budget") == 1
     finally:
         core.close()
+
+
+def test_upgrade_to_0015_cleans_hostile_subjects_and_names(tmp_path: Path) -> None:
+    """Rows stored with CR/LF and controls in subjects and names read as one line after 0015."""
+    import json
+
+    from sqlalchemy import text
+
+    engine = make_engine(settings_for(tmp_path).effective_database_url)
+    migrate(engine, "0012")
+    bad = "Hello\r\nBcc: victim@example.com\x1b[31m\u2028\u202eod"
+    people = json.dumps(
+        [{"name": "Eve\r\nBcc: x@example.net", "address": "eve@example.com"}, {"name": "Zoë"}]
+    )
+    at = "2026-03-02 09:00:00"
+    with engine.begin() as conn:
+        run = conn.execute
+        run(
+            text(
+                "INSERT INTO community (slug, name, description, visibility, posting, archived,"
+                " created_at) VALUES ('eng', 'Eng', '', 'org', 'org', false, :t)"
+            ),
+            {"t": at},
+        )
+        run(
+            text(
+                "INSERT INTO raw_message (sha256, data, size, source, source_ref, community_hint,"
+                " mail_from, rcpt_to, received_at, state, reason, attempts, message_id, subject)"
+                " VALUES ('h', :d, 3, 'smtp', '', '', '', '[]', :t, 'held', '', 0, 'm', :s)"
+            ),
+            {"d": b"abc", "t": at, "s": bad},
+        )
+        run(
+            text(
+                "INSERT INTO thread (community_id, subject, message_count, original_recipients)"
+                " VALUES (1, :s, 1, 0)"
+            ),
+            {"s": bad},
+        )
+        run(
+            text(
+                "INSERT INTO message (community_id, thread_id, raw_id, placeholder, message_id,"
+                " chain, subject, norm_subject, reply_without_refs, opens_thread, subject_linked,"
+                " from_name, from_addr, to_addrs, cc_addrs, visible_text, quoted_text, signature,"
+                " auto_reply, attachment_count) VALUES (1, 1, 1, false, 'm', '[]', :s, :s, false,"
+                " true, false, :n, 'eve@example.com', :p, '[]', 'hi', '', '', false, 0)"
+            ),
+            {"s": bad, "n": "Eve\r\n\tBcc: x@example.net", "p": people},
+        )
+        run(
+            text(
+                "INSERT INTO consent_candidate (community_id, starter, starter_name, subject,"
+                " excerpt, participants, org_recipients, live, state, created_at, decided_by,"
+                " decided_via) VALUES (1, 'eve@example.com', :n, :s, '', :p, 2, true,"
+                " 'candidate', :t, '', '')"
+            ),
+            {"n": "Eve\u2028", "s": bad, "p": people, "t": at},
+        )
+        run(
+            text(
+                "INSERT INTO person (email, name, created_at) VALUES ('z@example.com', 'Zoë', :t)"
+            ),
+            {"t": at},
+        )
+    migrate(engine)
+    clean = "Hello Bcc: victim@example.com [31m od"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT subject FROM raw_message")).scalar_one() == clean
+        assert conn.execute(text("SELECT subject FROM thread")).scalar_one() == clean
+        msg = conn.execute(
+            text("SELECT subject, norm_subject, from_name, to_addrs, cc_addrs FROM message")
+        ).one()
+        cand = conn.execute(
+            text("SELECT subject, starter_name, participants FROM consent_candidate")
+        ).one()
+        name = conn.execute(text("SELECT name FROM person")).scalar_one()
+    assert (msg.subject, msg.norm_subject) == (clean, clean.casefold())
+    assert msg.from_name == "Eve Bcc: x@example.net"
+    loaded = [json.loads(v) if isinstance(v, str) else v for v in (msg.to_addrs, cand.participants)]
+    expected = [{"name": "Eve Bcc: x@example.net", "address": "eve@example.com"}, {"name": "Zoë"}]
+    assert loaded == [expected, expected]
+    assert (cand.subject, cand.starter_name, name) == (clean, "Eve", "Zoë")

@@ -225,3 +225,43 @@ def test_publishable_labels_are_a_setting(tmp_path) -> None:
         assert [o.state for o in outcomes] == [RawState.done, RawState.held]
     finally:
         core.close()
+
+
+def outlook_labelled(n: int, header: str) -> bytes:
+    """Mail as Outlook sends it with a label: the msip_labels field folded after each ';'."""
+    return (
+        "From: Ana Lima <ana@example.com>\r\nTo: eng@lists.example.com\r\n"
+        f"Subject: Label {n}\r\nMessage-ID: <label{n}@example.com>\r\n"
+        f"Date: Mon, 02 Mar 2026 09:00:00 +0100\r\n{header}\r\n"
+        "Content-Type: text/plain; charset=us-ascii\r\n\r\nSee the plan.\r\n"
+    ).encode()
+
+
+def msip(name: str) -> str:
+    guid = "MSIP_Label_f42aa342-8706-4288-bd11-ebb85995028c"
+    site = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+    fields = ["Enabled=true", "Method=Standard", f"Name={name}", f"SiteId={site}", "ContentBits=0"]
+    return "msip_labels: " + ";\r\n ".join(f"{guid}_{field}" for field in fields)
+
+
+@pytest.mark.parametrize(
+    ("header", "state", "reason"),
+    [
+        (msip("General"), "done", ""),
+        (msip("Public"), "done", ""),
+        (msip("All Employees (unrestricted)"), "done", ""),
+        (msip("Anyone (unrestricted)"), "done", ""),
+        (msip("Non-Business"), "done", ""),
+        ("Sensitivity: Normal", "done", ""),
+        (msip("Highly Confidential"), "held", "confidential: sensitivity label"),
+        ("Sensitivity: Company-Confidential", "held", "confidential: sensitivity label"),
+        (msip("Internal"), "held", "sensitivity label 'internal': needs a moderator"),
+    ],
+)
+def test_open_labels_are_published_and_others_held(
+    core: Core, header: str, state: str, reason: str
+) -> None:
+    """Labels that are not confidential are never held; confidential and unknown ones are."""
+    create_community(core)
+    (outcome,) = deliver(core, outlook_labelled(1, header))
+    assert (outcome.state, outcome.reason[: len(reason)]) == (state, reason)

@@ -1,7 +1,7 @@
 """Search: the full-text index stops holding addresses.
 
-Revision ID: 0017
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 
 The index held each sender's address and every address written in subjects
 and texts, so a word search for an outsider's mailbox name found their mail
@@ -15,8 +15,8 @@ from alembic import op
 
 from threads.search import index_entry, index_messages
 
-revision = "0017"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
