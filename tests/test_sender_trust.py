@@ -400,3 +400,18 @@ def test_verification_off_holds_nothing_and_says_so(tmp_path: Path, stub: DNSStu
         assert stub.queries == 0
     finally:
         core.close()
+
+
+def test_members_only_asks_moderators_only_about_members(
+    members_only: Core, org_key: DkimKey
+) -> None:
+    """An unverified member's Cc: a fellow member waits for a moderator, a stranger is not
+    even asked about (approval could not make them a reader)."""
+    admin.set_member(members_only.engine, "team", PARTNER)
+    with bridge_listener(members_only, DOMAIN) as port:
+        start_thread(members_only, org_key, port)
+        partner_reply(port, f"{OTHER_MEMBER}, stranger@elsewhere.example", "vera3@partner.example")
+        drain(members_only)
+    with members_only.engine.connect() as conn:
+        asked = conn.execute(select(CopyReview.address)).scalars()
+        assert list(asked) == [OTHER_MEMBER]

@@ -108,7 +108,13 @@ def audience(
 
     skip = set(muted)
     recipients = {a for a in on_thread - skip if a and may_read(a)}
-    unvetted = {a: v for a, v in unvetted.items() if a not in on_thread and a not in skip}
+    # In a members-only community a moderator's approval cannot make a reader: not asked.
+    could = readers if visibility == Visibility.members.value else None
+    unvetted = {
+        a: v
+        for a, v in unvetted.items()
+        if a not in on_thread and a not in skip and (could is None or a in could)
+    }
     return Audience(recipients, unvetted)
 
 
