@@ -15,7 +15,7 @@ OR binds tighter than the implicit AND (`a b OR c` is `a AND (b OR c)`), as in
 Gmail. What cannot be read is dropped with a notice for the page. Words are
 reduced to letters and digits (with Latin diacritics folded, as FTS5's
 `unicode61 remove_diacritics 2` tokenizer does), so nothing a person types can
-become full-text engine syntax: threads/search.py quotes every word itself.
+become full-text engine syntax: threads/search/ quotes every word itself.
 """
 
 from __future__ import annotations

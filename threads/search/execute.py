@@ -1,6 +1,6 @@
 """Full-text search: the index writes, and running a parsed query on either backend.
 
-The language itself (threads/searchlang.py) parses any input into a tree.
+The language itself (threads/search/language.py) parses any input into a tree.
 Here the text part of that tree becomes one FTS5 MATCH (or one tsquery), with
 every word quoted by this module; the operators become SQL predicates on the
 message row in the same statement, next to the viewer's readable communities.
@@ -48,7 +48,7 @@ from sqlalchemy.dialects.postgresql import TSQUERY
 
 from threads.models import Community, Message, Thread, as_utc
 from threads.privacy import index_text
-from threads.searchlang import (
+from threads.search.language import (
     WORD,
     All,
     Any_,
@@ -57,13 +57,9 @@ from threads.searchlang import (
     Not,
     SearchQuery,
     Term,
-    describe_query,
     fold,
-    parse_query,
     words_of,
 )
-
-__all__ = ["SearchQuery", "describe_query", "parse_query", "run", "search"]
 
 M, C, T = Message.__table__, Community.__table__, Thread.__table__
 FTS = table("message_fts", column("rowid", Integer), column("tsv"))
