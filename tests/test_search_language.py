@@ -475,7 +475,7 @@ def test_relevance_outweighs_age(tmp_path) -> None:
 
 def test_ranking_window_keeps_the_most_recent_matches(archive: Core, monkeypatch) -> None:
     """Only the newest RANK_WINDOW matches are ranked, and the result says it was capped."""
-    monkeypatch.setattr(search.execute, "RANK_WINDOW", 2)
+    monkeypatch.setattr(search.rank, "RANK_WINDOW", 2)
     with archive.engine.connect() as conn:
         res = search.run(conn, parse_query("budget"))
     assert {t.subject for t in res.threads} == {"Board notes", "Salary bands"}
