@@ -278,11 +278,12 @@ def test_web_reads_the_archive_only_through_the_reader_archive() -> None:
             continue
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module in (
-                "threads.queries",
-                "threads.search",
+            # Of the search package, only the query language (it parses text) is not a read.
+            module = (node.module or "") if isinstance(node, ast.ImportFrom) else ""
+            if module in ("threads.queries", "threads.search") or (
+                module.startswith("threads.search.") and module != "threads.search.language"
             ):
-                found.append(f"{path.name}:{node.lineno} imports {node.module}")
+                found.append(f"{path.name}:{node.lineno} imports {module}")
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 owner = node.func.value
                 query = not node.func.attr[:1].isupper()  # queries.ThreadFilters is a value

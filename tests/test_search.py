@@ -69,7 +69,7 @@ def test_community_filter_is_inside_the_query(archive: Core) -> None:
 
 def test_ranking_window_keeps_the_most_recent_matches(archive: Core, monkeypatch) -> None:
     """Only the newest RANK_WINDOW matches are ranked, so cost stays bounded."""
-    monkeypatch.setattr(search, "RANK_WINDOW", 2)
+    monkeypatch.setattr(search.rank, "RANK_WINDOW", 2)
     assert sorted(find(archive, "budget")) == ["Board notes", "Salary bands"]
 
 

@@ -17,7 +17,7 @@ from bridge.core import Core
 from tests.conftest import make_mail
 from tests.factories import create_community, deliver
 from threads import search
-from threads.searchlang import All, Any_, Filter, Not, Term, describe_query, parse_query
+from threads.search.language import All, Any_, Filter, Not, Term, describe_query, parse_query
 
 DAY = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -475,7 +475,7 @@ def test_relevance_outweighs_age(tmp_path) -> None:
 
 def test_ranking_window_keeps_the_most_recent_matches(archive: Core, monkeypatch) -> None:
     """Only the newest RANK_WINDOW matches are ranked, and the result says it was capped."""
-    monkeypatch.setattr(search, "RANK_WINDOW", 2)
+    monkeypatch.setattr(search.rank, "RANK_WINDOW", 2)
     with archive.engine.connect() as conn:
         res = search.run(conn, parse_query("budget"))
     assert {t.subject for t in res.threads} == {"Board notes", "Salary bands"}
@@ -484,7 +484,7 @@ def test_ranking_window_keeps_the_most_recent_matches(archive: Core, monkeypatch
 
 def test_operators_alone_scan_a_bounded_window(archive: Core, monkeypatch) -> None:
     """Without words, only the newest SCAN_WINDOW messages are looked at, with a notice."""
-    monkeypatch.setattr(search, "SCAN_WINDOW", 2)
+    monkeypatch.setattr(search.execute, "SCAN_WINDOW", 2)
     with archive.engine.connect() as conn:
         res = search.run(conn, parse_query("from:bo"))
     assert res.threads == []
@@ -511,7 +511,7 @@ def test_recipient_lists_stored_as_json_null_do_not_break_to_and_cc(tmp_path) ->
 
 def test_operators_with_words_check_a_bounded_number_of_matches(archive: Core, monkeypatch) -> None:
     """Operators are checked on the newest FILTER_SCAN messages holding the words, with a notice."""
-    monkeypatch.setattr(search, "FILTER_SCAN", 2)
+    monkeypatch.setattr(search.execute, "FILTER_SCAN", 2)
     with archive.engine.connect() as conn:
         res = search.run(conn, parse_query("budget from:ana"))
     assert [t.subject for t in res.threads] == ["Board notes"]

@@ -1,8 +1,8 @@
 """Phrases on both backends: adjacency, longer phrases, subject: phrases, field boundaries.
 
-On PostgreSQL phrases are found through indexed word pairs (threads/search.py,
-`word_pairs`); these cases pin down that the pairs give exactly the answers
-FTS5's positional phrases give.
+On PostgreSQL phrases are found through indexed word pairs
+(threads/search/analysis.py, `word_pairs`); these cases pin down that the
+pairs give exactly the answers FTS5's positional phrases give.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from bridge.core import Core
 from tests.conftest import make_mail
 from tests.factories import create_community, deliver
 from threads import search
-from threads.searchlang import parse_query
+from threads.search.language import parse_query
 
 
 @pytest.fixture(scope="module")
@@ -97,12 +97,12 @@ def test_both_postgres_paths_find_the_same_newest_matches(
     many ("spans-grown"), they start at the smallest and grow."""
     if archive.engine.dialect.name != "postgresql":
         pytest.skip("the two paths are PostgreSQL's")
-    monkeypatch.setattr(search, "WALK_DENSITY", density)
+    monkeypatch.setattr(search.pg, "WALK_DENSITY", density)
     if overestimate:
-        real = search._pg_estimate
-        monkeypatch.setattr(search, "_pg_estimate", lambda *a: (real(*a)[0], 1e9))
-    monkeypatch.setattr(search, "RANK_WINDOW", 2)  # spans must grow to fill even this
-    monkeypatch.setattr(search, "SPAN_FRACTIONS", (1 / 4, 1 / 2, 1.0))
+        real = search.pg.estimate
+        monkeypatch.setattr(search.pg, "estimate", lambda *a: (real(*a)[0], 1e9))
+    monkeypatch.setattr(search.rank, "RANK_WINDOW", 2)  # spans must grow to fill even this
+    monkeypatch.setattr(search.pg, "SPAN_FRACTIONS", (1 / 4, 1 / 2, 1.0))
     assert found(archive, "train") == {"Release train", "Train schedule"}
     assert found(archive, "numbers") == {"Budget review", "Hiring plan"}
     assert found(archive, '"release train"') == {"Release train"}
@@ -111,6 +111,6 @@ def test_both_postgres_paths_find_the_same_newest_matches(
     assert found(archive, "numbers from:noon") == {"Hiring plan"}
     assert found(archive, "numbers -from:noon") == {"Budget review"}
     assert found(archive, "numbers -review from:noon") == {"Hiring plan"}
-    monkeypatch.setattr(search, "FILTER_SCAN", 1)  # only the newest "numbers" is looked at
+    monkeypatch.setattr(search.execute, "FILTER_SCAN", 1)  # only the newest "numbers" is looked at
     assert found(archive, "numbers from:noon") == {"Hiring plan"}
     assert found(archive, "numbers -from:noon") == set()

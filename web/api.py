@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from bridge.posting import PostRefused, post_reply
 from threads import queries
 from threads.access import Viewer, may_post
-from threads.searchlang import describe_query, parse_query
+from threads.search.language import describe_query, parse_query
 from web.archive import ReaderArchive
 from web.reading import NOT_FOUND_COMMUNITY, NOT_FOUND_PERSON, not_found
 from web.viewer import current_viewer

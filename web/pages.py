@@ -16,7 +16,7 @@ from bridge.posting import PostRefused, post_reply
 from threads import outbound, queries
 from threads.access import Viewer, may_moderate, may_post
 from threads.models import Person
-from threads.searchlang import describe_query, parse_query
+from threads.search.language import describe_query, parse_query
 from threads.withdraw import is_author
 from web.archive import ReaderArchive
 from web.reading import (

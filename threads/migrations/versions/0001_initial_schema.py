@@ -196,7 +196,7 @@ def upgrade() -> None:
 
 
 def _create_search_index() -> None:
-    # The full-text index is dialect-specific; threads/search.py queries it.
+    # The full-text index is dialect-specific; threads/search/ queries it.
     if op.get_bind().dialect.name == "sqlite":
         op.execute(
             "CREATE VIRTUAL TABLE message_fts USING fts5("

@@ -3,9 +3,9 @@
 Revision ID: 0007
 Revises: 0006
 
-Rewrites every message's search vector with its word pairs (threads/search.py,
-`word_pairs`), in batches. SQLite's FTS5 keeps positions in its index and needs
-nothing.
+Rewrites every message's search vector with its word pairs
+(threads/search/analysis.py, `word_pairs`), in batches. SQLite's FTS5 keeps
+positions in its index and needs nothing.
 """
 
 import sqlalchemy as sa

@@ -6,8 +6,8 @@ Revises: 0015
 The index held each sender's address and every address written in subjects
 and texts, so a word search for an outsider's mailbox name found their mail
 even where every page hid it. Each indexed message is written again the way
-threads/search.py `index_entry` now builds it (texts with addresses scrubbed,
-the sender's name without the address), in batches, on both backends.
+threads/search/analysis.py `index_entry` now builds it (texts with addresses
+scrubbed, the sender's name without the address), in batches, on both backends.
 """
 
 import sqlalchemy as sa

@@ -13,21 +13,20 @@
 
 OR binds tighter than the implicit AND (`a b OR c` is `a AND (b OR c)`), as in
 Gmail. What cannot be read is dropped with a notice for the page. Words are
-reduced to letters and digits (with Latin diacritics folded, as FTS5's
-`unicode61 remove_diacritics 2` tokenizer does), so nothing a person types can
-become full-text engine syntax: threads/search.py quotes every word itself.
+reduced to letters and digits by the index's own tokenizer
+(threads/search/analysis.py), so nothing a person types can become full-text
+engine syntax: threads/search/compiler.py quotes every word itself.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
-# Letters and digits; underscore and punctuation separate words, as in FTS5's unicode61.
-WORD = re.compile(r"[^\W_]+")
+from threads.search.analysis import WORD, words_of
+
 MAX_QUERY_CHARS = 1000
 MAX_TERMS = 40
 MAX_DEPTH = 8
@@ -122,21 +121,7 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
-_LATIN = {
-    c: unicodedata.normalize("NFD", chr(c))[0]
-    for c in [*range(0xC0, 0x250), *range(0x1E00, 0x1F00)]
-    if len(unicodedata.normalize("NFD", chr(c))) > 1
-}
 _URL_SCHEMES = {"http", "https", "mailto", "ftp", "file", "news", "tel"}
-
-
-def fold(word: str) -> str:
-    """Lower case with Latin diacritics removed, as FTS5's `remove_diacritics 2` does."""
-    return word.translate(_LATIN).lower()
-
-
-def words_of(value: str) -> tuple[str, ...]:
-    return tuple(fold(w) for w in WORD.findall(value))
 
 
 class _Parser:

@@ -1,0 +1,75 @@
+"""Ranking: which matches are scored, how, and how threads are ordered by their best one.
+
+Ranking scores every candidate; for a word in half the archive that is
+hundreds of thousands of rows. Relevance is therefore computed over the most
+recent RANK_WINDOW matches only (message ids grow with arrival), which keeps a
+query's cost bounded at any archive size and favours recent discussion. A
+match's relevance is the engine's own (FTS5's bm25 or PostgreSQL's ts_rank,
+both weighting the subject above the sender and the sender above the text),
+times a gentle recency weight; a thread ranks by its best match.
+
+Other modules read the bounds here as `rank.RANK_WINDOW`, not by importing
+the name, so a test that lowers the window lowers it everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, bindparam, cast, func, literal_column
+from sqlalchemy.dialects.postgresql import TSQUERY
+
+from threads.models import Message
+from threads.search.compiler import Compiler
+from threads.search.index import FTS
+
+M = Message.__table__
+
+RANK_WINDOW = 1000
+# Recency: a match loses up to half its weight with age (half of that in HALF_LIFE days).
+HALF_LIFE_DAYS = 180.0
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    pk: int
+    thread_id: int
+    day: float | None  # the date in days, for recency: cheaper to read than a datetime
+    relevance: float
+
+
+def day(compiler: Compiler) -> ColumnElement[float]:
+    """The message's date in days, for the recency weight."""
+    if compiler.sqlite:
+        return func.julianday(M.c.date)
+    return func.extract("epoch", M.c.date) / 86400.0
+
+
+def score(compiler: Compiler, expr: str) -> ColumnElement[float]:
+    """Relevance, higher is better: bm25 (lower is better, so negated) or ts_rank."""
+    if compiler.sqlite:
+        return -func.bm25(literal_column("message_fts"), 4.0, 1.0, 2.0)
+    return func.ts_rank(FTS.c.tsv, cast(bindparam(compiler.bind_name("q"), expr), TSQUERY))
+
+
+def group(candidates: list[Candidate]) -> list[tuple[float, int, Candidate]]:
+    """Threads by their best match (relevance times recency); (score, matches, best)."""
+    dated = [c.day for c in candidates if c.day is not None]
+    newest = max(dated) if dated else None
+    best: dict[int, tuple[float, int, Candidate]] = {}
+    for c in candidates:
+        age = newest - c.day if newest is not None and c.day is not None else 0.0
+        weight = c.relevance * (0.5 + 0.5 * math.pow(2.0, -max(age, 0.0) / HALF_LIFE_DAYS))
+        prev = best.get(c.thread_id)
+        if prev is None:
+            best[c.thread_id] = (weight, 1, c)
+        else:
+            top = (weight, c) if weight > prev[0] else (prev[0], prev[2])
+            best[c.thread_id] = (top[0], prev[1] + 1, top[1])
+
+    def key(item: tuple[float, int, Candidate]) -> tuple[float, float, int]:
+        when = item[2].day or 0.0
+        return (-item[0], -when, -item[2].pk)
+
+    return sorted(best.values(), key=key)
