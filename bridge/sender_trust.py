@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 MODES = ("auto", "trusted", "off")
 # Sources checked for real; the others (import, demo) are history recorded as it is.
 CHECKED_SOURCES = frozenset({"smtp", "imap"})
-# Our own Received clause in an SMTP message's source_ref (mail/smtp.py `_received`).
+# Our own Received clause in an SMTP message's source_ref (mail/smtp/trace.py `trace`).
 _RECEIVED = re.compile(r"^from (?P<helo>\S*) \(\[?(?:IPv6:)?(?P<ip>[0-9A-Fa-f:.]+)\]?\)")
 _EXCHANGE_AUTH_AS = "x-ms-exchange-organization-authas"
 

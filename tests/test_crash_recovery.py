@@ -218,7 +218,13 @@ class LoadRun:
 
     def __init__(self, tmp_path: Path, **settings: str) -> None:
         data = tmp_path / "d"
-        self.env = {**os.environ, **bridge_env(data), "BRIDGE_SMTP_RATE_LIMIT": "0", **settings}
+        self.env = {
+            **os.environ,
+            **bridge_env(data),
+            "BRIDGE_SMTP_RATE_LIMIT": "0",
+            "BRIDGE_SMTP_MAX_PER_CLIENT": "0",
+            **settings,
+        }
         load.add_list_community(self.env)
         self.port = load.free_port()
         self.log = (tmp_path / "serve.log").open("wb")

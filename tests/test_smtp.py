@@ -33,11 +33,11 @@ from mail.smtp import (
     Limits,
     Reply,
     SMTPListener,
-    _GroupCommit,
     hash_password,
     load_auth_users,
     verify_password,
 )
+from mail.smtp.commit import GroupCommit
 from tests.conftest import make_mail, settings_for
 from tests.factories import bridge_listener, create_community
 from tests.test_serve_e2e import free_port, wait_for
@@ -387,7 +387,7 @@ async def test_group_commit_retries_a_failed_batch_one_by_one() -> None:
         def accept_many(self, items: Any) -> list[Receipt]:
             raise ValueError("batch failed")
 
-    commits = _GroupCommit(Inbox())
+    commits = GroupCommit(Inbox())
     try:
         first = commits.submit(b"first", Envelope(source="smtp"))  # holds the thread at the gate
         rest = [commits.submit(raw, Envelope(source="smtp")) for raw in (b"a", b"bad", b"b")]

@@ -36,7 +36,12 @@ from tests.smtp_load import (
 @pytest.mark.slow
 def test_sigkill_midway_loses_nothing_and_stores_nothing_twice(tmp_path: Path) -> None:
     """Every 250 is kept, every retry of an unanswered message is stored once."""
-    env = {**os.environ, **bridge_env(tmp_path / "d"), "BRIDGE_SMTP_RATE_LIMIT": "0"}
+    env = {
+        **os.environ,
+        **bridge_env(tmp_path / "d"),
+        "BRIDGE_SMTP_RATE_LIMIT": "0",
+        "BRIDGE_SMTP_MAX_PER_CLIENT": "0",
+    }
     add_list_community(env)
     port = free_port()
     log = (tmp_path / "serve.log").open("wb")
