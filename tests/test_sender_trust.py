@@ -79,11 +79,12 @@ def open_bridge(tmp_path: Path, stub: DNSStub, visibility: str, **settings: Any)
             **settings,
         )
     )
-    admin.add_community(
-        core.engine, "team", "Team", visibility=visibility, posting="anyone", addresses=[LIST]
-    )
-    for person in (MEMBER, OTHER_MEMBER):
-        admin.set_member(core.engine, "team", person)
+    with writer(core.engine).begin() as conn:
+        admin.add_community(
+            conn, "team", "Team", visibility=visibility, posting="anyone", addresses=[LIST]
+        )
+        for person in (MEMBER, OTHER_MEMBER):
+            admin.set_member(conn, "team", person)
     return core
 
 

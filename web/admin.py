@@ -14,6 +14,7 @@ the CSRF token (web/security.py checks it before any of this runs).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlencode
@@ -48,6 +49,20 @@ def _community(conn: Connection, viewer: Viewer, slug: str) -> Any:
 def _back(path: str, note: str = "") -> RedirectResponse:
     """Back to a page with a one-line note (shown escaped, like any text)."""
     return RedirectResponse(f"{path}?{urlencode({'note': note})}" if note else path, 303)
+
+
+def _change(
+    core: Core, viewer: Viewer, slug: str, done: str, act: Callable[[Connection], object]
+) -> RedirectResponse:
+    """Check that `viewer` may moderate `slug`, then act, in one write transaction; back to
+    the community's page with `done`, or with what was wrong (nothing is written then)."""
+    try:
+        with writer(core.engine).begin() as conn:
+            _community(conn, viewer, slug)
+            act(conn)
+    except UsageError as exc:
+        return _back(f"/admin/c/{slug}", str(exc))
+    return _back(f"/admin/c/{slug}", done)
 
 
 def _actor(viewer: Viewer) -> str:
@@ -86,15 +101,16 @@ def create_community(
     description: str = Form("", max_length=2000),
 ) -> Response:
     try:
-        admin.add_community(
-            core.engine,
-            slug.strip(),
-            name.strip(),
-            visibility,
-            description,
-            posting=posting,
-            actor=_actor(viewer),
-        )
+        with writer(core.engine).begin() as conn:
+            admin.add_community(
+                conn,
+                slug.strip(),
+                name.strip(),
+                visibility,
+                description,
+                posting=posting,
+                actor=_actor(viewer),
+            )
     except UsageError as exc:
         return _back("/admin", str(exc))
     return _back(f"/admin/c/{slug.strip()}", "Community created.")
@@ -144,11 +160,13 @@ def community_settings(
     posting: str = Form(...),
     archived: bool = Form(False),
 ) -> Response:
-    with core.engine.connect() as conn:
-        _community(conn, viewer, slug)
-    try:
-        admin.edit_community(
-            core.engine,
+    return _change(
+        core,
+        viewer,
+        slug,
+        "Saved.",
+        lambda conn: admin.edit_community(
+            conn,
             slug,
             actor=_actor(viewer),
             name=name,
@@ -156,10 +174,8 @@ def community_settings(
             visibility=visibility,
             posting=posting,
             archived=archived,
-        )
-    except UsageError as exc:
-        return _back(f"/admin/c/{slug}", str(exc))
-    return _back(f"/admin/c/{slug}", "Saved.")
+        ),
+    )
 
 
 @router.post("/c/{slug}/routes", response_model=None)
@@ -174,17 +190,15 @@ def community_routes(
     policy: str = Form("open"),
     cc_threshold: int = Form(0),
 ) -> Response:
-    with core.engine.connect() as conn:
-        _community(conn, viewer, slug)
-    engine = core.engine
-    try:
+
+    def act(conn: Connection) -> None:
         if kind not in ("address", "list_id"):
             raise UsageError("a route is an address or a List-Id")
         if action == "remove":
-            admin.remove_route(engine, slug, kind, value, actor=_actor(viewer))
+            admin.remove_route(conn, slug, kind, value, actor=_actor(viewer))
         else:
             admin.add_route(
-                engine,
+                conn,
                 slug,
                 kind,
                 value,
@@ -192,9 +206,8 @@ def community_routes(
                 cc_threshold=cc_threshold,
                 actor=_actor(viewer),
             )
-    except UsageError as exc:
-        return _back(f"/admin/c/{slug}", str(exc))
-    return _back(f"/admin/c/{slug}", "Routes updated.")
+
+    return _change(core, viewer, slug, "Routes updated.", act)
 
 
 @router.post("/c/{slug}/folders", response_model=None)
@@ -211,20 +224,20 @@ def community_folders(
     cc_threshold: int = Form(0),
 ) -> Response:
     """Poll a mailbox folder into the community, as `bridge route add --imap` does."""
-    with core.engine.connect() as conn:
-        _community(conn, viewer, slug)
     named = {"secret_file": secret} if kept_in == "file" else {"password_env": secret}
     try:
-        stored = admin.add_imap_route(
-            core.engine,
-            slug,
-            url,
-            after=after,
-            policy=policy,
-            cc_threshold=cc_threshold,
-            actor=_actor(viewer),
-            **named,
-        )
+        with writer(core.engine).begin() as conn:
+            _community(conn, viewer, slug)
+            stored = admin.add_imap_route(
+                conn,
+                slug,
+                url,
+                after=after,
+                policy=policy,
+                cc_threshold=cc_threshold,
+                actor=_actor(viewer),
+                **named,
+            )
     except UsageError as exc:
         return _back(f"/admin/c/{slug}", str(exc))
     return _back(f"/admin/c/{slug}", f"Polling {stored}; a running bridge picks it up shortly.")
@@ -241,20 +254,15 @@ def community_policy(
     cc_threshold: int = Form(0),
 ) -> Response:
     """Change a route's or a folder's policy and cc threshold, as `bridge route edit` does."""
-    with core.engine.connect() as conn:
-        _community(conn, viewer, slug)
-    try:
-        admin.set_route_policy(
-            core.engine,
-            slug,
-            target,
-            policy=policy,
-            cc_threshold=cc_threshold,
-            actor=_actor(viewer),
-        )
-    except UsageError as exc:
-        return _back(f"/admin/c/{slug}", str(exc))
-    return _back(f"/admin/c/{slug}", "Policy saved; it applies to mail from now on.")
+    return _change(
+        core,
+        viewer,
+        slug,
+        "Policy saved; it applies to mail from now on.",
+        lambda conn: admin.set_route_policy(
+            conn, slug, target, policy=policy, cc_threshold=cc_threshold, actor=_actor(viewer)
+        ),
+    )
 
 
 @router.post("/c/{slug}/members", response_model=None)
@@ -267,19 +275,14 @@ def community_members(
     role: str = Form("member"),
 ) -> Response:
     """Moderators manage their community's members; `role=remove` takes someone out."""
-    with core.engine.connect() as conn:
-        _community(conn, viewer, slug)
-    try:
-        admin.set_member(
-            core.engine,
-            slug,
-            email,
-            None if role == "remove" else role,
-            actor=_actor(viewer),
-        )
-    except UsageError as exc:
-        return _back(f"/admin/c/{slug}", str(exc))
-    return _back(f"/admin/c/{slug}", "Members updated.")
+    new_role = None if role == "remove" else role
+    return _change(
+        core,
+        viewer,
+        slug,
+        "Members updated.",
+        lambda conn: admin.set_member(conn, slug, email, new_role, actor=_actor(viewer)),
+    )
 
 
 @router.get("/routes", response_class=HTMLResponse)
@@ -377,17 +380,18 @@ def people_action(
     email: str = Form(..., max_length=320),
     action: str = Form(...),
 ) -> Response:
-    engine = core.engine
-    actions = {
-        "grant": lambda: admin.set_admin(engine, email, True, actor=_actor(viewer)),
-        "revoke": lambda: admin.set_admin(engine, email, False, actor=_actor(viewer)),
-        "disable": lambda: admin.set_disabled(engine, email, True, actor=_actor(viewer)),
-        "enable": lambda: admin.set_disabled(engine, email, False, actor=_actor(viewer)),
+    actor = _actor(viewer)
+    actions: dict[str, Callable[[Connection], str]] = {
+        "grant": lambda conn: admin.set_admin(conn, email, True, actor=actor),
+        "revoke": lambda conn: admin.set_admin(conn, email, False, actor=actor),
+        "disable": lambda conn: admin.set_disabled(conn, email, True, actor=actor),
+        "enable": lambda conn: admin.set_disabled(conn, email, False, actor=actor),
     }
     if action not in actions:
         return _back("/admin/people", "Choose grant, revoke, disable or enable.")
     try:
-        key = actions[action]()
+        with writer(core.engine).begin() as conn:
+            key = actions[action](conn)
     except UsageError as exc:
         return _back("/admin/people", str(exc))
     return _back("/admin/people", f"{action}: {key}")
