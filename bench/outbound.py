@@ -34,6 +34,7 @@ from tests.backend import PostgresCluster  # noqa: E402
 from tests.conftest import make_mail  # noqa: E402
 from tests.test_serve_e2e import free_port  # noqa: E402
 from threads.access import Viewer  # noqa: E402
+from threads.db import writer  # noqa: E402
 
 
 class Sink:
@@ -81,7 +82,8 @@ def main() -> None:
             )
             core = open_core(settings)
             address = ["eng@lists.example.com"]
-            admin.add_community(core.engine, "eng", "Engineering", addresses=address)
+            with writer(core.engine).begin() as conn:
+                admin.add_community(conn, "eng", "Engineering", addresses=address)
             cc = ", ".join(f"p{i}@example.com" for i in range(args.participants))
             receipt = core.inbox.accept(
                 make_mail("Rollout plan", cc=cc, msgid="root@example.com"),

@@ -1,5 +1,12 @@
 """Admin operations shared by the CLI and the admin pages: one implementation each.
 
+Each operation takes a Connection and writes in its caller's transaction
+(`with writer(engine).begin() as conn: admin.set_member(conn, ...)`), so a
+caller can check and act in one transaction. The two that act after their
+commit, `decide` (runs an approved message, delivers a rejection notice) and
+`reprocess` (runs the pipeline), take the core and open their own; their
+writes are `record_decision` and `mark_pending`.
+
 Every operation that changes who may do what, or what the bridge does with
 mail, writes an audit entry in the same transaction (`audit_log`: who, what,
 when, the state before and after), so the record cannot miss an action that
@@ -14,12 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bridge.core import Core
 from bridge.errors import UsageError
 from bridge.rules import ADMIN_ONLY
+from bridge.settings import Settings
 from mail.headers import clean_text
 from mail.imap import parse_after_action, parse_imap_url
 from threads import search
@@ -54,7 +62,7 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def add_community(
-    engine: Engine,
+    conn: Connection,
     slug: str,
     name: str,
     visibility: str = "org",
@@ -67,29 +75,28 @@ def add_community(
     if not _SLUG.match(slug):
         raise UsageError(f"slug '{slug}': use lower-case letters, digits and '-' (max 63)")
     _check_choices(visibility, posting)
-    with writer(engine).begin() as conn:
-        try:
-            cid = conn.execute(
-                insert(Community.__table__).values(
-                    slug=slug,
-                    name=name,
-                    description=description,
-                    visibility=visibility,
-                    posting=posting,
-                    archived=False,
-                    created_at=utcnow(),
-                )
-            ).inserted_primary_key[0]
-        except IntegrityError as exc:
-            raise UsageError(f"community '{slug}' already exists") from exc
-        for address in addresses or []:
-            _insert_route(conn, cid, RouteKind.address, address)
-        audit(conn, actor, "community.create", slug, None, _community_state(conn, cid))
+    try:
+        cid = conn.execute(
+            insert(Community.__table__).values(
+                slug=slug,
+                name=name,
+                description=description,
+                visibility=visibility,
+                posting=posting,
+                archived=False,
+                created_at=utcnow(),
+            )
+        ).inserted_primary_key[0]
+    except IntegrityError as exc:
+        raise UsageError(f"community '{slug}' already exists") from exc
+    for address in addresses or []:
+        _insert_route(conn, cid, RouteKind.address, address)
+    audit(conn, actor, "community.create", slug, None, _community_state(conn, cid))
     return int(cid)
 
 
 def add_route(
-    engine: Engine,
+    conn: Connection,
     slug: str,
     kind: str,
     value: str,
@@ -101,11 +108,10 @@ def add_route(
     """Route an address or List-Id to `slug`; open unless told consent (a cc'd
     community address is an explicit choice to publish)."""
     _check_policy(policy, cc_threshold)
-    with writer(engine).begin() as conn:
-        cid = _community_id(conn, slug)
-        stored = _insert_route(conn, cid, RouteKind(kind), value, policy, cc_threshold)
-        after = {"kind": str(kind), "value": stored, "policy": policy, "cc_threshold": cc_threshold}
-        audit(conn, actor, "route.add", slug, None, after)
+    cid = _community_id(conn, slug)
+    stored = _insert_route(conn, cid, RouteKind(kind), value, policy, cc_threshold)
+    after = {"kind": str(kind), "value": stored, "policy": policy, "cc_threshold": cc_threshold}
+    audit(conn, actor, "route.add", slug, None, after)
 
 
 def _check_policy(policy: str, cc_threshold: int) -> None:
@@ -116,7 +122,7 @@ def _check_policy(policy: str, cc_threshold: int) -> None:
 
 
 def set_route_policy(
-    engine: Engine,
+    conn: Connection,
     slug: str,
     target: str,
     *,
@@ -130,21 +136,20 @@ def set_route_policy(
     already kept or published is not revisited: the change applies to mail
     processed from now on (`bridge reprocess --all` re-runs ignored mail).
     """
-    with writer(engine).begin() as conn:
-        cid = _community_id(conn, slug)
-        table, key = _policy_row(conn, cid, slug, target)
-        row = conn.execute(select(table.c.policy, table.c.cc_threshold).where(key)).one()
-        before = {"policy": str(row.policy), "cc_threshold": int(row.cc_threshold)}
-        after = {
-            "policy": policy if policy is not None else before["policy"],
-            "cc_threshold": cc_threshold if cc_threshold is not None else before["cc_threshold"],
-        }
-        _check_policy(str(after["policy"]), int(after["cc_threshold"]))
-        if after == before:
-            return
-        conn.execute(update(table).where(key).values(**after))
-        what = "route.imap.policy" if table is ImapFolder.__table__ else "route.policy"
-        audit(conn, actor, what, f"{slug} {target}", before, after)
+    cid = _community_id(conn, slug)
+    table, key = _policy_row(conn, cid, slug, target)
+    row = conn.execute(select(table.c.policy, table.c.cc_threshold).where(key)).one()
+    before = {"policy": str(row.policy), "cc_threshold": int(row.cc_threshold)}
+    after = {
+        "policy": policy if policy is not None else before["policy"],
+        "cc_threshold": cc_threshold if cc_threshold is not None else before["cc_threshold"],
+    }
+    _check_policy(str(after["policy"]), int(after["cc_threshold"]))
+    if after == before:
+        return
+    conn.execute(update(table).where(key).values(**after))
+    what = "route.imap.policy" if table is ImapFolder.__table__ else "route.policy"
+    audit(conn, actor, what, f"{slug} {target}", before, after)
 
 
 def _policy_row(conn: Connection, cid: int, slug: str, target: str) -> tuple[Any, Any]:
@@ -200,21 +205,20 @@ def list_routes(conn: Connection) -> list[dict[str, Any]]:
     return out
 
 
-def remove_route(engine: Engine, slug: str, kind: str, value: str, *, actor: str = "cli") -> None:
+def remove_route(conn: Connection, slug: str, kind: str, value: str, *, actor: str = "cli") -> None:
     r = Route.__table__
     value = value.strip().strip("<>").lower()
-    with writer(engine).begin() as conn:
-        cid = _community_id(conn, slug)
-        gone = conn.execute(
-            delete(r).where(r.c.community_id == cid, r.c.kind == kind, r.c.value == value)
-        ).rowcount
-        if not gone:
-            raise UsageError(f"community '{slug}' has no {kind} route '{value}'")
-        audit(conn, actor, "route.remove", slug, {"kind": str(kind), "value": value}, None)
+    cid = _community_id(conn, slug)
+    gone = conn.execute(
+        delete(r).where(r.c.community_id == cid, r.c.kind == kind, r.c.value == value)
+    ).rowcount
+    if not gone:
+        raise UsageError(f"community '{slug}' has no {kind} route '{value}'")
+    audit(conn, actor, "route.remove", slug, {"kind": str(kind), "value": value}, None)
 
 
 def add_imap_route(
-    engine: Engine,
+    conn: Connection,
     slug: str,
     url: str,
     *,
@@ -254,41 +258,40 @@ def add_imap_route(
         "cc_threshold": cc_threshold,
     }
     folders = ImapFolder.__table__
-    with writer(engine).begin() as conn:
-        cid = conn.execute(select(Community.id).where(Community.slug == slug)).scalar()
-        if cid is None:
-            raise UsageError(f"no community '{slug}'")
-        found = conn.execute(select(folders.c.id).where(folders.c.url == values["url"])).scalar()
-        if found is not None and not replace:
-            raise UsageError(f"IMAP folder {values['url']} is already routed")
-        if found is not None:
+    cid = conn.execute(select(Community.id).where(Community.slug == slug)).scalar()
+    if cid is None:
+        raise UsageError(f"no community '{slug}'")
+    found = conn.execute(select(folders.c.id).where(folders.c.url == values["url"])).scalar()
+    if found is not None and not replace:
+        raise UsageError(f"IMAP folder {values['url']} is already routed")
+    if found is not None:
+        conn.execute(
+            update(folders).where(folders.c.id == found).values(community_id=cid, **values)
+        )
+    else:
+        try:
             conn.execute(
-                update(folders).where(folders.c.id == found).values(community_id=cid, **values)
-            )
-        else:
-            try:
-                conn.execute(
-                    insert(folders).values(
-                        community_id=cid,
-                        uidvalidity=None,
-                        last_uid=0,
-                        lease_holder="",
-                        lease_until=None,
-                        created_at=utcnow(),
-                        **values,
-                    )
+                insert(folders).values(
+                    community_id=cid,
+                    uidvalidity=None,
+                    last_uid=0,
+                    lease_holder="",
+                    lease_until=None,
+                    created_at=utcnow(),
+                    **values,
                 )
-            except IntegrityError as exc:
-                raise UsageError(f"IMAP folder {values['url']} is already routed") from exc
-        if origin != "settings":  # settings are written at every start; they are not actions
-            audit(
-                conn,
-                actor,
-                "route.imap",
-                slug,
-                {"url": values["url"]} if found is not None else None,
-                {k: v for k, v in values.items() if k != "origin"},
             )
+        except IntegrityError as exc:
+            raise UsageError(f"IMAP folder {values['url']} is already routed") from exc
+    if origin != "settings":  # settings are written at every start; they are not actions
+        audit(
+            conn,
+            actor,
+            "route.imap",
+            slug,
+            {"url": values["url"]} if found is not None else None,
+            {k: v for k, v in values.items() if k != "origin"},
+        )
     return values["url"]
 
 
@@ -321,7 +324,24 @@ def _insert_route(
 
 
 def reprocess(core: Core, which: str) -> Counter[str]:
-    """Set the chosen raw messages pending again and run them; filed ones are re-filed."""
+    """Set the chosen raw messages pending again and run them; filed ones are re-filed.
+
+    Takes the core, not a connection: the pipeline runs them after the commit
+    that marks them pending, in transactions of its own.
+    """
+    with writer(core.engine).begin() as conn:
+        ids = mark_pending(conn, which)
+    counts: Counter[str] = Counter()
+    for start in range(0, len(ids), 200):
+        counts.update(o.state.value for o in core.pipeline.run(ids[start : start + 200]))
+    return counts
+
+
+def mark_pending(conn: Connection, which: str) -> list[int]:
+    """Set the raw messages `which` names (failed, held, all) pending again; their ids.
+
+    With `all`, their filed messages become placeholders again, to be re-filed.
+    """
     raw = RawMessage.__table__
     states = {
         "failed": [RawState.failed],
@@ -339,16 +359,12 @@ def reprocess(core: Core, which: str) -> Counter[str]:
             RawState.ignored,
         ],
     }[which]
-    with writer(core.engine).begin() as conn:
-        ids = list(conn.execute(select(raw.c.id).where(raw.c.state.in_(states))).scalars())
-        if which == "all":
-            _unfile(conn, ids)
-        if ids:
-            conn.execute(update(raw).where(raw.c.id.in_(ids)).values(state=RawState.pending))
-    counts: Counter[str] = Counter()
-    for start in range(0, len(ids), 200):
-        counts.update(o.state.value for o in core.pipeline.run(ids[start : start + 200]))
-    return counts
+    ids = list(conn.execute(select(raw.c.id).where(raw.c.state.in_(states))).scalars())
+    if which == "all":
+        _unfile(conn, ids)
+    if ids:
+        conn.execute(update(raw).where(raw.c.id.in_(ids)).values(state=RawState.pending))
+    return ids
 
 
 def _unfile(conn: Connection, raw_ids: list[int]) -> None:
@@ -428,7 +444,7 @@ def _community_state(conn: Connection, cid: int) -> dict[str, Any]:
 
 
 def edit_community(
-    engine: Engine,
+    conn: Connection,
     slug: str,
     *,
     actor: str = "cli",
@@ -452,17 +468,16 @@ def edit_community(
     }
     if name is not None and not name.strip():
         raise UsageError("a community needs a name")
-    with writer(engine).begin() as conn:
-        cid = _community_id(conn, slug)
-        before = _community_state(conn, cid)
-        _check_choices(visibility or before["visibility"], posting or before["posting"])
-        if not changes:
-            return
-        conn.execute(update(Community.__table__).where(Community.id == cid).values(**changes))
-        after = _community_state(conn, cid)
-        if after != before:
-            action = "community.archive" if changes.get("archived") else "community.edit"
-            audit(conn, actor, action, slug, before, after)
+    cid = _community_id(conn, slug)
+    before = _community_state(conn, cid)
+    _check_choices(visibility or before["visibility"], posting or before["posting"])
+    if not changes:
+        return
+    conn.execute(update(Community.__table__).where(Community.id == cid).values(**changes))
+    after = _community_state(conn, cid)
+    if after != before:
+        action = "community.archive" if changes.get("archived") else "community.edit"
+        audit(conn, actor, action, slug, before, after)
 
 
 def ensure_person(conn: Connection, email: str, name: str = "") -> tuple[int, str]:
@@ -492,62 +507,59 @@ def _person_flags(conn: Connection, pid: int) -> dict[str, Any]:
     return {"is_admin": bool(row.is_admin), "disabled": bool(row.disabled)}
 
 
-def set_admin(engine: Engine, email: str, admin: bool = True, *, actor: str = "cli") -> str:
+def set_admin(conn: Connection, email: str, admin: bool = True, *, actor: str = "cli") -> str:
     """Grant (or revoke) bridge-wide admin rights; returns the normalised address."""
-    with writer(engine).begin() as conn:
-        pid, key = ensure_person(conn, email)
-        before = _person_flags(conn, pid)
-        conn.execute(update(Person.__table__).where(Person.id == pid).values(is_admin=admin))
-        after = _person_flags(conn, pid)
-        if after != before:
-            audit(conn, actor, "admin.grant" if admin else "admin.revoke", key, before, after)
+    pid, key = ensure_person(conn, email)
+    before = _person_flags(conn, pid)
+    conn.execute(update(Person.__table__).where(Person.id == pid).values(is_admin=admin))
+    after = _person_flags(conn, pid)
+    if after != before:
+        audit(conn, actor, "admin.grant" if admin else "admin.revoke", key, before, after)
     return key
 
 
-def set_disabled(engine: Engine, email: str, disabled: bool = True, *, actor: str = "cli") -> str:
+def set_disabled(conn: Connection, email: str, disabled: bool = True, *, actor: str = "cli") -> str:
     """Disable a person (ends their sessions) or enable them again."""
-    with writer(engine).begin() as conn:
-        pid, key = ensure_person(conn, email)
-        before = _person_flags(conn, pid)
-        conn.execute(update(Person.__table__).where(Person.id == pid).values(disabled=disabled))
-        if disabled:
-            conn.execute(delete(WebSession.__table__).where(WebSession.person_id == pid))
-        after = _person_flags(conn, pid)
-        if after != before:
-            action = "person.disable" if disabled else "person.enable"
-            audit(conn, actor, action, key, before, after)
+    pid, key = ensure_person(conn, email)
+    before = _person_flags(conn, pid)
+    conn.execute(update(Person.__table__).where(Person.id == pid).values(disabled=disabled))
+    if disabled:
+        conn.execute(delete(WebSession.__table__).where(WebSession.person_id == pid))
+    after = _person_flags(conn, pid)
+    if after != before:
+        action = "person.disable" if disabled else "person.enable"
+        audit(conn, actor, action, key, before, after)
     return key
 
 
 def set_member(
-    engine: Engine, slug: str, email: str, role: str | None = "member", *, actor: str = "cli"
+    conn: Connection, slug: str, email: str, role: str | None = "member", *, actor: str = "cli"
 ) -> str:
     """Make `email` a member or moderator of `slug`, or (role None) remove them."""
     if role is not None and role not in Role.__members__:
         raise UsageError(f"role '{role}': choose member or moderator")
     ms = Membership.__table__
-    with writer(engine).begin() as conn:
-        cid = _community_id(conn, slug)
-        pid, key = ensure_person(conn, email)
-        old = conn.execute(
-            select(ms.c.role).where(ms.c.community_id == cid, ms.c.person_id == pid)
-        ).scalar()
-        if old == role:
-            return key
-        if old is not None:
-            conn.execute(delete(ms).where(ms.c.community_id == cid, ms.c.person_id == pid))
-        if role is not None:
-            conn.execute(
-                insert(ms).values(community_id=cid, person_id=pid, role=role, created_at=utcnow())
-            )
-        audit(
-            conn,
-            actor,
-            "member.remove" if role is None else "member.set",
-            f"{slug} {key}",
-            {"role": str(old)} if old is not None else None,
-            {"role": role} if role is not None else None,
+    cid = _community_id(conn, slug)
+    pid, key = ensure_person(conn, email)
+    old = conn.execute(
+        select(ms.c.role).where(ms.c.community_id == cid, ms.c.person_id == pid)
+    ).scalar()
+    if old == role:
+        return key
+    if old is not None:
+        conn.execute(delete(ms).where(ms.c.community_id == cid, ms.c.person_id == pid))
+    if role is not None:
+        conn.execute(
+            insert(ms).values(community_id=cid, person_id=pid, role=role, created_at=utcnow())
         )
+    audit(
+        conn,
+        actor,
+        "member.remove" if role is None else "member.set",
+        f"{slug} {key}",
+        {"role": str(old)} if old is not None else None,
+        {"role": role} if role is not None else None,
+    )
     return key
 
 
@@ -642,8 +654,47 @@ def decide(
     authorize). reject: mark it rejected and mail the sender the reason.
     discard: mark it discarded, silently. The raw bytes are always kept.
     Confidential holds are released by admins only.
+
+    Takes the core, not a connection: after the decision commits, an approved
+    message runs through the pipeline and a rejection's notice is delivered.
     """
     from bridge.notices import deliver_if_local
+
+    with writer(core.engine).begin() as conn:
+        done = record_decision(
+            conn,
+            core.settings,
+            raw_id,
+            decision,
+            actor=actor,
+            actor_is_admin=actor_is_admin,
+            reason=reason,
+        )
+    if decision == "approve":
+        outcomes = core.pipeline.run([raw_id])
+        return str(outcomes[0].state) if outcomes else str(RawState.pending)
+    if done.notice is not None:
+        deliver_if_local(core.engine, core.settings, done.notice)
+    return str(done.state)
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    state: RawState  # the raw message's state once the decision commits
+    notice: int | None  # the queued rejection notice, to deliver after the commit
+
+
+def record_decision(
+    conn: Connection,
+    settings: Settings,
+    raw_id: int,
+    decision: str,
+    *,
+    actor: str,
+    actor_is_admin: bool,
+    reason: str = "",
+) -> Decided:
+    """Record a decision on a held message in the caller's transaction (see `decide`)."""
     from bridge.outbound_posts import queue_notice_in
 
     if decision not in DECISIONS:
@@ -653,63 +704,55 @@ def decide(
         raise UsageError("a rejection needs a reason: it is mailed to the sender")
     raw, md = RawMessage.__table__, ModerationDecision.__table__
     notice: int | None = None
-    with writer(core.engine).begin() as conn:
-        row = conn.execute(
-            select(
-                raw.c.state,
-                raw.c.reason,
-                raw.c.hold_kind,
-                raw.c.subject,
-                raw.c.mail_from,
-                raw.c.data,
-            ).where(raw.c.id == raw_id)
-        ).first()
-        if row is None or row.state != RawState.held:
-            raise UsageError(f"message {raw_id} is not held")
-        if row.hold_kind in ADMIN_ONLY and not actor_is_admin:
-            what = {HoldKind.confidential: "confidential mail"}.get(
-                row.hold_kind, "mail whose sender is not authenticated"
-            )
-            raise UsageError(f"{what} is released or rejected by an admin only")
-        conn.execute(
-            insert(md).values(
-                raw_id=raw_id, decision=decision, actor=actor, reason=reason, at=utcnow()
-            )
+    row = conn.execute(
+        select(
+            raw.c.state,
+            raw.c.reason,
+            raw.c.hold_kind,
+            raw.c.subject,
+            raw.c.mail_from,
+            raw.c.data,
+        ).where(raw.c.id == raw_id)
+    ).first()
+    if row is None or row.state != RawState.held:
+        raise UsageError(f"message {raw_id} is not held")
+    if row.hold_kind in ADMIN_ONLY and not actor_is_admin:
+        what = {HoldKind.confidential: "confidential mail"}.get(
+            row.hold_kind, "mail whose sender is not authenticated"
         )
-        state, why = {
-            "approve": (RawState.pending, ""),
-            "reject": (RawState.rejected, f"rejected by a moderator: {reason}"),
-            "discard": (RawState.discarded, "discarded by a moderator"),
-        }[decision]
-        conn.execute(
-            update(raw).where(raw.c.id == raw_id).values(state=state, reason=why, hold_kind=None)
-        )
-        audit(
+        raise UsageError(f"{what} is released or rejected by an admin only")
+    conn.execute(
+        insert(md).values(raw_id=raw_id, decision=decision, actor=actor, reason=reason, at=utcnow())
+    )
+    state, why = {
+        "approve": (RawState.pending, ""),
+        "reject": (RawState.rejected, f"rejected by a moderator: {reason}"),
+        "discard": (RawState.discarded, "discarded by a moderator"),
+    }[decision]
+    conn.execute(
+        update(raw).where(raw.c.id == raw_id).values(state=state, reason=why, hold_kind=None)
+    )
+    audit(
+        conn,
+        actor,
+        f"held.{decision}",
+        f"raw {raw_id}",
+        {"state": str(row.state), "reason": row.reason},
+        {"state": str(state), "reason": why or reason},
+    )
+    if decision == "reject" and (to := _sender_of(row.data, row.mail_from)):
+        # Queued in the rejection's own transaction: both happen, or neither.
+        subject = clean_text(row.subject)
+        notice, _ = queue_notice_in(
             conn,
-            actor,
-            f"held.{decision}",
-            f"raw {raw_id}",
-            {"state": str(row.state), "reason": row.reason},
-            {"state": str(state), "reason": why or reason},
+            settings,
+            to,
+            f"Not published: {subject}"[:200],
+            f'Your message "{subject}" was not published.\n\nThe moderator\'s reason:\n\n'
+            f"  {reason}\n",
+            kind="notice",
         )
-        if decision == "reject" and (to := _sender_of(row.data, row.mail_from)):
-            # Queued in the rejection's own transaction: both happen, or neither.
-            subject = clean_text(row.subject)
-            notice, _ = queue_notice_in(
-                conn,
-                core.settings,
-                to,
-                f"Not published: {subject}"[:200],
-                f'Your message "{subject}" was not published.\n\nThe moderator\'s reason:\n\n'
-                f"  {reason}\n",
-                kind="notice",
-            )
-    if decision == "approve":
-        outcomes = core.pipeline.run([raw_id])
-        return str(outcomes[0].state) if outcomes else str(RawState.pending)
-    if notice is not None:
-        deliver_if_local(core.engine, core.settings, notice)
-    return str(state)
+    return Decided(state, notice)
 
 
 def _sender_of(data: bytes, mail_from: str) -> str:

@@ -22,6 +22,7 @@ from bridge import admin, outbound_cli, withdrawn_cli
 from bridge.core import Core, open_core
 from bridge.errors import UsageError
 from bridge.settings import load_settings
+from threads.db import writer
 from threads.models import RawState
 
 F = Callable[..., Any]
@@ -121,16 +122,17 @@ def community_add(
     posting: str,
 ) -> None:
     """Create a community (private to the organisation unless told otherwise)."""
-    admin.add_community(
-        core.engine,
-        slug,
-        name,
-        visibility,
-        description,
-        list(addresses),
-        posting=posting,
-        actor=_actor(),
-    )
+    with writer(core.engine).begin() as conn:
+        admin.add_community(
+            conn,
+            slug,
+            name,
+            visibility,
+            description,
+            list(addresses),
+            posting=posting,
+            actor=_actor(),
+        )
     click.echo(f"community {slug} created")
 
 
@@ -152,16 +154,17 @@ def community_edit(
     archived: bool | None,
 ) -> None:
     """Change a community's name, description, visibility, posting policy or archive it."""
-    admin.edit_community(
-        core.engine,
-        slug,
-        actor=_actor(),
-        name=name,
-        description=description,
-        visibility=visibility,
-        posting=posting,
-        archived=archived,
-    )
+    with writer(core.engine).begin() as conn:
+        admin.edit_community(
+            conn,
+            slug,
+            actor=_actor(),
+            name=name,
+            description=description,
+            visibility=visibility,
+            posting=posting,
+            archived=archived,
+        )
     click.echo(f"community {slug} updated")
 
 
@@ -213,17 +216,18 @@ def route_add(
     if sum(map(bool, (address, list_id, imap_url))) != 1:
         raise UsageError("give exactly one of --address, --list-id or --imap")
     if imap_url:
-        url = admin.add_imap_route(
-            core.engine,
-            slug,
-            imap_url,
-            password_env=password_env,
-            secret_file=secret_file,
-            after=after,
-            policy=policy or "consent",
-            cc_threshold=cc_threshold,
-            actor=_actor(),
-        )
+        with writer(core.engine).begin() as conn:
+            url = admin.add_imap_route(
+                conn,
+                slug,
+                imap_url,
+                password_env=password_env,
+                secret_file=secret_file,
+                after=after,
+                policy=policy or "consent",
+                cc_threshold=cc_threshold,
+                actor=_actor(),
+            )
         click.echo(
             f"route imap {url} -> {slug} ({_policy_text(policy or 'consent', cc_threshold)})"
         )
@@ -232,15 +236,16 @@ def route_add(
         raise UsageError("--password-env, --secret-file and --after go with --imap")
     kind, value = ("address", address) if address else ("list_id", list_id)
     policy = policy or "open"
-    admin.add_route(
-        core.engine,
-        slug,
-        kind,
-        value or "",
-        policy=policy,
-        cc_threshold=cc_threshold,
-        actor=_actor(),
-    )
+    with writer(core.engine).begin() as conn:
+        admin.add_route(
+            conn,
+            slug,
+            kind,
+            value or "",
+            policy=policy,
+            cc_threshold=cc_threshold,
+            actor=_actor(),
+        )
     click.echo(f"route {kind} {value} -> {slug} ({_policy_text(policy, cc_threshold)})")
 
 
@@ -265,9 +270,10 @@ def route_edit(
     """
     if policy is None and cc_threshold is None:
         raise UsageError("give --policy, --cc-threshold or both")
-    admin.set_route_policy(
-        core.engine, slug, target, policy=policy, cc_threshold=cc_threshold, actor=_actor()
-    )
+    with writer(core.engine).begin() as conn:
+        admin.set_route_policy(
+            conn, slug, target, policy=policy, cc_threshold=cc_threshold, actor=_actor()
+        )
     click.echo(f"route {target} of {slug} updated")
 
 
@@ -402,7 +408,9 @@ def admin_() -> None:
 @with_core
 def admin_grant(core: Core, email: str) -> None:
     """Make EMAIL an admin of the whole bridge."""
-    click.echo(f"admin {admin.set_admin(core.engine, email, True, actor=_actor())}")
+    with writer(core.engine).begin() as conn:
+        key = admin.set_admin(conn, email, True, actor=_actor())
+    click.echo(f"admin {key}")
 
 
 @admin_.command("revoke")
@@ -410,7 +418,9 @@ def admin_grant(core: Core, email: str) -> None:
 @with_core
 def admin_revoke(core: Core, email: str) -> None:
     """Take admin rights from EMAIL."""
-    click.echo(f"not admin {admin.set_admin(core.engine, email, False, actor=_actor())}")
+    with writer(core.engine).begin() as conn:
+        key = admin.set_admin(conn, email, False, actor=_actor())
+    click.echo(f"not admin {key}")
 
 
 @main.group()
@@ -426,7 +436,8 @@ def member() -> None:
 def member_add(core: Core, slug: str, email: str, moderator: bool) -> None:
     """Make EMAIL a member (or moderator) of community SLUG."""
     role = "moderator" if moderator else "member"
-    key = admin.set_member(core.engine, slug, email, role, actor=_actor())
+    with writer(core.engine).begin() as conn:
+        key = admin.set_member(conn, slug, email, role, actor=_actor())
     click.echo(f"{role} {key} in {slug}")
 
 
@@ -436,7 +447,8 @@ def member_add(core: Core, slug: str, email: str, moderator: bool) -> None:
 @with_core
 def member_remove(core: Core, slug: str, email: str) -> None:
     """Remove EMAIL from community SLUG."""
-    key = admin.set_member(core.engine, slug, email, None, actor=_actor())
+    with writer(core.engine).begin() as conn:
+        key = admin.set_member(conn, slug, email, None, actor=_actor())
     click.echo(f"removed {key} from {slug}")
 
 
@@ -450,7 +462,9 @@ def person() -> None:
 @with_core
 def person_disable(core: Core, email: str) -> None:
     """Disable EMAIL: no login, every session ended, no more than anonymous rights."""
-    click.echo(f"disabled {admin.set_disabled(core.engine, email, True, actor=_actor())}")
+    with writer(core.engine).begin() as conn:
+        key = admin.set_disabled(conn, email, True, actor=_actor())
+    click.echo(f"disabled {key}")
 
 
 @person.command("enable")
@@ -458,7 +472,9 @@ def person_disable(core: Core, email: str) -> None:
 @with_core
 def person_enable(core: Core, email: str) -> None:
     """Enable a disabled address again."""
-    click.echo(f"enabled {admin.set_disabled(core.engine, email, False, actor=_actor())}")
+    with writer(core.engine).begin() as conn:
+        key = admin.set_disabled(conn, email, False, actor=_actor())
+    click.echo(f"enabled {key}")
 
 
 @main.command()

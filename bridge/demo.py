@@ -46,8 +46,9 @@ def seed(core: Core) -> int:
         if conn.execute(select(func.count()).select_from(Community)).scalar_one():
             return 0
     for slug, name, description, address, list_id in COMMUNITIES:
-        admin.add_community(core.engine, slug, name, "org", description, [address])
-        admin.add_route(core.engine, slug, "list_id", list_id)
+        with writer(core.engine).begin() as conn:
+            admin.add_community(conn, slug, name, "org", description, [address])
+            admin.add_route(conn, slug, "list_id", list_id)
     files = sorted(DEMO_DIR.glob("*.eml"))
     for file in files:
         core.inbox.accept(file.read_bytes(), Envelope(source="demo", source_ref=file.name))

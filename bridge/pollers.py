@@ -132,18 +132,19 @@ def secret_reader(password_env: str, secret_file: str) -> Callable[[], str]:
 def sync_configured_folders(engine: Engine, settings: Settings) -> None:
     """Write the `imap_folders` setting into the table; rows keep their checkpoints."""
     for item in settings.imap_folders:
-        admin.add_imap_route(
-            engine,
-            item.community,
-            item.url,
-            password_env=item.password_env,
-            secret_file=item.secret_file,
-            after=item.after,
-            policy=item.policy,
-            cc_threshold=item.cc_threshold,
-            origin="settings",
-            replace=True,
-        )
+        with writer(engine).begin() as conn:
+            admin.add_imap_route(
+                conn,
+                item.community,
+                item.url,
+                password_env=item.password_env,
+                secret_file=item.secret_file,
+                after=item.after,
+                policy=item.policy,
+                cc_threshold=item.cc_threshold,
+                origin="settings",
+                replace=True,
+            )
 
 
 def poller_config(row: Any, slug: str, settings: Settings) -> PollerConfig:

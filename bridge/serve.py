@@ -30,6 +30,7 @@ from bridge.recipients import RoutedRecipients
 from bridge.settings import Settings
 from bridge.worker import Worker
 from mail.smtp import SMTPListener
+from threads.db import writer
 from web.app import create_app
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,8 @@ def run(settings: Settings, *, roles: tuple[str, ...] = ROLES, demo_content: boo
         if seeded:
             click.echo(f"demo: seeded 2 communities and {seeded} messages")
         # Demo communities are private to the organisation: log in as the demo admin.
-        admin.set_admin(core.engine, DEMO_ADMIN, actor="demo")
+        with writer(core.engine).begin() as conn:
+            admin.set_admin(conn, DEMO_ADMIN, actor="demo")
         click.echo(
             f"demo: log in at {settings.web_base_url}/login as {DEMO_ADMIN}; "
             "login links are printed here"

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from bridge import admin
 from bridge.core import Core
 from mail.envelope import Envelope
+from threads.db import writer
 
 if TYPE_CHECKING:
     from mail.smtp import Limits
@@ -23,7 +24,8 @@ def create_community(core: Core, **overrides: Any) -> int:
         "addresses": ["eng@lists.example.com"],
     }
     fields.update(overrides)
-    return admin.add_community(core.engine, **fields)
+    with writer(core.engine).begin() as conn:
+        return admin.add_community(conn, **fields)
 
 
 def deliver(

@@ -17,7 +17,8 @@ def sign_in(client: TestClient, core: Core, email: str, *, is_admin: bool = Fals
         person_id, _ = admin.ensure_person(conn, email)
         sid = open_session(conn, person_id, hours=1)
     if is_admin:
-        admin.set_admin(core.engine, email, actor="test")
+        with writer(core.engine).begin() as conn:
+            admin.set_admin(conn, email, actor="test")
     app = client.app
     names = app.state.cookies  # type: ignore[attr-defined]
     client.cookies.set(names.session, sign_session(core.settings.secret_key, sid))

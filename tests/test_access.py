@@ -15,6 +15,7 @@ from threads.access import (
     readable_community_ids,
     viewer_for,
 )
+from threads.db import writer
 from threads.models import AuditEntry
 from threads.people import InvalidAddress, is_org_address, normalize_email
 
@@ -76,9 +77,11 @@ def world(core: Core) -> dict[str, int]:
         ),
     }
     for slug in ("orgc", "memc", "pubc"):
-        admin.set_member(core.engine, slug, "member@partner.example", "member")
-        admin.set_member(core.engine, slug, "mod@partner.example", "moderator")
-    admin.set_admin(core.engine, "boss@partner.example")
+        with writer(core.engine).begin() as conn:
+            admin.set_member(conn, slug, "member@partner.example", "member")
+            admin.set_member(conn, slug, "mod@partner.example", "moderator")
+    with writer(core.engine).begin() as conn:
+        admin.set_admin(conn, "boss@partner.example")
     return ids
 
 
@@ -105,8 +108,9 @@ def test_readable_communities_per_role(
 
 def test_moderation_and_posting_rights(core: Core, world: dict[str, int]) -> None:
     """Moderators moderate their community; posting follows the community's policy."""
-    admin.edit_community(core.engine, "memc", posting="members")
-    admin.edit_community(core.engine, "pubc", posting="anyone")
+    with writer(core.engine).begin() as conn:
+        admin.edit_community(conn, "memc", posting="members")
+        admin.edit_community(conn, "pubc", posting="anyone")
     with core.engine.connect() as conn:
 
         def v(email: str):  # type: ignore[no-untyped-def]
@@ -121,7 +125,8 @@ def test_moderation_and_posting_rights(core: Core, world: dict[str, int]) -> Non
         assert not may_post(conn, ANONYMOUS, world["public"])
         assert may_post(conn, v("member@partner.example"), world["members"])
         assert not may_post(conn, v("colleague@example.com"), world["members"])
-    admin.edit_community(core.engine, "orgc", archived=True)
+    with writer(core.engine).begin() as conn:
+        admin.edit_community(conn, "orgc", archived=True)
     with core.engine.connect() as conn:
         assert not may_post(conn, v("mod@partner.example"), world["org"])
         assert world["org"] in readable_community_ids(conn, v("colleague@example.com"))
@@ -129,12 +134,14 @@ def test_moderation_and_posting_rights(core: Core, world: dict[str, int]) -> Non
 
 def test_disabled_person_has_anonymous_rights(core: Core, world: dict[str, int]) -> None:
     """Disabling a member takes away everything but public reading; enabling restores it."""
-    admin.set_disabled(core.engine, "MEMBER@partner.example")
+    with writer(core.engine).begin() as conn:
+        admin.set_disabled(conn, "MEMBER@partner.example")
     with core.engine.connect() as conn:
         viewer = viewer_for(conn, "member@partner.example", ORG)
         assert viewer.anonymous
         assert readable_community_ids(conn, viewer) == [world["public"]]
-    admin.set_disabled(core.engine, "member@partner.example", False)
+    with writer(core.engine).begin() as conn:
+        admin.set_disabled(conn, "member@partner.example", False)
     with core.engine.connect() as conn:
         assert (
             len(readable_community_ids(conn, viewer_for(conn, "member@partner.example", ORG))) == 3
@@ -153,10 +160,11 @@ def test_look_alike_member_gets_nothing(core: Core, world: dict[str, int]) -> No
 def test_admin_actions_are_audited(core: Core) -> None:
     """Each change names who, what and the state before and after; no-ops are not logged."""
     create_community(core, actor="alice@example.com")
-    admin.set_member(core.engine, "eng", "bob@example.com", "member", actor="alice@example.com")
-    admin.set_member(core.engine, "eng", "bob@example.com", "member", actor="alice@example.com")
-    admin.set_member(core.engine, "eng", "bob@example.com", "moderator", actor="alice@example.com")
-    admin.edit_community(core.engine, "eng", visibility="members", actor="carol@example.com")
+    with writer(core.engine).begin() as conn:
+        admin.set_member(conn, "eng", "bob@example.com", "member", actor="alice@example.com")
+        admin.set_member(conn, "eng", "bob@example.com", "member", actor="alice@example.com")
+        admin.set_member(conn, "eng", "bob@example.com", "moderator", actor="alice@example.com")
+        admin.edit_community(conn, "eng", visibility="members", actor="carol@example.com")
     with core.engine.connect() as conn:
         rows = admin.audit_log(conn)
     assert [(r.actor, r.action) for r in reversed(rows)] == [
@@ -173,14 +181,14 @@ def test_admin_actions_are_audited(core: Core) -> None:
 def test_bad_input_is_a_usage_error(core: Core) -> None:
     """Unknown communities, roles and addresses are explained, not crashed on."""
     create_community(core)
-    with pytest.raises(UsageError, match="no community"):
-        admin.set_member(core.engine, "nope", "a@example.com")
-    with pytest.raises(UsageError, match="role"):
-        admin.set_member(core.engine, "eng", "a@example.com", "owner")
-    with pytest.raises(UsageError, match="invisible"):
-        admin.set_admin(core.engine, "a\u200bb@example.com")
-    with pytest.raises(UsageError, match="posting"):
-        admin.edit_community(core.engine, "eng", posting="everyone")
+    with pytest.raises(UsageError, match="no community"), writer(core.engine).begin() as conn:
+        admin.set_member(conn, "nope", "a@example.com")
+    with pytest.raises(UsageError, match="role"), writer(core.engine).begin() as conn:
+        admin.set_member(conn, "eng", "a@example.com", "owner")
+    with pytest.raises(UsageError, match="invisible"), writer(core.engine).begin() as conn:
+        admin.set_admin(conn, "a\u200bb@example.com")
+    with pytest.raises(UsageError, match="posting"), writer(core.engine).begin() as conn:
+        admin.edit_community(conn, "eng", posting="everyone")
 
 
 def test_senders_become_people_under_the_login_key(core: Core) -> None:

@@ -17,6 +17,7 @@ from tests.conftest import make_mail, settings_for
 from tests.factories import create_community, deliver
 from tests.sessions import sign_in
 from threads.access import viewer_for
+from threads.db import writer
 from threads.models import ImapFolder
 from web.app import create_app
 
@@ -86,7 +87,8 @@ def test_moderator_manages_members_but_not_settings(core: Core) -> None:
     """A moderator adds members to their community; settings and other communities are closed."""
     create_community(core, visibility="members")
     create_community(core, slug="ops", name="Ops", addresses=["ops@lists.example.com"])
-    admin.set_member(core.engine, "eng", "mod@partner.example", "moderator")
+    with writer(core.engine).begin() as conn:
+        admin.set_member(conn, "eng", "mod@partner.example", "moderator")
     mod = as_(core, "mod@partner.example")
     assert post(mod, "/admin/c/eng/members", email="new@partner.example").status_code == 303
     with core.engine.connect() as conn:
@@ -115,7 +117,8 @@ def test_moderator_decides_held_mail_of_their_community_only(core: Core) -> None
     create_community(
         core, slug="ops", name="Ops", addresses=["ops@lists.example.com"], posting="members"
     )
-    admin.set_member(core.engine, "eng", "mod@partner.example", "moderator")
+    with writer(core.engine).begin() as conn:
+        admin.set_member(conn, "eng", "mod@partner.example", "moderator")
     (mine,) = deliver(
         core, make_mail("Hello eng", sender="eve@outside.example", msgid="a@x.example")
     )
@@ -151,9 +154,10 @@ def test_moderator_decides_held_mail_of_their_community_only(core: Core) -> None
 def test_community_page_lists_polled_folders_without_secrets(core: Core) -> None:
     """IMAP folders routed to a community are shown; only the secret's name is stored anyway."""
     create_community(core)
-    admin.add_imap_route(
-        core.engine, "eng", "imaps://team@imap.example.com/INBOX", password_env="TEAM_IMAP_PASSWORD"
-    )
+    with writer(core.engine).begin() as conn:
+        admin.add_imap_route(
+            conn, "eng", "imaps://team@imap.example.com/INBOX", password_env="TEAM_IMAP_PASSWORD"
+        )
     page = as_(core, "boss@example.com", is_admin=True).get("/admin/c/eng").text
     assert "imaps://team@imap.example.com" in page
     assert "TEAM_IMAP_PASSWORD" not in page
@@ -183,7 +187,8 @@ def test_admin_adds_a_polled_folder_from_the_web(core: Core) -> None:
 def test_me_page_lists_roles_and_leads_moderators_to_their_pages(core: Core) -> None:
     """A moderator finds the way to their community's admin page from /me."""
     create_community(core)
-    admin.set_member(core.engine, "eng", "mod@partner.example", "moderator")
+    with writer(core.engine).begin() as conn:
+        admin.set_member(conn, "eng", "mod@partner.example", "moderator")
     page = as_(core, "mod@partner.example").get("/me").text
     assert "Engineering" in page
     assert 'href="/admin/c/eng"' in page
@@ -195,7 +200,8 @@ def test_me_page_lists_roles_and_leads_moderators_to_their_pages(core: Core) -> 
 def test_confidential_holds_are_hidden_from_moderators(core: Core) -> None:
     """A moderator never sees a confidential message's subject; an admin does."""
     create_community(core)
-    admin.set_member(core.engine, "eng", "mod@partner.example", "moderator")
+    with writer(core.engine).begin() as conn:
+        admin.set_member(conn, "eng", "mod@partner.example", "moderator")
     (held,) = deliver(core, make_mail("[confidential] Layoffs plan", msgid="c@x.example"))
     assert held.reason.startswith("confidential")
     assert "Layoffs" not in as_(core, "mod@partner.example").get("/admin/held").text

@@ -163,8 +163,10 @@ def test_a_link_only_works_in_the_browser_that_asked(core: Core) -> None:
 
 def test_the_answer_never_reveals_whether_an_address_is_known(core: Core) -> None:
     """Known, unknown, outside and disabled addresses get the same page; only some get mail."""
-    admin.set_member(core.engine, *_community(core), "partner@outside.example")
-    admin.set_disabled(core.engine, "gone@example.com")
+    (slug,) = _community(core)
+    with writer(core.engine).begin() as conn:
+        admin.set_member(conn, slug, "partner@outside.example")
+        admin.set_disabled(conn, "gone@example.com")
     pages = {}
     for email in (
         "ana@example.com",  # org address, never seen
@@ -181,7 +183,8 @@ def test_the_answer_never_reveals_whether_an_address_is_known(core: Core) -> Non
 
 
 def _community(core: Core) -> tuple[str]:
-    admin.add_community(core.engine, "eng", "Engineering")
+    with writer(core.engine).begin() as conn:
+        admin.add_community(conn, "eng", "Engineering")
     return ("eng",)
 
 
@@ -243,7 +246,8 @@ def test_disabling_a_person_ends_their_sessions(core: Core) -> None:
     client = browser(core)
     log_in(core, client, "ana@example.com")
     assert whoami(client) == "ana@example.com"
-    admin.set_disabled(core.engine, "ana@example.com")
+    with writer(core.engine).begin() as conn:
+        admin.set_disabled(conn, "ana@example.com")
     assert whoami(client) is None
     before = len(outbox(core))
     ask_link(browser(core), "ana@example.com")

@@ -24,6 +24,7 @@ from tests.factories import create_community
 from tests.sessions import sign_in
 from tests.test_imap import ENV, PASSWORD, crlf, raw_count, running, wait_for
 from tests.test_nudges import click, client_for, links_of, nudges_in
+from threads.db import writer
 from threads.models import ConsentCandidate, ImapFolder, Message, RawMessage
 from web.app import create_app
 
@@ -73,7 +74,8 @@ def test_a_connected_mailbox_keeps_its_threads_from_every_page(
 ) -> None:
     """Default consent folder: cc-heavy -> candidate, thin -> ignored, confidential -> held;
     the candidate's starter finds one nudge in the outbox, and its open link publishes."""
-    admin.add_imap_route(core.engine, "eng", dovecot.url(), password_env=ENV, cc_threshold=3)
+    with writer(core.engine).begin() as conn:
+        admin.add_imap_route(conn, "eng", dovecot.url(), password_env=ENV, cc_threshold=3)
     with core.engine.connect() as conn:
         assert conn.execute(select(ImapFolder.policy)).scalar_one() == "consent"
     dovecot.append(

@@ -31,6 +31,7 @@ from tests.conftest import bridge_env, make_mail, settings_for
 from tests.factories import bridge_listener, create_community
 from tests.sessions import sign_in
 from threads import consent
+from threads.db import writer
 from threads.models import (
     ConsentCandidate,
     ConsentMessage,
@@ -64,7 +65,8 @@ def core(tmp_path: Path) -> Iterator[Core]:
     )
     c = open_core(settings)
     create_community(c, addresses=[])
-    admin.add_route(c.engine, "eng", "address", LIST, policy="consent", cc_threshold=4)
+    with writer(c.engine).begin() as conn:
+        admin.add_route(conn, "eng", "address", LIST, policy="consent", cc_threshold=4)
     yield c
     c.close()
 
@@ -265,7 +267,8 @@ def test_history_from_a_connected_mailbox_is_a_candidate_never_nudged(
 ) -> None:
     """imap-history mail (before the folder was connected) is kept as a candidate, no nudge."""
     url = "imap://bridge@127.0.0.1:1143/INBOX"
-    admin.add_imap_route(core.engine, "eng", url, password_env="X", cc_threshold=3)
+    with writer(core.engine).begin() as conn:
+        admin.add_imap_route(conn, "eng", url, password_env="X", cc_threshold=3)
     ref = "bridge@127.0.0.1:1143/INBOX/7/1"
     (old,) = run(
         core, thread_mail(1)[0], source="imap-history", source_ref=ref, community_hint="eng"
@@ -312,7 +315,8 @@ def test_reprocess_does_not_nudge_about_old_mail(core: Core, nudged: list[int]) 
             .where(RAW.c.id == old.raw_id)
             .values(received_at=utcnow() - timedelta(days=30))
         )
-    admin.set_route_policy(core.engine, "eng", LIST, cc_threshold=2)
+    with writer(core.engine).begin() as conn:
+        admin.set_route_policy(conn, "eng", LIST, cc_threshold=2)
     assert admin.reprocess(core, "all") == {"candidate": 2}
     cm = ConsentMessage.__table__
     with core.engine.connect() as conn:

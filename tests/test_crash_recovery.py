@@ -164,9 +164,8 @@ def test_dead_senders_and_pollers_leases_are_freed_too(core: Core) -> None:
         )
         outbound.claim_due(conn, dead, limit=1, lease=timedelta(seconds=300))
         outbound.claim_due(conn, liveness.holder_name("s"), limit=1, lease=timedelta(seconds=300))
-    url = admin.add_imap_route(
-        core.engine, "eng", "imap://u@imap.example.com/INBOX", password_env="X"
-    )
+    with writer(core.engine).begin() as conn:
+        url = admin.add_imap_route(conn, "eng", "imap://u@imap.example.com/INBOX", password_env="X")
     with core.engine.connect() as conn:
         folder_id = conn.execute(
             select(leases.FOLDERS.c.id).where(leases.FOLDERS.c.url == url)

@@ -61,7 +61,8 @@ def test_member_who_chose_every_message_gets_other_threads_too(core: Core) -> No
     from web.viewer import current_viewer
 
     thread_id = _thread(core)
-    admin.set_member(core.engine, "eng", "mia@example.com")
+    with writer(core.engine).begin() as conn:
+        admin.set_member(conn, "eng", "mia@example.com")
     with core.engine.connect() as conn:
         mia = viewer_for(conn, "mia@example.com", [])
     app = create_app(core)
@@ -92,7 +93,8 @@ def test_disabled_person_is_never_mailed(core: Core) -> None:  # noqa: F811
     from bridge import admin
 
     thread_id = _thread(core)
-    admin.set_disabled(core.engine, "p0@example.com")
+    with writer(core.engine).begin() as conn:
+        admin.set_disabled(conn, "p0@example.com")
     post_reply(core, EDITOR, thread_id, "Still here?\n", name="Lee")
     Sender(core.engine, core.settings).run_once()
     assert mail_to(core, "p0@example.com") == []

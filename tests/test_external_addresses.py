@@ -21,6 +21,7 @@ from bridge.core import Core, open_core
 from tests.conftest import make_mail, settings_for
 from tests.factories import create_community, deliver
 from tests.sessions import sign_in
+from threads.db import writer
 from threads.people import external_label, is_external, usable_name
 from web.app import create_app
 
@@ -32,7 +33,8 @@ HIDDEN = (VIC, QUINN)
 def core(tmp_path: Path) -> Iterator[Core]:
     c = open_core(settings_for(tmp_path / "data", org_domains=["example.com"]))
     create_community(c)
-    admin.set_member(c.engine, "eng", VIC, "member")  # so his answer is not held
+    with writer(c.engine).begin() as conn:
+        admin.set_member(conn, "eng", VIC, "member")  # so his answer is not held
     deliver(
         c,
         make_mail(

@@ -99,7 +99,8 @@ def route(core: Core, url: str, after: str = "leave", **kw: Any) -> int:
     # These tests are about polling, so the folder publishes at once; consent folders
     # (the default for a connected mailbox) are tests/test_consent_imap.py's subject.
     kw.setdefault("policy", "open")
-    stored = admin.add_imap_route(core.engine, "eng", url, password_env=ENV, after=after, **kw)
+    with writer(core.engine).begin() as conn:
+        stored = admin.add_imap_route(conn, "eng", url, password_env=ENV, after=after, **kw)
     with core.engine.connect() as conn:
         return int(conn.execute(select(FOLDERS.c.id).where(FOLDERS.c.url == stored)).scalar_one())
 
@@ -529,7 +530,8 @@ def test_secret_file(eng: Core, dovecot: Dovecot, tmp_path: Path) -> None:
     """--secret-file: the password is read from the file at login."""
     secret = tmp_path / "imap-secret"
     secret.write_text(PASSWORD + "\n")
-    admin.add_imap_route(eng.engine, "eng", dovecot.url(), secret_file=str(secret))
+    with writer(eng.engine).begin() as conn:
+        admin.add_imap_route(conn, "eng", dovecot.url(), secret_file=str(secret))
     dovecot.append("INBOX", *mails(1, "file"))
     with running(eng) as pollers:
         wait_for(lambda: only(pollers).fetched == 1, "a message")

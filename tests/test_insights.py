@@ -345,7 +345,8 @@ def client(core: Core, world: dict[str, Any]) -> TestClient:
 
 def _as(client: TestClient, core: Core, email: str, role: str | None = None) -> TestClient:
     if role:
-        admin.set_member(core.engine, "eng", email, role)
+        with writer(core.engine).begin() as conn:
+            admin.set_member(conn, "eng", email, role)
     sign_in(client, core, email)
     return client
 
@@ -387,7 +388,8 @@ def test_moderator_sees_charts_and_the_numbers(
 def test_every_period_renders(core: Core, client: TestClient, query: str) -> None:
     """Each choice of the selector answers with charts (an empty choice means the default)."""
     _as(client, core, "root@example.com")
-    admin.set_admin(core.engine, "root@example.com")
+    with writer(core.engine).begin() as conn:
+        admin.set_admin(conn, "root@example.com")
     response = client.get("/c/eng/insights" + query)
     assert response.status_code == 200
     assert response.text.count('role="img"') == 2
@@ -415,7 +417,8 @@ def test_others_get_the_404_of_a_missing_community(
     elif who == "org reader":
         _as(client, core, "reader@example.com")
     elif who == "other moderator":
-        admin.set_member(core.engine, "ops", "opsmod@example.com", "moderator")
+        with writer(core.engine).begin() as conn:
+            admin.set_member(conn, "ops", "opsmod@example.com", "moderator")
         _as(client, core, "opsmod@example.com")
     page, missing = client.get("/c/eng/insights?weeks=5"), client.get("/c/nope/insights")
     assert page.status_code == missing.status_code == 404

@@ -9,7 +9,7 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 from tests.conftest import settings_for
-from threads.db import make_engine, migrate
+from threads.db import make_engine, migrate, writer
 
 
 def test_migrations_match_models(tmp_path: Path) -> None:
@@ -30,7 +30,8 @@ def test_upgrade_twice_keeps_data(tmp_path: Path) -> None:
 
     engine = make_engine(settings_for(tmp_path).effective_database_url)
     migrate(engine)
-    admin.add_community(engine, "eng", "Engineering")
+    with writer(engine).begin() as conn:
+        admin.add_community(conn, "eng", "Engineering")
     migrate(engine)
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT slug FROM community").scalars().all() == ["eng"]

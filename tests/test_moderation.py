@@ -13,6 +13,7 @@ from bridge.core import Core, open_core
 from bridge.errors import UsageError
 from tests.conftest import make_mail, settings_for
 from tests.factories import create_community, deliver
+from threads.db import writer
 from threads.models import Message, RawState
 
 
@@ -43,8 +44,9 @@ def mail_from(sender: str, n: int, to: str = "eng@lists.example.com") -> bytes:
 def test_posting_policy_on_live_mail(core: Core, posting: str, sender: str, state: str) -> None:
     """Members, org or anyone-with-moderation decide what is published at once."""
     create_community(core, posting=posting)
-    admin.set_member(core.engine, "eng", "Member@Outside.example")
-    admin.set_admin(core.engine, "boss@outside.example")
+    with writer(core.engine).begin() as conn:
+        admin.set_member(conn, "eng", "Member@Outside.example")
+        admin.set_admin(conn, "boss@outside.example")
     (outcome,) = deliver(core, mail_from(sender, 1))
     assert outcome.state == state
     if state == "held":
@@ -63,8 +65,9 @@ def test_imported_history_is_not_subject_to_posting(core: Core) -> None:
 def test_disabled_member_is_held(core: Core) -> None:
     """A disabled person's membership no longer lets their mail through."""
     create_community(core, posting="members")
-    admin.set_member(core.engine, "eng", "member@outside.example")
-    admin.set_disabled(core.engine, "member@outside.example")
+    with writer(core.engine).begin() as conn:
+        admin.set_member(conn, "eng", "member@outside.example")
+        admin.set_disabled(conn, "member@outside.example")
     (outcome,) = deliver(core, mail_from("member@outside.example", 1))
     assert outcome.state == "held"
 

@@ -66,7 +66,8 @@ def core(tmp_path: Path) -> Iterator[Core]:
             nudge_daily_cap=2,
         )
     )
-    admin.add_community(c.engine, "eng", "Engineering", addresses=["eng@lists.example.com"])
+    with writer(c.engine).begin() as conn:
+        admin.add_community(conn, "eng", "Engineering", addresses=["eng@lists.example.com"])
     yield c
     c.close()
 
@@ -450,9 +451,8 @@ def test_reply_failing_dmarc_checked_here_does_nothing(tmp_path: Path, dns_stub:
         )
     )
     try:
-        admin.add_community(
-            checked.engine, "eng", "Engineering", addresses=["eng@lists.example.com"]
-        )
+        with writer(checked.engine).begin() as conn:
+            admin.add_community(conn, "eng", "Engineering", addresses=["eng@lists.example.com"])
         cid = make_candidate(checked)
         (nudge,) = nudges_in(checked)
         msg = answer(nudge, sender=ANA, body="open")
@@ -566,8 +566,9 @@ def test_candidates_page_posts_need_csrf(core: Core) -> None:
 @pytest.fixture
 def consent_route(core: Core) -> str:
     """A community whose address is a consent route (before the listener loads its routes)."""
-    admin.add_community(core.engine, "ops", "Operations", addresses=[])
-    admin.add_route(core.engine, "ops", "address", "ops@lists.example.com", policy="consent")
+    with writer(core.engine).begin() as conn:
+        admin.add_community(conn, "ops", "Operations", addresses=[])
+        admin.add_route(conn, "ops", "address", "ops@lists.example.com", policy="consent")
     return "ops@lists.example.com"
 
 

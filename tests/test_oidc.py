@@ -33,6 +33,7 @@ from bridge import admin
 from bridge.core import Core, open_core
 from tests.conftest import settings_for
 from tests.csrf_checks import assert_token_rotated, form_token
+from threads.db import writer
 from web.app import create_app
 
 
@@ -190,7 +191,8 @@ def test_unverified_address_or_disabled_person_is_refused(core: Core, provider: 
         assert client.get(sign_in_at_provider(client)).status_code == 403
     finally:
         provider.email_verified = True
-    admin.set_disabled(core.engine, "ana@example.com")
+    with writer(core.engine).begin() as conn:
+        admin.set_disabled(conn, "ana@example.com")
     assert client.get(sign_in_at_provider(client)).status_code == 403
     assert whoami(client) is None
 

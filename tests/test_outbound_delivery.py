@@ -76,7 +76,8 @@ def make_core(tmp_path: Path, port: int, **overrides: Any) -> Core:
         **{"smtp_relay_tls": "none", **overrides},
     )
     core = open_core(settings)
-    admin.add_community(core.engine, "eng", "Engineering", addresses=["eng@lists.example.com"])
+    with writer(core.engine).begin() as conn:
+        admin.add_community(conn, "eng", "Engineering", addresses=["eng@lists.example.com"])
     return core
 
 

@@ -33,6 +33,7 @@ from bridge.core import open_core
 from tests.conftest import settings_for
 from tests.factories import deliver
 from tests.sessions import sign_in
+from threads.db import writer
 from threads.models import Attachment, Message, Thread
 from web.app import create_app
 
@@ -229,18 +230,19 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     core = open_core(settings_for(data, org_domains=ORG, public_url="https://bridge.example.com"))
     ids: dict[str, dict[str, Any]] = {}
     for slug, visibility in COMMUNITIES.items():
-        cid = admin.add_community(
-            core.engine,
-            slug,
-            f"Community {marker(slug)}",
-            visibility,
-            addresses=[f"{slug}@lists.example.com"],
-            posting=POSTING[slug],
-        )
-        admin.set_member(core.engine, slug, AUTHOR, "member")
-        if slug != "hidden":
-            admin.set_member(core.engine, slug, ROLES["member"] or "", "member")
-            admin.set_member(core.engine, slug, ROLES["moderator"] or "", "moderator")
+        with writer(core.engine).begin() as conn:
+            cid = admin.add_community(
+                conn,
+                slug,
+                f"Community {marker(slug)}",
+                visibility,
+                addresses=[f"{slug}@lists.example.com"],
+                posting=POSTING[slug],
+            )
+            admin.set_member(conn, slug, AUTHOR, "member")
+            if slug != "hidden":
+                admin.set_member(conn, slug, ROLES["member"] or "", "member")
+                admin.set_member(conn, slug, ROLES["moderator"] or "", "moderator")
         deliver(core, _mail(slug))
         with core.engine.connect() as conn:
             thread = conn.execute(select(Thread.id).where(Thread.community_id == cid)).scalar_one()
@@ -261,7 +263,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "attachment_id": str(att.id),
             "filename": att.filename,
         }
-    admin.set_admin(core.engine, ROLES["admin"] or "")
+    with writer(core.engine).begin() as conn:
+        admin.set_admin(conn, ROLES["admin"] or "")
     app = create_app(core)
     yield {"core": core, "app": app, "ids": ids}
     core.close()
@@ -462,14 +465,16 @@ def test_copies_follow_the_same_matrix(tmp_path: Any) -> None:
     try:
         everyone = ", ".join(a for a in ROLES.values() if a)
         for slug, visibility in COMMUNITIES.items():
-            admin.add_community(
-                core.engine, slug, slug, visibility, addresses=[f"{slug}@lists.example.com"]
-            )
-            admin.set_member(core.engine, slug, AUTHOR, "member")
-            if slug != "hidden":
-                admin.set_member(core.engine, slug, ROLES["member"] or "", "member")
-                admin.set_member(core.engine, slug, ROLES["moderator"] or "", "moderator")
-        admin.set_admin(core.engine, ROLES["admin"] or "")
+            with writer(core.engine).begin() as conn:
+                admin.add_community(
+                    conn, slug, slug, visibility, addresses=[f"{slug}@lists.example.com"]
+                )
+                admin.set_member(conn, slug, AUTHOR, "member")
+                if slug != "hidden":
+                    admin.set_member(conn, slug, ROLES["member"] or "", "member")
+                    admin.set_member(conn, slug, ROLES["moderator"] or "", "moderator")
+        with writer(core.engine).begin() as conn:
+            admin.set_admin(conn, ROLES["admin"] or "")
         for slug in COMMUNITIES:
             raw = _mail(slug).replace(b"To: ", f"Cc: {everyone}\nTo: ".encode(), 1)
             deliver(core, raw)

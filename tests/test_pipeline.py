@@ -10,6 +10,7 @@ from bridge.core import Core
 from mail.envelope import Envelope
 from tests.conftest import make_mail, settings_for
 from tests.factories import create_community, deliver
+from threads.db import writer
 from threads.models import HoldKind, Message, RawMessage, RawState, Thread
 
 
@@ -62,7 +63,8 @@ def test_unrouted_mail_is_held_with_the_recipients_named(core: Core) -> None:
 def test_list_id_routes_when_addresses_do_not(core: Core) -> None:
     """A List-Id route files mail whose To is the list's own posting address we don't map."""
     create_community(core, addresses=[])
-    admin.add_route(core.engine, "eng", "list_id", "<eng.lists.example.com>")
+    with writer(core.engine).begin() as conn:
+        admin.add_route(conn, "eng", "list_id", "<eng.lists.example.com>")
     raw = make_mail(to="eng-list@example.net", headers={"List-Id": "Eng <eng.lists.example.com>"})
     (outcome,) = deliver(core, raw)
     assert outcome.state == RawState.done

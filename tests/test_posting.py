@@ -11,11 +11,13 @@ from bridge.posting import PostRefused, post_reply
 from mail.envelope import Envelope
 from tests.conftest import conversation
 from threads.access import ANONYMOUS, LOCAL_ADMIN
+from threads.db import writer
 from threads.models import Message, Notification, RawMessage
 
 
 def _thread(core: Core) -> int:
-    admin.add_community(core.engine, "eng", "Engineering", addresses=["eng@lists.example.com"])
+    with writer(core.engine).begin() as conn:
+        admin.add_community(conn, "eng", "Engineering", addresses=["eng@lists.example.com"])
     ids = [
         core.inbox.accept(raw, Envelope("smtp", community_hint="eng")).raw_id
         for raw in conversation(3)

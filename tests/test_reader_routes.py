@@ -39,6 +39,7 @@ from mail.tokens import unsubscribe_token
 from tests.conftest import settings_for
 from tests.factories import bridge_listener, create_community
 from tests.sessions import sign_in
+from threads.db import writer
 from threads.models import Attachment, Message, RawMessage
 from web.app import create_app
 
@@ -101,7 +102,8 @@ def _ana_mail() -> bytes:
 def core(tmp_path: Path) -> Iterator[Core]:
     c = open_core(settings_for(tmp_path / "data", org_domains=["example.com"]))
     create_community(c, slug="pub", name="Public", visibility="public", addresses=[LIST])
-    admin.set_member(c.engine, "pub", VERA, "member")  # so her mail is not held
+    with writer(c.engine).begin() as conn:
+        admin.set_member(conn, "pub", VERA, "member")  # so her mail is not held
     with bridge_listener(c, "bridge.example") as port, smtplib.SMTP("127.0.0.1", port) as smtp:
         for sender, data in ((VERA, _vera_mail()), (ANA, _ana_mail())):
             smtp.sendmail(sender, [LIST], data.replace(b"\n", b"\r\n"))

@@ -29,6 +29,7 @@ from mail.tokens import read_reply_token
 from tests.conftest import conversation, settings_for
 from tests.factories import bridge_listener
 from threads.access import Viewer
+from threads.db import writer
 from threads.models import Message, Notification, OutboundMail, RawMessage, ThreadSubscription
 
 DOMAIN = "bridge.example"
@@ -47,7 +48,8 @@ def core(tmp_path: Path) -> Iterator[Core]:
             trusted_authserv_ids=["mx.example.com"],
         )
     )
-    admin.add_community(c.engine, "eng", "Engineering", addresses=["eng@lists.example.com"])
+    with writer(c.engine).begin() as conn:
+        admin.add_community(conn, "eng", "Engineering", addresses=["eng@lists.example.com"])
     yield c
     c.close()
 
@@ -397,7 +399,8 @@ def test_large_attachments_are_linked(tmp_path: Path) -> None:
         )
     )
     try:
-        admin.add_community(c.engine, "eng", "Engineering", addresses=["eng@lists.example.com"])
+        with writer(c.engine).begin() as conn:
+            admin.add_community(conn, "eng", "Engineering", addresses=["eng@lists.example.com"])
         _thread(c)
         _reply_with_attachment(c, 1000)
         (copy,) = mail_to(c, "x@example.com")

@@ -79,11 +79,12 @@ def open_bridge(tmp_path: Path, stub: DNSStub, visibility: str, **settings: Any)
             **settings,
         )
     )
-    admin.add_community(
-        core.engine, "team", "Team", visibility=visibility, posting="anyone", addresses=[LIST]
-    )
-    for person in (MEMBER, OTHER_MEMBER):
-        admin.set_member(core.engine, "team", person)
+    with writer(core.engine).begin() as conn:
+        admin.add_community(
+            conn, "team", "Team", visibility=visibility, posting="anyone", addresses=[LIST]
+        )
+        for person in (MEMBER, OTHER_MEMBER):
+            admin.set_member(conn, "team", person)
     return core
 
 
@@ -407,7 +408,8 @@ def test_members_only_asks_moderators_only_about_members(
 ) -> None:
     """An unverified member's Cc: a fellow member waits for a moderator, a stranger is not
     even asked about (approval could not make them a reader)."""
-    admin.set_member(members_only.engine, "team", PARTNER)
+    with writer(members_only.engine).begin() as conn:
+        admin.set_member(conn, "team", PARTNER)
     with bridge_listener(members_only, DOMAIN) as port:
         start_thread(members_only, org_key, port)
         partner_reply(port, f"{OTHER_MEMBER}, stranger@elsewhere.example", "vera3@partner.example")

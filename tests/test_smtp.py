@@ -41,6 +41,7 @@ from mail.smtp.commit import GroupCommit
 from tests.conftest import make_mail, settings_for
 from tests.factories import bridge_listener, create_community
 from tests.test_serve_e2e import free_port, wait_for
+from threads.db import writer
 from threads.models import RawMessage
 
 DOMAIN = "bridge.example"
@@ -190,7 +191,8 @@ def test_routes_are_reloaded_in_the_background_and_kept_when_the_reload_fails(
     create_community(core)
     routes = RoutedRecipients(core.engine, ttl=0)
     assert routes.accepts(LIST)
-    admin.add_route(core.engine, "eng", "address", "new@lists.example.com")
+    with writer(core.engine).begin() as conn:
+        admin.add_route(conn, "eng", "address", "new@lists.example.com")
     wait_for(lambda: routes.accepts("New@Lists.Example.com"))
 
     def broken() -> frozenset[str]:

@@ -14,60 +14,35 @@ the CSRF token (web/security.py checks it before any of this runs).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection, func, select
 
 from bridge import admin, copy_reviews, steps
+from bridge.core import Core
 from bridge.errors import Held, UsageError
 from bridge.rules import ADMIN_ONLY
 from mail.parse import parse_message
 from threads.access import Viewer, may_moderate, moderated_community_ids
 from threads.db import writer
 from threads.models import Community, ImapFolder, Person, RawMessage, RawState, Route
-from web.viewer import current_viewer
+from web.deps import NOT_FOUND_PAGE, AdminDep, CoreDep, StaffDep
+from web.render import render
 
 router = APIRouter(prefix="/admin")
 C, R, P, F = Community.__table__, Route.__table__, Person.__table__, ImapFolder.__table__
-NOT_FOUND = "There is no page at this address."
-
-
-def _connect(request: Request) -> Connection:
-    return request.app.state.core.engine.connect()  # type: ignore[no-any-return]
-
-
-def _render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    response: HTMLResponse = request.app.state.templates.TemplateResponse(
-        request, f"admin/{name}", context, status_code=status
-    )
-    return response
-
-
-def _admin(viewer: Viewer = Depends(current_viewer)) -> Viewer:  # noqa: B008
-    if not viewer.is_admin:
-        raise HTTPException(404, NOT_FOUND)
-    return viewer
-
-
-def _staff(request: Request, viewer: Viewer = Depends(current_viewer)) -> Viewer:  # noqa: B008
-    """Admins and moderators of at least one community."""
-    if viewer.is_admin:
-        return viewer
-    with _connect(request) as conn:
-        if viewer.anonymous or not moderated_community_ids(conn, viewer):
-            raise HTTPException(404, NOT_FOUND)
-    return viewer
 
 
 def _community(conn: Connection, viewer: Viewer, slug: str) -> Any:
     """The community if `viewer` may moderate it; 404 otherwise, exactly like a missing one."""
     row = conn.execute(select(C).where(C.c.slug == slug)).first()
     if row is None or not may_moderate(conn, viewer, row.id):
-        raise HTTPException(404, NOT_FOUND)
+        raise HTTPException(404, NOT_FOUND_PAGE)
     return row
 
 
@@ -76,22 +51,36 @@ def _back(path: str, note: str = "") -> RedirectResponse:
     return RedirectResponse(f"{path}?{urlencode({'note': note})}" if note else path, 303)
 
 
+def _change(
+    core: Core, viewer: Viewer, slug: str, done: str, act: Callable[[Connection], object]
+) -> RedirectResponse:
+    """Check that `viewer` may moderate `slug`, then act, in one write transaction; back to
+    the community's page with `done`, or with what was wrong (nothing is written then)."""
+    try:
+        with writer(core.engine).begin() as conn:
+            _community(conn, viewer, slug)
+            act(conn)
+    except UsageError as exc:
+        return _back(f"/admin/c/{slug}", str(exc))
+    return _back(f"/admin/c/{slug}", done)
+
+
 def _actor(viewer: Viewer) -> str:
     return viewer.email or "unknown"
 
 
 @router.get("", response_class=HTMLResponse)
-def index(request: Request, viewer: Viewer = Depends(_staff)) -> HTMLResponse:  # noqa: B008
-    with _connect(request) as conn:
+def index(request: Request, core: CoreDep, viewer: StaffDep) -> HTMLResponse:
+    with core.engine.connect() as conn:
         ids = moderated_community_ids(conn, viewer)
         communities = conn.execute(select(C).where(C.c.id.in_(ids)).order_by(C.c.name)).all()
-        held = len(_visible_held(request, viewer))
+        held = len(_visible_held(core, viewer))
         states = dict(
             conn.execute(select(RawMessage.state, func.count()).group_by(RawMessage.state)).all()
         )
-    return _render(
+    return render(
         request,
-        "index.html",
+        "admin/index.html",
         viewer=viewer,
         communities=communities,
         held=held,
@@ -103,23 +92,25 @@ def index(request: Request, viewer: Viewer = Depends(_staff)) -> HTMLResponse:  
 @router.post("/communities", response_model=None)
 def create_community(
     request: Request,
+    core: CoreDep,
+    viewer: AdminDep,
     slug: str = Form(..., max_length=64),
     name: str = Form(..., max_length=200),
     visibility: str = Form("org"),
     posting: str = Form("org"),
     description: str = Form("", max_length=2000),
-    viewer: Viewer = Depends(_admin),  # noqa: B008
 ) -> Response:
     try:
-        admin.add_community(
-            request.app.state.core.engine,
-            slug.strip(),
-            name.strip(),
-            visibility,
-            description,
-            posting=posting,
-            actor=_actor(viewer),
-        )
+        with writer(core.engine).begin() as conn:
+            admin.add_community(
+                conn,
+                slug.strip(),
+                name.strip(),
+                visibility,
+                description,
+                posting=posting,
+                actor=_actor(viewer),
+            )
     except UsageError as exc:
         return _back("/admin", str(exc))
     return _back(f"/admin/c/{slug.strip()}", "Community created.")
@@ -128,10 +119,11 @@ def create_community(
 @router.get("/c/{slug}", response_class=HTMLResponse)
 def community_page(
     request: Request,
+    core: CoreDep,
+    viewer: StaffDep,
     slug: str,
-    viewer: Viewer = Depends(_staff),  # noqa: B008
 ) -> HTMLResponse:
-    with _connect(request) as conn:
+    with core.engine.connect() as conn:
         row = _community(conn, viewer, slug)
         routes = conn.execute(
             select(R.c.kind, R.c.value, R.c.policy, R.c.cc_threshold)
@@ -144,9 +136,9 @@ def community_page(
                 F.c.community_id == row.id
             )
         ).all()
-    return _render(
+    return render(
         request,
-        "community.html",
+        "admin/community.html",
         viewer=viewer,
         community=row,
         routes=routes,
@@ -159,19 +151,22 @@ def community_page(
 @router.post("/c/{slug}/settings", response_model=None)
 def community_settings(
     request: Request,
+    core: CoreDep,
+    viewer: AdminDep,
     slug: str,
     name: str = Form(..., max_length=200),
     description: str = Form("", max_length=2000),
     visibility: str = Form(...),
     posting: str = Form(...),
     archived: bool = Form(False),
-    viewer: Viewer = Depends(_admin),  # noqa: B008
 ) -> Response:
-    with _connect(request) as conn:
-        _community(conn, viewer, slug)
-    try:
-        admin.edit_community(
-            request.app.state.core.engine,
+    return _change(
+        core,
+        viewer,
+        slug,
+        "Saved.",
+        lambda conn: admin.edit_community(
+            conn,
             slug,
             actor=_actor(viewer),
             name=name,
@@ -179,34 +174,31 @@ def community_settings(
             visibility=visibility,
             posting=posting,
             archived=archived,
-        )
-    except UsageError as exc:
-        return _back(f"/admin/c/{slug}", str(exc))
-    return _back(f"/admin/c/{slug}", "Saved.")
+        ),
+    )
 
 
 @router.post("/c/{slug}/routes", response_model=None)
 def community_routes(
     request: Request,
+    core: CoreDep,
+    viewer: AdminDep,
     slug: str,
     kind: str = Form(...),
     value: str = Form(..., max_length=320),
     action: str = Form("add"),
     policy: str = Form("open"),
     cc_threshold: int = Form(0),
-    viewer: Viewer = Depends(_admin),  # noqa: B008
 ) -> Response:
-    with _connect(request) as conn:
-        _community(conn, viewer, slug)
-    engine = request.app.state.core.engine
-    try:
+
+    def act(conn: Connection) -> None:
         if kind not in ("address", "list_id"):
             raise UsageError("a route is an address or a List-Id")
         if action == "remove":
-            admin.remove_route(engine, slug, kind, value, actor=_actor(viewer))
+            admin.remove_route(conn, slug, kind, value, actor=_actor(viewer))
         else:
             admin.add_route(
-                engine,
+                conn,
                 slug,
                 kind,
                 value,
@@ -214,14 +206,15 @@ def community_routes(
                 cc_threshold=cc_threshold,
                 actor=_actor(viewer),
             )
-    except UsageError as exc:
-        return _back(f"/admin/c/{slug}", str(exc))
-    return _back(f"/admin/c/{slug}", "Routes updated.")
+
+    return _change(core, viewer, slug, "Routes updated.", act)
 
 
 @router.post("/c/{slug}/folders", response_model=None)
 def community_folders(
     request: Request,
+    core: CoreDep,
+    viewer: AdminDep,
     slug: str,
     url: str = Form(..., max_length=512),
     secret: str = Form(..., max_length=1024),  # the variable's name or the file's path
@@ -229,23 +222,22 @@ def community_folders(
     after: str = Form("leave", max_length=256),
     policy: str = Form("consent"),  # a connected mailbox is someone's inbox
     cc_threshold: int = Form(0),
-    viewer: Viewer = Depends(_admin),  # noqa: B008
 ) -> Response:
     """Poll a mailbox folder into the community, as `bridge route add --imap` does."""
-    with _connect(request) as conn:
-        _community(conn, viewer, slug)
     named = {"secret_file": secret} if kept_in == "file" else {"password_env": secret}
     try:
-        stored = admin.add_imap_route(
-            request.app.state.core.engine,
-            slug,
-            url,
-            after=after,
-            policy=policy,
-            cc_threshold=cc_threshold,
-            actor=_actor(viewer),
-            **named,
-        )
+        with writer(core.engine).begin() as conn:
+            _community(conn, viewer, slug)
+            stored = admin.add_imap_route(
+                conn,
+                slug,
+                url,
+                after=after,
+                policy=policy,
+                cc_threshold=cc_threshold,
+                actor=_actor(viewer),
+                **named,
+            )
     except UsageError as exc:
         return _back(f"/admin/c/{slug}", str(exc))
     return _back(f"/admin/c/{slug}", f"Polling {stored}; a running bridge picks it up shortly.")
@@ -254,62 +246,55 @@ def community_folders(
 @router.post("/c/{slug}/policy", response_model=None)
 def community_policy(
     request: Request,
+    core: CoreDep,
+    viewer: AdminDep,
     slug: str,
     target: str = Form(..., max_length=512),  # the route's value or the folder's URL
     policy: str = Form(...),
     cc_threshold: int = Form(0),
-    viewer: Viewer = Depends(_admin),  # noqa: B008
 ) -> Response:
     """Change a route's or a folder's policy and cc threshold, as `bridge route edit` does."""
-    with _connect(request) as conn:
-        _community(conn, viewer, slug)
-    try:
-        admin.set_route_policy(
-            request.app.state.core.engine,
-            slug,
-            target,
-            policy=policy,
-            cc_threshold=cc_threshold,
-            actor=_actor(viewer),
-        )
-    except UsageError as exc:
-        return _back(f"/admin/c/{slug}", str(exc))
-    return _back(f"/admin/c/{slug}", "Policy saved; it applies to mail from now on.")
+    return _change(
+        core,
+        viewer,
+        slug,
+        "Policy saved; it applies to mail from now on.",
+        lambda conn: admin.set_route_policy(
+            conn, slug, target, policy=policy, cc_threshold=cc_threshold, actor=_actor(viewer)
+        ),
+    )
 
 
 @router.post("/c/{slug}/members", response_model=None)
 def community_members(
     request: Request,
+    core: CoreDep,
+    viewer: StaffDep,
     slug: str,
     email: str = Form(..., max_length=320),
     role: str = Form("member"),
-    viewer: Viewer = Depends(_staff),  # noqa: B008
 ) -> Response:
     """Moderators manage their community's members; `role=remove` takes someone out."""
-    with _connect(request) as conn:
-        _community(conn, viewer, slug)
-    try:
-        admin.set_member(
-            request.app.state.core.engine,
-            slug,
-            email,
-            None if role == "remove" else role,
-            actor=_actor(viewer),
-        )
-    except UsageError as exc:
-        return _back(f"/admin/c/{slug}", str(exc))
-    return _back(f"/admin/c/{slug}", "Members updated.")
+    new_role = None if role == "remove" else role
+    return _change(
+        core,
+        viewer,
+        slug,
+        "Members updated.",
+        lambda conn: admin.set_member(conn, slug, email, new_role, actor=_actor(viewer)),
+    )
 
 
 @router.get("/routes", response_class=HTMLResponse)
 def routes_page(
     request: Request,
+    core: CoreDep,
+    viewer: AdminDep,
     to: str = Query("", max_length=320),
     list_id: str = Query("", max_length=320),
-    viewer: Viewer = Depends(_admin),  # noqa: B008
 ) -> HTMLResponse:
     """Every route, and the test box: where would a message to X with List-Id Y go?"""
-    with _connect(request) as conn:
+    with core.engine.connect() as conn:
         rows = conn.execute(
             select(R.c.kind, R.c.value, R.c.policy, R.c.cc_threshold, C.c.slug, C.c.name)
             .join(C, C.c.id == R.c.community_id)
@@ -321,9 +306,9 @@ def routes_page(
             .order_by(C.c.slug, F.c.url)
         ).all()
         answer = _route_test(conn, to.strip(), list_id.strip()) if (to or list_id) else None
-    return _render(
+    return render(
         request,
-        "routes.html",
+        "admin/routes.html",
         viewer=viewer,
         routes=rows,
         folders=folders,
@@ -366,19 +351,20 @@ def _with_policy(ref: steps.CommunityRef) -> str:
 @router.get("/people", response_class=HTMLResponse)
 def people_page(
     request: Request,
+    core: CoreDep,
+    viewer: AdminDep,
     q: str = Query("", max_length=320),
-    viewer: Viewer = Depends(_admin),  # noqa: B008
 ) -> HTMLResponse:
-    with _connect(request) as conn:
+    with core.engine.connect() as conn:
         stmt = select(P.c.email, P.c.name, P.c.is_admin, P.c.disabled).order_by(P.c.email)
         if q:
             stmt = stmt.where(P.c.email.contains(q.strip().lower()))
         else:
             stmt = stmt.where((P.c.is_admin.is_(True)) | (P.c.disabled.is_(True)))
         people = conn.execute(stmt.limit(200)).all()
-    return _render(
+    return render(
         request,
-        "people.html",
+        "admin/people.html",
         viewer=viewer,
         people=people,
         q=q,
@@ -389,31 +375,33 @@ def people_page(
 @router.post("/people", response_model=None)
 def people_action(
     request: Request,
+    core: CoreDep,
+    viewer: AdminDep,
     email: str = Form(..., max_length=320),
     action: str = Form(...),
-    viewer: Viewer = Depends(_admin),  # noqa: B008
 ) -> Response:
-    engine = request.app.state.core.engine
-    actions = {
-        "grant": lambda: admin.set_admin(engine, email, True, actor=_actor(viewer)),
-        "revoke": lambda: admin.set_admin(engine, email, False, actor=_actor(viewer)),
-        "disable": lambda: admin.set_disabled(engine, email, True, actor=_actor(viewer)),
-        "enable": lambda: admin.set_disabled(engine, email, False, actor=_actor(viewer)),
+    actor = _actor(viewer)
+    actions: dict[str, Callable[[Connection], str]] = {
+        "grant": lambda conn: admin.set_admin(conn, email, True, actor=actor),
+        "revoke": lambda conn: admin.set_admin(conn, email, False, actor=actor),
+        "disable": lambda conn: admin.set_disabled(conn, email, True, actor=actor),
+        "enable": lambda conn: admin.set_disabled(conn, email, False, actor=actor),
     }
     if action not in actions:
         return _back("/admin/people", "Choose grant, revoke, disable or enable.")
     try:
-        key = actions[action]()
+        with writer(core.engine).begin() as conn:
+            key = actions[action](conn)
     except UsageError as exc:
         return _back("/admin/people", str(exc))
     return _back("/admin/people", f"{action}: {key}")
 
 
-def _visible_held(request: Request, viewer: Viewer) -> list[admin.HeldMessage]:
-    held = admin.held_messages(request.app.state.core)
+def _visible_held(core: Core, viewer: Viewer) -> list[admin.HeldMessage]:
+    held = admin.held_messages(core)
     if viewer.is_admin:
         return held
-    with _connect(request) as conn:
+    with core.engine.connect() as conn:
         mine = set(moderated_community_ids(conn, viewer))
     # A moderator sees mail routed to their communities, and nothing that is not;
     # admin-only holds (bridge/rules.py) are for admins' eyes only, subject included.
@@ -425,14 +413,14 @@ def _visible_held(request: Request, viewer: Viewer) -> list[admin.HeldMessage]:
 
 
 @router.get("/held", response_class=HTMLResponse)
-def held_page(request: Request, viewer: Viewer = Depends(_staff)) -> HTMLResponse:  # noqa: B008
-    held = _visible_held(request, viewer)
-    with _connect(request) as conn:
+def held_page(request: Request, core: CoreDep, viewer: StaffDep) -> HTMLResponse:
+    held = _visible_held(core, viewer)
+    with core.engine.connect() as conn:
         names = dict(conn.execute(select(C.c.id, C.c.slug)).all())
         copies = copy_reviews.pending(conn, moderated_community_ids(conn, viewer))
-    return _render(
+    return render(
         request,
-        "held.html",
+        "admin/held.html",
         viewer=viewer,
         held=held,
         copies=copies,
@@ -444,13 +432,14 @@ def held_page(request: Request, viewer: Viewer = Depends(_staff)) -> HTMLRespons
 @router.post("/copies/{review_id}", response_model=None)
 def copy_decision(
     request: Request,
+    core: CoreDep,
+    viewer: StaffDep,
     review_id: int,
     decision: str = Form(...),
-    viewer: Viewer = Depends(_staff),  # noqa: B008
 ) -> Response:
     """Approve or deny copies to an address an unverified message put on a thread."""
     try:
-        with writer(request.app.state.core.engine).begin() as conn:
+        with writer(core.engine).begin() as conn:
             mine = moderated_community_ids(conn, viewer)
             state = copy_reviews.decide(
                 conn, review_id, decision, actor=_actor(viewer), community_ids=mine
@@ -463,36 +452,40 @@ def copy_decision(
 @router.get("/held/{raw_id}", response_class=HTMLResponse)
 def held_message(
     request: Request,
+    core: CoreDep,
+    viewer: StaffDep,
     raw_id: int,
-    viewer: Viewer = Depends(_staff),  # noqa: B008
 ) -> HTMLResponse:
     """One held message as text (escaped; never its HTML), to decide on it."""
-    held = {h.id: h for h in _visible_held(request, viewer)}
+    held = {h.id: h for h in _visible_held(core, viewer)}
     if raw_id not in held:
-        raise HTTPException(404, NOT_FOUND)
-    with _connect(request) as conn:
+        raise HTTPException(404, NOT_FOUND_PAGE)
+    with core.engine.connect() as conn:
         data = conn.execute(select(RawMessage.data).where(RawMessage.id == raw_id)).scalar_one()
     try:
         parsed = parse_message(data)
         text, to = parsed.text or parsed.visible_text, [a.address for a in parsed.to]
     except Exception:  # an unparseable message still gets its decision buttons
         text, to = "(this message could not be parsed)", []
-    return _render(request, "held_message.html", viewer=viewer, h=held[raw_id], text=text, to=to)
+    return render(
+        request, "admin/held_message.html", viewer=viewer, h=held[raw_id], text=text, to=to
+    )
 
 
 @router.post("/held/{raw_id}", response_model=None)
 def held_decision(
     request: Request,
+    core: CoreDep,
+    viewer: StaffDep,
     raw_id: int,
     decision: str = Form(...),
     reason: str = Form("", max_length=2000),
-    viewer: Viewer = Depends(_staff),  # noqa: B008
 ) -> Response:
-    if raw_id not in {h.id for h in _visible_held(request, viewer)}:
-        raise HTTPException(404, NOT_FOUND)
+    if raw_id not in {h.id for h in _visible_held(core, viewer)}:
+        raise HTTPException(404, NOT_FOUND_PAGE)
     try:
         state = admin.decide(
-            request.app.state.core,
+            core,
             raw_id,
             decision,
             actor=_actor(viewer),
@@ -507,14 +500,15 @@ def held_decision(
 @router.get("/log", response_class=HTMLResponse)
 def incoming_log(
     request: Request,
+    core: CoreDep,
+    viewer: AdminDep,
     state: str = Query("", max_length=16),
-    viewer: Viewer = Depends(_admin),  # noqa: B008
 ) -> HTMLResponse:
-    with _connect(request) as conn:
+    with core.engine.connect() as conn:
         rows = admin.incoming_log(conn, state=state or None)
-    return _render(
+    return render(
         request,
-        "log.html",
+        "admin/log.html",
         viewer=viewer,
         rows=rows,
         state=state,
@@ -524,7 +518,7 @@ def incoming_log(
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_page(request: Request, viewer: Viewer = Depends(_admin)) -> HTMLResponse:  # noqa: B008
-    with _connect(request) as conn:
+def audit_page(request: Request, core: CoreDep, viewer: AdminDep) -> HTMLResponse:
+    with core.engine.connect() as conn:
         rows = admin.audit_log(conn)
-    return _render(request, "audit.html", viewer=viewer, rows=rows)
+    return render(request, "admin/audit.html", viewer=viewer, rows=rows)

@@ -11,18 +11,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from markupsafe import escape
 from pydantic import BaseModel, Field
 
 from bridge.posting import PostRefused, post_reply
 from threads import queries
-from threads.access import Viewer, may_post
+from threads.access import may_post
 from threads.search.language import describe_query, parse_query
 from web.archive import ReaderArchive
+from web.deps import CoreDep, ViewerDep
 from web.reading import NOT_FOUND_COMMUNITY, NOT_FOUND_PERSON, not_found
-from web.viewer import current_viewer
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -168,25 +168,26 @@ def _people(addrs: list[dict[str, str]]) -> list[PersonOut]:
 
 
 @router.get("/communities", response_model=list[CommunityOut])
-def api_communities(request: Request, viewer: Viewer = Depends(current_viewer)) -> Any:  # noqa: B008
+def api_communities(request: Request, core: CoreDep, viewer: ViewerDep) -> Any:
     """The communities the viewer may read, with their activity."""
-    with ReaderArchive(request, viewer) as archive:
+    with ReaderArchive(core, viewer) as archive:
         return [_community(c) for c in archive.communities()]
 
 
 @router.get("/communities/{slug}/threads", response_model=ThreadListOut)
 def api_threads(
     request: Request,
+    core: CoreDep,
+    viewer: ViewerDep,
     slug: str,
     page: int = Query(1, ge=1, le=100_000),
     unanswered: bool = False,
     attachments: bool = False,
     person: str = Query("", max_length=320),
-    viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> Any:
     """A community's threads by last activity, with the same filters as the page."""
     filters = queries.ThreadFilters(unanswered, attachments, person.strip().lower())
-    with ReaderArchive(request, viewer) as archive:
+    with ReaderArchive(core, viewer) as archive:
         row = archive.community(slug)
         if row is None:
             raise not_found(NOT_FOUND_COMMUNITY)
@@ -217,9 +218,9 @@ def api_threads(
 
 
 @router.get("/threads/{thread_id}", response_model=ThreadOut, response_model_by_alias=True)
-def api_thread(request: Request, thread_id: int, viewer: Viewer = Depends(current_viewer)) -> Any:  # noqa: B008
+def api_thread(request: Request, core: CoreDep, thread_id: int, viewer: ViewerDep) -> Any:
     """A thread's messages in conversation order, with reply depth and attachments."""
-    with ReaderArchive(request, viewer) as archive:
+    with ReaderArchive(core, viewer) as archive:
         row = archive.thread(thread_id)
         messages = archive.thread_messages(thread_id)
         can_reply = may_post(archive.conn, viewer, row.community_id)
@@ -276,13 +277,14 @@ def _html(marked: str) -> str:
 @router.get("/search", response_model=SearchOut, response_model_by_alias=True)
 def api_search(
     request: Request,
+    core: CoreDep,
+    viewer: ViewerDep,
     q: str = Query("", max_length=20_000),
     page: int = Query(1, ge=1, le=1000),
-    viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> Any:
     """The search language of the search page; results grouped by thread, best first."""
     parsed = parse_query(q)
-    with ReaderArchive(request, viewer) as archive:
+    with ReaderArchive(core, viewer) as archive:
         found = archive.search(parsed, offset=(page - 1) * 20, limit=20)
     return SearchOut(
         query=q,
@@ -312,13 +314,14 @@ def api_search(
 @router.get("/people/{address:path}", response_model=PersonPageOut)
 def api_person(
     request: Request,
+    core: CoreDep,
+    viewer: ViewerDep,
     address: str,
     page: int = Query(1, ge=1, le=100_000),
-    viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> Any:
     """What someone wrote, and where, in the communities the viewer may read."""
     # A hidden address answers like an unknown one: this must not confirm it.
-    with ReaderArchive(request, viewer) as archive:
+    with ReaderArchive(core, viewer) as archive:
         found = archive.person_page(address.strip().lower(), page)
     if found is None:
         raise not_found(NOT_FOUND_PERSON)
@@ -349,15 +352,16 @@ def api_person(
 )
 def api_reply(
     request: Request,
+    core: CoreDep,
+    viewer: ViewerDep,
     thread_id: int,
     reply: ReplyIn,
-    viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> Any:
     """Post a reply as the viewer: filed through the pipeline and mailed to the thread."""
-    with ReaderArchive(request, viewer) as archive:
+    with ReaderArchive(core, viewer) as archive:
         archive.thread(thread_id)
     try:
-        pk = post_reply(request.app.state.core, viewer, thread_id, reply.body)
+        pk = post_reply(core, viewer, thread_id, reply.body)
     except PostRefused as exc:
         raise HTTPException(400, str(exc)) from exc
     return ReplyOut(id=pk, url=f"/t/{thread_id}#m{pk}")

@@ -1,6 +1,8 @@
 """The FastAPI application: server-rendered pages over the archive.
 
-`create_app(core)` builds it from the process's core (settings, engine).
+`create_app(core)` builds it from the process's core (settings, engine) and
+keeps it on `app.state`, which only web/state.py reads back; routes receive it
+typed, as `core: CoreDep` (web/deps.py).
 Sender-controlled text is only ever rendered through Jinja2's autoescaping,
 and every response carries a strict Content-Security-Policy (web/security.py,
 with CSRF). Who the viewer is comes from web/viewer.py; what they may read
@@ -34,6 +36,7 @@ from web.api import error_response as api_error
 from web.api import router as api_router
 from web.attachments import router as attachments_router
 from web.feeds import router as feeds_router
+from web.render import render
 from web.security import CSP, CookieNames, SecurityMiddleware, csrf_token, protect
 from web.viewer import current_viewer
 from web.withdraw import router as withdraw_router
@@ -71,7 +74,8 @@ def create_app(core: Core) -> FastAPI:
     app.state.core = core
     app.state.reads = reads
     # Cookies are Secure (and __Host- prefixed) when the bridge is reached over https.
-    app.state.cookies = CookieNames(secure=core.settings.web_base_url.startswith("https://"))
+    cookies = CookieNames(secure=core.settings.web_base_url.startswith("https://"))
+    app.state.cookies = cookies
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=TEMPLATES / "static"), name="static")
     app.include_router(pages.router)
@@ -87,9 +91,7 @@ def create_app(core: Core) -> FastAPI:
     app.include_router(insights.router)  # the managers' page
     app.include_router(withdraw_router)  # an author withdraws a message (page, form, API)
     # CSRF on every state-changing request and the security headers on every answer.
-    app.add_middleware(
-        SecurityMiddleware, secret=core.settings.secret_key, cookies=app.state.cookies
-    )
+    app.add_middleware(SecurityMiddleware, secret=core.settings.secret_key, cookies=cookies)
     app.add_middleware(_DropNulFromQuery)
 
     @app.exception_handler(StarletteHTTPException)
@@ -111,7 +113,7 @@ def create_app(core: Core) -> FastAPI:
         page = _error_page(request, 500, "Something went wrong on our side; it has been logged.")
         # Starlette sends this answer from outside every middleware, so the
         # security middleware never sees it: its headers are added here.
-        protect(page.headers, request.scope, app.state.cookies)
+        protect(page.headers, request.scope, cookies)
         return page
 
     return app
@@ -152,12 +154,8 @@ def _addresses_in_range(request: Request) -> None:
 
 def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
     titles = {404: "Not found", 400: "That request could not be read", 422: "Invalid input"}
-    return request.app.state.templates.TemplateResponse(
-        request,
-        "error.html",
-        {"status": status, "title": titles.get(status, "Error"), "message": message},
-        status_code=status,
-    )
+    title = titles.get(status, "Error")
+    return render(request, "error.html", status=status, title=title, message=message)
 
 
 def _when(value: datetime | None, fmt: str = "%d %b %Y %H:%M") -> str:

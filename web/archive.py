@@ -1,6 +1,6 @@
 """The archive as one reader may see it: the only way web/ reads threads, messages and search.
 
-`ReaderArchive(request, viewer)` holds the request's connection, the
+`ReaderArchive(core, viewer)` holds the request's connection, the
 communities the viewer may read and the viewer's `Privacy`; every method
 applies both inside the query and passes what it returns through
 `Privacy.redact` (threads/privacy.py) before a route sees it. So a page, a
@@ -22,9 +22,9 @@ from email.message import EmailMessage
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from fastapi import Request
 from sqlalchemy import Connection
 
+from bridge.core import Core
 from mail.html import sanitize_html
 from threads import queries, search
 from threads.access import Viewer
@@ -32,7 +32,6 @@ from threads.privacy import Privacy, Record
 from web.reading import (
     NOT_FOUND_THREAD,
     PAGE_SIZE,
-    connect,
     not_found,
     privacy,
     readable,
@@ -45,10 +44,10 @@ T = TypeVar("T")
 class ReaderArchive:
     """One request's reads, each redacted for its viewer (see the module docstring)."""
 
-    def __init__(self, request: Request, viewer: Viewer) -> None:
+    def __init__(self, core: Core, viewer: Viewer) -> None:
         self.viewer = viewer
-        self.conn: Connection = connect(request)
-        self.privacy: Privacy = privacy(self.conn, request, viewer)
+        self.conn: Connection = core.engine.connect()
+        self.privacy: Privacy = privacy(self.conn, core.settings, viewer)
         self.readable: list[int] = readable(self.conn, viewer)
 
     def __enter__(self) -> ReaderArchive:

@@ -22,14 +22,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from markupsafe import escape
 
-from threads.access import Viewer
 from web.archive import ReaderArchive
+from web.deps import CoreDep, ViewerDep
 from web.reading import not_found
-from web.viewer import current_viewer
 
 router = APIRouter()
 
@@ -66,9 +65,10 @@ def content_disposition(kind: str, filename: str) -> str:
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(clean, safe='')}"
 
 
-def attachment_bytes(request: Request, archive: ReaderArchive, row: Any) -> bytes | Path | None:
-    """The stored file, or the part taken from the raw message when it was not kept apart."""
-    path = request.app.state.core.settings.attachments_dir / row.sha256[:2] / row.sha256
+def attachment_bytes(stored: Path, archive: ReaderArchive, row: Any) -> bytes | Path | None:
+    """The stored file (under `stored`, the attachments directory), or the part taken from
+    the raw message when it was not kept apart."""
+    path = stored / row.sha256[:2] / row.sha256
     if path.is_file():
         return path  # type: ignore[no-any-return]
     if row.raw_id is None:
@@ -90,17 +90,18 @@ def part_by_digest(raw: bytes, sha256: str) -> bytes | None:
 @router.get("/a/{attachment_id}/{filename:path}", response_model=None)
 def download(
     request: Request,
+    core: CoreDep,
+    viewer: ViewerDep,
     attachment_id: int,
     filename: str,
     preview: bool = False,
-    viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> Response:
     """An attachment as a download; `?preview=1` shows a real raster image inline."""
-    with ReaderArchive(request, viewer) as archive:
+    with ReaderArchive(core, viewer) as archive:
         row = archive.attachment(attachment_id)
         if row is None:
             raise not_found("There is no attachment at this address, or it is not visible to you.")
-        data = attachment_bytes(request, archive, row)
+        data = attachment_bytes(core.settings.attachments_dir, archive, row)
     if data is None:
         raise not_found("This attachment's bytes are no longer stored.")
     head = _head(data)
@@ -127,18 +128,20 @@ def _head(data: bytes | Path) -> bytes:
 @router.get("/m/{message_pk}/html", response_class=HTMLResponse)
 def message_html(
     request: Request,
+    core: CoreDep,
+    viewer: ViewerDep,
     message_pk: int,
     remote: bool = False,
-    viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> HTMLResponse:
     """The message's sanitised HTML as its own sandboxed document (framed by the thread page)."""
-    with ReaderArchive(request, viewer) as archive:
+    with ReaderArchive(core, viewer) as archive:
         row = archive.message(message_pk, original_html=remote)
         if row is None or not row.html:
             raise not_found("This message has no HTML version here.")
         cids = archive.inline_attachments(message_pk)
         files = {aid: archive.attachment(aid, readable=False) for aid in set(cids.values())}
-        urls = {cid: _data_url(request, archive, files[aid]) for cid, aid in cids.items()}
+        stored = core.settings.attachments_dir
+        urls = {cid: _data_url(stored, archive, files[aid]) for cid, aid in cids.items()}
     urls = {cid: url for cid, url in urls.items() if url}
     html = row.html
     # The stored HTML keeps known cid: references; they become data: URLs here.
@@ -166,10 +169,10 @@ def message_html(
     )
 
 
-def _data_url(request: Request, archive: ReaderArchive, row: Any) -> str | None:
+def _data_url(stored: Path, archive: ReaderArchive, row: Any) -> str | None:
     if row is None or row.size > MAX_INLINE_IMAGE:
         return None
-    data = attachment_bytes(request, archive, row)
+    data = attachment_bytes(stored, archive, row)
     if isinstance(data, Path):
         data = data.read_bytes()
     if not data:

@@ -33,6 +33,7 @@ from sqlalchemy import delete, func, insert, select, update
 from starlette.background import BackgroundTask
 
 from bridge.notices import send_notice
+from bridge.settings import Settings
 from threads.db import writer
 from threads.models import (
     Community,
@@ -44,8 +45,10 @@ from threads.models import (
     utcnow,
 )
 from threads.people import is_org_address, try_normalize
+from web.deps import CoreDep, ViewerDep
+from web.render import render
 from web.security import browser_nonce, digest, end_session, session_id, start_session
-from web.viewer import current_viewer
+from web.state import prints_login_links
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -68,33 +71,31 @@ def safe_next(value: str | None) -> str:
     return value
 
 
-def _render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    response: HTMLResponse = request.app.state.templates.TemplateResponse(
-        request, name, context, status_code=status
-    )
-    # The login pages carry tokens in their address: never send them on as a Referer.
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+# The login pages carry tokens in their address: never send them on as a Referer.
+NO_REFERRER = {"Referrer-Policy": "no-referrer"}
 
 
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str = "/") -> HTMLResponse:
-    return _render(request, "login.html", next=safe_next(next), email="")
+    return render(request, "login.html", headers=NO_REFERRER, next=safe_next(next), email="")
 
 
 @router.post("/login", response_class=HTMLResponse)
 def login_request(
-    request: Request, email: str = Form("", max_length=400), next: str = Form("/")
+    request: Request,
+    core: CoreDep,
+    email: str = Form("", max_length=400),
+    next: str = Form("/"),
 ) -> HTMLResponse:
-    core = request.app.state.core
     settings = core.settings
     target = safe_next(next)
     key = try_normalize(email)
     if key is None:
-        return _render(
+        return render(
             request,
             "login.html",
-            400,
+            status=400,
+            headers=NO_REFERRER,
             next=target,
             email=email,
             error="Please enter your e-mail address, like name@example.com.",
@@ -111,10 +112,11 @@ def login_request(
             select(func.count()).select_from(L).where(L.c.client == client, L.c.created_at > since)
         ).scalar_one()
         if by_client >= PER_CLIENT:
-            return _render(
+            return render(
                 request,
                 "login.html",
-                429,
+                status=429,
+                headers=NO_REFERRER,
                 next=target,
                 email=email,
                 error=("Too many login requests from your network. Please wait a few minutes."),
@@ -139,15 +141,20 @@ def login_request(
             )
         )
     # The same page for every address: known, unknown, disabled or rate-limited.
-    response = _render(request, "login_sent.html", email=key, minutes=settings.login_link_minutes)
+    response = render(
+        request,
+        "login_sent.html",
+        headers=NO_REFERRER,
+        email=key,
+        minutes=settings.login_link_minutes,
+    )
     if may_login and by_address < PER_ADDRESS:
         # Mailed after the answer is sent, so its timing does not tell known addresses apart.
-        response.background = BackgroundTask(_mail_link, request, key, token)
+        response.background = BackgroundTask(_mail_link, request, settings, key, token)
     return response
 
 
-def _mail_link(request: Request, email: str, token: str) -> None:
-    settings = request.app.state.core.settings
+def _mail_link(request: Request, settings: Settings, email: str, token: str) -> None:
     link = f"{settings.web_base_url}/login/link/{token}"
     text = (
         f"Someone, probably you, asked to log in to Commons Bridge as {email}.\n\n"
@@ -156,7 +163,7 @@ def _mail_link(request: Request, email: str, token: str) -> None:
         "ignore this message: nobody can use the link from another browser.\n"
     )
     send_notice(settings, email, "Your Commons Bridge login link", text)
-    if getattr(request.app.state, "print_login_links", False):
+    if prints_login_links(request):
         # `bridge serve --demo`: the outbox is a directory nobody reads, so show the link.
         print(f"demo: login link for {email}: {link}", flush=True)
 
@@ -182,35 +189,46 @@ OTHER_BROWSER = (
 )
 
 
+def _expired(request: Request) -> HTMLResponse:
+    return render(
+        request, "login.html", status=410, headers=NO_REFERRER, next="/", email="", error=EXPIRED
+    )
+
+
 @router.get("/login/link/{token}", response_class=HTMLResponse)
-def login_confirm_page(request: Request, token: str) -> HTMLResponse:
+def login_confirm_page(request: Request, core: CoreDep, token: str) -> HTMLResponse:
     """Show a button only: opening a link changes nothing (mail scanners open them all)."""
-    with request.app.state.core.engine.connect() as conn:
+    with core.engine.connect() as conn:
         row = _usable(conn, token[:100])
     if row is None:
-        return _render(request, "login.html", 410, next="/", email="", error=EXPIRED)
-    return _render(request, "login_confirm.html", token=token, email=row.email)
+        return _expired(request)
+    return render(request, "login_confirm.html", headers=NO_REFERRER, token=token, email=row.email)
 
 
 @router.post("/login/link/{token}", response_model=None)
-def login_confirm(request: Request, token: str) -> Response:
-    core = request.app.state.core
+def login_confirm(request: Request, core: CoreDep, token: str) -> Response:
     nonce = browser_nonce(request, create=False)
     now = utcnow()
     with writer(core.engine).begin() as conn:
         row = _usable(conn, token[:100])
         if row is None:
-            return _render(request, "login.html", 410, next="/", email="", error=EXPIRED)
+            return _expired(request)
         if nonce is None or digest(nonce) != row.browser_hash:
-            return _render(
-                request, "login.html", 403, next=row.next_path, email="", error=(OTHER_BROWSER)
+            return render(
+                request,
+                "login.html",
+                status=403,
+                headers=NO_REFERRER,
+                next=row.next_path,
+                email="",
+                error=(OTHER_BROWSER),
             )
         used = conn.execute(
             update(L).where(L.c.id == row.id, L.c.used_at.is_(None)).values(used_at=now)
         ).rowcount
         person = conn.execute(select(P.c.id, P.c.disabled).where(P.c.email == row.email)).first()
         if used != 1 or (person is not None and person.disabled):
-            return _render(request, "login.html", 410, next="/", email="", error=EXPIRED)
+            return _expired(request)
         if person is None:
             # An org address logging in for the first time becomes a person now.
             pid = conn.execute(
@@ -247,9 +265,9 @@ def open_session(conn: Any, person_id: int, hours: int) -> str:
 
 
 @router.post("/logout", response_model=None)
-def logout(request: Request) -> Response:
+def logout(request: Request, core: CoreDep) -> Response:
     if sid := session_id(request):
-        with writer(request.app.state.core.engine).begin() as conn:
+        with writer(core.engine).begin() as conn:
             conn.execute(delete(S).where(S.c.id_hash == digest(sid)))
     end_session(request)
     request.state.viewer = None
@@ -257,12 +275,11 @@ def logout(request: Request) -> Response:
 
 
 @router.get("/me", response_class=HTMLResponse)
-def me(request: Request) -> Response:
+def me(request: Request, core: CoreDep, viewer: ViewerDep) -> Response:
     """Who this browser is logged in as (or the login page)."""
-    viewer = current_viewer(request)
     if viewer.anonymous:
         return RedirectResponse("/login?next=/me", status_code=303)
-    with request.app.state.core.engine.connect() as conn:
+    with core.engine.connect() as conn:
         ms, c = Membership.__table__, Community.__table__
         roles = conn.execute(
             select(c.c.slug, c.c.name, ms.c.role)
@@ -270,4 +287,4 @@ def me(request: Request) -> Response:
             .where(ms.c.person_id == viewer.person_id)
             .order_by(c.c.name)
         ).all()
-    return _render(request, "login_me.html", viewer=viewer, roles=roles)
+    return render(request, "login_me.html", headers=NO_REFERRER, viewer=viewer, roles=roles)

@@ -17,17 +17,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection, select
 
 from bridge.admin import audit
+from bridge.core import Core
 from bridge.nudges import people_count
 from mail.tokens import ConsentLinkClaim, TokenError, TokenExpired, verify_consent_link_token
 from threads import consent
-from threads.access import Viewer
 from threads.db import writer
 from threads.models import CandidateState, Community
+from web.deps import CoreDep, ViewerDep
+from web.render import render
+from web.state import core_of
 from web.viewer import current_viewer
 
 router = APIRouter()
@@ -45,8 +48,8 @@ ALREADY = {
 NOT_FOUND = "There is no such conversation."
 
 
-def _claim(request: Request, token: str) -> ConsentLinkClaim:
-    key = request.app.state.core.settings.secret_key
+def _claim(core: Core, token: str) -> ConsentLinkClaim:
+    key = core.settings.secret_key
     try:
         return verify_consent_link_token(key, token, today=datetime.now(UTC).date())
     except TokenExpired as exc:
@@ -83,10 +86,10 @@ def _view(row: Any, community: str, people: int, *, may_decide: bool) -> dict[st
     }
 
 
-def decide(request: Request, candidate_id: int, action: str, actor: str, via: str) -> bool:
+def decide(core: Core, candidate_id: int, action: str, actor: str, via: str) -> bool:
     """Open or keep private in one write transaction, with an audit entry; False if no change."""
     decision = DECISIONS[action]
-    with writer(request.app.state.core.engine).begin() as conn:
+    with writer(core.engine).begin() as conn:
         before = conn.execute(select(CAND.c.state).where(CAND.c.id == candidate_id)).scalar()
         changed = consent.decide(conn, candidate_id, decision, actor, via)
         if changed:
@@ -105,10 +108,16 @@ def decide(request: Request, candidate_id: int, action: str, actor: str, via: st
 
 
 def _link_page(
-    request: Request, token: str, claim: ConsentLinkClaim, *, done: str = "", status: int = 200
+    request: Request,
+    core: Core,
+    token: str,
+    claim: ConsentLinkClaim,
+    *,
+    done: str = "",
+    status: int = 200,
 ) -> Response:
-    settings = request.app.state.core.settings
-    with request.app.state.core.engine.connect() as conn:
+    settings = core.settings
+    with core.engine.connect() as conn:
         row = _candidate(conn, claim.candidate_id)
         people = people_count(conn, row.participants, settings.mail_domain) if row else 0
     if row is None or not consent.may_decide(
@@ -122,43 +131,41 @@ def _link_page(
     elif row.state == CandidateState.private.value:
         offered = [a for a in offered if a == "open"]
     already = "" if done or offered else ALREADY.get(row.state, "")
-    return request.app.state.templates.TemplateResponse(
+    return render(
         request,
         "consent/confirm.html",
-        {
-            "candidate": _view(row, row.community_name, people, may_decide=True),
-            "offered": offered,
-            "token": token,
-            "done": done,
-            "already": already,
-            "address": claim.address,
-        },
-        status_code=status,
+        status=status,
+        candidate=_view(row, row.community_name, people, may_decide=True),
+        offered=offered,
+        token=token,
+        done=done,
+        already=already,
+        address=claim.address,
     )
 
 
 @router.get("/consent/{token}", response_class=HTMLResponse)
-def consent_page(request: Request, token: str) -> Response:
-    return _link_page(request, token, _claim(request, token))
+def consent_page(request: Request, core: CoreDep, token: str) -> Response:
+    return _link_page(request, core, token, _claim(core, token))
 
 
 @router.post("/consent/{token}", response_model=None)
-def consent_act(request: Request, token: str, action: str = Form("")) -> Response:
-    claim = _claim(request, token)
+def consent_act(request: Request, core: CoreDep, token: str, action: str = Form("")) -> Response:
+    claim = _claim(core, token)
     if action not in DECISIONS or claim.action not in (action, "any"):
         raise HTTPException(400, "This link offers another choice; please use the page's button.")
-    with request.app.state.core.engine.connect() as conn:
+    with core.engine.connect() as conn:
         row = _candidate(conn, claim.candidate_id)
-    settings = request.app.state.core.settings
+    settings = core.settings
     if row is None or not consent.may_decide(
         row, claim.address, settings.consent_openers, settings.org_domains
     ):
         raise HTTPException(404, NOT_FOUND)
-    if decide(request, row.id, action, claim.address, "link"):
+    if decide(core, row.id, action, claim.address, "link"):
         done = DONE[DECISIONS[action]]
     else:
         done = ALREADY.get(row.state, "Nothing changed.")
-    return _link_page(request, token, claim, done=done)
+    return _link_page(request, core, token, claim, done=done)
 
 
 # --- a participant's candidates --------------------------------------------------------
@@ -167,13 +174,14 @@ def consent_act(request: Request, token: str, action: str = Form("")) -> Respons
 @router.get("/me/candidates", response_class=HTMLResponse)
 def my_candidates(
     request: Request,
+    core: CoreDep,
+    viewer: ViewerDep,
     done: str = "",
-    viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> Response:
     if viewer.email is None:
         return RedirectResponse("/login?next=/me/candidates", status_code=303)
-    settings = request.app.state.core.settings
-    with request.app.state.core.engine.connect() as conn:
+    settings = core.settings
+    with core.engine.connect() as conn:
         rows = consent.candidates_of(conn, viewer.email)
         names = dict(
             conn.execute(
@@ -194,30 +202,29 @@ def my_candidates(
             for row in rows
         ]
     message = {**DONE, "already": "That was already decided."}.get(done, "")
-    return request.app.state.templates.TemplateResponse(
-        request, "consent/mine.html", {"candidates": candidates, "done": message}
-    )
+    return render(request, "consent/mine.html", candidates=candidates, done=message)
 
 
 @router.post("/me/candidates/{candidate_id}", response_model=None)
 def decide_candidate(
     request: Request,
+    core: CoreDep,
+    viewer: ViewerDep,
     candidate_id: int,
     action: str = Form(""),
-    viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> Response:
     """Open or keep private from the list; anyone not on the conversation gets 404."""
-    with request.app.state.core.engine.connect() as conn:
+    with core.engine.connect() as conn:
         row = _candidate(conn, candidate_id)
     if row is None or not consent.is_participant(row, viewer.email):
         raise HTTPException(404, NOT_FOUND)
     assert viewer.email is not None  # a participant has an address
-    settings = request.app.state.core.settings
+    settings = core.settings
     if not consent.may_decide(row, viewer.email, settings.consent_openers, settings.org_domains):
         raise HTTPException(403, "Only the person who started this conversation may decide.")
     if action not in DECISIONS:
         raise HTTPException(400, "Please choose Open or Keep private.")
-    changed = decide(request, candidate_id, action, viewer.email, "web")
+    changed = decide(core, candidate_id, action, viewer.email, "web")
     outcome = DECISIONS[action] if changed else "already"
     return RedirectResponse(f"/me/candidates?done={outcome}", status_code=303)
 
@@ -234,7 +241,7 @@ def waiting_count(request: Request) -> int | None:
     viewer = current_viewer(request)
     found: int | None = None
     if viewer.email:
-        with request.app.state.core.engine.connect() as conn:
+        with core_of(request).engine.connect() as conn:
             found = consent.waiting_count(conn, viewer.email)
     request.state.consent_waiting = found
     return found

@@ -17,16 +17,15 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from xml.etree import ElementTree as ET
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from threads import queries
-from threads.access import Viewer
 from threads.models import utcnow
 from web.archive import ReaderArchive
 from web.attachments import content_disposition
+from web.deps import CoreDep, ViewerDep
 from web.reading import NOT_FOUND_COMMUNITY, not_found
-from web.viewer import current_viewer
 
 router = APIRouter()
 ATOM = "http://www.w3.org/2005/Atom"
@@ -45,15 +44,16 @@ def _when(value: datetime | None) -> str:
     return (value or datetime(1970, 1, 1, tzinfo=UTC)).astimezone(UTC).isoformat()
 
 
-def _base(request: Request) -> str:
-    public = request.app.state.core.settings.public_url
+def _base(request: Request, public: str) -> str:
     return str(public or request.base_url).rstrip("/")
 
 
 class _Feed:
-    def __init__(self, request: Request, feed_id: str, title: str, alternate: str) -> None:
+    def __init__(
+        self, request: Request, public: str, feed_id: str, title: str, alternate: str
+    ) -> None:
         ET.register_namespace("", ATOM)
-        self.base = _base(request)
+        self.base = _base(request, public)
         self.root = ET.Element(f"{{{ATOM}}}feed")
         self.add(self.root, "id", f"{self.base}{feed_id}")
         self.add(self.root, "title", title)
@@ -90,17 +90,18 @@ class _Feed:
 @router.get("/c/{slug}/feed.atom", response_model=None)
 def community_feed(
     request: Request,
+    core: CoreDep,
+    viewer: ViewerDep,
     slug: str,
-    viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> Response:
     """The community's most recently active threads, each with its newest message."""
-    with ReaderArchive(request, viewer) as archive:
+    with ReaderArchive(core, viewer) as archive:
         community = archive.community(slug)
         if community is None:
             raise not_found(NOT_FOUND_COMMUNITY)
         threads = archive.recent_threads(community.id, FEED_ENTRIES)
         latest = archive.latest_messages([t.id for t in threads])
-    feed = _Feed(request, f"/c/{slug}", community.name, f"/c/{slug}")
+    feed = _Feed(request, core.settings.public_url, f"/c/{slug}", community.name, f"/c/{slug}")
     for t in threads:
         m = latest.get(t.id)
         if m is None:
@@ -119,14 +120,21 @@ def community_feed(
 @router.get("/t/{thread_id}/feed.atom", response_model=None)
 def thread_feed(
     request: Request,
+    core: CoreDep,
+    viewer: ViewerDep,
     thread_id: int,
-    viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> Response:
     """Every message of the thread, newest first."""
-    with ReaderArchive(request, viewer) as archive:
+    with ReaderArchive(core, viewer) as archive:
         thread = archive.thread(thread_id)
         messages = archive.thread_messages(thread_id)
-    feed = _Feed(request, f"/t/{thread_id}", thread.subject or "(no subject)", f"/t/{thread_id}")
+    feed = _Feed(
+        request,
+        core.settings.public_url,
+        f"/t/{thread_id}",
+        thread.subject or "(no subject)",
+        f"/t/{thread_id}",
+    )
     newest = sorted(
         messages, key=lambda m: m.date or datetime.min.replace(tzinfo=UTC), reverse=True
     )
@@ -145,8 +153,9 @@ def thread_feed(
 @router.get("/t/{thread_id}/thread.mbox", response_model=None)
 def thread_mbox(
     request: Request,
+    core: CoreDep,
+    viewer: ViewerDep,
     thread_id: int,
-    viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> Response:
     """The thread's messages as they arrived, oldest first, in one mboxrd file.
 
@@ -156,7 +165,7 @@ def thread_mbox(
     rebuilt from the archived text instead (`_rebuilt`); admins always get the
     mail as it arrived.
     """
-    with ReaderArchive(request, viewer) as archive:
+    with ReaderArchive(core, viewer) as archive:
         archive.thread(thread_id)
         raws = archive.thread_raw(thread_id)
         if raws is None:

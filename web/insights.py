@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, select
@@ -30,8 +30,9 @@ from threads.insights import (
 )
 from threads.models import Community, utcnow
 from web import charts
-from web.reading import NOT_FOUND_COMMUNITY, connect, render
-from web.viewer import current_viewer
+from web.deps import CoreDep, ViewerDep
+from web.reading import NOT_FOUND_COMMUNITY
+from web.render import render
 
 router = APIRouter()
 C = Community.__table__
@@ -63,12 +64,13 @@ def choose_period(weeks: str | None, days: str | None, now: datetime) -> Period:
 @router.get("/c/{slug}/insights", response_class=HTMLResponse)
 def insights_page(
     request: Request,
+    core: CoreDep,
+    viewer: ViewerDep,
     slug: str,
     weeks: str | None = Query(None, max_length=8),
     days: str | None = Query(None, max_length=8),
-    viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> HTMLResponse:
-    with connect(request) as conn:
+    with core.engine.connect() as conn:
         community = _community(conn, viewer, slug)
         period = choose_period(weeks, days, utcnow())
         figures = community_insights(conn, community.id, period)
@@ -206,12 +208,13 @@ class InsightsOut(BaseModel):
 @router.get("/api/communities/{slug}/insights", response_model=InsightsOut, tags=["api"])
 def insights_json(
     request: Request,
+    core: CoreDep,
+    viewer: ViewerDep,
     slug: str,
     weeks: str | None = Query(None, max_length=8),
     days: str | None = Query(None, max_length=8),
-    viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> InsightsOut:
-    with connect(request) as conn:
+    with core.engine.connect() as conn:
         community = _community(conn, viewer, slug)
         period = choose_period(weeks, days, utcnow())
         figures = community_insights(conn, community.id, period)

@@ -25,11 +25,15 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import delete, insert, select
 
+from bridge.core import Core
+from bridge.settings import Settings
 from threads.db import writer
 from threads.models import Person, WebSession, utcnow
 from threads.people import try_normalize
 from web.auth import open_session, safe_next
+from web.deps import NOT_FOUND_PAGE, CoreDep
 from web.security import browser_nonce, digest, session_id, set_cookie, sign, start_session
+from web.state import cookies_of
 
 router = APIRouter()
 P, S = Person.__table__, WebSession.__table__
@@ -38,15 +42,11 @@ FLOW_SECONDS = 600
 _discovery: dict[str, tuple[float, dict[str, Any]]] = {}
 
 
-def enabled(request: Request) -> bool:
-    return bool(request.app.state.core.settings.oidc_issuer)
-
-
-def _settings(request: Request) -> Any:
-    settings = request.app.state.core.settings
-    if not settings.oidc_issuer:
-        raise HTTPException(404, "There is no page at this address.")
-    return settings
+def _settings(core: Core) -> Settings:
+    """The settings, if single sign-on is configured; otherwise the 404 of a missing page."""
+    if not core.settings.oidc_issuer:
+        raise HTTPException(404, NOT_FOUND_PAGE)
+    return core.settings
 
 
 def _metadata(issuer: str) -> dict[str, Any]:
@@ -78,8 +78,8 @@ def _client(settings: Any) -> Any:
 
 
 @router.get("/login/oidc", response_model=None)
-def start(request: Request, next: str = "/") -> Response:
-    settings = _settings(request)
+def start(request: Request, core: CoreDep, next: str = "/") -> Response:
+    settings = _settings(core)
     meta = _metadata(settings.oidc_issuer)
     nonce = browser_nonce(request)
     assert nonce is not None
@@ -101,7 +101,7 @@ def start(request: Request, next: str = "/") -> Response:
     value = json.dumps(flow, separators=(",", ":"))
     signed = f"{value.encode().hex()}.{sign(settings.secret_key, 'oidc', value)}"
     # SameSite=Lax still travels on the identity provider's top-level redirect back.
-    set_cookie(request, request.app.state.cookies.header(COOKIE, signed, FLOW_SECONDS))
+    set_cookie(request, cookies_of(request).header(COOKIE, signed, FLOW_SECONDS))
     return RedirectResponse(url, status_code=303)
 
 
@@ -124,11 +124,13 @@ def _flow(request: Request, secret: str) -> dict[str, Any] | None:
 
 
 @router.get("/login/oidc/callback", response_model=None)
-def callback(request: Request, code: str = "", state: str = "", error: str = "") -> Response:
-    settings = _settings(request)
+def callback(
+    request: Request, core: CoreDep, code: str = "", state: str = "", error: str = ""
+) -> Response:
+    settings = _settings(core)
     flow = _flow(request, settings.secret_key)
     # Used once: whatever happens next, this browser's flow cookie is spent.
-    set_cookie(request, request.app.state.cookies.header(COOKIE, "", 0))
+    set_cookie(request, cookies_of(request).header(COOKIE, "", 0))
     if error or flow is None or not code or not secrets.compare_digest(state, flow["state"]):
         raise HTTPException(400, "This sign-in could not be completed; please start again.")
     meta = _metadata(settings.oidc_issuer)
@@ -140,7 +142,7 @@ def callback(request: Request, code: str = "", state: str = "", error: str = "")
     if email is None:
         raise HTTPException(403, "The identity provider did not vouch for an e-mail address.")
     now = utcnow()
-    with writer(request.app.state.core.engine).begin() as conn:
+    with writer(core.engine).begin() as conn:
         person = conn.execute(select(P.c.id, P.c.disabled).where(P.c.email == email)).first()
         if person is not None and person.disabled:
             raise HTTPException(403, "This account is disabled.")

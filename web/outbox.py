@@ -9,43 +9,33 @@ the bytes we sent are kept in the queue row.
 from __future__ import annotations
 
 from email import message_from_bytes, policy
-from typing import Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from threads import outbound
-from threads.access import Viewer
 from threads.db import writer
-from web.viewer import current_viewer
+from web.deps import CoreDep, OutboxAdminDep
+from web.render import render
 
 router = APIRouter()
 STATES = ("queued", "sent", "failed", "cancelled")
 
 
-def _admin(viewer: Viewer = Depends(current_viewer)) -> Viewer:  # noqa: B008
-    if not viewer.is_admin:
-        raise HTTPException(404, "There is nothing here.")
-    return viewer
-
-
-def _render(request: Request, name: str, **context: Any) -> HTMLResponse:
-    return request.app.state.templates.TemplateResponse(request, name, context)
-
-
 @router.get("/admin/outbox", response_class=HTMLResponse)
 def outbox_page(
     request: Request,
+    core: CoreDep,
+    viewer: OutboxAdminDep,
     state: str = "",
-    viewer: Viewer = Depends(_admin),  # noqa: B008
 ) -> HTMLResponse:
     wanted = state if state in STATES else None
-    with request.app.state.core.engine.connect() as conn:
+    with core.engine.connect() as conn:
         rows = outbound.listing(conn, state=wanted, limit=200)
         counts = outbound.counts(conn)
-    settings = request.app.state.core.settings
-    return _render(
+    settings = core.settings
+    return render(
         request,
         "outbox.html",
         rows=rows,
@@ -60,10 +50,11 @@ def outbox_page(
 @router.get("/admin/outbox/{mail_id}", response_class=HTMLResponse)
 def outbox_message(
     request: Request,
+    core: CoreDep,
+    viewer: OutboxAdminDep,
     mail_id: int,
-    viewer: Viewer = Depends(_admin),  # noqa: B008
 ) -> HTMLResponse:
-    with request.app.state.core.engine.connect() as conn:
+    with core.engine.connect() as conn:
         row = conn.execute(select(outbound.OUT).where(outbound.OUT.c.id == mail_id)).first()
     if row is None:
         raise HTTPException(404, "There is no such message in the outbox.")
@@ -72,23 +63,24 @@ def outbox_message(
     plain = msg.get_body(("plain",))
     text = plain.get_content() if plain is not None else ""  # type: ignore[attr-defined]
     head = data.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
-    return _render(request, "outbox_message.html", row=row, head=head, text=text)
+    return render(request, "outbox_message.html", row=row, head=head, text=text)
 
 
 @router.get("/admin/bounces", response_class=HTMLResponse)
-def bounces_page(request: Request, viewer: Viewer = Depends(_admin)) -> HTMLResponse:  # noqa: B008
-    with request.app.state.core.engine.connect() as conn:
+def bounces_page(request: Request, core: CoreDep, viewer: OutboxAdminDep) -> HTMLResponse:
+    with core.engine.connect() as conn:
         rows = outbound.bounced(conn)
-    limit = request.app.state.core.settings.bounce_limit
-    return _render(request, "bounces.html", rows=rows, limit=limit)
+    limit = core.settings.bounce_limit
+    return render(request, "bounces.html", rows=rows, limit=limit)
 
 
 @router.post("/admin/bounces/enable", response_model=None)
 def enable_address(
     request: Request,
+    core: CoreDep,
+    viewer: OutboxAdminDep,
     address: str = Form(...),
-    viewer: Viewer = Depends(_admin),  # noqa: B008
 ) -> Response:
-    with writer(request.app.state.core.engine).begin() as conn:
+    with writer(core.engine).begin() as conn:
         outbound.enable_address(conn, address)
     return RedirectResponse("/admin/bounces", status_code=303)

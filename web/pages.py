@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
+from bridge.core import Core
 from bridge.posting import PostRefused, post_reply
 from threads import outbound, queries
 from threads.access import Viewer, may_moderate, may_post
@@ -19,16 +20,11 @@ from threads.models import Person
 from threads.search.language import describe_query, parse_query
 from threads.withdraw import is_author
 from web.archive import ReaderArchive
-from web.reading import (
-    NOT_FOUND_COMMUNITY,
-    NOT_FOUND_PERSON,
-    PAGE_SIZE,
-    connect,
-    human_size,
-    not_found,
-    render,
-)
-from web.viewer import current_viewer
+from web.deps import CoreDep, ViewerDep
+from web.reading import NOT_FOUND_COMMUNITY, NOT_FOUND_PERSON, PAGE_SIZE, human_size, not_found
+from web.render import render
+from web.security import CSP
+from web.state import read_log_of
 
 router = APIRouter()
 SEARCH_PAGE = 20
@@ -36,8 +32,8 @@ MAX_PAGE = 100_000
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, viewer: Viewer = Depends(current_viewer)) -> HTMLResponse:  # noqa: B008
-    with ReaderArchive(request, viewer) as archive:
+def home(request: Request, core: CoreDep, viewer: ViewerDep) -> HTMLResponse:
+    with ReaderArchive(core, viewer) as archive:
         communities = archive.communities(recent=3)
     return render(request, "home.html", communities=communities, viewer=viewer)
 
@@ -45,15 +41,16 @@ def home(request: Request, viewer: Viewer = Depends(current_viewer)) -> HTMLResp
 @router.get("/c/{slug}", response_class=HTMLResponse)
 def community(
     request: Request,
+    core: CoreDep,
+    viewer: ViewerDep,
     slug: str,
     page: int = Query(1, ge=1, le=MAX_PAGE),
     unanswered: bool = False,
     attachments: bool = False,
     person: str = Query("", max_length=320),
-    viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> HTMLResponse:
     filters = queries.ThreadFilters(unanswered, attachments, person.strip().lower())
-    with ReaderArchive(request, viewer) as archive:
+    with ReaderArchive(core, viewer) as archive:
         row = archive.community(slug)
         if row is None:
             raise not_found(NOT_FOUND_COMMUNITY)
@@ -87,8 +84,8 @@ def community(
     )
 
 
-def _thread_context(request: Request, thread_id: int, viewer: Viewer) -> dict[str, object]:
-    with ReaderArchive(request, viewer) as archive:
+def _thread_context(core: Core, thread_id: int, viewer: Viewer) -> dict[str, object]:
+    with ReaderArchive(core, viewer) as archive:
         row = archive.thread(thread_id)
         # Who wrote what is decided on the stored addresses, before any is hidden.
         messages, stored = archive.conversation(thread_id)
@@ -140,40 +137,40 @@ def _addresses(messages: list[queries.ThreadMessage]) -> set[str]:
 
 def _framing_csp() -> dict[str, str]:
     # The thread page frames each message's HTML document (web/attachments.py).
-    from web.app import CSP  # imported here: web.app imports this module
-
     return {"Content-Security-Policy": CSP + "; frame-src 'self'"}
 
 
 @router.get("/t/{thread_id}", response_class=HTMLResponse)
 def thread(
     request: Request,
+    core: CoreDep,
+    viewer: ViewerDep,
     thread_id: int,
-    viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> HTMLResponse:
-    context = _thread_context(request, thread_id, viewer)
+    context = _thread_context(core, thread_id, viewer)
     if viewer.person_id is not None:
-        request.app.state.reads.add(thread_id, viewer.person_id)
+        read_log_of(request).add(thread_id, viewer.person_id)
     return render(request, "thread.html", headers=_framing_csp(), **context)
 
 
 @router.post("/t/{thread_id}/reply", response_model=None)
 def reply(
     request: Request,
+    core: CoreDep,
+    viewer: ViewerDep,
     thread_id: int,
     body: str = Form("", max_length=200_000),
-    viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> Response:
     """File the reply through the pipeline, then show it in the thread."""
-    context = _thread_context(request, thread_id, viewer)
+    context = _thread_context(core, thread_id, viewer)
     name = ""
     if viewer.email:
-        with connect(request) as conn:
+        with core.engine.connect() as conn:
             name = (
                 conn.execute(select(Person.name).where(Person.email == viewer.email)).scalar() or ""
             )
     try:
-        pk = post_reply(request.app.state.core, viewer, thread_id, body, name=name)
+        pk = post_reply(core, viewer, thread_id, body, name=name)
     except PostRefused as exc:
         return render(
             request,
@@ -190,12 +187,13 @@ def reply(
 @router.get("/p/{address:path}", response_class=HTMLResponse)
 def person(
     request: Request,
+    core: CoreDep,
+    viewer: ViewerDep,
     address: str,
     page: int = Query(1, ge=1, le=MAX_PAGE),
-    viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> HTMLResponse:
     """What someone wrote, in the communities the viewer may read."""
-    with ReaderArchive(request, viewer) as archive:
+    with ReaderArchive(core, viewer) as archive:
         found = archive.person_page(address.strip().lower(), page)
     if found is None:
         raise not_found(NOT_FOUND_PERSON)
@@ -206,12 +204,13 @@ def person(
 @router.get("/search", response_class=HTMLResponse)
 def search_page(
     request: Request,
+    core: CoreDep,
+    viewer: ViewerDep,
     q: str = Query("", max_length=20_000),
     page: int = Query(1, ge=1, le=1000),
-    viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> HTMLResponse:
     parsed = parse_query(q)
-    with ReaderArchive(request, viewer) as archive:
+    with ReaderArchive(core, viewer) as archive:
         results = archive.search(parsed, offset=(page - 1) * SEARCH_PAGE, limit=SEARCH_PAGE)
     pages = max(1, -(-results.total_threads // SEARCH_PAGE))
     return render(

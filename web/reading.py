@@ -1,6 +1,6 @@
-"""What every reading route shares: a connection, the viewer's readable communities, rendering.
+"""What every reading route shares: the viewer's readable communities and privacy, page sizes.
 
-Routes take `viewer: Viewer = Depends(current_viewer)` and read the archive
+Routes take `core: CoreDep, viewer: ViewerDep` (web/deps.py) and read the archive
 through web/archive.py, which passes the viewer's readable communities into
 every query (a thread one may not read answers 404 exactly like a missing
 one) and redacts what it returns with the viewer's `privacy`.
@@ -8,12 +8,10 @@ one) and redacts what it returns with the viewer's `privacy`.
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi import HTTPException
 from sqlalchemy import Connection, select
 
+from bridge.settings import Settings
 from threads.access import Viewer, readable_community_ids
 from threads.models import Route, RouteKind
 from threads.privacy import Privacy
@@ -24,26 +22,8 @@ NOT_FOUND_COMMUNITY = "There is no community at this address, or it is not visib
 NOT_FOUND_PERSON = "Nobody with this address wrote anything you can read."
 
 
-def connect(request: Request) -> Connection:
-    return request.app.state.core.engine.connect()  # type: ignore[no-any-return]
-
-
 def readable(conn: Connection, viewer: Viewer) -> list[int]:
     return readable_community_ids(conn, viewer)
-
-
-def render(
-    request: Request,
-    name: str,
-    *,
-    status: int = 200,
-    headers: dict[str, str] | None = None,
-    **context: Any,
-) -> HTMLResponse:
-    response: HTMLResponse = request.app.state.templates.TemplateResponse(
-        request, name, context, status_code=status, headers=headers
-    )
-    return response
 
 
 def not_found(message: str = NOT_FOUND_THREAD) -> HTTPException:
@@ -65,9 +45,8 @@ def human_size(size: int) -> str:
 # may see is decided by threads/privacy.py and applied by web/archive.py.
 
 
-def privacy(conn: Connection, request: Request, viewer: Viewer) -> Privacy:
+def privacy(conn: Connection, settings: Settings, viewer: Viewer) -> Privacy:
     """The reader's Privacy: admins see every address; with no org domains nobody is external."""
-    settings = request.app.state.core.settings
     if viewer.is_admin or not settings.org_domains:
         return Privacy()
     routes = conn.execute(

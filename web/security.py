@@ -41,6 +41,8 @@ from typing import Any
 from fastapi import Request
 from starlette.datastructures import MutableHeaders
 
+from web.state import cookies_of, core_of
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -122,8 +124,8 @@ def session_id(request: Request) -> str | None:
     state = _state(request.scope)
     if "bridge_sid" in state:
         return state["bridge_sid"]  # type: ignore[no-any-return]
-    names: CookieNames = request.app.state.cookies
-    secret = request.app.state.core.settings.secret_key
+    names = cookies_of(request)
+    secret = core_of(request).settings.secret_key
     return unsign_session(secret, request.cookies.get(names.session))
 
 
@@ -132,7 +134,7 @@ def browser_nonce(request: Request, *, create: bool = True) -> str | None:
     state = _state(request.scope)
     if state.get("bridge_browser"):
         return state["bridge_browser"]  # type: ignore[no-any-return]
-    names: CookieNames = request.app.state.cookies
+    names = cookies_of(request)
     nonce = request.cookies.get(names.browser)
     if nonce and len(nonce) >= 32:
         return nonce
@@ -158,8 +160,8 @@ def start_session(request: Request, sid: str, max_age: int) -> None:
     Links asked for earlier in this browser stop working with the old nonce;
     the person has just logged in, and can ask again.
     """
-    names: CookieNames = request.app.state.cookies
-    secret = request.app.state.core.settings.secret_key
+    names = cookies_of(request)
+    secret = core_of(request).settings.secret_key
     state = _state(request.scope)
     state["bridge_sid"] = sid
     set_cookie(request, names.header(names.session, sign_session(secret, sid), max_age))
@@ -168,14 +170,14 @@ def start_session(request: Request, sid: str, max_age: int) -> None:
 
 
 def end_session(request: Request) -> None:
-    names: CookieNames = request.app.state.cookies
+    names = cookies_of(request)
     _state(request.scope)["bridge_sid"] = None
     set_cookie(request, names.header(names.session, "", 0))
 
 
 def csrf_token(request: Request) -> str:
     """The token forms must send back: bound to the session, or to the browser before login."""
-    secret = request.app.state.core.settings.secret_key
+    secret = core_of(request).settings.secret_key
     sid = session_id(request)
     if sid:
         return _sign(secret, "csrf-session", sid)

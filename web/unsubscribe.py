@@ -23,16 +23,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from sqlalchemy import select
 
+from bridge.core import Core
 from mail.tokens import TokenError, UnsubscribeClaim, verify_unsubscribe_token
 from threads import outbound
 from threads.access import Viewer, may_read_community, role_in
 from threads.db import writer
 from threads.models import Community, Thread
 from web.archive import ReaderArchive
+from web.deps import CoreDep, ViewerDep
+from web.render import render
 from web.viewer import current_viewer
 
 router = APIRouter()
@@ -45,15 +48,15 @@ ACTIONS = {
 }
 
 
-def _claim(request: Request, token: str) -> UnsubscribeClaim:
+def _claim(core: Core, token: str) -> UnsubscribeClaim:
     try:
-        return verify_unsubscribe_token(request.app.state.core.settings.secret_key, token)
+        return verify_unsubscribe_token(core.settings.secret_key, token)
     except TokenError as exc:
         raise HTTPException(404, "This unsubscribe link is not valid.") from exc
 
 
-def _state(request: Request, claim: UnsubscribeClaim) -> dict[str, Any]:
-    with request.app.state.core.engine.connect() as conn:
+def _state(request: Request, core: Core, claim: UnsubscribeClaim) -> dict[str, Any]:
+    with core.engine.connect() as conn:
         community = conn.execute(
             select(Community.name).where(Community.id == claim.community_id)
         ).scalar()
@@ -62,7 +65,8 @@ def _state(request: Request, claim: UnsubscribeClaim) -> dict[str, Any]:
         thread = None
         choice = None
         if claim.thread_id is not None:
-            with ReaderArchive(request, current_viewer(request)) as archive:
+            # The link is the permission; the viewer, if any, only decides what is redacted.
+            with ReaderArchive(core, current_viewer(request)) as archive:
                 thread = archive.linked_thread_subject(claim.thread_id)
             choice = outbound.thread_choice(conn, claim.thread_id, claim.address)
         mode = outbound.preferences(conn, [(claim.community_id, claim.address)]).get(
@@ -77,8 +81,8 @@ def _state(request: Request, claim: UnsubscribeClaim) -> dict[str, Any]:
     }
 
 
-def _apply(request: Request, claim: UnsubscribeClaim, action: str) -> None:
-    with writer(request.app.state.core.engine).begin() as conn:
+def _apply(core: Core, claim: UnsubscribeClaim, action: str) -> None:
+    with writer(core.engine).begin() as conn:
         if action in ("mute", "unmute"):
             if claim.thread_id is None:
                 raise HTTPException(400, "This link is not about one thread.")
@@ -89,33 +93,34 @@ def _apply(request: Request, claim: UnsubscribeClaim, action: str) -> None:
 
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
-def unsubscribe_page(request: Request, token: str, do: str = "") -> Response:
-    claim = _claim(request, token)
-    context = _state(request, claim)
-    return request.app.state.templates.TemplateResponse(
+def unsubscribe_page(request: Request, core: CoreDep, token: str, do: str = "") -> Response:
+    claim = _claim(core, token)
+    context = _state(request, core, claim)
+    return render(
         request,
         "unsubscribe.html",
-        {**context, "token": token, "suggest": do if do in ACTIONS else "", "done": ""},
+        **context,
+        token=token,
+        suggest=do if do in ACTIONS else "",
+        done="",
     )
 
 
 @router.post("/unsubscribe/{token}", response_model=None)
-async def unsubscribe(request: Request, token: str) -> Response:
-    claim = _claim(request, token)
+async def unsubscribe(request: Request, core: CoreDep, token: str) -> Response:
+    claim = _claim(core, token)
     form = await request.form()
     if form.get("List-Unsubscribe") == "One-Click":
         # RFC 8058 section 3.1: the POST carries only this; answer without a page.
-        _apply(request, claim, "web")
+        _apply(core, claim, "web")
         return PlainTextResponse("Unsubscribed.\n")
     action = str(form.get("action", ""))
     if action not in ACTIONS:
         raise HTTPException(400, "Please choose one of the options on the page.")
-    _apply(request, claim, action)
-    context = _state(request, claim)
-    return request.app.state.templates.TemplateResponse(
-        request,
-        "unsubscribe.html",
-        {**context, "token": token, "suggest": "", "done": ACTIONS[action]},
+    _apply(core, claim, action)
+    context = _state(request, core, claim)
+    return render(
+        request, "unsubscribe.html", **context, token=token, suggest="", done=ACTIONS[action]
     )
 
 
@@ -125,15 +130,15 @@ THREAD_CHOICES = {"watch": "watching", "mute": "muted", "default": None}
 @router.post("/t/{thread_id}/mail", response_model=None)
 def thread_mail_choice(
     request: Request,
+    core: CoreDep,
+    viewer: ViewerDep,
     thread_id: int,
     action: str = Form(...),
-    viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> Response:
     """Watch, mute or reset one thread's mail for the signed-in viewer; back to the thread."""
     if action not in THREAD_CHOICES:
         raise HTTPException(400, "Please choose watch, mute or default.")
-    engine = request.app.state.core.engine
-    with writer(engine).begin() as conn:
+    with writer(core.engine).begin() as conn:
         community_id = conn.execute(
             select(Thread.community_id).where(Thread.id == thread_id)
         ).scalar()
@@ -154,8 +159,8 @@ COMMUNITY_MODES = {
 }
 
 
-def _member_community(request: Request, slug: str, viewer: Viewer) -> tuple[int, str]:
-    with request.app.state.core.engine.connect() as conn:
+def _member_community(core: Core, slug: str, viewer: Viewer) -> tuple[int, str]:
+    with core.engine.connect() as conn:
         row = conn.execute(
             select(Community.id, Community.name).where(Community.slug == slug)
         ).first()
@@ -169,33 +174,39 @@ def _member_community(request: Request, slug: str, viewer: Viewer) -> tuple[int,
 @router.get("/c/{slug}/mail", response_class=HTMLResponse)
 def community_mail_page(
     request: Request,
+    core: CoreDep,
+    viewer: ViewerDep,
     slug: str,
-    viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> Response:
-    community_id, name = _member_community(request, slug, viewer)
+    community_id, name = _member_community(core, slug, viewer)
     assert viewer.email is not None
-    with request.app.state.core.engine.connect() as conn:
+    with core.engine.connect() as conn:
         mode = outbound.preferences(conn, [(community_id, viewer.email)]).get(
             (community_id, viewer.email), "web"
         )
-    return request.app.state.templates.TemplateResponse(
+    return render(
         request,
         "community_mail.html",
-        {"slug": slug, "community": name, "mode": mode, "modes": COMMUNITY_MODES, "done": ""},
+        slug=slug,
+        community=name,
+        mode=mode,
+        modes=COMMUNITY_MODES,
+        done="",
     )
 
 
 @router.post("/c/{slug}/mail", response_model=None)
 def community_mail(
     request: Request,
+    core: CoreDep,
+    viewer: ViewerDep,
     slug: str,
     mode: str = Form(...),
-    viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> Response:
-    community_id, _name = _member_community(request, slug, viewer)
+    community_id, _name = _member_community(core, slug, viewer)
     if mode not in COMMUNITY_MODES:
         raise HTTPException(400, "Please choose one of the options on the page.")
     assert viewer.email is not None
-    with writer(request.app.state.core.engine).begin() as conn:
+    with writer(core.engine).begin() as conn:
         outbound.set_preference(conn, community_id, viewer.email, mode)
     return RedirectResponse(f"/c/{slug}/mail", status_code=303)

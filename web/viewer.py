@@ -1,4 +1,4 @@
-"""The viewer of a request, for every route: `viewer: Viewer = Depends(current_viewer)`.
+"""The viewer of a request: routes declare `viewer: ViewerDep` (web/deps.py).
 
 The session cookie (web/security.py) names a `web_session` row; the row names
 the person. No cookie, a cookie we did not sign, an expired or deleted
@@ -14,6 +14,7 @@ from sqlalchemy import select
 from threads.access import ANONYMOUS, Viewer, viewer_for_person
 from threads.models import WebSession, as_utc, utcnow
 from web.security import digest, session_id
+from web.state import core_of
 
 S = WebSession.__table__
 
@@ -25,7 +26,7 @@ def current_viewer(request: Request) -> Viewer:
     viewer = ANONYMOUS
     sid = session_id(request)
     if sid:
-        core = request.app.state.core
+        core = core_of(request)
         with core.engine.connect() as conn:
             row = conn.execute(
                 select(S.c.person_id, S.c.expires_at).where(S.c.id_hash == digest(sid))

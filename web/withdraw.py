@@ -10,18 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from bridge.core import Core
 from threads import queries
 from threads.access import Viewer
 from threads.models import Community, Thread
 from threads.withdraw import is_author, withdraw
 from web.archive import ReaderArchive
-from web.reading import connect, not_found, render
-from web.viewer import current_viewer
+from web.deps import CoreDep, ViewerDep
+from web.reading import not_found
+from web.render import render
 
 router = APIRouter()
 NOT_FOUND_MESSAGE = "There is no message at this address, or it is not visible to you."
@@ -34,31 +36,30 @@ class WithdrawnOut(BaseModel):
     thread_url: str | None  # None when the thread has no message left
 
 
-def _readable_message(request: Request, message_pk: int, viewer: Viewer) -> Any:
+def _readable_message(core: Core, message_pk: int, viewer: Viewer) -> Any:
     """The message as stored (who wrote it decides who may withdraw it; never shown)."""
-    with ReaderArchive(request, viewer) as archive:
+    with ReaderArchive(core, viewer) as archive:
         row = archive.stored(queries.message_by_pk, message_pk, archive.readable)
     if row is None:
         raise not_found(NOT_FOUND_MESSAGE)
     return row
 
 
-def _own_message(request: Request, message_pk: int, viewer: Viewer) -> Any:
+def _own_message(core: Core, message_pk: int, viewer: Viewer) -> Any:
     """The message if the viewer may withdraw it; 404 if unreadable, 403 if someone else's."""
-    row = _readable_message(request, message_pk, viewer)
+    row = _readable_message(core, message_pk, viewer)
     if not (viewer.is_admin or is_author(row.from_addr, viewer.email)):
         raise HTTPException(403, NOT_YOURS)
     return row
 
 
-def _withdraw(request: Request, message_pk: int, viewer: Viewer) -> tuple[int, str | None]:
+def _withdraw(core: Core, message_pk: int, viewer: Viewer) -> tuple[int, str | None]:
     """Withdraw; returns the thread and the thread's address if it still has messages."""
-    row = _own_message(request, message_pk, viewer)
-    core = request.app.state.core
+    row = _own_message(core, message_pk, viewer)
     done = withdraw(core.engine, core.settings.attachments_dir, row.id, viewer.email or "")
     if done is None:  # withdrawn by another request in between
         raise not_found(NOT_FOUND_MESSAGE)
-    with connect(request) as conn:
+    with core.engine.connect() as conn:
         left = conn.execute(select(Thread.message_count).where(Thread.id == row.thread_id)).scalar()
     return row.thread_id, f"/t/{row.thread_id}" if left else None
 
@@ -66,15 +67,16 @@ def _withdraw(request: Request, message_pk: int, viewer: Viewer) -> tuple[int, s
 @router.get("/m/{message_pk}/withdraw", response_class=HTMLResponse)
 def withdraw_page(
     request: Request,
+    core: CoreDep,
+    viewer: ViewerDep,
     message_pk: int,
-    viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> Response:
     """Ask before withdrawing: what happens, and what cannot be taken back (mail sent)."""
     if viewer.anonymous:
-        _readable_message(request, message_pk, viewer)  # 404 first, like any other page
+        _readable_message(core, message_pk, viewer)  # 404 first, like any other page
         return RedirectResponse(f"/login?next=/m/{message_pk}/withdraw", status_code=303)
-    own = is_author(_own_message(request, message_pk, viewer).from_addr, viewer.email)
-    with ReaderArchive(request, viewer) as archive:
+    own = is_author(_own_message(core, message_pk, viewer).from_addr, viewer.email)
+    with ReaderArchive(core, viewer) as archive:
         row = archive.message(message_pk)
         if row is None:  # withdrawn by another request in between
             raise not_found(NOT_FOUND_MESSAGE)
@@ -86,21 +88,22 @@ def withdraw_page(
         own=own,
         excerpt=(row.visible_text or "")[:400],
         thread_subject=subject,
-        raw_days=request.app.state.core.settings.withdrawn_raw_days,
+        raw_days=core.settings.withdrawn_raw_days,
     )
 
 
 @router.post("/m/{message_pk}/withdraw", response_model=None)
 def withdraw_form(
     request: Request,
+    core: CoreDep,
+    viewer: ViewerDep,
     message_pk: int,
-    viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> Response:
     """Withdraw, then back to the thread (or its community, if nothing is left) with a notice."""
-    thread_id, thread_url = _withdraw(request, message_pk, viewer)
+    thread_id, thread_url = _withdraw(core, message_pk, viewer)
     if thread_url is not None:
         return RedirectResponse(f"{thread_url}?withdrawn=1#m{message_pk}", status_code=303)
-    with connect(request) as conn:
+    with core.engine.connect() as conn:
         slug = conn.execute(
             select(Community.slug)
             .join(Thread, Thread.community_id == Community.id)
@@ -117,9 +120,10 @@ def withdraw_form(
 )
 def api_withdraw(
     request: Request,
+    core: CoreDep,
+    viewer: ViewerDep,
     message_pk: int,
-    viewer: Viewer = Depends(current_viewer),  # noqa: B008
 ) -> Any:
     """Withdraw one of the viewer's own messages (session cookie and X-CSRF-Token, as replies)."""
-    thread_id, thread_url = _withdraw(request, message_pk, viewer)
+    thread_id, thread_url = _withdraw(core, message_pk, viewer)
     return WithdrawnOut(id=message_pk, thread_id=thread_id, thread_url=thread_url)

@@ -26,13 +26,15 @@ def moderator(server: Server) -> Server:
     from bridge import admin
     from bridge.core import open_core
     from bridge.settings import load_settings
+    from threads.db import writer
 
     settings = load_settings(
         data=server.data, database_url=server.env.get("BRIDGE_DATABASE_URL") or None
     )
     core = open_core(settings)
     try:
-        admin.set_member(core.engine, "engineering", READER, "moderator", actor="test")
+        with writer(core.engine).begin() as conn:
+            admin.set_member(conn, "engineering", READER, "moderator", actor="test")
     finally:
         core.close()
     return server
