@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bridge.core import Core
 from bridge.errors import UsageError
-from bridge.rules import ADMIN_ONLY
+from bridge.pipeline.rules import ADMIN_ONLY
 from mail.headers import clean_text
 from mail.imap import parse_after_action, parse_imap_url
 from threads import search
@@ -583,7 +583,7 @@ class HeldMessage:
 
 def held_messages(core: Core, *, limit: int = 200) -> list[HeldMessage]:
     """Held raw messages, newest first, each with the communities it routes to."""
-    from bridge import steps
+    from bridge.pipeline import steps
     from mail.parse import parse_message
 
     raw = RawMessage.__table__
@@ -638,13 +638,13 @@ def decide(
 ) -> str:
     """A moderator's answer to a held message; returns the message's state afterwards.
 
-    approve: run it again with the judgement holds lifted (bridge/steps.py
+    approve: run it again with the judgement holds lifted (bridge/pipeline/steps.py
     authorize). reject: mark it rejected and mail the sender the reason.
     discard: mark it discarded, silently. The raw bytes are always kept.
     Confidential holds are released by admins only.
     """
-    from bridge.notices import deliver_if_local
-    from bridge.outbound_posts import queue_notice_in
+    from bridge.outbound.notices import deliver_if_local
+    from bridge.outbound.posts import queue_notice_in
 
     if decision not in DECISIONS:
         raise UsageError(f"decision '{decision}': choose approve, reject or discard")

@@ -18,7 +18,7 @@ from typing import Any
 import click
 from sqlalchemy import select
 
-from bridge import admin, outbound_cli, withdrawn_cli
+from bridge import admin
 from bridge.core import Core, open_core
 from bridge.errors import UsageError
 from bridge.settings import load_settings
@@ -608,5 +608,8 @@ def _parse_since(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-outbound_cli.register(main, with_core)  # `bridge outbox` (bridge/outbound_cli.py)
-withdrawn_cli.register(main, with_core)  # `bridge withdrawn` (bridge/withdrawn_cli.py)
+# Imported last: they add their commands to `main` and use `with_core`, both defined above.
+from bridge.cli import outbox, withdrawn  # noqa: E402
+
+outbox.register(main, with_core)  # `bridge outbox`
+withdrawn.register(main, with_core)  # `bridge withdrawn`

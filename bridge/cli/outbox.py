@@ -18,7 +18,7 @@ def _iso(value: Any) -> str | None:
 
 
 def register(main: click.Group, with_core: Any) -> None:
-    """Add the command to `bridge` (called from bridge/cli.py)."""
+    """Add the command to `bridge` (called from bridge/cli/__init__.py)."""
 
     @main.command("outbox")
     @click.option(

@@ -19,7 +19,7 @@ from threads.withdraw import sweep
 
 
 def register(main: click.Group, with_core: Any) -> None:
-    """Add the command group to `bridge` (called from bridge/cli.py)."""
+    """Add the command group to `bridge` (called from bridge/cli/__init__.py)."""
 
     @main.group("withdrawn")
     def withdrawn() -> None:
