@@ -26,8 +26,8 @@ from aiosmtpd.controller import Controller  # noqa: E402
 
 from bridge import admin  # noqa: E402
 from bridge.core import open_core  # noqa: E402
+from bridge.outbound.sender import Sender  # noqa: E402
 from bridge.posting import post_reply  # noqa: E402
-from bridge.sender import Sender  # noqa: E402
 from bridge.settings import load_settings  # noqa: E402
 from mail.envelope import Envelope  # noqa: E402
 from tests.backend import PostgresCluster  # noqa: E402

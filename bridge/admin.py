@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bridge.core import Core
 from bridge.errors import UsageError
-from bridge.rules import ADMIN_ONLY
+from bridge.pipeline.rules import ADMIN_ONLY
 from bridge.settings import Settings
 from mail.headers import clean_text
 from mail.imap import parse_after_action, parse_imap_url
@@ -595,7 +595,7 @@ class HeldMessage:
 
 def held_messages(core: Core, *, limit: int = 200) -> list[HeldMessage]:
     """Held raw messages, newest first, each with the communities it routes to."""
-    from bridge import steps
+    from bridge.pipeline import steps
     from mail.parse import parse_message
 
     raw = RawMessage.__table__
@@ -650,7 +650,7 @@ def decide(
 ) -> str:
     """A moderator's answer to a held message; returns the message's state afterwards.
 
-    approve: run it again with the judgement holds lifted (bridge/steps.py
+    approve: run it again with the judgement holds lifted (bridge/pipeline/steps.py
     authorize). reject: mark it rejected and mail the sender the reason.
     discard: mark it discarded, silently. The raw bytes are always kept.
     Confidential holds are released by admins only.
@@ -658,7 +658,7 @@ def decide(
     Takes the core, not a connection: after the decision commits, an approved
     message runs through the pipeline and a rejection's notice is delivered.
     """
-    from bridge.notices import deliver_if_local
+    from bridge.outbound.notices import deliver_if_local
 
     with writer(core.engine).begin() as conn:
         done = record_decision(
@@ -695,7 +695,7 @@ def record_decision(
     reason: str = "",
 ) -> Decided:
     """Record a decision on a held message in the caller's transaction (see `decide`)."""
-    from bridge.outbound_posts import queue_notice_in
+    from bridge.outbound.posts import queue_notice_in
 
     if decision not in DECISIONS:
         raise UsageError(f"decision '{decision}': choose approve, reject or discard")

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from bridge.inbox import DatabaseInbox
-from bridge.parsepool import ParsePool
-from bridge.pipeline import Pipeline
-from bridge.sender_trust import SenderChecker
+from bridge.pipeline.parsepool import ParsePool
+from bridge.pipeline.pipeline import Pipeline
+from bridge.pipeline.sender_trust import SenderChecker
+from bridge.pipeline.steps import Context
 from bridge.settings import Settings
-from bridge.steps import Context
 from threads.db import make_engine, migrate
 
 

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from bridge.core import Core
 from bridge.errors import UsageError
-from bridge.pipeline import Submitted
+from bridge.pipeline.pipeline import Submitted
 from mail.archive import ArchivedMessage, BadArchive, read_archive, total_size
 from mail.envelope import Envelope
 from threads.models import Community, RawMessage, RawState

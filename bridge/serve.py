@@ -205,7 +205,7 @@ def _start_worker(core: Core) -> Callable[[], None]:
 
 
 def _start_sender(core: Core) -> Callable[[], None]:
-    from bridge.sender import SenderThread
+    from bridge.outbound.sender import SenderThread
 
     sender = SenderThread(core)
     sender.start()

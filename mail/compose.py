@@ -2,7 +2,7 @@
 
 Pure: it takes plain values (a post, the community as a list, one
 recipient's addresses and links) and returns an `EmailMessage`; the sender
-(bridge/sender.py) looks the values up, queues the bytes and delivers them.
+(bridge/outbound/sender.py) looks the values up, queues the bytes and delivers them.
 
 What a recipient's mail client needs, and why:
 - From is the community's address with the author's name ("Ana Lima via

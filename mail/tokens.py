@@ -19,7 +19,7 @@ functions: no clock, no database (callers pass `today` and look ids up).
   mute links: the address, community and thread it acts on. It does not
   expire: RFC 8058 one-click links must keep working in old mail.
 - A consent link token rides in the open / keep-private links of a consent
-  nudge (bridge/nudges.py): the candidate, the address the nudge went to,
+  nudge (bridge/pipeline/nudges.py): the candidate, the address the nudge went to,
   the action it offers ("open", "private", or "any") and the day it expires.
   Holding the nudge authorises the choice, as with unsubscribe links; unlike
   those it expires (BRIDGE_CONSENT_LINK_DAYS), since publishing is not undone.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import time
 
-from bridge import parsepool
-from bridge.parsepool import Result
+from bridge.pipeline import parsepool
+from bridge.pipeline.parsepool import Result
 
 
 def slow_or_crashing(raw: bytes) -> Result:

@@ -8,7 +8,7 @@ from email import message_from_bytes, policy
 
 import pytest
 
-from bridge.outbound_replies import authentication_failures, reply_command
+from bridge.pipeline.replies import authentication_failures, reply_command
 from mail.compose import (
     MAX_REFERENCES,
     Addressing,
@@ -65,7 +65,7 @@ def to(**overrides: object) -> Addressing:
 
 def wire(msg: object) -> object:
     """What a receiver parses: the bytes on the wire, read back."""
-    from bridge.outbound_posts import as_bytes
+    from bridge.outbound.posts import as_bytes
 
     return message_from_bytes(as_bytes(msg), policy=policy.default)  # type: ignore[arg-type]
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from bridge import admin
 from bridge.core import Core, open_core
-from bridge.sender import Sender
+from bridge.outbound.sender import Sender
 from tests.conftest import make_mail, settings_for
 from tests.dovecot import Dovecot
 from tests.factories import create_community

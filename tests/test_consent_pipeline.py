@@ -24,8 +24,9 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from bridge import admin, nudges
+from bridge import admin
 from bridge.core import Core, open_core
+from bridge.pipeline import nudges
 from mail.envelope import Envelope
 from tests.conftest import bridge_env, make_mail, settings_for
 from tests.factories import bridge_listener, create_community

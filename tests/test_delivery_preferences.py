@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bridge.core import Core
+from bridge.outbound.sender import Sender
 from bridge.posting import post_reply
-from bridge.sender import Sender
 from tests.test_reply_by_email import EDITOR, _thread, core, mail_to  # noqa: F401 (fixture)
 from threads import outbound
 from threads.db import writer

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bridge import steps
 from bridge.core import open_core
+from bridge.pipeline import steps
 from mail.parse import parse_message
 from tests.conftest import make_mail, settings_for
 from tests.factories import create_community, deliver

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select, update
 
 from bridge.core import Core, open_core
-from bridge.sender import Sender
+from bridge.outbound.sender import Sender
 from mail.compose import Addressing, ListInfo, Post, compose_notice, compose_post
 from mail.headers import Address
 from mail.parse import parse_message

@@ -23,9 +23,10 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from bridge import admin, nudges
+from bridge import admin
 from bridge.core import Core, open_core
-from bridge.sender import Sender
+from bridge.outbound.sender import Sender
+from bridge.pipeline import nudges
 from bridge.worker import drain
 from mail.envelope import Envelope
 from mail.tokens import consent_link_token

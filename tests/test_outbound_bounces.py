@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import select
 
 from bridge.core import Core
+from bridge.outbound.sender import Sender
 from bridge.posting import post_reply
-from bridge.sender import Sender
 from mail.envelope import Envelope
 from tests.test_reply_by_email import (  # noqa: F401 (core and smtp_port are fixtures)
     DOMAIN,

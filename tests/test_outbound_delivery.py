@@ -23,8 +23,8 @@ from sqlalchemy import select, update
 
 from bridge import admin
 from bridge.core import Core, open_core
-from bridge.notices import send_notice
-from bridge.sender import Sender, queue_notice
+from bridge.outbound.notices import send_notice
+from bridge.outbound.sender import Sender, queue_notice
 from mail.envelope import Envelope, Receipt
 from tests.conftest import settings_for
 from tests.test_serve_e2e import free_port

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from bridge.core import Core
-from bridge.parsepool import Failed, ParsePool, Prepared, TimedOut
+from bridge.pipeline.parsepool import Failed, ParsePool, Prepared, TimedOut
 from tests.conftest import make_mail
 from tests.factories import create_community, deliver
 from tests.parse_stubs import slow_or_crashing

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from bridge import admin, steps
+from bridge import admin
 from bridge.core import Core
+from bridge.pipeline import steps
 from mail.envelope import Envelope
 from tests.conftest import make_mail, settings_for
 from tests.factories import create_community, deliver

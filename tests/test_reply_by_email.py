@@ -21,8 +21,8 @@ from sqlalchemy import select
 
 from bridge import admin
 from bridge.core import Core, open_core
+from bridge.outbound.sender import Sender
 from bridge.posting import post_reply
-from bridge.sender import Sender
 from bridge.worker import drain
 from mail.envelope import Envelope
 from mail.tokens import read_reply_token

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from bridge import rules
 from bridge.errors import Held
-from bridge.sender_trust import UNCHECKED, Trust
-from bridge.steps import CommunityRef, Context
+from bridge.pipeline import rules
+from bridge.pipeline.sender_trust import UNCHECKED, Trust
+from bridge.pipeline.steps import CommunityRef, Context
 from mail.classify import Classification
 from mail.headers import Address
 from mail.parse import ParsedMessage

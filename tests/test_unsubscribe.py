@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bridge.core import Core
+from bridge.outbound.sender import Sender
 from bridge.posting import post_reply
-from bridge.sender import Sender
 from tests.test_reply_by_email import EDITOR, core, mail_to, web_reply_mailed  # noqa: F401 (fixture)
 from threads.models import DeliveryPreference, ThreadSubscription
 from web.app import create_app

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from bridge import admin
 from bridge.core import Core, open_core
-from bridge.outbound_held import HeldReader
+from bridge.outbound.held import HeldReader
 from mail.envelope import Envelope
 from mail.tokens import reply_token
 from tests.conftest import make_mail, settings_for

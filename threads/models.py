@@ -317,7 +317,7 @@ class Message(SQLModel, table=True):
     events: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
     # The address the From display name claims when it is not the sender's own.
     from_impersonates: str | None = Field(default=None, max_length=320)
-    # Whether the From was proven (bridge/rules.py); an unverified message's To/Cc
+    # Whether the From was proven (bridge/pipeline/rules.py); an unverified message's To/Cc
     # subscribes nobody without a moderator (threads/copies.py).
     sender_check: SenderCheck = Field(
         default=SenderCheck.unchecked,
@@ -384,7 +384,7 @@ class ImapFolder(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
 
 
-# --- Outbound mail (bridge/sender.py) ----------------------------------------
+# --- Outbound mail (bridge/outbound/sender.py) ----------------------------------------
 
 
 class OutboundState(enum.StrEnum):

@@ -23,10 +23,11 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection, func, select
 
-from bridge import admin, copy_reviews, steps
+from bridge import admin, copy_reviews
 from bridge.core import Core
 from bridge.errors import Held, UsageError
-from bridge.rules import ADMIN_ONLY
+from bridge.pipeline import steps
+from bridge.pipeline.rules import ADMIN_ONLY
 from mail.parse import parse_message
 from threads.access import Viewer, may_moderate, moderated_community_ids
 from threads.db import writer
@@ -404,7 +405,7 @@ def _visible_held(core: Core, viewer: Viewer) -> list[admin.HeldMessage]:
     with core.engine.connect() as conn:
         mine = set(moderated_community_ids(conn, viewer))
     # A moderator sees mail routed to their communities, and nothing that is not;
-    # admin-only holds (bridge/rules.py) are for admins' eyes only, subject included.
+    # admin-only holds (bridge/pipeline/rules.py) are for admins' eyes only, subject included.
     return [
         h
         for h in held

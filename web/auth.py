@@ -32,7 +32,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import delete, func, insert, select, update
 from starlette.background import BackgroundTask
 
-from bridge.notices import send_notice
+from bridge.outbound.notices import send_notice
 from bridge.settings import Settings
 from threads.db import writer
 from threads.models import (

@@ -1,6 +1,6 @@
 """Consent on the web: a nudge's signed links, and a participant's candidates (issue 9).
 
-A nudge (bridge/nudges.py) carries two links, `/consent/TOKEN`: open the
+A nudge (bridge/pipeline/nudges.py) carries two links, `/consent/TOKEN`: open the
 conversation, or keep it private. They work without logging in, since holding
 the mail is what authorises the choice (as with unsubscribe links), and they
 expire after BRIDGE_CONSENT_LINK_DAYS. GET only shows the conversation and a
@@ -23,7 +23,7 @@ from sqlalchemy import Connection, select
 
 from bridge.admin import audit
 from bridge.core import Core
-from bridge.nudges import people_count
+from bridge.pipeline.nudges import people_count
 from mail.tokens import ConsentLinkClaim, TokenError, TokenExpired, verify_consent_link_token
 from threads import consent
 from threads.db import writer

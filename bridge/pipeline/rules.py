@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bridge import outbound_replies as replies
 from bridge.errors import Held
-from bridge.sender_trust import CHECKED_SOURCES, Trust
-from bridge.steps import CommunityRef, Context
+from bridge.pipeline import replies
+from bridge.pipeline.sender_trust import CHECKED_SOURCES, Trust
+from bridge.pipeline.steps import CommunityRef, Context
 from mail.classify import Classification, LabelVerdict, label_verdict, subject_tag
 from mail.parse import ParsedMessage
 from threads.access import posting_hold_reason

@@ -28,10 +28,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
-from bridge import outbound_replies as replies
-from bridge import steps
-from bridge.outbound_posts import as_bytes
-from bridge.sender_trust import Trust
+from bridge.outbound.posts import as_bytes
+from bridge.pipeline import replies, steps
+from bridge.pipeline.sender_trust import Trust
 from bridge.settings import Settings
 from mail.classify import classify
 from mail.compose import compose_notice
@@ -274,7 +273,7 @@ def _short(text: str, limit: int) -> str:
 def nudge_waiting(engine: Engine, settings: Settings, *, limit: int = 100) -> int:
     """Nudge live candidates held back by the daily cap, now that it may allow; returns how many.
 
-    Called from every sender round (bridge/sender.py). Each candidate is tried
+    Called from every sender round (bridge/outbound/sender.py). Each candidate is tried
     in a short write transaction of its own; `nudge` re-checks the cap and the
     claim there, so a concurrent pipeline or another sender cannot double it.
     """
@@ -366,7 +365,8 @@ def consent_reply(
     if failed:
         return f"{REASON}authentication failed at a trusted receiving server: {', '.join(failed)}"
     if trust is not None and trust.verdict is not None and trust.verdict.dmarc == "fail":
-        # The token stands in for a missing pass, never against a failure (bridge/rules.py).
+        # The token stands in for a missing pass, never against a failure
+        # (bridge/pipeline/rules.py).
         return f"{REASON}the sender failed DMARC ({trust.summary()}); nothing done"
     classification = classify(parsed)
     if classification.loop or classification.auto_reply or classification.bounce:

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from sqlalchemy import Connection, select
 
-from bridge import outbound_replies as replies
+from bridge.pipeline import replies
 from bridge.settings import Settings
 from mail.compose import (
     Addressing,

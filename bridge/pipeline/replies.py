@@ -6,7 +6,7 @@ it: signed with our key, unexpired, used by the person it was made for, and
 not failed by DKIM, SPF or DMARC at a receiving server we trust (RFC 8601
 Authentication-Results; results from servers we do not trust are ignored,
 since anyone can write that header). What fails is held with the reason, and
-the sender role tells the real owner of a misused address (bridge/sender.py).
+the sender role tells the real owner of a misused address (bridge/outbound/sender.py).
 
 A reply whose whole new text is "mute" (or "unsubscribe") is a command, not
 a post: it is held as such and carried out by the sender role. So is

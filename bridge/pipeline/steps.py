@@ -1,7 +1,8 @@
 """The named steps the pipeline runs for one message, each small and testable on its own.
 
-route -> authorize (bridge/rules.py) -> (letter) -> consent gate (bridge/consent_gate.py) ->
-thread_and_store -> index -> fan_out; plus remember_sender and save_attachments.
+route -> authorize (bridge/pipeline/rules.py) -> (letter) -> consent gate
+(bridge/pipeline/consent_gate.py) -> thread_and_store -> index -> fan_out; plus
+remember_sender and save_attachments.
 Steps raise `Held` with a reason an admin can read; anything else they raise
 marks the message failed.
 """
@@ -18,9 +19,9 @@ from pathlib import Path
 
 from sqlalchemy import Connection, insert, select, update
 
-from bridge import outbound_replies as replies
 from bridge.errors import Held
-from bridge.sender_trust import SenderChecker
+from bridge.pipeline import replies
+from bridge.pipeline.sender_trust import SenderChecker
 from mail.classify import Classification
 from mail.headers import Address, impersonated_address
 from mail.imap import parse_imap_url
@@ -78,13 +79,13 @@ class Context:
     # (mail/classify.py label_verdict).
     publishable_labels: frozenset[str] = frozenset({"normal", "general", "public"})
     # Labels and subject tags that mark mail confidential: never published, and
-    # released only by an admin (bridge/rules.py ADMIN_ONLY).
+    # released only by an admin (bridge/pipeline/rules.py ADMIN_ONLY).
     confidential_labels: frozenset[str] = frozenset(
         {"personal", "private", "company-confidential", "confidential", "highly confidential"}
     )
     confidential_subject_tags: tuple[str, ...] = ()
     known_senders: set[str] = field(default_factory=set)
-    # Reply tokens (bridge/outbound_replies.py): the signing key, and the receiving
+    # Reply tokens (bridge/pipeline/replies.py): the signing key, and the receiving
     # servers whose Authentication-Results are trusted.
     secret_key: str = ""
     trusted_authserv_ids: frozenset[str] = frozenset()
@@ -101,7 +102,7 @@ class Context:
     consent_openers: str = "starter"
     nudge_daily_cap: int = 3
     consent_link_days: int = 14
-    # Sender authentication (bridge/sender_trust.py), checked before the transaction.
+    # Sender authentication (bridge/pipeline/sender_trust.py), checked before the transaction.
     senders: SenderChecker = field(default_factory=SenderChecker)
 
 

@@ -7,12 +7,12 @@ Each round, in this order:
    muted the thread since, or chose web only or a daily digest.
 2. Daily digests are composed for those who chose them.
 3. Consent nudges the daily cap held back are sent once it allows
-   (bridge/nudges.py `nudge_waiting`).
+   (bridge/pipeline/nudges.py `nudge_waiting`).
 4. Held mail the sender has a job for is read: delivery reports to our bounce
    address mark the failed address, reply commands ("mute") are carried out,
    and the owner of a misused reply address is told (at most once per
    `mismatch_notice_hours`).
-5. Due mail is delivered (bridge/outbound_delivery.py): to the relay, or
+5. Due mail is delivered (bridge/outbound/delivery.py): to the relay, or
    into the Maildir outbox when none is configured. A temporary failure is
    retried with doubling waits; a permanent one, or one past
    `outbound_give_up_hours`, is given up with the reason recorded.
@@ -33,11 +33,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
-from bridge import nudges
-from bridge import outbound_replies as replies
 from bridge.core import Core
 from bridge.heartbeat import renewing
-from bridge.outbound_delivery import (
+from bridge.outbound.delivery import (
     Deferred,
     MaildirTransport,
     Outgoing,
@@ -46,8 +44,8 @@ from bridge.outbound_delivery import (
     RelayTransport,
     Transport,
 )
-from bridge.outbound_held import HeldReader
-from bridge.outbound_posts import (
+from bridge.outbound.held import HeldReader
+from bridge.outbound.posts import (
     PostRow,
     addressing,
     as_bytes,
@@ -55,6 +53,7 @@ from bridge.outbound_posts import (
     load_posts,
     queue_notice_in,
 )
+from bridge.pipeline import nudges, replies
 from bridge.settings import Settings
 from bridge.worker import worker_name
 from mail.compose import (

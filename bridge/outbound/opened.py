@@ -21,9 +21,9 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
-from bridge import outbound_replies as replies
-from bridge.outbound_posts import as_bytes, ensure_people
-from bridge.steps import Context
+from bridge.outbound.posts import as_bytes, ensure_people
+from bridge.pipeline import replies
+from bridge.pipeline.steps import Context
 from mail.compose import Addressing, ListInfo, Post, compose_post, thread_index_header
 from mail.tokens import reply_token, unsubscribe_token
 from threads import outbound

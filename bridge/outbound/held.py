@@ -1,6 +1,6 @@
 """Held mail the outbound sender has a job for: bounces, reply commands, misused reply addresses.
 
-The pipeline holds these (bridge/outbound_replies.py, mail/classify.py) and
+The pipeline holds these (bridge/pipeline/replies.py, mail/classify.py) and
 writes nothing for them; the sender role reads held messages it has not
 looked at yet (`mail_event` keeps which) and acts:
 - a delivery report to our bounce address marks the failed address
@@ -23,8 +23,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
-from bridge import outbound_replies as replies
-from bridge.outbound_posts import bounce_local, queue_notice_in
+from bridge.outbound.posts import bounce_local, queue_notice_in
+from bridge.pipeline import replies
 from bridge.settings import Settings
 from mail.bounce import Bounce
 from mail.classify import classify

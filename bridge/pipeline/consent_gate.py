@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from bridge.steps import LIVE_SOURCES, CommunityRef, Context, RawView, Routes
+from bridge.pipeline.steps import LIVE_SOURCES, CommunityRef, Context, RawView, Routes
 from threads import consent
 from threads.models import CandidateState, ConsentMessage, Message, RawState, as_utc, utcnow
 from threads.people import try_normalize

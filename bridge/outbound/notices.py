@@ -2,7 +2,7 @@
 
 A notice is composed like every other message we send (mail/compose.py: our
 own From, Auto-Submitted, the loop mark) and queued in the outbound queue
-(bridge/sender.py), so a relay that is down delays it instead of losing it.
+(bridge/outbound/sender.py), so a relay that is down delays it instead of losing it.
 With no relay configured (the embedded default) it is written into the
 Maildir outbox at once, so a login link is there when the person looks.
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from bridge.sender import Sender, queue_notice
+from bridge.outbound.sender import Sender, queue_notice
 from bridge.settings import Settings
 from threads.db import make_engine
 

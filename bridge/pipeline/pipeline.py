@@ -17,11 +17,11 @@ from dataclasses import dataclass, field, replace
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
-from bridge import consent_gate, nudges, rules, steps
-from bridge import outbound_opened as opened
 from bridge.errors import Held
-from bridge.parsepool import Batch, Failed, ParsePool, Prepared, Result, TimedOut
-from bridge.sender_trust import CHECKED_SOURCES, Trust
+from bridge.outbound import opened
+from bridge.pipeline import consent_gate, nudges, rules, steps
+from bridge.pipeline.parsepool import Batch, Failed, ParsePool, Prepared, Result, TimedOut
+from bridge.pipeline.sender_trust import CHECKED_SOURCES, Trust
 from mail.classify import Classification
 from mail.parse import ParsedMessage
 from threads import queue, search
@@ -40,7 +40,7 @@ class Outcome:
     reason: str = ""
     message_pks: list[int] = field(default_factory=list)
     index_entries: list[search.IndexEntry] = field(default_factory=list)
-    # Opened candidates whose held mail this message was (bridge/outbound_opened.py).
+    # Opened candidates whose held mail this message was (bridge/outbound/opened.py).
     released: set[int] = field(default_factory=set)
     hold_kind: HoldKind | None = None
 

@@ -1,0 +1,42 @@
+"""The `bridge` command: the product's interface for admins and scripts (see DESIGN.md).
+
+One module per command group, each adding standalone click commands that
+this package gathers under `main` (the console script `bridge.cli:main`).
+Every command that needs the archive takes `--data DIR` (or BRIDGE_DATA) and
+opens the same core (bridge/cli/context.py). Output meant for scripts is JSON
+with `--json`; errors are one line on stderr and a non-zero status.
+"""
+
+from __future__ import annotations
+
+import click
+
+from bridge.cli import archive, communities, held, logs, outbox, people, routes, serve, withdrawn
+
+
+@click.group()
+def main() -> None:
+    """Commons Bridge: e-mail threads as open, searchable community discussions."""
+
+
+for command in (
+    serve.serve,
+    archive.import_,
+    archive.parse,
+    archive.export,
+    archive.search,
+    communities.community,
+    routes.route,
+    people.admin_,
+    people.member,
+    people.person,
+    held.held,
+    held.reprocess,
+    logs.log_,
+    logs.audit,
+    outbox.outbox,
+    withdrawn.withdrawn,
+):
+    main.add_command(command)
+
+__all__ = ["main"]

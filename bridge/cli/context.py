@@ -1,0 +1,61 @@
+"""What every `bridge` command acts with: the core, the actor, the viewer.
+
+`with_core` adds `--data DIR` (or BRIDGE_DATA) and opens the same core for
+every command: settings, database (migrated on open) and pipeline; a
+UsageError becomes one line on stderr and a non-zero status. `actor` is who
+the audit log names, `viewer` whom `--as EMAIL` stands for.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bridge.core import Core, open_core
+from bridge.errors import UsageError
+from bridge.settings import load_settings
+
+F = Callable[..., Any]
+
+
+def with_core(func: F) -> F:
+    """Adds --data, builds the settings and the core, reports UsageError cleanly."""
+
+    @click.option("--data", type=click.Path(path_type=Path), help="Data directory (BRIDGE_DATA).")
+    @functools.wraps(func)
+    def wrapper(data: Path | None, **kw: Any) -> Any:
+        core = open_core(load_settings(data=data))
+        try:
+            return func(core, **kw)
+        except UsageError as exc:
+            raise click.ClickException(str(exc)) from exc
+        finally:
+            core.close()
+
+    return wrapper
+
+
+def viewer(core: Core, conn: Any, as_email: str | None) -> Any:
+    """The viewer a command acts for: `--as EMAIL`, or the shell's local admin."""
+    from threads.access import LOCAL_ADMIN, viewer_for
+    from threads.people import try_normalize
+
+    if as_email is None:
+        return LOCAL_ADMIN
+    if try_normalize(as_email) is None:
+        raise UsageError(f"--as '{as_email}' is not an e-mail address")
+    return viewer_for(conn, as_email, core.settings.org_domains)
+
+
+def actor() -> str:
+    """Who the audit log names for a shell command: the operating-system user."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"

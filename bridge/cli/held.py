@@ -1,0 +1,82 @@
+"""`bridge held` and `bridge reprocess`: raw mail that did not go through.
+
+Held mail waits for a moderator (approve, reject with a reason, discard);
+reprocess runs failed or held mail through the pipeline again after a fix.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+from sqlalchemy import select
+
+from bridge import admin
+from bridge.cli.context import actor, with_core
+from bridge.core import Core
+
+
+@click.group()
+def held() -> None:
+    """Held messages: list them, then approve, reject (with a reason) or discard."""
+
+
+@held.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@with_core
+def held_list(core: Core, as_json: bool) -> None:
+    """Held messages, newest first, with the communities they route to and why."""
+    from threads.models import Community
+
+    with core.engine.connect() as conn:
+        slugs = dict(conn.execute(select(Community.id, Community.slug)).all())
+    for h in admin.held_messages(core):
+        to = [slugs.get(c, str(c)) for c in h.community_ids]
+        if as_json:
+            entry = {"id": h.id, "from": h.sender, "subject": h.subject, "reason": h.reason}
+            click.echo(json.dumps({**entry, "communities": to}, ensure_ascii=False))
+        else:
+            click.echo(f"{h.id:>6} {h.sender} {h.subject[:50]!r} -> {','.join(to) or '-'}")
+            click.echo(f"       {h.reason}")
+
+
+def _decide(core: Core, raw_id: int, decision: str, reason: str = "") -> None:
+    # The shell is the local admin, as for every other admin command.
+    state = admin.decide(core, raw_id, decision, actor=actor(), actor_is_admin=True, reason=reason)
+    click.echo(f"message {raw_id}: {state}")
+
+
+@held.command("approve")
+@click.argument("raw_id", type=int)
+@with_core
+def held_approve(core: Core, raw_id: int) -> None:
+    """Publish a held message despite the hold (posting policy, label, auto-reply)."""
+    _decide(core, raw_id, "approve")
+
+
+@held.command("reject")
+@click.argument("raw_id", type=int)
+@click.option("--reason", required=True, help="Mailed to the sender.")
+@with_core
+def held_reject(core: Core, raw_id: int, reason: str) -> None:
+    """Reject a held message and mail the sender the reason."""
+    _decide(core, raw_id, "reject", reason)
+
+
+@held.command("discard")
+@click.argument("raw_id", type=int)
+@with_core
+def held_discard(core: Core, raw_id: int) -> None:
+    """Discard a held message silently (its bytes are kept)."""
+    _decide(core, raw_id, "discard")
+
+
+@click.command()
+@click.option("--failed", "which", flag_value="failed", help="Messages that failed (default).")
+@click.option("--held", "which", flag_value="held", help="Messages held with a reason.")
+@click.option("--all", "which", flag_value="all", help="Everything, re-filing stored messages.")
+@with_core
+def reprocess(core: Core, which: str | None) -> None:
+    """Run stored raw messages through the pipeline again, after a fix."""
+    counts = admin.reprocess(core, which or "failed")
+    click.echo(", ".join(f"{state} {n}" for state, n in sorted(counts.items())) or "nothing to do")

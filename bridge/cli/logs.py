@@ -1,0 +1,96 @@
+"""`bridge log` (each raw message's fate) and `bridge audit` (who changed what, and when)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import click
+from sqlalchemy import select
+
+from bridge import admin
+from bridge.cli.context import with_core
+from bridge.core import Core
+from bridge.errors import UsageError
+from threads.models import RawState
+
+
+@click.command("log")
+@click.option(
+    "--state",
+    type=click.Choice([s.value for s in RawState]),
+    help="Only this state (candidate, private and ignored are consent routes' mail).",
+)
+@click.option("--since", help="ISO date/time, or a duration like 2h, 3d.")
+@click.option("--limit", default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@with_core
+def log_(core: Core, state: str | None, since: str | None, limit: int, as_json: bool) -> None:
+    """Each raw message: time, source, envelope, Message-ID, subject, state and reason."""
+    from threads.models import RawMessage
+
+    raw = RawMessage.__table__
+    stmt = (
+        select(
+            raw.c.id,
+            raw.c.received_at,
+            raw.c.source,
+            raw.c.source_ref,
+            raw.c.mail_from,
+            raw.c.rcpt_to,
+            raw.c.message_id,
+            raw.c.subject,
+            raw.c.state,
+            raw.c.reason,
+            raw.c.hold_kind,
+            raw.c.auth,
+        )
+        .order_by(raw.c.id.desc())
+        .limit(limit)
+    )
+    if state:
+        stmt = stmt.where(raw.c.state == state)
+    if since:
+        stmt = stmt.where(raw.c.received_at >= _parse_since(since))
+    with core.engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(stmt)]
+    for r in rows:
+        r["received_at"] = r["received_at"].replace(tzinfo=UTC).isoformat()
+        if as_json:
+            click.echo(json.dumps(r, ensure_ascii=False))
+            continue
+        kind = f" [{r['hold_kind']}]" if r["hold_kind"] else ""
+        click.echo(
+            f"{r['received_at'][:19]} {r['source']:<6} {r['state']:<9}{kind} "
+            f"<{r['message_id']}> {r['subject'][:60]!r} {r['reason']}"
+        )
+        if verdict := admin.auth_summary(r["auth"]):
+            click.echo(f"    {verdict}")
+
+
+def _parse_since(value: str) -> datetime:
+    units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    if value[:-1].isdigit() and value[-1] in units:
+        return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise UsageError(f"--since: '{value}' is neither an ISO date nor like 2h or 3d") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@click.command()
+@click.option("--limit", default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@with_core
+def audit(core: Core, limit: int, as_json: bool) -> None:
+    """The audit log of admin actions, newest first."""
+    with core.engine.connect() as conn:
+        rows = admin.audit_log(conn, limit=limit)
+    for r in rows:
+        at = r.at.replace(tzinfo=UTC).isoformat() if r.at.tzinfo is None else r.at.isoformat()
+        if as_json:
+            entry = {"at": at, "actor": r.actor, "action": r.action, "target": r.target}
+            click.echo(json.dumps({**entry, "before": r.before, "after": r.after}))
+        else:
+            click.echo(f"{at[:19]} {r.actor} {r.action} {r.target} {r.before} -> {r.after}")

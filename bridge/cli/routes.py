@@ -1,0 +1,142 @@
+"""`bridge route`: which addresses, List-Ids and IMAP folders feed which community.
+
+Each route has a policy: open (publish at once) or consent (keep new
+conversations as candidates until someone on them opens them).
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from bridge import admin
+from bridge.cli.context import actor, with_core
+from bridge.core import Core
+from bridge.errors import UsageError
+from threads.db import writer
+
+
+@click.group()
+def route() -> None:
+    """Map addresses, List-Ids and IMAP folders to communities."""
+
+
+@route.command("add")
+@click.argument("slug")
+@click.option("--address")
+@click.option("--list-id")
+@click.option("--imap", "imap_url", help="Poll imaps://user@host[:port]/FOLDER (or imap://).")
+@click.option("--password-env", default="", help="Variable holding the IMAP password or token.")
+@click.option("--secret-file", default="", help="File holding the IMAP password or token.")
+@click.option(
+    "--after",
+    default="leave",
+    show_default=True,
+    help="What to do with a polled message once stored: leave, flag[:KEYWORD], move:FOLDER.",
+)
+@click.option(
+    "--policy",
+    type=click.Choice(["open", "consent"]),
+    help="open: publish at once; consent: keep new threads as candidates until opened. "
+    "Default: consent for --imap, open for addresses and List-Ids.",
+)
+@click.option(
+    "--cc-threshold",
+    type=click.IntRange(0, 1000),
+    default=0,
+    show_default=True,
+    help="Consent: organisation addresses a new thread needs on To/Cc; fewer are ignored.",
+)
+@with_core
+def route_add(
+    core: Core,
+    slug: str,
+    address: str | None,
+    list_id: str | None,
+    imap_url: str | None,
+    password_env: str,
+    secret_file: str,
+    after: str,
+    policy: str | None,
+    cc_threshold: int,
+) -> None:
+    """Route mail for ADDRESS, with List-Id LIST_ID, or in an IMAP folder to community SLUG."""
+    if sum(map(bool, (address, list_id, imap_url))) != 1:
+        raise UsageError("give exactly one of --address, --list-id or --imap")
+    if imap_url:
+        with writer(core.engine).begin() as conn:
+            url = admin.add_imap_route(
+                conn,
+                slug,
+                imap_url,
+                password_env=password_env,
+                secret_file=secret_file,
+                after=after,
+                policy=policy or "consent",
+                cc_threshold=cc_threshold,
+                actor=actor(),
+            )
+        click.echo(
+            f"route imap {url} -> {slug} ({_policy_text(policy or 'consent', cc_threshold)})"
+        )
+        return
+    if password_env or secret_file or after != "leave":
+        raise UsageError("--password-env, --secret-file and --after go with --imap")
+    kind, value = ("address", address) if address else ("list_id", list_id)
+    policy = policy or "open"
+    with writer(core.engine).begin() as conn:
+        admin.add_route(
+            conn,
+            slug,
+            kind,
+            value or "",
+            policy=policy,
+            cc_threshold=cc_threshold,
+            actor=actor(),
+        )
+    click.echo(f"route {kind} {value} -> {slug} ({_policy_text(policy, cc_threshold)})")
+
+
+def _policy_text(policy: str, cc_threshold: int) -> str:
+    if policy == "consent" and cc_threshold:
+        return f"consent, cc threshold {cc_threshold}"
+    return policy
+
+
+@route.command("edit")
+@click.argument("slug")
+@click.argument("target")
+@click.option("--policy", type=click.Choice(["open", "consent"]))
+@click.option("--cc-threshold", type=click.IntRange(0, 1000))
+@with_core
+def route_edit(
+    core: Core, slug: str, target: str, policy: str | None, cc_threshold: int | None
+) -> None:
+    """Change the policy or cc threshold of SLUG's route TARGET (address, List-Id or IMAP URL).
+
+    Applies to mail processed from now on; candidates keep their state.
+    """
+    if policy is None and cc_threshold is None:
+        raise UsageError("give --policy, --cc-threshold or both")
+    with writer(core.engine).begin() as conn:
+        admin.set_route_policy(
+            conn, slug, target, policy=policy, cc_threshold=cc_threshold, actor=actor()
+        )
+    click.echo(f"route {target} of {slug} updated")
+
+
+@route.command("list")
+@click.option("--community", help="Only this community's routes.")
+@click.option("--json", "as_json", is_flag=True)
+@with_core
+def route_list(core: Core, community: str | None, as_json: bool) -> None:
+    """Every route and polled IMAP folder, with its policy and cc threshold."""
+    with core.engine.connect() as conn:
+        rows = [r for r in admin.list_routes(conn) if community in (None, r["community"])]
+    for r in rows:
+        if as_json:
+            click.echo(json.dumps(r, ensure_ascii=False))
+        else:
+            how = _policy_text(r["policy"], r["cc_threshold"])
+            click.echo(f"{r['community']:<16} {r['kind']:<8} {r['value']}  [{how}]")
