@@ -5,7 +5,7 @@ that are gone, replaced (pid reused), alive, or on another host, and check
 which ones a starting process frees. The load test kills `bridge serve`
 (SMTP and worker) with SIGKILL while ten clients send and its worker holds a
 batch, restarts it, and checks that every message that got 250 is filed
-within 10 s of the restart, and none twice.
+within seconds of the restart (the time is printed), and none twice.
 """
 
 from __future__ import annotations
@@ -33,7 +33,11 @@ from threads.db import writer
 from threads.models import Message, RawMessage, RawState, utcnow
 
 RAW = RawMessage.__table__
-RECOVERY_BOUND = 10.0  # seconds from restart until every acknowledged message is filed
+# Seconds from restart until every acknowledged message is filed. Measured 2-8 s on a
+# quiet machine (docs/deploy.md); the bound leaves room for a loaded shared machine
+# (17 s seen beside five other test runs) while a lease of 300 s makes sure only the
+# release at start, never the lease running out, can pass it.
+RECOVERY_BOUND = 30.0
 
 
 def gone_pid() -> tuple[int, str]:
@@ -294,8 +298,8 @@ class LoadRun:
 def test_sigkill_under_load_files_every_acknowledged_message_within_seconds(
     tmp_path: Path,
 ) -> None:
-    """After a restart, mail the dead worker had claimed is filed within 10 s, each once."""
-    run = LoadRun(tmp_path)
+    """After a restart, mail the dead worker had claimed is filed within seconds, each once."""
+    run = LoadRun(tmp_path, BRIDGE_CLAIM_SECONDS="300")
     try:
         server = run.serve("smtp", "worker")
         run.send()
