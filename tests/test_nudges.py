@@ -23,7 +23,7 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from bridge import admin
+from bridge import admin, route_admin
 from bridge.core import Core, open_core
 from bridge.outbound.sender import Sender
 from bridge.pipeline import nudges
@@ -569,7 +569,7 @@ def consent_route(core: Core) -> str:
     """A community whose address is a consent route (before the listener loads its routes)."""
     with writer(core.engine).begin() as conn:
         admin.add_community(conn, "ops", "Operations", addresses=[])
-        admin.add_route(conn, "ops", "address", "ops@lists.example.com", policy="consent")
+        route_admin.add_route(conn, "ops", "address", "ops@lists.example.com", policy="consent")
     return "ops@lists.example.com"
 
 
