@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
-from bridge import admin
+from bridge import admin, route_admin
 from bridge.core import Core
 from bridge.worker import drain
 from mail.envelope import Envelope
@@ -48,7 +48,7 @@ def seed(core: Core) -> int:
     for slug, name, description, address, list_id in COMMUNITIES:
         with writer(core.engine).begin() as conn:
             admin.add_community(conn, slug, name, "org", description, [address])
-            admin.add_route(conn, slug, "list_id", list_id)
+            route_admin.add_route(conn, slug, "list_id", list_id)
     files = sorted(DEMO_DIR.glob("*.eml"))
     for file in files:
         core.inbox.accept(file.read_bytes(), Envelope(source="demo", source_ref=file.name))

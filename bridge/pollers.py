@@ -33,7 +33,7 @@ from typing import Any
 
 from sqlalchemy import Engine, or_, select, update
 
-from bridge import admin, liveness
+from bridge import liveness, route_admin
 from bridge.core import Core
 from bridge.settings import Settings
 from mail.envelope import Inbox
@@ -133,7 +133,7 @@ def sync_configured_folders(engine: Engine, settings: Settings) -> None:
     """Write the `imap_folders` setting into the table; rows keep their checkpoints."""
     for item in settings.imap_folders:
         with writer(engine).begin() as conn:
-            admin.add_imap_route(
+            route_admin.add_imap_route(
                 conn,
                 item.community,
                 item.url,

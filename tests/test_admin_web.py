@@ -11,7 +11,7 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from bridge import admin
+from bridge import admin, route_admin
 from bridge.core import Core, open_core
 from tests.conftest import make_mail, settings_for
 from tests.factories import create_community, deliver
@@ -155,7 +155,7 @@ def test_community_page_lists_polled_folders_without_secrets(core: Core) -> None
     """IMAP folders routed to a community are shown; only the secret's name is stored anyway."""
     create_community(core)
     with writer(core.engine).begin() as conn:
-        admin.add_imap_route(
+        route_admin.add_imap_route(
             conn, "eng", "imaps://team@imap.example.com/INBOX", password_env="TEAM_IMAP_PASSWORD"
         )
     page = as_(core, "boss@example.com", is_admin=True).get("/admin/c/eng").text

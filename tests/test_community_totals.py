@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select, text
 
-from bridge import admin
+from bridge import moderation
 from bridge.core import Core
 from tests.conftest import conversation, make_mail, settings_for
 from tests.factories import create_community, deliver
@@ -93,7 +93,7 @@ def test_totals_follow_filing_merging_withdrawing_and_reprocessing(core: Core) -
 
     # Re-filing everything from the raw mail lands on the same totals.
     before = _check(core)
-    admin.reprocess(core, "all")
+    moderation.reprocess(core, "all")
     assert _check(core) == before
 
 

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from bridge import admin
+from bridge import route_admin
 from bridge.core import Core, open_core
 from bridge.outbound.sender import Sender
 from tests.conftest import make_mail, settings_for
@@ -75,7 +75,7 @@ def test_a_connected_mailbox_keeps_its_threads_from_every_page(
     """Default consent folder: cc-heavy -> candidate, thin -> ignored, confidential -> held;
     the candidate's starter finds one nudge in the outbox, and its open link publishes."""
     with writer(core.engine).begin() as conn:
-        admin.add_imap_route(conn, "eng", dovecot.url(), password_env=ENV, cc_threshold=3)
+        route_admin.add_imap_route(conn, "eng", dovecot.url(), password_env=ENV, cc_threshold=3)
     with core.engine.connect() as conn:
         assert conn.execute(select(ImapFolder.policy)).scalar_one() == "consent"
     dovecot.append(

@@ -24,7 +24,7 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from bridge import admin
+from bridge import admin, moderation, route_admin
 from bridge.core import Core, open_core
 from bridge.pipeline import nudges
 from mail.envelope import Envelope
@@ -67,7 +67,7 @@ def core(tmp_path: Path) -> Iterator[Core]:
     c = open_core(settings)
     create_community(c, addresses=[])
     with writer(c.engine).begin() as conn:
-        admin.add_route(conn, "eng", "address", LIST, policy="consent", cc_threshold=4)
+        route_admin.add_route(conn, "eng", "address", LIST, policy="consent", cc_threshold=4)
     yield c
     c.close()
 
@@ -229,7 +229,7 @@ def test_opened_publishes_earlier_mail_once_and_announces_once(core: Core) -> No
     assert threads == {row.thread_id}
     assert shown(core)
     # Reprocessing everything announces nothing twice.
-    admin.reprocess(core, "all")
+    moderation.reprocess(core, "all")
     with core.engine.connect() as conn:
         again = select(func.count()).where(OutboundMail.message_id.like("opened.%"))
         assert conn.execute(again).scalar_one() == len(notices)
@@ -269,7 +269,7 @@ def test_history_from_a_connected_mailbox_is_a_candidate_never_nudged(
     """imap-history mail (before the folder was connected) is kept as a candidate, no nudge."""
     url = "imap://bridge@127.0.0.1:1143/INBOX"
     with writer(core.engine).begin() as conn:
-        admin.add_imap_route(conn, "eng", url, password_env="X", cc_threshold=3)
+        route_admin.add_imap_route(conn, "eng", url, password_env="X", cc_threshold=3)
     ref = "bridge@127.0.0.1:1143/INBOX/7/1"
     (old,) = run(
         core, thread_mail(1)[0], source="imap-history", source_ref=ref, community_hint="eng"
@@ -292,7 +292,7 @@ def test_reprocess_honours_decisions(core: Core, nudged: list[int]) -> None:
         second = conn.execute(select(func.max(CAND.c.id))).scalar_one()
         consent.decide(conn, second, "private", "ana@example.com", "web")
     assert len(nudged) == 2
-    counts = admin.reprocess(core, "all")
+    counts = moderation.reprocess(core, "all")
     assert counts == {"candidate": 2, "private": 1}
     assert count(core, CAND) == 2
     assert count(core, ConsentMessage) == 3
@@ -317,8 +317,8 @@ def test_reprocess_does_not_nudge_about_old_mail(core: Core, nudged: list[int]) 
             .values(received_at=utcnow() - timedelta(days=30))
         )
     with writer(core.engine).begin() as conn:
-        admin.set_route_policy(conn, "eng", LIST, cc_threshold=2)
-    assert admin.reprocess(core, "all") == {"candidate": 2}
+        route_admin.set_route_policy(conn, "eng", LIST, cc_threshold=2)
+    assert moderation.reprocess(core, "all") == {"candidate": 2}
     cm = ConsentMessage.__table__
     with core.engine.connect() as conn:
         rows = conn.execute(
@@ -389,7 +389,7 @@ def test_admin_page_edits_a_route_policy(core: Core) -> None:
     assert response.status_code == 303
     with core.engine.connect() as conn:
         (entry, *_) = admin.audit_log(conn)
-        routes = admin.list_routes(conn)
+        routes = route_admin.list_routes(conn)
     assert (entry.actor, entry.action) == ("root@example.com", "route.policy")
     assert entry.before == {"policy": "consent", "cc_threshold": 4}
     assert routes[0]["policy"] == "open"

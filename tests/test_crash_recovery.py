@@ -151,7 +151,7 @@ def test_a_holder_renews_only_its_own_claims_while_it_works(core: Core) -> None:
 
 def test_dead_senders_and_pollers_leases_are_freed_too(core: Core) -> None:
     """Outbound mail a dead sender claimed and a folder a dead poller held are freed at start."""
-    from bridge import admin
+    from bridge import route_admin
     from bridge.pollers import DatabaseFolder
     from tests.factories import create_community
 
@@ -169,7 +169,9 @@ def test_dead_senders_and_pollers_leases_are_freed_too(core: Core) -> None:
         outbound.claim_due(conn, dead, limit=1, lease=timedelta(seconds=300))
         outbound.claim_due(conn, liveness.holder_name("s"), limit=1, lease=timedelta(seconds=300))
     with writer(core.engine).begin() as conn:
-        url = admin.add_imap_route(conn, "eng", "imap://u@imap.example.com/INBOX", password_env="X")
+        url = route_admin.add_imap_route(
+            conn, "eng", "imap://u@imap.example.com/INBOX", password_env="X"
+        )
     with core.engine.connect() as conn:
         folder_id = conn.execute(
             select(leases.FOLDERS.c.id).where(leases.FOLDERS.c.url == url)

@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, update
 
 import mail.imap
-from bridge import admin
+from bridge import route_admin
 from bridge.core import Core
 from bridge.errors import UsageError
 from bridge.pollers import (
@@ -100,7 +100,7 @@ def route(core: Core, url: str, after: str = "leave", **kw: Any) -> int:
     # (the default for a connected mailbox) are tests/test_consent_imap.py's subject.
     kw.setdefault("policy", "open")
     with writer(core.engine).begin() as conn:
-        stored = admin.add_imap_route(conn, "eng", url, password_env=ENV, after=after, **kw)
+        stored = route_admin.add_imap_route(conn, "eng", url, password_env=ENV, after=after, **kw)
     with core.engine.connect() as conn:
         return int(conn.execute(select(FOLDERS.c.id).where(FOLDERS.c.url == stored)).scalar_one())
 
@@ -531,7 +531,7 @@ def test_secret_file(eng: Core, dovecot: Dovecot, tmp_path: Path) -> None:
     secret = tmp_path / "imap-secret"
     secret.write_text(PASSWORD + "\n")
     with writer(eng.engine).begin() as conn:
-        admin.add_imap_route(conn, "eng", dovecot.url(), secret_file=str(secret))
+        route_admin.add_imap_route(conn, "eng", dovecot.url(), secret_file=str(secret))
     dovecot.append("INBOX", *mails(1, "file"))
     with running(eng) as pollers:
         wait_for(lambda: only(pollers).fetched == 1, "a message")

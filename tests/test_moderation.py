@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bridge import admin
+from bridge import admin, moderation
 from bridge.core import Core, open_core
 from bridge.errors import UsageError
 from tests.conftest import make_mail, settings_for
@@ -77,22 +77,22 @@ def test_approve_publishes_a_held_message(core: Core) -> None:
     create_community(core, posting="members")
     (held,) = deliver(core, mail_from("eve@outside.example", 1))
     assert held.state == "held"
-    (item,) = admin.held_messages(core)
+    (item,) = moderation.held_messages(core)
     assert (item.id, item.sender, len(item.community_ids)) == (
         held.raw_id,
         "eve@outside.example",
         1,
     )
-    state = admin.decide(
+    state = moderation.decide(
         core, held.raw_id, "approve", actor="mod@example.com", actor_is_admin=False
     )
     assert state == RawState.done
-    assert admin.held_messages(core) == []
+    assert moderation.held_messages(core) == []
     with core.engine.connect() as conn:
         (entry, *_) = admin.audit_log(conn)
     assert (entry.actor, entry.action) == ("mod@example.com", "held.approve")
     with pytest.raises(UsageError, match="not held"):
-        admin.decide(core, held.raw_id, "discard", actor="x@example.com", actor_is_admin=True)
+        moderation.decide(core, held.raw_id, "discard", actor="x@example.com", actor_is_admin=True)
 
 
 def test_reject_mails_the_reason_to_the_sender(core: Core) -> None:
@@ -100,8 +100,8 @@ def test_reject_mails_the_reason_to_the_sender(core: Core) -> None:
     create_community(core, posting="members")
     (held,) = deliver(core, mail_from("Eve <eve@outside.example>", 1))
     with pytest.raises(UsageError, match="reason"):
-        admin.decide(core, held.raw_id, "reject", actor="m@example.com", actor_is_admin=False)
-    state = admin.decide(
+        moderation.decide(core, held.raw_id, "reject", actor="m@example.com", actor_is_admin=False)
+    state = moderation.decide(
         core,
         held.raw_id,
         "reject",
@@ -119,7 +119,7 @@ def test_reject_mails_the_reason_to_the_sender(core: Core) -> None:
     )
     assert "support@example.com" in text
     with core.engine.connect() as conn:
-        (row,) = admin.incoming_log(conn, state="rejected")
+        (row,) = moderation.incoming_log(conn, state="rejected")
     assert row.reason.startswith("rejected by a moderator")
 
 
@@ -127,9 +127,9 @@ def test_discard_keeps_the_bytes_and_says_nothing(core: Core) -> None:
     """Discarded mail is out of the queue but still in the log; nobody is mailed."""
     create_community(core, posting="members")
     (held,) = deliver(core, mail_from("eve@outside.example", 1))
-    admin.decide(core, held.raw_id, "discard", actor="m@example.com", actor_is_admin=False)
+    moderation.decide(core, held.raw_id, "discard", actor="m@example.com", actor_is_admin=False)
     with core.engine.connect() as conn:
-        (row,) = admin.incoming_log(conn)
+        (row,) = moderation.incoming_log(conn)
     assert row.state == "discarded"
     assert not list(mailbox.Maildir(core.settings.outbox_dir, create=True))
 
@@ -141,8 +141,8 @@ def test_confidential_mail_is_released_by_admins_only(core: Core) -> None:
     (held,) = deliver(core, raw)
     assert held.reason.startswith("confidential")
     with pytest.raises(UsageError, match="admin"):
-        admin.decide(core, held.raw_id, "approve", actor="m@example.com", actor_is_admin=False)
-    state = admin.decide(
+        moderation.decide(core, held.raw_id, "approve", actor="m@example.com", actor_is_admin=False)
+    state = moderation.decide(
         core, held.raw_id, "approve", actor="root@example.com", actor_is_admin=True
     )
     assert state == RawState.done

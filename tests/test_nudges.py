@@ -23,7 +23,7 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from bridge import admin
+from bridge import admin, route_admin
 from bridge.core import Core, open_core
 from bridge.outbound.sender import Sender
 from bridge.pipeline import nudges
@@ -481,6 +481,42 @@ def test_unclear_reply_is_explained_once(core: Core, smtp_port: int) -> None:
     assert "keep private" in plain(help_mails[0])
 
 
+def consent_audit(core: Core) -> list[tuple[str, str, str, Any, Any]]:
+    """The audit log's consent entries, oldest first."""
+    a = AuditEntry.__table__
+    with core.engine.connect() as conn:
+        rows = conn.execute(
+            select(a.c.actor, a.c.action, a.c.target, a.c.before, a.c.after)
+            .where(a.c.action.like("consent.%"))
+            .order_by(a.c.id)
+        ).all()
+    return [tuple(row) for row in rows]
+
+
+def test_answer_by_mail_is_audited_like_a_click(core: Core, smtp_port: int) -> None:
+    """A decision by mail is audited like one by link; an answer that changes nothing is not."""
+    cid = make_candidate(core)
+    (nudge,) = nudges_in(core)
+    open_link, _ = links_of(nudge)
+    address = nudge["Reply-To"].addresses[0].addr_spec
+    send(smtp_port, answer(nudge, sender=ANA, body="Keep private"), address)
+    drain(core)
+    assert candidate(core, cid).state == "private"
+    again = answer(nudge, sender=ANA, body="no thanks")
+    send(smtp_port, again, address)
+    drain(core)
+    _state, reason = answer_reason(core, str(again["Message-ID"]).strip("<>"))
+    assert "nothing changed" in reason
+    assert click(client_for(core), open_link, "open").status_code == 200
+    target = f"candidate {cid}"
+    by_mail = {"state": "private", "via": "mail"}
+    by_link = {"state": "opened", "via": "link"}
+    assert consent_audit(core) == [
+        (ANA, "consent.private", target, {"state": "candidate"}, by_mail),
+        (ANA, "consent.opened", target, {"state": "private"}, by_link),
+    ]
+
+
 def test_forged_consent_address_is_refused_at_rcpt(core: Core, smtp_port: int) -> None:
     """A consent+ address we did not sign is refused before any content is sent."""
     with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as client:
@@ -569,7 +605,7 @@ def consent_route(core: Core) -> str:
     """A community whose address is a consent route (before the listener loads its routes)."""
     with writer(core.engine).begin() as conn:
         admin.add_community(conn, "ops", "Operations", addresses=[])
-        admin.add_route(conn, "ops", "address", "ops@lists.example.com", policy="consent")
+        route_admin.add_route(conn, "ops", "address", "ops@lists.example.com", policy="consent")
     return "ops@lists.example.com"
 
 

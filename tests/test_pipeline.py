@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from bridge import admin
+from bridge import moderation, route_admin
 from bridge.core import Core
 from bridge.pipeline import steps
 from mail.envelope import Envelope
@@ -65,7 +65,7 @@ def test_list_id_routes_when_addresses_do_not(core: Core) -> None:
     """A List-Id route files mail whose To is the list's own posting address we don't map."""
     create_community(core, addresses=[])
     with writer(core.engine).begin() as conn:
-        admin.add_route(conn, "eng", "list_id", "<eng.lists.example.com>")
+        route_admin.add_route(conn, "eng", "list_id", "<eng.lists.example.com>")
     raw = make_mail(to="eng-list@example.net", headers={"List-Id": "Eng <eng.lists.example.com>"})
     (outcome,) = deliver(core, raw)
     assert outcome.state == RawState.done
@@ -136,7 +136,7 @@ def test_failure_in_a_step_keeps_the_raw_and_reprocess_recovers(core: Core, monk
     with core.engine.connect() as conn:  # the failed message left nothing half-filed
         assert conn.execute(select(func.count()).select_from(Message)).scalar_one() == 0
     monkeypatch.setattr(steps, "index", real_index)
-    assert admin.reprocess(core, "failed") == {"done": 1}
+    assert moderation.reprocess(core, "failed") == {"done": 1}
     assert raw_row(core, outcome.raw_id).state == "done"
 
 
@@ -168,7 +168,7 @@ def test_reprocess_all_refiles_without_duplicating(core: Core) -> None:
         make_mail(msgid="r1@example.com"),
         make_mail("Re: Budget review", msgid="r2@example.com", in_reply_to="r1@example.com"),
     )
-    assert admin.reprocess(core, "all") == {"done": 2}
+    assert moderation.reprocess(core, "all") == {"done": 2}
     with core.engine.connect() as conn:
         threads = conn.execute(select(Thread.message_count)).scalars().all()
     assert threads == [2]

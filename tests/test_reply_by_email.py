@@ -338,7 +338,7 @@ def test_auto_reply_a_moderator_published_is_still_not_mailed_on(
     core: Core, smtp_port: int
 ) -> None:
     """Approved and filed, an out-of-office answer is owed to no one (RFC 3834)."""
-    from bridge import admin
+    from bridge import moderation
 
     thread_id, pk = web_reply_mailed(core)
     (web,) = rows(core, Message, Message.id == pk)
@@ -353,7 +353,7 @@ def test_auto_reply_a_moderator_published_is_still_not_mailed_on(
     send(smtp_port, ooo, "eng@lists.example.com")
     drain(core)
     (held,) = rows(core, RawMessage, RawMessage.state == "held")
-    admin.decide(core, held.id, "approve", actor="admin@example.com", actor_is_admin=True)
+    moderation.decide(core, held.id, "approve", actor="admin@example.com", actor_is_admin=True)
     drain(core)
     (filed,) = rows(core, Message, Message.message_id == "ooo-1@example.com")
     assert filed.thread_id == thread_id

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bridge import admin, copy_reviews
+from bridge import admin, copy_reviews, moderation
 from bridge.core import Core, open_core
 from bridge.posting import post_reply
 from bridge.worker import drain
@@ -278,7 +278,7 @@ def test_copies_go_to_those_who_may_read_the_community(
 def approve_held(core: Core) -> None:
     (held,) = raw_rows(core, RawMessage.state == RawState.held)
     assert held.hold_kind == HoldKind.posting  # an outsider's post waits for a moderator
-    admin.decide(core, held.id, "approve", actor=MEMBER, actor_is_admin=True)
+    moderation.decide(core, held.id, "approve", actor=MEMBER, actor_is_admin=True)
 
 
 def partner_reply(port: int, cc: str, msgid: str) -> None:

@@ -186,13 +186,13 @@ def test_routes_are_reloaded_in_the_background_and_kept_when_the_reload_fails(
     core: Core, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A new route is taken within moments; a database error keeps the last known routes."""
-    from bridge import admin
+    from bridge import route_admin
 
     create_community(core)
     routes = RoutedRecipients(core.engine, ttl=0)
     assert routes.accepts(LIST)
     with writer(core.engine).begin() as conn:
-        admin.add_route(conn, "eng", "address", "new@lists.example.com")
+        route_admin.add_route(conn, "eng", "address", "new@lists.example.com")
     wait_for(lambda: routes.accepts("New@Lists.Example.com"))
 
     def broken() -> frozenset[str]:

@@ -18,7 +18,7 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from bridge import admin
+from bridge import moderation
 from bridge.core import Core, open_core
 from bridge.outbound.held import HeldReader
 from mail.envelope import Envelope
@@ -264,7 +264,7 @@ def test_reprocess_keeps_it_withdrawn(core: Core) -> None:
     with core.engine.begin() as conn:
         assert withdraw_message(conn, bob_pk, "test") is not None
     for which in ("failed", "held", "all"):
-        admin.reprocess(core, which)
+        moderation.reprocess(core, which)
     again = row(core, Message, Message.message_id == "bob-1@example.com")
     assert again.placeholder
     assert again.withdrawn_at is not None

@@ -1,7 +1,7 @@
 """Admin and moderation pages: communities, routes, members, people, held mail, logs.
 
-The same operations as the CLI (bridge/admin.py does the work and writes the
-audit log). Who may do what:
+The same operations as the CLI (bridge/admin.py, bridge/route_admin.py and
+bridge/moderation.py do the work and write the audit log). Who may do what:
 
 - admins: everything under /admin;
 - moderators: /admin (their communities), a community's page and its
@@ -23,7 +23,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection, func, select
 
-from bridge import admin, copy_reviews
+from bridge import admin, copy_reviews, moderation, route_admin
 from bridge.core import Core
 from bridge.errors import Held, UsageError
 from bridge.pipeline import steps
@@ -196,9 +196,9 @@ def community_routes(
         if kind not in ("address", "list_id"):
             raise UsageError("a route is an address or a List-Id")
         if action == "remove":
-            admin.remove_route(conn, slug, kind, value, actor=_actor(viewer))
+            route_admin.remove_route(conn, slug, kind, value, actor=_actor(viewer))
         else:
-            admin.add_route(
+            route_admin.add_route(
                 conn,
                 slug,
                 kind,
@@ -229,7 +229,7 @@ def community_folders(
     try:
         with writer(core.engine).begin() as conn:
             _community(conn, viewer, slug)
-            stored = admin.add_imap_route(
+            stored = route_admin.add_imap_route(
                 conn,
                 slug,
                 url,
@@ -260,7 +260,7 @@ def community_policy(
         viewer,
         slug,
         "Policy saved; it applies to mail from now on.",
-        lambda conn: admin.set_route_policy(
+        lambda conn: route_admin.set_route_policy(
             conn, slug, target, policy=policy, cc_threshold=cc_threshold, actor=_actor(viewer)
         ),
     )
@@ -398,8 +398,8 @@ def people_action(
     return _back("/admin/people", f"{action}: {key}")
 
 
-def _visible_held(core: Core, viewer: Viewer) -> list[admin.HeldMessage]:
-    held = admin.held_messages(core)
+def _visible_held(core: Core, viewer: Viewer) -> list[moderation.HeldMessage]:
+    held = moderation.held_messages(core)
     if viewer.is_admin:
         return held
     with core.engine.connect() as conn:
@@ -485,7 +485,7 @@ def held_decision(
     if raw_id not in {h.id for h in _visible_held(core, viewer)}:
         raise HTTPException(404, NOT_FOUND_PAGE)
     try:
-        state = admin.decide(
+        state = moderation.decide(
             core,
             raw_id,
             decision,
@@ -506,7 +506,7 @@ def incoming_log(
     state: str = Query("", max_length=16),
 ) -> HTMLResponse:
     with core.engine.connect() as conn:
-        rows = admin.incoming_log(conn, state=state or None)
+        rows = moderation.incoming_log(conn, state=state or None)
     return render(
         request,
         "admin/log.html",
@@ -514,7 +514,7 @@ def incoming_log(
         rows=rows,
         state=state,
         states=[s.value for s in RawState],
-        auth_summary=admin.auth_summary,
+        auth_summary=moderation.auth_summary,
     )
 
 

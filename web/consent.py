@@ -21,7 +21,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection, select
 
-from bridge.admin import audit
+from bridge import consent_decision
 from bridge.core import Core
 from bridge.pipeline.nudges import people_count
 from mail.tokens import ConsentLinkClaim, TokenError, TokenExpired, verify_consent_link_token
@@ -87,21 +87,9 @@ def _view(row: Any, community: str, people: int, *, may_decide: bool) -> dict[st
 
 
 def decide(core: Core, candidate_id: int, action: str, actor: str, via: str) -> bool:
-    """Open or keep private in one write transaction, with an audit entry; False if no change."""
-    decision = DECISIONS[action]
+    """Open or keep private in one write transaction, audited; False if no change."""
     with writer(core.engine).begin() as conn:
-        before = conn.execute(select(CAND.c.state).where(CAND.c.id == candidate_id)).scalar()
-        changed = consent.decide(conn, candidate_id, decision, actor, via)
-        if changed:
-            audit(
-                conn,
-                actor,
-                f"consent.{decision}",
-                f"candidate {candidate_id}",
-                {"state": before},
-                {"state": decision, "via": via},
-            )
-    return changed
+        return consent_decision.decide_candidate(conn, candidate_id, DECISIONS[action], actor, via)
 
 
 # --- the nudge's links ---------------------------------------------------------------

@@ -11,7 +11,7 @@ import json
 import click
 from sqlalchemy import select
 
-from bridge import admin
+from bridge import moderation
 from bridge.cli.context import actor, with_core
 from bridge.core import Core
 
@@ -30,7 +30,7 @@ def held_list(core: Core, as_json: bool) -> None:
 
     with core.engine.connect() as conn:
         slugs = dict(conn.execute(select(Community.id, Community.slug)).all())
-    for h in admin.held_messages(core):
+    for h in moderation.held_messages(core):
         to = [slugs.get(c, str(c)) for c in h.community_ids]
         if as_json:
             entry = {"id": h.id, "from": h.sender, "subject": h.subject, "reason": h.reason}
@@ -42,7 +42,9 @@ def held_list(core: Core, as_json: bool) -> None:
 
 def _decide(core: Core, raw_id: int, decision: str, reason: str = "") -> None:
     # The shell is the local admin, as for every other admin command.
-    state = admin.decide(core, raw_id, decision, actor=actor(), actor_is_admin=True, reason=reason)
+    state = moderation.decide(
+        core, raw_id, decision, actor=actor(), actor_is_admin=True, reason=reason
+    )
     click.echo(f"message {raw_id}: {state}")
 
 
@@ -78,5 +80,5 @@ def held_discard(core: Core, raw_id: int) -> None:
 @with_core
 def reprocess(core: Core, which: str | None) -> None:
     """Run stored raw messages through the pipeline again, after a fix."""
-    counts = admin.reprocess(core, which or "failed")
+    counts = moderation.reprocess(core, which or "failed")
     click.echo(", ".join(f"{state} {n}" for state, n in sorted(counts.items())) or "nothing to do")

@@ -6,9 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import click
-from sqlalchemy import select
 
-from bridge import admin
+from bridge import admin, moderation
 from bridge.cli.context import with_core
 from bridge.core import Core
 from bridge.errors import UsageError
@@ -27,33 +26,10 @@ from threads.models import RawState
 @with_core
 def log_(core: Core, state: str | None, since: str | None, limit: int, as_json: bool) -> None:
     """Each raw message: time, source, envelope, Message-ID, subject, state and reason."""
-    from threads.models import RawMessage
-
-    raw = RawMessage.__table__
-    stmt = (
-        select(
-            raw.c.id,
-            raw.c.received_at,
-            raw.c.source,
-            raw.c.source_ref,
-            raw.c.mail_from,
-            raw.c.rcpt_to,
-            raw.c.message_id,
-            raw.c.subject,
-            raw.c.state,
-            raw.c.reason,
-            raw.c.hold_kind,
-            raw.c.auth,
-        )
-        .order_by(raw.c.id.desc())
-        .limit(limit)
-    )
-    if state:
-        stmt = stmt.where(raw.c.state == state)
-    if since:
-        stmt = stmt.where(raw.c.received_at >= _parse_since(since))
+    after = _parse_since(since) if since else None
     with core.engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(stmt)]
+        found = moderation.incoming_log(conn, state=state, since=after, limit=limit)
+        rows = [dict(r._mapping) for r in found]
     for r in rows:
         r["received_at"] = r["received_at"].replace(tzinfo=UTC).isoformat()
         if as_json:
@@ -64,7 +40,7 @@ def log_(core: Core, state: str | None, since: str | None, limit: int, as_json: 
             f"{r['received_at'][:19]} {r['source']:<6} {r['state']:<9}{kind} "
             f"<{r['message_id']}> {r['subject'][:60]!r} {r['reason']}"
         )
-        if verdict := admin.auth_summary(r["auth"]):
+        if verdict := moderation.auth_summary(r["auth"]):
             click.echo(f"    {verdict}")
 
 

@@ -10,7 +10,7 @@ import json
 
 import click
 
-from bridge import admin
+from bridge import route_admin
 from bridge.cli.context import actor, with_core
 from bridge.core import Core
 from bridge.errors import UsageError
@@ -66,7 +66,7 @@ def route_add(
         raise UsageError("give exactly one of --address, --list-id or --imap")
     if imap_url:
         with writer(core.engine).begin() as conn:
-            url = admin.add_imap_route(
+            url = route_admin.add_imap_route(
                 conn,
                 slug,
                 imap_url,
@@ -86,7 +86,7 @@ def route_add(
     kind, value = ("address", address) if address else ("list_id", list_id)
     policy = policy or "open"
     with writer(core.engine).begin() as conn:
-        admin.add_route(
+        route_admin.add_route(
             conn,
             slug,
             kind,
@@ -120,7 +120,7 @@ def route_edit(
     if policy is None and cc_threshold is None:
         raise UsageError("give --policy, --cc-threshold or both")
     with writer(core.engine).begin() as conn:
-        admin.set_route_policy(
+        route_admin.set_route_policy(
             conn, slug, target, policy=policy, cc_threshold=cc_threshold, actor=actor()
         )
     click.echo(f"route {target} of {slug} updated")
@@ -133,7 +133,7 @@ def route_edit(
 def route_list(core: Core, community: str | None, as_json: bool) -> None:
     """Every route and polled IMAP folder, with its policy and cc threshold."""
     with core.engine.connect() as conn:
-        rows = [r for r in admin.list_routes(conn) if community in (None, r["community"])]
+        rows = [r for r in route_admin.list_routes(conn) if community in (None, r["community"])]
     for r in rows:
         if as_json:
             click.echo(json.dumps(r, ensure_ascii=False))

@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
+from bridge.consent_decision import decide_candidate
 from bridge.outbound.posts import as_bytes
 from bridge.pipeline import replies, steps
 from bridge.pipeline.sender_trust import Trust
@@ -344,6 +345,7 @@ def consent_reply(
     The pipeline records the returned text as the raw message's reason and
     files nothing. None: not an answer to a nudge. A forged, expired or
     misused token never acts; only an answer we could not read is answered.
+    A decision is the web's (bridge/consent_decision.py), audited in this transaction.
     """
     headers = [a.address for a in (*parsed.to, *parsed.cc)]
     token = consent_token_in([*raw.rcpt_to, *headers])
@@ -390,7 +392,7 @@ def _act(
             "(expected “open” or “keep private”); nothing done"
         )
     decision = "opened" if answer == "open" else "private"
-    if not consent.decide(conn, candidate_id, decision, sender, "mail"):
+    if not decide_candidate(conn, candidate_id, decision, sender, "mail"):
         return f"{REASON}candidate {candidate_id} was already {candidate.state}; nothing changed"
     done = "opened" if decision == "opened" else "kept private"
     return f"{REASON}candidate {candidate_id} {done} by {sender}"

@@ -206,7 +206,8 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("archived", "An archived community takes no posts.", HoldKind.archived, _archived),
 )
-# Holds only an admin releases (bridge/admin.py `decide`; web/admin.py hides them from moderators).
+# Holds only an admin releases (bridge/moderation.py `decide`; web/admin.py hides them from
+# moderators).
 ADMIN_ONLY = frozenset({HoldKind.confidential, HoldKind.auth_failed})
 
 

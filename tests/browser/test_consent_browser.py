@@ -69,14 +69,14 @@ def _open_core(data: Path, env: dict[str, str]) -> Any:
 
 
 def _add_consent_route(data: Path, env: dict[str, str]) -> None:
-    from bridge import admin
+    from bridge import admin, route_admin
     from threads.db import writer
 
     core = _open_core(data, env)
     try:
         with writer(core.engine).begin() as conn:
             admin.add_community(conn, "drills", "Drills", addresses=[])
-            admin.add_route(conn, "drills", "address", ROUTE, policy="consent")
+            route_admin.add_route(conn, "drills", "address", ROUTE, policy="consent")
     finally:
         core.close()
 
