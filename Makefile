@@ -48,4 +48,4 @@ bench: $(STAMP)
 	else echo "no corpus at $(CORPUS): skipping the real-mail benchmarks"; fi
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache
