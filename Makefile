@@ -24,6 +24,7 @@ deps-test:
 test: $(STAMP) deps-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	@# Peer projects' test mail (pinned, checksummed, cached in bench/out/peers):
 	@# instant once cached; offline it warns and those tests skip.
 	$(BIN)/python tests/peers.py fetch
@@ -33,6 +34,7 @@ test: $(STAMP) deps-test
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 CORPUS  ?= ../shared/corpora/cgroups-vger-36k/cgroups.vger.kernel.org.mbox.xz
 
@@ -46,4 +48,4 @@ bench: $(STAMP)
 	else echo "no corpus at $(CORPUS): skipping the real-mail benchmarks"; fi
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

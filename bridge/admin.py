@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from bridge.errors import UsageError
 from threads.models import (
@@ -66,7 +67,7 @@ def add_community(
                 archived=False,
                 created_at=utcnow(),
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key[0]  # type: ignore[index]  # set after every INSERT
     except IntegrityError as exc:
         raise UsageError(f"community '{slug}' already exists") from exc
     for address in addresses or []:
@@ -141,7 +142,7 @@ def _check_choices(visibility: str, posting: str) -> None:
 
 def community_id_of(conn: Connection, slug: str) -> int:
     """The id of community `slug`; a UsageError if there is none."""
-    cid = conn.execute(select(Community.id).where(Community.slug == slug)).scalar()
+    cid = conn.execute(select(col(Community.id)).where(col(Community.slug) == slug)).scalar()
     if cid is None:
         raise UsageError(f"no community '{slug}'")
     return int(cid)
@@ -187,7 +188,7 @@ def edit_community(
     _check_choices(visibility or before["visibility"], posting or before["posting"])
     if not changes:
         return
-    conn.execute(update(Community.__table__).where(Community.id == cid).values(**changes))
+    conn.execute(update(Community.__table__).where(col(Community.id) == cid).values(**changes))
     after = _community_state(conn, cid)
     if after != before:
         action = "community.archive" if changes.get("archived") else "community.edit"
@@ -209,7 +210,7 @@ def ensure_person(conn: Connection, email: str, name: str = "") -> tuple[int, st
                     insert(p).values(
                         email=key, name=name, created_at=utcnow(), is_admin=False, disabled=False
                     )
-                ).inserted_primary_key[0]
+                ).inserted_primary_key[0]  # type: ignore[index]  # set after every INSERT
         except IntegrityError:  # someone else created it meanwhile
             pid = conn.execute(select(p.c.id).where(p.c.email == key)).scalar_one()
     return int(pid), key
@@ -225,7 +226,7 @@ def set_admin(conn: Connection, email: str, admin: bool = True, *, actor: str = 
     """Grant (or revoke) bridge-wide admin rights; returns the normalised address."""
     pid, key = ensure_person(conn, email)
     before = _person_flags(conn, pid)
-    conn.execute(update(Person.__table__).where(Person.id == pid).values(is_admin=admin))
+    conn.execute(update(Person.__table__).where(col(Person.id) == pid).values(is_admin=admin))
     after = _person_flags(conn, pid)
     if after != before:
         audit(conn, actor, "admin.grant" if admin else "admin.revoke", key, before, after)
@@ -236,9 +237,9 @@ def set_disabled(conn: Connection, email: str, disabled: bool = True, *, actor: 
     """Disable a person (ends their sessions) or enable them again."""
     pid, key = ensure_person(conn, email)
     before = _person_flags(conn, pid)
-    conn.execute(update(Person.__table__).where(Person.id == pid).values(disabled=disabled))
+    conn.execute(update(Person.__table__).where(col(Person.id) == pid).values(disabled=disabled))
     if disabled:
-        conn.execute(delete(WebSession.__table__).where(WebSession.person_id == pid))
+        conn.execute(delete(WebSession.__table__).where(col(WebSession.person_id) == pid))
     after = _person_flags(conn, pid)
     if after != before:
         action = "person.disable" if disabled else "person.enable"

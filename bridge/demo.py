@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, insert, select
+from sqlmodel import col
 
 from bridge import admin, route_admin
 from bridge.core import Core
@@ -83,11 +84,15 @@ def seed_insights(core: Core, slug: str = "engineering", *, seed: int = 9) -> No
     rng = random.Random(seed)
     now = utcnow()
     with writer(core.engine).begin() as conn:
-        community_id = conn.execute(select(Community.id).where(Community.slug == slug)).scalar()
+        community_id = conn.execute(
+            select(col(Community.id)).where(col(Community.slug) == slug)
+        ).scalar()
         if community_id is None:
             return
         thread_ids = list(
-            conn.execute(select(Thread.id).where(Thread.community_id == community_id)).scalars()
+            conn.execute(
+                select(col(Thread.id)).where(col(Thread.community_id) == community_id)
+            ).scalars()
         )
         for week in range(DEMO_WEEKS):
             for _ in range(rng.randint(2, 3 + week // 3)):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlmodel import col
 from tqdm import tqdm
 
 from bridge.core import Core
@@ -89,7 +90,8 @@ def import_paths(
     messages before this process does.
     """
     with core.engine.connect() as conn:
-        if conn.execute(select(Community.id).where(Community.slug == community)).first() is None:
+        known = conn.execute(select(col(Community.id)).where(col(Community.slug) == community))
+        if known.first() is None:
             raise UsageError(f"no community '{community}' (create it with: bridge community add)")
     missing = [str(p) for p in paths if not p.exists()]
     if missing:

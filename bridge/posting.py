@@ -15,8 +15,10 @@ from datetime import timedelta
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from email.utils import format_datetime
+from typing import cast
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from bridge.core import Core
 from bridge.errors import BridgeError
@@ -53,16 +55,16 @@ def post_reply(core: Core, viewer: Viewer, thread_id: int, body: str, *, name: s
     if len(text) > MAX_BODY:
         raise PostRefused(f"The reply is longer than {MAX_BODY:,} characters.")
     with core.engine.connect() as conn:
-        thread = conn.execute(select(Thread).where(Thread.id == thread_id)).first()
+        thread = conn.execute(select(Thread).where(col(Thread.id) == thread_id)).first()
         if thread is None or not may_post(conn, viewer, thread.community_id):
             raise PostRefused("There is no thread here you may reply to.")
         recent = conn.execute(
             select(func.count())
             .select_from(RawMessage)
             .where(
-                RawMessage.source == "web",
-                RawMessage.mail_from == viewer.email,
-                RawMessage.received_at > utcnow() - POST_WINDOW,
+                col(RawMessage.source) == "web",
+                col(RawMessage.mail_from) == viewer.email,
+                col(RawMessage.received_at) > utcnow() - POST_WINDOW,
             )
         ).scalar_one()
         if recent >= POST_LIMIT:
@@ -70,18 +72,20 @@ def post_reply(core: Core, viewer: Viewer, thread_id: int, body: str, *, name: s
                 f"You have posted {recent} replies in the last few minutes; please wait a little."
             )
         slug = conn.execute(
-            select(Community.slug).where(Community.id == thread.community_id)
+            select(col(Community.slug)).where(col(Community.id) == thread.community_id)
         ).scalar_one()
         address = conn.execute(
-            select(Route.value)
-            .where(Route.community_id == thread.community_id, Route.kind == RouteKind.address)
-            .order_by(Route.id)
+            select(col(Route.value))
+            .where(
+                col(Route.community_id) == thread.community_id, col(Route.kind) == RouteKind.address
+            )
+            .order_by(col(Route.id))
             .limit(1)
         ).scalar()
         last = conn.execute(
-            select(Message.message_id, Message.chain)
-            .where(Message.thread_id == thread_id, Message.placeholder.is_(False))
-            .order_by(Message.date.desc(), Message.id.desc())
+            select(col(Message.message_id), col(Message.chain))
+            .where(col(Message.thread_id) == thread_id, col(Message.placeholder).is_(False))
+            .order_by(col(Message.date).desc(), col(Message.id).desc())
             .limit(1)
         ).first()
     assert viewer.email is not None  # may_post refuses anonymous viewers
@@ -101,6 +105,7 @@ def post_reply(core: Core, viewer: Viewer, thread_id: int, body: str, *, name: s
         msg.as_bytes(), Envelope(source="web", mail_from=viewer.email, community_hint=slug)
     )
     outcomes = core.pipeline.run([receipt.raw_id])
+    state: str
     if outcomes:
         state, reason, pk = outcomes[0].state, outcomes[0].reason, outcomes[0].message_pks
     else:
@@ -117,16 +122,24 @@ def _settled(core: Core, raw_id: int, wait: float = 10.0) -> tuple[str, str, lis
     with core.engine.connect() as conn:
         while True:
             state, reason = conn.execute(
-                select(RawMessage.state, RawMessage.reason).where(RawMessage.id == raw_id)
+                select(col(RawMessage.state), col(RawMessage.reason)).where(
+                    col(RawMessage.id) == raw_id
+                )
             ).one()
             if state != RawState.pending or time.monotonic() > deadline:
                 break
             conn.rollback()  # a fresh snapshot for the next look
             time.sleep(0.05)
-        pks = list(
-            conn.execute(
-                select(Message.id).where(Message.raw_id == raw_id).order_by(Message.id)
-            ).scalars()
+        # Stored rows always have their id; the model's `int | None` is for unsaved ones.
+        pks = cast(
+            "list[int]",
+            list(
+                conn.execute(
+                    select(col(Message.id))
+                    .where(col(Message.raw_id) == raw_id)
+                    .order_by(col(Message.id))
+                ).scalars()
+            ),
         )
     return state, reason, pks
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from bridge.admin import audit, community_id_of, insert_route
 from bridge.errors import UsageError
@@ -67,8 +68,8 @@ def set_route_policy(
     cid = community_id_of(conn, slug)
     table, key = _policy_row(conn, cid, slug, target)
     row = conn.execute(select(table.c.policy, table.c.cc_threshold).where(key)).one()
-    before = {"policy": str(row.policy), "cc_threshold": int(row.cc_threshold)}
-    after = {
+    before: dict[str, Any] = {"policy": str(row.policy), "cc_threshold": int(row.cc_threshold)}
+    after: dict[str, Any] = {
         "policy": policy if policy is not None else before["policy"],
         "cc_threshold": cc_threshold if cc_threshold is not None else before["cc_threshold"],
     }
@@ -175,7 +176,7 @@ def add_imap_route(
         raise UsageError("an IMAP route needs exactly one of --password-env VAR or --secret-file")
     if password_env and not _ENV_NAME.match(password_env):
         raise UsageError(f"--password-env '{password_env}' is not an environment variable name")
-    values = {
+    values: dict[str, Any] = {
         "url": str(parsed),
         "password_env": password_env,
         # Absolute: `bridge serve` may run from another directory than `route add`.
@@ -186,7 +187,7 @@ def add_imap_route(
         "cc_threshold": cc_threshold,
     }
     folders = ImapFolder.__table__
-    cid = conn.execute(select(Community.id).where(Community.slug == slug)).scalar()
+    cid = conn.execute(select(col(Community.id)).where(col(Community.slug) == slug)).scalar()
     if cid is None:
         raise UsageError(f"no community '{slug}'")
     found = conn.execute(select(folders.c.id).where(folders.c.url == values["url"])).scalar()

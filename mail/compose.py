@@ -200,7 +200,8 @@ def _writable_id(value: str) -> bool:
         return False
     try:
         header = policy.SMTP.header_factory("Message-ID", f"<{value}>")
-        return header.fold(policy=policy.SMTP) == f"Message-ID: <{value}>\r\n"
+        folded: str = header.fold(policy=policy.SMTP)
+        return folded == f"Message-ID: <{value}>\r\n"
     except (ValueError, IndexError, HeaderParseError):
         return False
 

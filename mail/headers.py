@@ -265,6 +265,7 @@ _ADDRESS_IN_NAME = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 def impersonated_address(mailbox: Address) -> str | None:
     """The address a display name claims when it differs from the real one, else None."""
     real = mailbox.address.lower()
+    claimed: str
     for claimed in _ADDRESS_IN_NAME.findall(mailbox.name):
         if claimed.lower() != real:
             return claimed
@@ -334,8 +335,7 @@ def parse_msg_ids(value: str | None) -> list[str]:
     found = ["".join(raw.split()) for raw in _BRACKETED_ID.findall(value)]
     if not found and "@" in value and len(value.split()) == 1:
         found = [value.strip()]
-    seen: set[str] = set()
-    return [i for i in found if i and not (i in seen or seen.add(i))]
+    return list(dict.fromkeys(i for i in found if i))  # first of each, in order
 
 
 def parse_date(value: str | None, defects: list[str]) -> datetime | None:

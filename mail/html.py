@@ -11,12 +11,12 @@ code, leave the page, or tell a sender that the mail was read.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import unquote
 
 import nh3
-from bs4 import BeautifulSoup, Comment, NavigableString, Tag
-from bs4.element import Declaration, Doctype, ProcessingInstruction
+from bs4 import BeautifulSoup, Comment, Tag
+from bs4.element import Declaration, Doctype, NavigableString, ProcessingInstruction
 from bs4.exceptions import ParserRejectedMarkup
 
 # --- html_to_text ---------------------------------------------------------------
@@ -286,7 +286,7 @@ def _is_outlook_paragraph(tag: Tag) -> bool:
     """Word/Outlook paragraphs have no margins: they are lines, not paragraphs."""
     if tag.name != "p":
         return False
-    classes = tag.get("class") or []
+    classes: Iterable[str] = tag.get("class") or []
     return any(str(c).lower().startswith("mso") for c in classes)
 
 

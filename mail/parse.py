@@ -22,7 +22,7 @@ from email.errors import MessageError
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
-from typing import Any
+from typing import Any, cast
 
 from mail.calendar import CalendarEvent, is_calendar, read_calendar
 from mail.charsets import decode_text
@@ -352,7 +352,7 @@ class _BodyReader:
         self._stdlib_defects(part)
         multipart = view.content_type.startswith("multipart/")
         if multipart and part.is_multipart():
-            self._multipart(view.content_type, part.get_payload(), depth, body)
+            self._multipart(view.content_type, _subparts(part), depth, body)
         elif multipart or view.is_body_text(depth == 0):
             # A multipart without usable boundaries is shown as the text it is.
             self._text(part, view, body, raw_body)
@@ -401,7 +401,7 @@ class _BodyReader:
 
     def _payload(self, part: Message, view: _PartView, raw_body: bytes | None = None) -> bytes:
         if part.is_multipart():
-            return _serialize_parts(view.content_type, part.get_payload())
+            return _serialize_parts(view.content_type, _subparts(part))
         if raw_body is not None and view.encoding in _IDENTITY_ENCODINGS:
             return raw_body
         if raw_body is not None:
@@ -440,7 +440,7 @@ class _BodyReader:
     def _forwarded_name(self, part: Message) -> str:
         """Forwarded mail is named after its subject, as mail clients save it."""
         subject = ""
-        inner = part.get_payload() if part.is_multipart() else []
+        inner = _subparts(part) if part.is_multipart() else []
         if inner and isinstance(inner[0], Message):
             raw_subject = next((v for k, v in inner[0].raw_items() if k.lower() == "subject"), "")
             subject = decode_words(
@@ -460,6 +460,11 @@ def _fields_and_payload(message: Message) -> bytes:
     payload = message.get_payload()
     body = payload if isinstance(payload, str) else ""
     return (head + "\n" + body).encode("utf-8", "surrogateescape")
+
+
+def _subparts(part: Message) -> list[Message]:
+    """A multipart's parts: the stdlib's payload is this list whenever is_multipart() is true."""
+    return cast("list[Message]", part.get_payload())
 
 
 def _serialize_parts(content_type: str, parts: list[Any]) -> bytes:

@@ -149,9 +149,10 @@ def may_post(conn: Connection, viewer: Viewer, community_id: int) -> bool:
         return False
     if viewer.is_admin or role_in(conn, viewer, community_id) is not None:
         return True
-    if row.posting == Posting.org.value:
+    posting: str = row.posting
+    if posting == Posting.org.value:
         return viewer.org
-    return row.posting == Posting.anyone.value
+    return posting == Posting.anyone.value
 
 
 def posting_hold_reason(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
@@ -28,7 +28,9 @@ def make_engine(url: str, **kw: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
-    options = " ".join(filter(None, [make_url(url).query.get("options"), _PG_KEEPALIVES]))
+    # One `options=` in the URL (libpq takes one); several would arrive as a tuple.
+    given = cast("str | None", make_url(url).query.get("options"))
+    options = " ".join(filter(None, [given, _PG_KEEPALIVES]))
     connect_args = {**kw.pop("connect_args", {}), "options": options}
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kw)
 
@@ -80,10 +82,12 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 def insert_ignoring_conflict(engine_or_conn: Any, table: Any, conflict: list[str]) -> Any:
     """INSERT ... ON CONFLICT (cols) DO NOTHING for the connection's dialect."""
     if engine_or_conn.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    return dialect_insert(table).on_conflict_do_nothing(index_elements=conflict)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).on_conflict_do_nothing(index_elements=conflict)
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    return pg_insert(table).on_conflict_do_nothing(index_elements=conflict)
 
 
 def serialize_on(conn: Any, keys: Iterable[str]) -> None:

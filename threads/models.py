@@ -10,9 +10,18 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 
-from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Index,
+    LargeBinary,
+    String,
+    Table,
+    UniqueConstraint,
+)
 from sqlalchemy import DateTime as SADateTime
 from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
@@ -22,6 +31,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def as_utc(value: datetime) -> datetime: ...
+@overload
+def as_utc(value: None) -> None: ...
+@overload
+def as_utc(value: datetime | None) -> datetime | None: ...
 def as_utc(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; everything stored is UTC."""
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
@@ -32,6 +47,17 @@ def _ts(*, nullable: bool) -> Column:  # type: ignore[type-arg]
     return Column(
         SADateTime(timezone=True), nullable=nullable, default=None if nullable else utcnow
     )
+
+
+if TYPE_CHECKING:
+
+    class TableModel(SQLModel):
+        # SQLModel sets `__table__` on every `table=True` class at run time but
+        # does not declare it; the Core queries (threads/queries.py...) use it.
+        __table__: ClassVar[Table]
+
+else:
+    TableModel = SQLModel
 
 
 class Visibility(enum.StrEnum):
@@ -136,6 +162,8 @@ class CommunityBase(SQLModel):
 
 
 class Community(CommunityBase, table=True):
+    if TYPE_CHECKING:
+        __table__: ClassVar[Table]
     # A place where bridged threads are filed; private unless an admin says otherwise.
     id: int | None = Field(default=None, primary_key=True)
     archived: bool = False
@@ -145,7 +173,7 @@ class Community(CommunityBase, table=True):
     message_total: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
-class Route(SQLModel, table=True):
+class Route(TableModel, table=True):
     # Maps a list address or List-Id to a community; values are stored lower-cased.
     __table_args__ = (UniqueConstraint("kind", "value"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -160,7 +188,7 @@ class Route(SQLModel, table=True):
     cc_threshold: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
-class Person(SQLModel, table=True):
+class Person(TableModel, table=True):
     # Someone seen in mail or logged in; identified by a normalised address
     # (threads/people.py: normalize_email).
     id: int | None = Field(default=None, primary_key=True)
@@ -172,7 +200,7 @@ class Person(SQLModel, table=True):
     disabled: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
 
 
-class Membership(SQLModel, table=True):
+class Membership(TableModel, table=True):
     # A person's role in one community: member or moderator.
     __table_args__ = (UniqueConstraint("community_id", "person_id"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -182,7 +210,7 @@ class Membership(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
 
 
-class LoginToken(SQLModel, table=True):
+class LoginToken(TableModel, table=True):
     # A magic link mailed to an address: only hashes are stored, it works once,
     # before it expires, in the browser that asked for it (browser_hash).
     __tablename__ = "login_token"
@@ -197,7 +225,7 @@ class LoginToken(SQLModel, table=True):
     used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
-class WebSession(SQLModel, table=True):
+class WebSession(TableModel, table=True):
     # A logged-in browser; the cookie carries the signed id, the row its hash.
     # Deleting the row ends the session (logout, a disabled person).
     __tablename__ = "web_session"
@@ -208,7 +236,7 @@ class WebSession(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=_ts(nullable=False))
 
 
-class ModerationDecision(SQLModel, table=True):
+class ModerationDecision(TableModel, table=True):
     # A moderator's answer to a held message: approve (publish despite the hold),
     # reject (with a reason mailed to the sender) or discard.
     __tablename__ = "moderation_decision"
@@ -220,7 +248,7 @@ class ModerationDecision(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
 
 
-class AuditEntry(SQLModel, table=True):
+class AuditEntry(TableModel, table=True):
     # One admin action: who did what to which object, when, and the state before and after.
     __tablename__ = "audit_log"
     id: int | None = Field(default=None, primary_key=True)
@@ -232,7 +260,7 @@ class AuditEntry(SQLModel, table=True):
     after: dict[str, object] | None = Field(default=None, sa_column=Column(JSON))
 
 
-class RawMessage(SQLModel, table=True):
+class RawMessage(TableModel, table=True):
     # Exactly what arrived, with its envelope; written before anything else happens.
     __tablename__ = "raw_message"
     __table_args__ = (Index("ix_raw_message_state_id", "state", "id"),)
@@ -264,7 +292,7 @@ class RawMessage(SQLModel, table=True):
     claimed_until: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
-class Thread(SQLModel, table=True):
+class Thread(TableModel, table=True):
     # One conversation in one community; counters are kept by the store.
     __table_args__ = (Index("ix_thread_community_last", "community_id", "last_activity_at"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -277,7 +305,7 @@ class Thread(SQLModel, table=True):
     original_recipients: int = 0
 
 
-class Message(SQLModel, table=True):
+class Message(TableModel, table=True):
     # A message filed in a community; a placeholder stands for a referenced but missing one.
     __table_args__ = (
         UniqueConstraint("community_id", "message_id"),
@@ -329,7 +357,7 @@ class Message(SQLModel, table=True):
     withdrawn_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
-class Attachment(SQLModel, table=True):
+class Attachment(TableModel, table=True):
     # A file sent with a message; the bytes live content-addressed under DATA/attachments.
     id: int | None = Field(default=None, primary_key=True)
     message_pk: int = Field(foreign_key="message.id", index=True)
@@ -346,7 +374,7 @@ class Attachment(SQLModel, table=True):
     nested: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
-class Notification(SQLModel, table=True):
+class Notification(TableModel, table=True):
     # A copy of a message owed to one subscriber; the outbound sender delivers it.
     __table_args__ = (UniqueConstraint("message_pk", "recipient"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -356,7 +384,7 @@ class Notification(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
 
 
-class ImapFolder(SQLModel, table=True):
+class ImapFolder(TableModel, table=True):
     # A mailbox folder polled into a community (mail/imap.py), with its checkpoint and
     # the lease of the one process polling it. Secrets are named here, never stored.
     __tablename__ = "imap_folder"
@@ -394,7 +422,7 @@ class OutboundState(enum.StrEnum):
     cancelled = "cancelled"  # the address was disabled before delivery
 
 
-class OutboundMail(SQLModel, table=True):
+class OutboundMail(TableModel, table=True):
     # One composed message to one recipient, queued until the relay or the outbox took it.
     __tablename__ = "outbound_mail"
     __table_args__ = (Index("ix_outbound_mail_state_due", "state", "next_attempt_at"),)
@@ -418,7 +446,7 @@ class OutboundMail(SQLModel, table=True):
     claimed_until: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
-class MailAddress(SQLModel, table=True):
+class MailAddress(TableModel, table=True):
     # What delivery learnt about one address: bounces, and whether mail to it stopped.
     __tablename__ = "mail_address"
     id: int | None = Field(default=None, primary_key=True)
@@ -431,7 +459,7 @@ class MailAddress(SQLModel, table=True):
     disabled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
-class ThreadSubscription(SQLModel, table=True):
+class ThreadSubscription(TableModel, table=True):
     # A person's choice for one thread: muted (no mail) or watching (mail without being on cc).
     __tablename__ = "thread_subscription"
     __table_args__ = (UniqueConstraint("thread_id", "address"),)
@@ -442,7 +470,7 @@ class ThreadSubscription(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
 
 
-class CopyReview(SQLModel, table=True):
+class CopyReview(TableModel, table=True):
     # An address an unverified message put on a thread's To/Cc: it gets no copies
     # until a moderator approves it (threads/copies.py).
     __tablename__ = "copy_review"
@@ -459,7 +487,7 @@ class CopyReview(SQLModel, table=True):
     decided_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
-class DeliveryPreference(SQLModel, table=True):
+class DeliveryPreference(TableModel, table=True):
     # How one address wants a community's mail: each message, a daily digest, or web only.
     __tablename__ = "delivery_preference"
     __table_args__ = (UniqueConstraint("community_id", "address"),)
@@ -471,7 +499,7 @@ class DeliveryPreference(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
 
 
-class MailEvent(SQLModel, table=True):
+class MailEvent(TableModel, table=True):
     # A held message the sender acted on (bounce, reply command, forged reply) or looked at.
     __tablename__ = "mail_event"
     id: int | None = Field(default=None, primary_key=True)
@@ -485,7 +513,7 @@ class MailEvent(SQLModel, table=True):
 # --- Consent (threads/consent.py) --------------------------------------------
 
 
-class ConsentCandidate(SQLModel, table=True):
+class ConsentCandidate(TableModel, table=True):
     # A conversation a consent route brought in, waiting for its starter's decision.
     # Its mail stays raw (state candidate) until opened; then it runs the pipeline.
     __tablename__ = "consent_candidate"
@@ -516,7 +544,7 @@ class ConsentCandidate(SQLModel, table=True):
     announced_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
-class ConsentMessage(SQLModel, table=True):
+class ConsentMessage(TableModel, table=True):
     # One raw message of a candidate; `message_id` finds the candidate a reply belongs to.
     __tablename__ = "consent_message"
     id: int | None = Field(default=None, primary_key=True)
@@ -526,7 +554,7 @@ class ConsentMessage(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
 
 
-class ConsentParticipant(SQLModel, table=True):
+class ConsentParticipant(TableModel, table=True):
     # Who is on a candidate, one row per address: "my candidates" is an index lookup.
     __tablename__ = "consent_participant"
     __table_args__ = (UniqueConstraint("candidate_id", "address"),)
@@ -535,7 +563,7 @@ class ConsentParticipant(SQLModel, table=True):
     address: str = Field(index=True, max_length=320)
 
 
-class ThreadRead(SQLModel, table=True):
+class ThreadRead(TableModel, table=True):
     # A logged-in reader opened a thread (first time only): the managers' reach figure.
     __tablename__ = "thread_read"
     __table_args__ = (UniqueConstraint("thread_id", "person_id"),)

@@ -148,7 +148,7 @@ class Privacy:
             return replace(value, **self._fields(found))
         return value  # dates, enums, bytes: no text a person wrote
 
-    def _fields(self, values: Mapping[str, Any]) -> dict[str, Any]:
+    def _fields(self, values: Mapping[Any, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for address_key, name_key in ADDRESS_FIELDS.items():
             if address_key in values:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, exists, func, or_, select
+from sqlalchemy import ColumnElement, Connection, exists, func, or_, select
 
 from threads.models import (
     Attachment,
@@ -66,7 +66,7 @@ def communities(
         stmt = stmt.where(C.c.id.in_(list(readable)))
     rows = conn.execute(stmt).all()
     since = utcnow() - timedelta(days=ACTIVE_DAYS)
-    active = dict(
+    active: dict[int, int] = dict(
         conn.execute(
             select(T.c.community_id, func.count())
             .where(
@@ -339,7 +339,7 @@ def thread_messages(
     was and its replies stay nested; feeds, the API and exports leave them out.
     Callers check the thread is readable first (thread_by_id with `readable`).
     """
-    shown = M.c.placeholder.is_(False)
+    shown: ColumnElement[bool] = M.c.placeholder.is_(False)
     if withdrawn:
         shown = or_(shown, M.c.withdrawn_at.is_not(None))
     rows = {
@@ -529,8 +529,8 @@ def person_page(
         [PersonMessage(r[0], r[1], r[2], as_utc(r[3]), r[4] or "", r[5], r[6]) for r in rows],
         [(slug, name, count) for slug, name, count, _, _ in per_community],
         sum(r[2] for r in per_community),
-        min(firsts) if firsts else None,  # type: ignore[type-var]
-        max(lasts) if lasts else None,  # type: ignore[type-var]
+        min(firsts) if firsts else None,
+        max(lasts) if lasts else None,
     )
 
 

@@ -31,8 +31,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, Row, func, select, update
 
 from threads.db import writer
 from threads.models import (
@@ -70,7 +71,7 @@ def is_author(from_addr: str | None, email: str | None) -> bool:
     return bool(email) and bool(from_addr) and from_addr == email
 
 
-def withdrawable(conn: Connection, message_pk: int) -> object | None:
+def withdrawable(conn: Connection, message_pk: int) -> Row[*tuple[Any, ...]] | None:
     """The real (not yet withdrawn) message row, or None."""
     return conn.execute(
         select(

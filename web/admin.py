@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection, func, select
+from sqlmodel import col
 
 from bridge import admin, copy_reviews, moderation, route_admin
 from bridge.core import Core
@@ -77,7 +78,9 @@ def index(request: Request, core: CoreDep, viewer: StaffDep) -> HTMLResponse:
         communities = conn.execute(select(C).where(C.c.id.in_(ids)).order_by(C.c.name)).all()
         held = len(_visible_held(core, viewer))
         states = dict(
-            conn.execute(select(RawMessage.state, func.count()).group_by(RawMessage.state)).all()
+            conn.execute(
+                select(col(RawMessage.state), func.count()).group_by(col(RawMessage.state))
+            ).all()
         )
     return render(
         request,
@@ -225,7 +228,7 @@ def community_folders(
     cc_threshold: int = Form(0),
 ) -> Response:
     """Poll a mailbox folder into the community, as `bridge route add --imap` does."""
-    named = {"secret_file": secret} if kept_in == "file" else {"password_env": secret}
+    secret_file, password_env = (secret, "") if kept_in == "file" else ("", secret)
     try:
         with writer(core.engine).begin() as conn:
             _community(conn, viewer, slug)
@@ -237,7 +240,8 @@ def community_folders(
                 policy=policy,
                 cc_threshold=cc_threshold,
                 actor=_actor(viewer),
-                **named,
+                secret_file=secret_file,
+                password_env=password_env,
             )
     except UsageError as exc:
         return _back(f"/admin/c/{slug}", str(exc))
@@ -462,7 +466,9 @@ def held_message(
     if raw_id not in held:
         raise HTTPException(404, NOT_FOUND_PAGE)
     with core.engine.connect() as conn:
-        data = conn.execute(select(RawMessage.data).where(RawMessage.id == raw_id)).scalar_one()
+        data = conn.execute(
+            select(col(RawMessage.data)).where(col(RawMessage.id) == raw_id)
+        ).scalar_one()
     try:
         parsed = parse_message(data)
         text, to = parsed.text or parsed.visible_text, [a.address for a in parsed.to]

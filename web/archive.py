@@ -67,7 +67,7 @@ class ReaderArchive:
     def _shown(
         self, query: Callable[Concatenate[Connection, P], T], *args: P.args, **kw: P.kwargs
     ) -> T:
-        return self.privacy.redact(query(self.conn, *args, **kw))  # type: ignore[no-any-return]
+        return self.privacy.redact(query(self.conn, *args, **kw))
 
     # --- communities and their threads ------------------------------------------------------
 

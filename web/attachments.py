@@ -70,7 +70,7 @@ def attachment_bytes(stored: Path, archive: ReaderArchive, row: Any) -> bytes | 
     the raw message when it was not kept apart."""
     path = stored / row.sha256[:2] / row.sha256
     if path.is_file():
-        return path  # type: ignore[no-any-return]
+        return path
     if row.raw_id is None:
         return None
     return part_by_digest(archive.raw_bytes(row.raw_id) or b"", row.sha256)

@@ -235,7 +235,7 @@ def login_confirm(request: Request, core: CoreDep, token: str) -> Response:
                 insert(P).values(
                     email=row.email, name="", created_at=now, is_admin=False, disabled=False
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key[0]  # type: ignore[index]  # one row inserted: its key is there
         else:
             pid = person.id
         if old := session_id(request):

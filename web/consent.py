@@ -225,7 +225,7 @@ def waiting_count(request: Request) -> int | None:
     """
     cached = getattr(request.state, "consent_waiting", False)
     if cached is not False:
-        return cached  # type: ignore[no-any-return]
+        return cached
     viewer = current_viewer(request)
     found: int | None = None
     if viewer.email:

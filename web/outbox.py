@@ -61,7 +61,7 @@ def outbox_message(
     data = bytes(row.data)
     msg = message_from_bytes(data, policy=policy.default)
     plain = msg.get_body(("plain",))
-    text = plain.get_content() if plain is not None else ""  # type: ignore[attr-defined]
+    text = plain.get_content() if plain is not None else ""
     head = data.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
     return render(request, "outbox_message.html", row=row, head=head, text=text)
 

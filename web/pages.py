@@ -6,11 +6,13 @@ readable communities (web/reading.py); what is not readable answers 404.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
+from sqlmodel import col
 
 from bridge.core import Core
 from bridge.posting import PostRefused, post_reply
@@ -84,7 +86,7 @@ def community(
     )
 
 
-def _thread_context(core: Core, thread_id: int, viewer: Viewer) -> dict[str, object]:
+def _thread_context(core: Core, thread_id: int, viewer: Viewer) -> dict[str, Any]:
     with ReaderArchive(core, viewer) as archive:
         row = archive.thread(thread_id)
         # Who wrote what is decided on the stored addresses, before any is hidden.
@@ -167,7 +169,10 @@ def reply(
     if viewer.email:
         with core.engine.connect() as conn:
             name = (
-                conn.execute(select(Person.name).where(Person.email == viewer.email)).scalar() or ""
+                conn.execute(
+                    select(col(Person.name)).where(col(Person.email) == viewer.email)
+                ).scalar()
+                or ""
             )
     try:
         pk = post_reply(core, viewer, thread_id, body, name=name)

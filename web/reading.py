@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastapi import HTTPException
 from sqlalchemy import Connection, select
+from sqlmodel import col
 
 from bridge.settings import Settings
 from threads.access import Viewer, readable_community_ids
@@ -50,7 +51,7 @@ def privacy(conn: Connection, settings: Settings, viewer: Viewer) -> Privacy:
     if viewer.is_admin or not settings.org_domains:
         return Privacy()
     routes = conn.execute(
-        select(Route.value).where(Route.kind == RouteKind.address.value)
+        select(col(Route.value)).where(col(Route.kind) == RouteKind.address.value)
     ).scalars()
     return Privacy(
         org_domains=tuple(settings.org_domains),

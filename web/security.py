@@ -106,7 +106,7 @@ def digest(value: str) -> str:
 
 
 def _state(scope: Scope) -> dict[str, Any]:
-    return scope.setdefault("state", {})  # type: ignore[no-any-return]
+    return scope.setdefault("state", {})
 
 
 def _cookies(scope: Scope) -> dict[str, str]:
@@ -123,7 +123,7 @@ def session_id(request: Request) -> str | None:
     """The signed session id this request carries (the session row may be gone)."""
     state = _state(request.scope)
     if "bridge_sid" in state:
-        return state["bridge_sid"]  # type: ignore[no-any-return]
+        return state["bridge_sid"]
     names = cookies_of(request)
     secret = core_of(request).settings.secret_key
     return unsign_session(secret, request.cookies.get(names.session))
@@ -133,7 +133,7 @@ def browser_nonce(request: Request, *, create: bool = True) -> str | None:
     """This browser's random nonce; a new one is set on the response when it has none."""
     state = _state(request.scope)
     if state.get("bridge_browser"):
-        return state["bridge_browser"]  # type: ignore[no-any-return]
+        return state["bridge_browser"]
     names = cookies_of(request)
     nonce = request.cookies.get(names.browser)
     if nonce and len(nonce) >= 32:

@@ -26,6 +26,7 @@ from typing import Any
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from sqlalchemy import select
+from sqlmodel import col
 
 from bridge.core import Core
 from mail.tokens import TokenError, UnsubscribeClaim, verify_unsubscribe_token
@@ -58,7 +59,7 @@ def _claim(core: Core, token: str) -> UnsubscribeClaim:
 def _state(request: Request, core: Core, claim: UnsubscribeClaim) -> dict[str, Any]:
     with core.engine.connect() as conn:
         community = conn.execute(
-            select(Community.name).where(Community.id == claim.community_id)
+            select(col(Community.name)).where(col(Community.id) == claim.community_id)
         ).scalar()
         if community is None:
             raise HTTPException(404, "This unsubscribe link is not valid.")
@@ -140,7 +141,7 @@ def thread_mail_choice(
         raise HTTPException(400, "Please choose watch, mute or default.")
     with writer(core.engine).begin() as conn:
         community_id = conn.execute(
-            select(Thread.community_id).where(Thread.id == thread_id)
+            select(col(Thread.community_id)).where(col(Thread.id) == thread_id)
         ).scalar()
         if (
             viewer.email is None
@@ -162,7 +163,7 @@ COMMUNITY_MODES = {
 def _member_community(core: Core, slug: str, viewer: Viewer) -> tuple[int, str]:
     with core.engine.connect() as conn:
         row = conn.execute(
-            select(Community.id, Community.name).where(Community.slug == slug)
+            select(col(Community.id), col(Community.name)).where(col(Community.slug) == slug)
         ).first()
         if row is None or viewer.email is None or not may_read_community(conn, viewer, row.id):
             raise HTTPException(404, "There is no such community.")

@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlmodel import col
 
 from bridge.core import Core
 from threads import queries
@@ -60,7 +61,9 @@ def _withdraw(core: Core, message_pk: int, viewer: Viewer) -> tuple[int, str | N
     if done is None:  # withdrawn by another request in between
         raise not_found(NOT_FOUND_MESSAGE)
     with core.engine.connect() as conn:
-        left = conn.execute(select(Thread.message_count).where(Thread.id == row.thread_id)).scalar()
+        left = conn.execute(
+            select(col(Thread.message_count)).where(col(Thread.id) == row.thread_id)
+        ).scalar()
     return row.thread_id, f"/t/{row.thread_id}" if left else None
 
 
@@ -105,9 +108,9 @@ def withdraw_form(
         return RedirectResponse(f"{thread_url}?withdrawn=1#m{message_pk}", status_code=303)
     with core.engine.connect() as conn:
         slug = conn.execute(
-            select(Community.slug)
-            .join(Thread, Thread.community_id == Community.id)
-            .where(Thread.id == thread_id)
+            select(col(Community.slug))
+            .join(Thread, col(Thread.community_id) == col(Community.id))
+            .where(col(Thread.id) == thread_id)
         ).scalar()
     return RedirectResponse(f"/c/{slug}?withdrawn=1" if slug else "/", status_code=303)
 

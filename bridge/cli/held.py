@@ -10,6 +10,7 @@ import json
 
 import click
 from sqlalchemy import select
+from sqlmodel import col
 
 from bridge import moderation
 from bridge.cli.context import actor, with_core
@@ -29,7 +30,7 @@ def held_list(core: Core, as_json: bool) -> None:
     from threads.models import Community
 
     with core.engine.connect() as conn:
-        slugs = dict(conn.execute(select(Community.id, Community.slug)).all())
+        slugs = dict(conn.execute(select(col(Community.id), col(Community.slug))).all())
     for h in moderation.held_messages(core):
         to = [slugs.get(c, str(c)) for c in h.community_ids]
         if as_json:

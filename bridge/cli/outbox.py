@@ -15,7 +15,7 @@ from threads.models import as_utc
 
 
 def _iso(value: Any) -> str | None:
-    return as_utc(value).isoformat() if value is not None else None  # type: ignore[union-attr]
+    return as_utc(value).isoformat() if value is not None else None
 
 
 @click.command("outbox")

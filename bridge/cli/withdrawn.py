@@ -40,7 +40,7 @@ def withdrawn_list(core: Core, as_json: bool) -> None:
     for row in rows:
         item = {
             "message": row.id,
-            "withdrawn_at": as_utc(row.withdrawn_at).isoformat(),  # type: ignore[union-attr]
+            "withdrawn_at": as_utc(row.withdrawn_at).isoformat(),
             "author": row.from_addr,
             "raw": row.raw,
             "raw_kept": bool(row.kept),

@@ -22,6 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
+from sqlmodel import col
 
 from bridge.outbound.posts import bounce_local, queue_notice_in
 from bridge.pipeline import replies
@@ -159,7 +160,7 @@ class HeldReader:
             return self._withdraw(raw_id, claim)
         with self._writer.begin() as conn:
             address = conn.execute(
-                select(Person.email).where(Person.id == claim.person_id)
+                select(col(Person.email)).where(col(Person.id) == claim.person_id)
             ).scalar()
             if not address:
                 return "command", "", "the token's person is unknown"
@@ -186,7 +187,7 @@ class HeldReader:
         done = None
         with self._writer.begin() as conn:
             address = conn.execute(
-                select(Person.email).where(Person.id == claim.person_id)
+                select(col(Person.email)).where(col(Person.id) == claim.person_id)
             ).scalar()
             if not address:
                 return "command", "", "the token's person is unknown"
@@ -215,7 +216,9 @@ class HeldReader:
         forged_from = parsed.from_.address if parsed.from_ else "(no From)"
         since = utcnow() - timedelta(hours=self.settings.mismatch_notice_hours)
         with self._writer.begin() as conn:
-            owner = conn.execute(select(Person.email).where(Person.id == claim.person_id)).scalar()
+            owner = conn.execute(
+                select(col(Person.email)).where(col(Person.id) == claim.person_id)
+            ).scalar()
             if not owner:
                 return "mismatch", "", f"from {forged_from}; the token's owner is unknown"
             if outbound.recent_to(conn, owner, "warning", since):

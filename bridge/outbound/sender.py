@@ -179,7 +179,7 @@ class Sender:
                     decisions.append((row.id, "mailed", mail))
         composed = skipped = 0
         with self._writer.begin() as conn:
-            for notification_id, state, mail in decisions:
+            for notification_id, state, built in decisions:
                 taken = conn.execute(
                     update(N)
                     .where(N.c.id == notification_id, N.c.state == "queued")
@@ -187,10 +187,10 @@ class Sender:
                 ).rowcount
                 if not taken:
                     continue  # another sender got here first
-                if mail is None:
+                if built is None:
                     skipped += 1
                     continue
-                outbound.enqueue(conn, [{**mail, "notification_id": notification_id}])
+                outbound.enqueue(conn, [{**built, "notification_id": notification_id}])
                 composed += 1
         return composed, skipped
 
@@ -243,12 +243,12 @@ class Sender:
                         (pref, [r.id for r in rows], [posts[r.message_pk] for r in rows])
                     )
         made = 0
-        for pref, notification_ids, posts in batches:
+        for pref, notification_ids, entries in batches:
             items = [
                 DigestItem(p.post.subject, p.post.author_name, p.post.text, p.post.date, p.url)
-                for p in posts
+                for p in entries
             ]
-            lst = posts[0].list
+            lst = entries[0].list
             to = addressing(self.settings, pref.address, lst.address, pref.community_id, None)
             message_id = f"digest.{pref.id}.{int(now.timestamp())}@{self.settings.mail_domain}"
             msg = compose_digest(Digest(lst, items, message_id, now), to)

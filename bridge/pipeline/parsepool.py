@@ -106,7 +106,7 @@ class _Child:
     def __init__(self, context: BaseContext, work: Callable[[bytes], Result]) -> None:
         parent_end, child_end = context.Pipe(duplex=True)
         self.conn: Connection = parent_end
-        self.progress = context.RawArray("d", [0.0, _IDLE])  # type: ignore[attr-defined]
+        self.progress = context.RawArray("d", [0.0, _IDLE])
         self.process: BaseProcess = context.Process(  # type: ignore[attr-defined]
             target=_child, args=(child_end, self.progress, work), name="bridge-parse", daemon=True
         )
@@ -208,7 +208,7 @@ class ParsePool:
     def _start(self) -> _Child:
         if self._context is None:
             self._context = multiprocessing.get_context("forkserver")
-            self._context.set_forkserver_preload(_PRELOAD)  # type: ignore[attr-defined]
+            self._context.set_forkserver_preload(_PRELOAD)
         return _Child(self._context, self._work)
 
     def _dispatch(self) -> None:

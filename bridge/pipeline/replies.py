@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, select
+from sqlmodel import col
 
 from bridge.errors import Held
 from mail.parse import ParsedMessage
@@ -183,7 +184,9 @@ def thread_choices(conn: Connection, thread_id: int) -> tuple[set[str], set[str]
         select(s.c.address, s.c.state).where(s.c.thread_id == thread_id)
     ):
         (muted if state == "muted" else watching).add(address)
-    community_id = conn.execute(select(Thread.community_id).where(Thread.id == thread_id)).scalar()
+    community_id = conn.execute(
+        select(col(Thread.community_id)).where(col(Thread.id) == thread_id)
+    ).scalar()
     if community_id is not None:
         watching |= community_subscribers(conn, community_id)
     return muted, watching

@@ -231,8 +231,8 @@ def _find_communities(routes: Routes, raw: RawView, parsed: ParsedMessage) -> li
     if not found:
         if parsed.list_id and (ref := routes.by_list_id.get(parsed.list_id)) is not None:
             _add(found, ref)
-        for addr in (*parsed.to, *parsed.cc):
-            if (ref := routes.by_address.get(addr.address.lower())) is not None:
+        for mailbox in (*parsed.to, *parsed.cc):
+            if (ref := routes.by_address.get(mailbox.address.lower())) is not None:
                 _add(found, ref)
     if not found:
         where = ", ".join(raw.rcpt_to) or "none"

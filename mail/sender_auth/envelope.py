@@ -16,7 +16,7 @@ import ipaddress
 import logging
 from typing import Any
 
-import spf  # type: ignore[import-untyped]
+import spf
 
 from mail.sender_auth.dns import DNSTempError, Lookups
 from mail.sender_auth.domains import address_domain, normalize_domain

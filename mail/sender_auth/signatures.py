@@ -26,8 +26,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import dkim  # type: ignore[import-untyped]
-from dkim.canonicalization import CanonicalizationPolicy  # type: ignore[import-untyped]
+import dkim
+from dkim.canonicalization import CanonicalizationPolicy
 
 from mail.sender_auth.dns import DNSTempError, Lookups
 from mail.sender_auth.domains import aligned

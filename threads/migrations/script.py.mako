@@ -5,7 +5,7 @@ Revises: ${down_revision | comma,n}
 """
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes  # the name autogenerate writes: sqlmodel.sql.sqltypes.AutoString
 from alembic import op
 
 ${imports if imports else ""}

@@ -19,6 +19,7 @@ from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     String,
     and_,
@@ -108,7 +109,7 @@ class Compiler:
 
     def match(self, expr: str) -> ColumnElement[bool]:
         """`the row of message_fts in FROM matches expr`."""
-        param = bindparam(self.bind_name("q"), expr)
+        param: BindParameter[str] = bindparam(self.bind_name("q"), expr)
         if self.sqlite:
             return literal_column("message_fts").op("MATCH")(param)
         # A cast, not to_tsquery(): to_tsquery would split a pair lexeme back into

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import ColumnElement, bindparam, cast, func, literal_column
 from sqlalchemy.dialects.postgresql import TSQUERY
@@ -39,8 +40,8 @@ class Candidate:
     relevance: float
 
 
-def day(compiler: Compiler) -> ColumnElement[float]:
-    """The message's date in days, for the recency weight."""
+def day(compiler: Compiler) -> ColumnElement[float | Decimal]:
+    """The message's date in days, for the recency weight (PostgreSQL's extract is numeric)."""
     if compiler.sqlite:
         return func.julianday(M.c.date)
     return func.extract("epoch", M.c.date) / 86400.0

@@ -5,7 +5,7 @@ Revises:
 """
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes  # the name autogenerate writes: sqlmodel.sql.sqltypes.AutoString
 from alembic import op
 
 revision = "0001"

@@ -6,7 +6,7 @@ Revises: 0003
 """
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes  # the name autogenerate writes: sqlmodel.sql.sqltypes.AutoString
 from alembic import op
 
 revision = "0004"

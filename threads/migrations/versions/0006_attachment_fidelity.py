@@ -10,7 +10,7 @@ Revises: 0005
 """
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes  # the name autogenerate writes: sqlmodel.sql.sqltypes.AutoString
 from alembic import op
 
 revision = "0006"

@@ -8,7 +8,7 @@ Revises: 0008
 """
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes  # the name autogenerate writes: sqlmodel.sql.sqltypes.AutoString
 from alembic import op
 
 revision = "0009"

@@ -9,7 +9,7 @@ Revises: 0009
 import json
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes  # the name autogenerate writes: sqlmodel.sql.sqltypes.AutoString
 from alembic import op
 
 revision = "0010"
@@ -31,7 +31,7 @@ def upgrade() -> None:
     op.create_index("ix_consent_participant_address", "consent_participant", ["address"])
     conn = op.get_bind()
     rows = conn.execute(sa.text("SELECT id, participants FROM consent_candidate")).all()
-    copied = []
+    copied: list[dict[str, object]] = []
     for candidate_id, people in rows:
         if isinstance(people, str):  # SQLite hands JSON back as text here
             people = json.loads(people)

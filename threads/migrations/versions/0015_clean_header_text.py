@@ -17,7 +17,8 @@ Revises: 0014
 
 import json
 import re
-from typing import Any
+import sqlite3
+from typing import Any, cast
 
 import sqlalchemy as sa
 from alembic import op
@@ -116,7 +117,7 @@ def _repair(conn: sa.Connection, table: str, text: tuple[str, ...], js: tuple[st
 def upgrade() -> None:
     conn = op.get_bind()
     if conn.dialect.name == "sqlite":
-        raw = conn.connection.driver_connection
+        raw = cast("sqlite3.Connection", conn.connection.driver_connection)
         raw.create_function("bridge_maybe_unsafe", 1, _maybe_unsafe, deterministic=True)
     for table, (text, js) in _COLUMNS.items():
         _repair(conn, table, text, js)
