@@ -20,14 +20,14 @@ deps-test:
 	@bash .ci/debian-packages
 
 # The whole suite twice: on the embedded SQLite, then on a real PostgreSQL
-# that the tests start themselves (tests/backend.py).
+# that the tests start themselves (tests/support/backend.py).
 test: $(STAMP) deps-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	@# Peer projects' test mail (pinned, checksummed, cached in bench/out/peers):
 	@# instant once cached; offline it warns and those tests skip.
-	$(BIN)/python tests/peers.py fetch
+	$(BIN)/python tests/support/peers.py fetch
 	$(BIN)/pytest -q
 	BRIDGE_TEST_BACKEND=postgres $(BIN)/pytest -q
 

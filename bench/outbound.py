@@ -30,9 +30,9 @@ from bridge.outbound.sender import Sender  # noqa: E402
 from bridge.posting import post_reply  # noqa: E402
 from bridge.settings import load_settings  # noqa: E402
 from mail.envelope import Envelope  # noqa: E402
-from tests.backend import PostgresCluster  # noqa: E402
-from tests.conftest import make_mail  # noqa: E402
-from tests.test_serve_e2e import free_port  # noqa: E402
+from tests.support.backend import PostgresCluster  # noqa: E402
+from tests.support.messages import make_mail  # noqa: E402
+from tests.support.net import free_port  # noqa: E402
 from threads.access import Viewer  # noqa: E402
 from threads.db import writer  # noqa: E402
 

@@ -30,7 +30,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 import ingest  # noqa: E402  (bench/ingest.py: corpus, timed import)
 from sqlalchemy import func, select, text  # noqa: E402
 
-from tests.backend import PostgresCluster  # noqa: E402
+from tests.support.backend import PostgresCluster  # noqa: E402
 from threads import search  # noqa: E402
 from threads.db import make_engine  # noqa: E402
 from threads.models import Message  # noqa: E402

@@ -4,7 +4,7 @@
     python bench/sender_auth.py -n 500 --rounds 5 --bits 1024
 
 A 2048-bit RSA key for org.example, SPF and DMARC p=reject are published on the
-test suite's DNS stub on loopback (tests/dnsstub.py); one message of about 2 kB
+test suite's DNS stub on loopback (tests/support/dnsstub.py); one message of about 2 kB
 is signed once with dkimpy. Each verification is the full `verify`: the DKIM
 signature, the (absent) ARC chain, SPF for 127.0.0.1 and DMARC.
 "cached" reuses one Resolver, so after the first message nothing is asked of
@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
 from mail.sender_auth import Resolver, verify  # noqa: E402
-from tests.conftest import make_mail  # noqa: E402
-from tests.dkimkeys import DkimKey  # noqa: E402
-from tests.dnsstub import DNSStub  # noqa: E402
+from tests.support.dkimkeys import DkimKey  # noqa: E402
+from tests.support.dnsstub import DNSStub  # noqa: E402
+from tests.support.messages import make_mail  # noqa: E402
 
 ORG = "org.example"
 

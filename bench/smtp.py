@@ -383,7 +383,7 @@ def verify_main(args: argparse.Namespace, levels: list[int], argv: list[str]) ->
 
     The mail comes from ana@org.example (BRIDGE_ORG_DOMAINS, so an unproven From
     would be held); the signed copies carry an RSA-2048 DKIM signature made before
-    the round is timed. A DNS stub in this process (tests/dnsstub.py) publishes
+    the round is timed. A DNS stub in this process (tests/support/dnsstub.py) publishes
     the key, SPF `v=spf1 ip4:127.0.0.1 -all` and DMARC p=reject, and is the
     bridges' only name server (BRIDGE_DNS_SERVERS). After each round the bench
     polls raw_message until the worker has filed every message, and reports how
@@ -394,8 +394,8 @@ def verify_main(args: argparse.Namespace, levels: list[int], argv: list[str]) ->
     bridge's own dkim=pass, spf=pass, dmarc=pass and proven.
     """
     sys.path[:0] = [str(REPO)]
-    from tests.dkimkeys import DkimKey
-    from tests.dnsstub import DNSStub
+    from tests.support.dkimkeys import DkimKey
+    from tests.support.dnsstub import DNSStub
 
     key = DkimKey.generate("bench", bits=2048)
     sender = f"ana@{ORG}"

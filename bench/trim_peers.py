@@ -1,7 +1,7 @@
 """Reply trimming measured against the expectations two peer projects' own tests state.
 
 Two sets, each taken mechanically from a peer's published test suite (fetched
-by tests/peers.py, never committed):
+by tests/support/peers.py, never committed):
 
 - talon 1.4.4: every `tests/fixtures/standard_replies/*.eml`, with the
   expectation its `test_standard_replies` states: the text of the sidecar file
@@ -63,7 +63,7 @@ sys.path.insert(0, str(ROOT))
 from mail.archive import read_archive  # noqa: E402
 from mail.parse import parse_message  # noqa: E402
 from mail.trim import split_reply  # noqa: E402
-from tests.peers import fetch, peer_root  # noqa: E402
+from tests.support.peers import fetch, peer_root  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 TALON_VENV = OUT / "talon-venv"
@@ -516,7 +516,7 @@ def main() -> int:
     fetch(["talon", "email-reply-parser"])
     talon_root, erp_root = peer_root("talon"), peer_root("email-reply-parser")
     if talon_root is None or erp_root is None:
-        print("peer packages not fetched: run `.venv/bin/python tests/peers.py fetch`")
+        print("peer packages not fetched: run `.venv/bin/python tests/support/peers.py fetch`")
         return 2
     suites = [talon_suite(talon_root), erp_suite(erp_root), talon_inline_suite(talon_root)]
     runners: dict[str, Runner | str] = {

@@ -7,7 +7,7 @@ import pytest
 from bridge import admin
 from bridge.core import Core
 from bridge.errors import UsageError
-from tests.factories import create_community
+from tests.support.factories import create_community
 from threads.access import (
     ANONYMOUS,
     may_moderate,
@@ -195,7 +195,7 @@ def test_senders_become_people_under_the_login_key(core: Core) -> None:
     """A sender seen in mail is stored in the same form a login would look up."""
     from sqlalchemy import select
 
-    from tests.factories import deliver
+    from tests.support.factories import deliver
     from threads.models import Person
 
     create_community(core)

@@ -13,9 +13,10 @@ from sqlalchemy import select
 
 from bridge import admin, route_admin
 from bridge.core import Core, open_core
-from tests.conftest import make_mail, settings_for
-from tests.factories import create_community, deliver
-from tests.sessions import sign_in
+from tests.support.env import settings_for
+from tests.support.factories import create_community, deliver
+from tests.support.messages import make_mail
+from tests.support.sessions import sign_in
 from threads.access import viewer_for
 from threads.db import writer
 from threads.models import ImapFolder

@@ -15,8 +15,8 @@ from sqlalchemy import update
 
 from bridge import admin
 from bridge.core import Core, open_core
-from tests.conftest import settings_for
-from tests.csrf_checks import EXPIRED_PAGE, assert_token_rotated
+from tests.support.csrf_checks import EXPIRED_PAGE, assert_token_rotated
+from tests.support.env import settings_for
 from threads.db import writer
 from threads.models import LoginToken, utcnow
 from web.app import create_app

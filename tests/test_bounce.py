@@ -2,7 +2,7 @@
 
 Our own fictional samples (tests/data/mail/00NN-bounce-*.eml) pin each form;
 the real bounces that flufl.bounce 6.0.0 ships (fetched at test time, see
-tests/bounce_samples.py) measure how often we agree with its expectations.
+tests/support/bounce_samples.py) measure how often we agree with its expectations.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from bridge.core import Core
 from mail.bounce import Bounce, FailedRecipient, dsn_recipients, parse_bounce
 from mail.classify import classify
 from mail.parse import parse_message
-from tests import bounce_samples
-from tests.conftest import make_mail
-from tests.factories import create_community, deliver
+from tests.support import bounce_samples
+from tests.support.factories import create_community, deliver
+from tests.support.messages import make_mail
 from threads.models import RawState
 
 SAMPLES = Path(__file__).parent / "data" / "mail"

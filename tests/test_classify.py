@@ -16,7 +16,7 @@ from mail.classify import (
     subject_tag,
 )
 from mail.parse import parse_message
-from tests.conftest import corpus_messages, make_mail
+from tests.support.messages import corpus_messages, make_mail
 
 SAMPLES = Path(__file__).parent / "data" / "mail"
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import bridge_env, conversation, make_mail
+from tests.support.env import bridge_env
+from tests.support.messages import conversation, make_mail
 
 DATA = Path(__file__).parent / "data" / "mail"
 

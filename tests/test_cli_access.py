@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import bridge_env, conversation
+from tests.support.env import bridge_env
+from tests.support.messages import conversation
 
 
 @pytest.fixture
@@ -90,8 +91,8 @@ def test_held_mail_from_the_shell(tmp_path: Path) -> None:
     """`bridge held list/approve/reject/discard` are the web's moderation, from the shell."""
     from bridge.core import open_core
     from bridge.settings import load_settings
-    from tests.conftest import make_mail
-    from tests.factories import create_community, deliver
+    from tests.support.factories import create_community, deliver
+    from tests.support.messages import make_mail
 
     env = bridge_env(tmp_path / "d", BRIDGE_ORG_DOMAINS="example.com")
     core = open_core(

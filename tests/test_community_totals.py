@@ -14,8 +14,9 @@ from sqlalchemy import func, select, text
 
 from bridge import moderation
 from bridge.core import Core
-from tests.conftest import conversation, make_mail, settings_for
-from tests.factories import create_community, deliver
+from tests.support.env import settings_for
+from tests.support.factories import create_community, deliver
+from tests.support.messages import conversation, make_mail
 from threads import queries
 from threads.db import make_engine, migrate
 from threads.models import Community, Message, Thread

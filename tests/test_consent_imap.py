@@ -18,12 +18,13 @@ from sqlalchemy import select
 from bridge import route_admin
 from bridge.core import Core, open_core
 from bridge.outbound.sender import Sender
-from tests.conftest import make_mail, settings_for
-from tests.dovecot import Dovecot
-from tests.factories import create_community
-from tests.sessions import sign_in
-from tests.test_imap import ENV, PASSWORD, crlf, raw_count, running, wait_for
-from tests.test_nudges import click, client_for, links_of, nudges_in
+from tests.support.dovecot import PASSWORD, Dovecot
+from tests.support.env import settings_for
+from tests.support.factories import create_community
+from tests.support.imap import ENV, crlf, raw_count, running, wait_for
+from tests.support.messages import make_mail
+from tests.support.nudges import click, client_for, links_of, nudges_in
+from tests.support.sessions import sign_in
 from threads.db import writer
 from threads.models import ConsentCandidate, ImapFolder, Message, RawMessage
 from web.app import create_app
@@ -32,13 +33,6 @@ RAW = RawMessage.__table__
 TEAM = [
     f"{name.title()} Example <{name}@example.com>" for name in ("ana", "ben", "chen", "dara", "eli")
 ]
-
-
-@pytest.fixture
-def dovecot() -> Iterator[Dovecot]:
-    server = Dovecot()
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -28,9 +28,10 @@ from bridge import admin, moderation, route_admin
 from bridge.core import Core, open_core
 from bridge.pipeline import nudges
 from mail.envelope import Envelope
-from tests.conftest import bridge_env, make_mail, settings_for
-from tests.factories import bridge_listener, create_community
-from tests.sessions import sign_in
+from tests.support.env import bridge_env, settings_for
+from tests.support.factories import bridge_listener, create_community
+from tests.support.messages import make_mail
+from tests.support.sessions import sign_in
 from threads import consent
 from threads.db import writer
 from threads.models import (

@@ -26,8 +26,9 @@ from bridge.core import Core, open_core
 from bridge.heartbeat import release_dead, renewing
 from bridge.settings import load_settings
 from mail.envelope import Envelope
-from tests import smtp_load as load
-from tests.conftest import bridge_env, make_mail
+from tests.support import smtp_load as load
+from tests.support.env import bridge_env
+from tests.support.messages import make_mail
 from threads import leases, outbound, queue
 from threads.db import writer
 from threads.models import Message, RawMessage, RawState, utcnow
@@ -153,7 +154,7 @@ def test_dead_senders_and_pollers_leases_are_freed_too(core: Core) -> None:
     """Outbound mail a dead sender claimed and a folder a dead poller held are freed at start."""
     from bridge import route_admin
     from bridge.pollers import DatabaseFolder
-    from tests.factories import create_community
+    from tests.support.factories import create_community
 
     create_community(core, slug="eng")
     dead = here(*gone_pid())

@@ -7,15 +7,19 @@ from sqlalchemy import select
 from bridge.core import Core
 from bridge.outbound.sender import Sender
 from bridge.posting import post_reply
-from tests.test_reply_by_email import EDITOR, _thread, core, mail_to  # noqa: F401 (fixture)
+from tests.support import replies
+from tests.support.replies import EDITOR, archived_thread, mail_to
 from threads import outbound
 from threads.db import writer
 from threads.models import Community, Notification
 
+# The reply set-up's fixtures (tests/support/replies.py) in place of the plain core.
+core = replies.core
 
-def test_digest_collects_a_days_messages_and_web_only_gets_none(core: Core) -> None:  # noqa: F811
+
+def test_digest_collects_a_days_messages_and_web_only_gets_none(core: Core) -> None:
     """Digest readers get one Auto-Submitted mail with both posts; web-only readers none."""
-    thread_id = _thread(core)
+    thread_id = archived_thread(core)
     with writer(core.engine).begin() as conn:
         community_id = conn.execute(select(Community.id)).scalar_one()
         outbound.set_preference(conn, community_id, "x@example.com", "digest")
@@ -50,7 +54,7 @@ def test_digest_collects_a_days_messages_and_web_only_gets_none(core: Core) -> N
     assert (states["x@example.com"], states["y@example.com"]) == ("digest", "web-only")
 
 
-def test_member_who_chose_every_message_gets_other_threads_too(core: Core) -> None:  # noqa: F811
+def test_member_who_chose_every_message_gets_other_threads_too(core: Core) -> None:
     """A member's "every message" brings mail of threads they were never on; others' doesn't."""
     from bs4 import BeautifulSoup
     from fastapi.testclient import TestClient
@@ -60,7 +64,7 @@ def test_member_who_chose_every_message_gets_other_threads_too(core: Core) -> No
     from web.app import create_app
     from web.viewer import current_viewer
 
-    thread_id = _thread(core)
+    thread_id = archived_thread(core)
     with writer(core.engine).begin() as conn:
         admin.set_member(conn, "eng", "mia@example.com")
     with core.engine.connect() as conn:
@@ -88,11 +92,11 @@ def test_member_who_chose_every_message_gets_other_threads_too(core: Core) -> No
     assert client.get("/c/eng/mail").status_code == 403
 
 
-def test_disabled_person_is_never_mailed(core: Core) -> None:  # noqa: F811
+def test_disabled_person_is_never_mailed(core: Core) -> None:
     """An admin disabled p0 (left the company): their copies are skipped, not queued."""
     from bridge import admin
 
-    thread_id = _thread(core)
+    thread_id = archived_thread(core)
     with writer(core.engine).begin() as conn:
         admin.set_disabled(conn, "p0@example.com")
     post_reply(core, EDITOR, thread_id, "Still here?\n", name="Lee")

@@ -18,9 +18,10 @@ from fastapi.testclient import TestClient
 
 from bridge import admin
 from bridge.core import Core, open_core
-from tests.conftest import make_mail, settings_for
-from tests.factories import create_community, deliver
-from tests.sessions import sign_in
+from tests.support.env import settings_for
+from tests.support.factories import create_community, deliver
+from tests.support.messages import make_mail
+from tests.support.sessions import sign_in
 from threads.db import writer
 from threads.people import external_label, is_external, usable_name
 from web.app import create_app

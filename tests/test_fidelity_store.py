@@ -10,8 +10,9 @@ from sqlalchemy import select
 from bridge.core import open_core
 from bridge.pipeline import steps
 from mail.parse import parse_message
-from tests.conftest import make_mail, settings_for
-from tests.factories import create_community, deliver
+from tests.support.env import settings_for
+from tests.support.factories import create_community, deliver
+from tests.support.messages import make_mail
 from threads.models import Attachment, Message, RawState
 
 SAMPLES = Path(__file__).parent / "data" / "mail"

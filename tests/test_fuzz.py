@@ -1,6 +1,6 @@
 """Fuzzing evidence: every input that ever broke the parser, and a short fuzz run.
 
-The long coverage-guided run is local (tests/fuzz_parse.py with atheris); what
+The long coverage-guided run is local (tests/support/fuzz_parse.py with atheris); what
 it finds is kept under tests/regressions/ and replayed here with the same
 check: no internal error, valid Unicode out, and within a time bound.
 """
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fuzz_parse import MAX_SECONDS, check
+from tests.support.fuzz_parse import MAX_SECONDS, check
 
 REGRESSIONS = Path(__file__).parent / "regressions"
 SEEDS = [

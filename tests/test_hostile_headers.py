@@ -33,9 +33,9 @@ from bridge.outbound.sender import Sender
 from mail.compose import Addressing, ListInfo, Post, compose_notice, compose_post
 from mail.headers import Address
 from mail.parse import parse_message
-from tests.conftest import settings_for
-from tests.factories import bridge_listener, create_community
-from tests.sessions import sign_in
+from tests.support.env import settings_for
+from tests.support.factories import bridge_listener, create_community
+from tests.support.sessions import sign_in
 from threads.db import writer
 from threads.models import Message, Notification, Person, RawMessage, RawState, Thread
 from web.app import create_app

@@ -1,6 +1,6 @@
 """The IMAP poller against a real Dovecot: intake, checkpoints, IDLE, failures, leases, CLI.
 
-Every test starts its own Dovecot (tests/dovecot.py) and delivers mail into it
+Every test starts its own Dovecot (tests/support/dovecot.py) and delivers mail into it
 by IMAP APPEND; the poller reads it into a real inbox on the test's database
 (SQLite, or PostgreSQL with BRIDGE_TEST_BACKEND=postgres). Waits are generous
 "eventually" loops, never timing thresholds: the machine is shared.
@@ -15,16 +15,13 @@ import ssl
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, select, update
+from sqlalchemy import create_engine, select, update
 
 import mail.imap
 from bridge import route_admin
@@ -36,7 +33,7 @@ from bridge.pollers import (
     configured_folders,
     poller_config,
 )
-from bridge.settings import ImapFolderSetting, Settings
+from bridge.settings import ImapFolderSetting
 from bridge.worker import drain
 from mail.envelope import Envelope, Receipt
 from mail.imap import (
@@ -50,41 +47,20 @@ from mail.imap import (
     parse_after_action,
     parse_imap_url,
 )
-from tests.conftest import bridge_env, conversation
-from tests.dovecot import PASSWORD, Dovecot
-from tests.factories import create_community
+from tests.support.dovecot import PASSWORD, Dovecot
+from tests.support.env import bridge_env
+from tests.support.factories import create_community
+from tests.support.imap import ENV, crlf, raw_count, running, tuned, wait_for
+from tests.support.messages import conversation
 from threads.db import writer
 from threads.models import Community, ImapFolder, Message, Notification, RawMessage, utcnow
 
-ENV = "BRIDGE_TEST_IMAP_SECRET"
 RAW = RawMessage.__table__
 FOLDERS = ImapFolder.__table__
 
 
-def crlf(raw: bytes) -> bytes:
-    """Mail as it travels (SMTP DATA, IMAP FETCH): CRLF line ends."""
-    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-
-
 def mails(n: int, prefix: str) -> list[bytes]:
     return [crlf(raw) for raw in conversation(n, prefix)]
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def dovecot() -> Iterator[Dovecot]:
-    server = Dovecot()
-    yield server
-    server.close()
 
 
 @pytest.fixture
@@ -105,30 +81,9 @@ def route(core: Core, url: str, after: str = "leave", **kw: Any) -> int:
         return int(conn.execute(select(FOLDERS.c.id).where(FOLDERS.c.url == stored)).scalar_one())
 
 
-def tuned(core: Core, **overrides: Any) -> Settings:
-    """Settings for a test: quick retries, so waits are short without timing assertions."""
-    update = {"imap_poll_seconds": 0.2, "imap_backoff_max_seconds": 1.0, **overrides}
-    return core.settings.model_copy(update=update)
-
-
-@contextmanager
-def running(core: Core, settings: Settings | None = None, **kw: Any) -> Iterator[ImapPollers]:
-    pollers = ImapPollers(core, settings or tuned(core), **kw)
-    pollers.start()
-    try:
-        yield pollers
-    finally:
-        pollers.stop()
-
-
 def only(pollers: ImapPollers) -> FolderPoller:
     (poller,) = pollers.pollers.values()
     return poller
-
-
-def raw_count(core: Core) -> int:
-    with core.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(RAW)).scalar_one())
 
 
 def raws(core: Core) -> list[Any]:

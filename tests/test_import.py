@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 
 from bridge.core import Core
 from bridge.importer import import_paths
-from tests.conftest import CORPORA, bridge_env, conversation, make_mail
-from tests.factories import create_community
+from tests.support.env import bridge_env
+from tests.support.factories import create_community
+from tests.support.messages import CORPORA, conversation, make_mail
 from threads import queries
 from threads.models import Message, RawMessage
 
@@ -117,7 +118,7 @@ def pairs(groups: list[set[str]]) -> set[frozenset[str]]:
 @pytest.mark.slow
 def test_ksummit_import_agrees_with_reference_threading(core: Core, tmp_path: Path) -> None:
     """Importing the real ksummit corpus threads as References/In-Reply-To do (F1 >= 0.99)."""
-    from tests.reference import reference_threads
+    from tests.support.reference import reference_threads
 
     source = sorted((CORPORA / "ksummit-3k").glob("*.mbox.xz")) if CORPORA.is_dir() else []
     if not source:

@@ -26,7 +26,8 @@ from bridge.cli import main
 from bridge.core import Core, open_core
 from bridge.settings import load_settings
 from mail.envelope import Envelope
-from tests.conftest import bridge_env, make_mail
+from tests.support.env import bridge_env
+from tests.support.messages import make_mail
 from threads.models import RawMessage, RawState
 
 SEPARATOR = b"From archive@example.com Mon Mar  2 09:00:00 2026\n"

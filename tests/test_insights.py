@@ -14,9 +14,9 @@ from sqlalchemy import insert, select
 
 from bridge import admin
 from bridge.core import Core
-from tests.conftest import make_mail
-from tests.factories import create_community, deliver
-from tests.sessions import sign_in
+from tests.support.factories import create_community, deliver
+from tests.support.messages import make_mail
+from tests.support.sessions import sign_in
 from threads import insights as ins
 from threads.db import writer
 from threads.models import ConsentCandidate, Thread, ThreadRead, utcnow

@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from tests.conftest import settings_for
+from tests.support.env import settings_for
 from threads.db import make_engine, migrate, writer
 
 
@@ -174,8 +174,8 @@ def test_upgrade_to_0016_takes_addresses_out_of_the_search_index(tmp_path: Path)
     from alembic.config import Config
 
     from bridge.core import open_core
-    from tests.conftest import make_mail
-    from tests.factories import create_community, deliver
+    from tests.support.factories import create_community, deliver
+    from tests.support.messages import make_mail
     from threads import search
     from threads.db import MIGRATIONS
 

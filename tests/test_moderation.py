@@ -11,8 +11,9 @@ from sqlalchemy import select
 from bridge import admin, moderation
 from bridge.core import Core, open_core
 from bridge.errors import UsageError
-from tests.conftest import make_mail, settings_for
-from tests.factories import create_community, deliver
+from tests.support.env import settings_for
+from tests.support.factories import create_community, deliver
+from tests.support.messages import make_mail
 from threads.db import writer
 from threads.models import Message, RawState
 

@@ -8,19 +8,15 @@ mail is read from the Maildir outbox; links are followed through the app.
 
 from __future__ import annotations
 
-import mailbox
-import re
 import smtplib
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
 from bs4 import BeautifulSoup
-from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from bridge import admin, route_admin
@@ -30,10 +26,23 @@ from bridge.pipeline import nudges
 from bridge.worker import drain
 from mail.envelope import Envelope
 from mail.tokens import consent_link_token
-from tests.conftest import make_mail, settings_for
-from tests.dnsstub import DNSStub
-from tests.factories import bridge_listener
-from tests.sessions import sign_in
+from tests.support import replies
+from tests.support.dnsstub import DNSStub
+from tests.support.env import settings_for
+from tests.support.factories import bridge_listener
+from tests.support.messages import make_mail
+from tests.support.nudges import (
+    PUBLIC,
+    click,
+    client_for,
+    form_token,
+    links_of,
+    nudges_in,
+    outbox,
+    plain,
+)
+from tests.support.replies import send
+from tests.support.sessions import sign_in
 from threads import consent
 from threads.db import writer
 from threads.models import (
@@ -45,39 +54,22 @@ from threads.models import (
     RawState,
     Thread,
 )
-from web.app import create_app
 
 DOMAIN = "bridge.example"
-PUBLIC = "https://bridge.example.com"
 ANA = "ana@example.com"
 BOB = "bob@example.com"
 CAL = "cal@example.com"
-LINK = re.compile(re.escape(PUBLIC) + r"/consent/[A-Za-z0-9_-]+")
 
 
 @pytest.fixture
 def core(tmp_path: Path) -> Iterator[Core]:
-    c = open_core(
-        settings_for(
-            tmp_path / "data",
-            mail_domain=DOMAIN,
-            public_url=PUBLIC,
-            org_domains=["example.com"],
-            trusted_authserv_ids=["mx.example.com"],
-            nudge_daily_cap=2,
-        )
-    )
-    with writer(c.engine).begin() as conn:
-        admin.add_community(conn, "eng", "Engineering", addresses=["eng@lists.example.com"])
+    c = replies.open_reply_core(tmp_path / "data", org_domains=["example.com"], nudge_daily_cap=2)
     yield c
     c.close()
 
 
-@pytest.fixture
-def smtp_port(core: Core) -> Iterator[int]:
-    """The real listener on a free loopback port, wired as `bridge serve` wires it."""
-    with bridge_listener(core, DOMAIN) as port:
-        yield port
+# The real listener, wired as `bridge serve` wires it, on this module's core.
+smtp_port = replies.smtp_port
 
 
 def community_id(core: Core, slug: str = "eng") -> int:
@@ -130,27 +122,6 @@ def make_candidate(
     return cid
 
 
-def outbox(core: Core) -> list[EmailMessage]:
-    Sender(core.engine, core.settings).deliver_due()
-    box = mailbox.Maildir(core.settings.outbox_dir, create=True)
-    return [message_from_bytes(bytes(m), policy=policy.default) for m in box]  # type: ignore[misc]
-
-
-def nudges_in(core: Core) -> list[EmailMessage]:
-    return [m for m in outbox(core) if str(m["Message-ID"]).startswith("<nudge.")]
-
-
-def plain(msg: EmailMessage) -> str:
-    return str(msg.get_body(("plain",)).get_content())  # type: ignore[union-attr]
-
-
-def links_of(msg: EmailMessage) -> tuple[str, str]:
-    """(open, keep private) links, in the order the nudge gives them."""
-    found = LINK.findall(plain(msg))
-    assert len(found) == 2, plain(msg)
-    return found[0], found[1]
-
-
 def candidate(core: Core, cid: int) -> Any:
     with core.engine.connect() as conn:
         return conn.execute(
@@ -165,22 +136,6 @@ def raw_states(core: Core, cid: int) -> set[str]:
             select(raw.c.state).join(cm, cm.c.raw_id == raw.c.id).where(cm.c.candidate_id == cid)
         )
         return set(rows.scalars())
-
-
-def client_for(core: Core) -> TestClient:
-    return TestClient(create_app(core), base_url=PUBLIC, follow_redirects=False)
-
-
-def form_token(page: str) -> str:
-    soup = BeautifulSoup(page, "html.parser")
-    return str(soup.find("input", attrs={"name": "csrf_token"})["value"])  # type: ignore[index]
-
-
-def click(client: TestClient, link: str, action: str) -> Any:
-    """What a person does: follow the mailed link, then press the page's button."""
-    page = client.get(link)
-    assert page.status_code == 200, page.text
-    return client.post(link, data={"action": action, "csrf_token": form_token(page.text)})
 
 
 # --- the nudge --------------------------------------------------------------------------
@@ -346,11 +301,6 @@ def test_cap_counts_per_person(core: Core) -> None:
 
 
 # --- answers by mail ----------------------------------------------------------------------
-
-
-def send(port: int, msg: EmailMessage, rcpt: str) -> None:
-    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
-        client.send_message(msg, from_addr=msg["From"].addresses[0].addr_spec, to_addrs=[rcpt])
 
 
 def answer(nudge: EmailMessage, *, sender: str, body: str, **headers: str) -> EmailMessage:

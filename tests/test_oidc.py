@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -31,8 +30,9 @@ from joserfc.jwk import KeySet, RSAKey
 
 from bridge import admin
 from bridge.core import Core, open_core
-from tests.conftest import settings_for
-from tests.csrf_checks import assert_token_rotated, form_token
+from tests.support.csrf_checks import assert_token_rotated, form_token
+from tests.support.env import settings_for
+from tests.support.net import free_port
 from threads.db import writer
 from web.app import create_app
 
@@ -45,7 +45,7 @@ class Provider:
         self.email = "ana@example.com"
         self.email_verified = True
         self.codes: dict[str, dict[str, str]] = {}
-        self.port = _free_port()
+        self.port = free_port()
         self.issuer = f"http://127.0.0.1:{self.port}"
 
     def app(self) -> FastAPI:
@@ -94,12 +94,6 @@ class Provider:
             return KeySet([self.key]).as_dict(private=False)
 
         return app
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

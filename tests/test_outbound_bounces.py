@@ -19,16 +19,13 @@ from bridge.core import Core
 from bridge.outbound.sender import Sender
 from bridge.posting import post_reply
 from mail.envelope import Envelope
-from tests.test_reply_by_email import (  # noqa: F401 (core and smtp_port are fixtures)
-    DOMAIN,
-    EDITOR,
-    core,
-    mail_to,
-    send,
-    smtp_port,
-    web_reply_mailed,
-)
+from tests.support import replies
+from tests.support.replies import DOMAIN, EDITOR, mail_to, send, web_reply_mailed
 from threads.models import MailAddress, MailEvent, Notification, RawMessage
+
+# The reply set-up's fixtures (tests/support/replies.py) in place of the plain core.
+core = replies.core
+smtp_port = replies.smtp_port
 
 _serial = itertools.count()
 
@@ -59,13 +56,13 @@ def dsn(failed: str, *, status: str = "5.1.1", action: str = "failed") -> EmailM
     return message_from_bytes(raw.encode(), policy=policy.default)  # type: ignore[return-value]
 
 
-def verp(core: Core, address: str) -> str:  # noqa: F811
+def verp(core: Core, address: str) -> str:
     """The envelope sender our copy to `address` went out with (Return-Path in the outbox)."""
     (mail,) = mail_to(core, address)[-1:]
     return str(mail["Return-Path"]).strip("<>")
 
 
-def test_dsn_to_verp_address_marks_and_stops_after_the_limit(core: Core, smtp_port: int) -> None:  # noqa: F811
+def test_dsn_to_verp_address_marks_and_stops_after_the_limit(core: Core, smtp_port: int) -> None:
     """Each hard bounce counts; at the limit (3) the address gets no more mail, visibly."""
     thread_id, _ = web_reply_mailed(core)
     sender = Sender(core.engine, core.settings)
@@ -101,7 +98,7 @@ def test_dsn_to_verp_address_marks_and_stops_after_the_limit(core: Core, smtp_po
     assert last == ("disabled",)
 
 
-def test_forged_verp_or_unknown_address_marks_nothing(core: Core, smtp_port: int) -> None:  # noqa: F811
+def test_forged_verp_or_unknown_address_marks_nothing(core: Core, smtp_port: int) -> None:
     """A report to a made-up VERP token, or naming someone we never mailed, changes nothing."""
     web_reply_mailed(core)
     with pytest.raises(smtplib.SMTPRecipientsRefused):  # refused at RCPT by the listener
@@ -122,7 +119,7 @@ def test_forged_verp_or_unknown_address_marks_nothing(core: Core, smtp_port: int
         assert len(conn.execute(select(MailEvent)).all()) == 2
 
 
-def test_plain_bounce_address_believed_for_addresses_we_mailed(core: Core, smtp_port: int) -> None:  # noqa: F811
+def test_plain_bounce_address_believed_for_addresses_we_mailed(core: Core, smtp_port: int) -> None:
     """Without VERP, a DSN's failed recipient counts only if we mailed it lately."""
     web_reply_mailed(core)
     send(smtp_port, dsn("x@example.com"), f"bounces@{DOMAIN}")
@@ -135,7 +132,7 @@ def test_plain_bounce_address_believed_for_addresses_we_mailed(core: Core, smtp_
     assert (state.address, state.hard_bounces) == ("x@example.com", 1)
 
 
-def test_reply_to_address_is_not_taken_for_a_bounce(core: Core) -> None:  # noqa: F811
+def test_reply_to_address_is_not_taken_for_a_bounce(core: Core) -> None:
     """Sanity: every copy's Reply-To is a reply address, its envelope a bounce address."""
     web_reply_mailed(core)
     (mine,) = mail_to(core, "y@example.com")

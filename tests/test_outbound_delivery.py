@@ -7,11 +7,9 @@ timeout). A relay that is down is a port nobody listens on.
 
 from __future__ import annotations
 
-import asyncio
 import email
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import timedelta
 from email import policy
 from pathlib import Path
@@ -26,36 +24,13 @@ from bridge.core import Core, open_core
 from bridge.outbound.notices import send_notice
 from bridge.outbound.sender import Sender, queue_notice
 from mail.envelope import Envelope, Receipt
-from tests.conftest import settings_for
-from tests.test_serve_e2e import free_port
-from tests.test_smtp import certificate  # noqa: F401 (fixture)
+from tests.support.env import settings_for
+from tests.support.net import free_port
+from tests.support.relay import RelayHandler
 from threads.db import writer
 from threads.models import MailAddress, OutboundMail, utcnow
 
 DOMAIN = "bridge.example"
-
-
-@dataclass
-class RelayHandler:
-    """Answers per the script (one entry per message, then accepts); records what it took."""
-
-    script: list[str] = field(default_factory=list)
-    received: list[tuple[str, list[str], bytes]] = field(default_factory=list)
-    stall: float = 0.0
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, _o: Any):
-        if self.script and self.script[0].startswith("rcpt "):
-            return self.script.pop(0).removeprefix("rcpt ")
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.stall:
-            await asyncio.sleep(self.stall)
-        if self.script:
-            return self.script.pop(0)
-        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
-        return "250 2.0.0 queued"
 
 
 @pytest.fixture
@@ -287,7 +262,7 @@ class Everyone:
 
 @pytest.fixture
 def tls_relay(
-    certificate: tuple[Path, Path],  # noqa: F811
+    certificate: tuple[Path, Path],
 ) -> Iterator[tuple[int, Recorder, Path]]:
     from mail.smtp import SMTPListener, hash_password, tls_context
 

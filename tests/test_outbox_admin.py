@@ -7,7 +7,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bridge.core import Core
-from tests.test_reply_by_email import core, web_reply_mailed  # noqa: F401 (fixture)
+from tests.support import replies
+from tests.support.replies import web_reply_mailed
 from threads import outbound
 from threads.access import ANONYMOUS, LOCAL_ADMIN, Viewer
 from threads.db import writer
@@ -15,14 +16,17 @@ from threads.models import MailAddress
 from web.app import create_app
 from web.viewer import current_viewer
 
+# The reply set-up's fixtures (tests/support/replies.py) in place of the plain core.
+core = replies.core
 
-def client_as(core: Core, viewer: Viewer) -> TestClient:  # noqa: F811
+
+def client_as(core: Core, viewer: Viewer) -> TestClient:
     app = create_app(core)
     app.dependency_overrides[current_viewer] = lambda: viewer
     return TestClient(app, base_url="https://testserver", raise_server_exceptions=False)
 
 
-def test_admin_sees_sent_mail_and_its_headers(core: Core) -> None:  # noqa: F811
+def test_admin_sees_sent_mail_and_its_headers(core: Core) -> None:
     """The outbox lists each copy with its state; one message shows its header and text."""
     web_reply_mailed(core)
     client = client_as(core, LOCAL_ADMIN)
@@ -37,7 +41,7 @@ def test_admin_sees_sent_mail_and_its_headers(core: Core) -> None:  # noqa: F811
     assert "Agreed, ship it on Monday." in detail.text
 
 
-def test_bounced_addresses_show_why_and_can_be_sent_to_again(core: Core) -> None:  # noqa: F811
+def test_bounced_addresses_show_why_and_can_be_sent_to_again(core: Core) -> None:
     """A stopped address is listed with the last reason; an admin re-enables it."""
     with writer(core.engine).begin() as conn:
         for _ in range(3):
@@ -61,7 +65,7 @@ def test_bounced_addresses_show_why_and_can_be_sent_to_again(core: Core) -> None
     assert (state.disabled, state.hard_bounces) == (False, 0)
 
 
-def test_not_for_anyone_else(core: Core) -> None:  # noqa: F811
+def test_not_for_anyone_else(core: Core) -> None:
     """Anonymous and ordinary people get 404, as for a page that does not exist."""
     web_reply_mailed(core)
     for viewer in (ANONYMOUS, Viewer(email="ana@example.com", person_id=1)):
@@ -70,7 +74,7 @@ def test_not_for_anyone_else(core: Core) -> None:  # noqa: F811
             assert client.get(path).status_code == 404
 
 
-def test_cli_lists_outbox_and_bounces(core: Core) -> None:  # noqa: F811
+def test_cli_lists_outbox_and_bounces(core: Core) -> None:
     """`bridge outbox --json` and `--bounces` show the same as the pages; --enable resumes."""
     import json
 

@@ -21,7 +21,7 @@ from mail.parse import (
     parse_message,
     safe_filename,
 )
-from tests.conftest import corpus_messages
+from tests.support.messages import corpus_messages
 
 SAMPLES = Path(__file__).parent / "data" / "mail"
 STDLIB_SAMPLES = Path(email.__file__).parent.parent / "test" / "test_email" / "data"

@@ -7,7 +7,7 @@ header sections full of encoded-words (valid and broken), raw 8-bit bytes,
 folding and junk. The bytes are written by hand, not by the email package,
 so they can be as wrong as real mail. Whatever comes in, the parser returns
 without an internal error and every text it returns is valid Unicode
-(tests/fuzz_parse.py `check`).
+(tests/support/fuzz_parse.py `check`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import quopri
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fuzz_parse import check
+from tests.support.fuzz_parse import check
 
 CHARSETS = [
     "utf-8",

@@ -9,9 +9,9 @@ import pytest
 
 from bridge.core import Core
 from bridge.pipeline.parsepool import Failed, ParsePool, Prepared, TimedOut
-from tests.conftest import make_mail
-from tests.factories import create_community, deliver
-from tests.parse_stubs import slow_or_crashing
+from tests.support.factories import create_community, deliver
+from tests.support.messages import make_mail
+from tests.support.parse_stubs import slow_or_crashing
 from threads.models import RawState
 
 

@@ -1,6 +1,6 @@
 """Every mail file that peer projects test with parses, and its text trims, without an error.
 
-The files come from tests/peers.py (fetched by `make test`, never committed):
+The files come from tests/support/peers.py (fetched by `make test`, never committed):
 talon, HyperKitty, Mailman, mail-parser and salmon-mail source distributions
 and the email-reply-parser npm package. They include malformed, misencoded
 and real phishing mail, so this is a robustness test on hostile input:
@@ -17,7 +17,7 @@ import pytest
 from mail.html import html_to_text
 from mail.parse import ParsedMessage, parse_message
 from mail.trim import split_reply
-from tests.peers import PEERS, Fixture, fixtures, messages, peer_root, skip_reason
+from tests.support.peers import PEERS, Fixture, fixtures, messages, peer_root, skip_reason
 
 pytestmark = pytest.mark.peers
 

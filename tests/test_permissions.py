@@ -26,13 +26,13 @@ import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from starlette.routing import Mount
 
 from bridge import admin
 from bridge.core import open_core
-from tests.conftest import settings_for
-from tests.factories import deliver
-from tests.sessions import sign_in
+from tests.support.env import settings_for
+from tests.support.factories import deliver
+from tests.support.routes import app_routes
+from tests.support.sessions import sign_in
 from threads.db import writer
 from threads.models import Attachment, Message, Thread
 from web.app import create_app
@@ -205,23 +205,6 @@ POLICY: dict[tuple[str, str], Policy] = {
 DENIED = (403, 404)
 PER_COMMUNITY = {"read", "post", "act", "moderate", "member"}
 COMMUNITY_PARAM = re.compile(r"{(slug|thread_id|message_pk|attachment_id)}")
-
-
-def app_routes(app: Any) -> Iterator[tuple[str, str]]:
-    """(method, path) of every route, through included routers and mounts."""
-
-    def walk(routes: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
-        for route in routes:
-            if hasattr(route, "original_router"):  # FastAPI's included router
-                yield from walk(route.original_router.routes, prefix + route.include_context.prefix)
-            elif isinstance(route, Mount):
-                yield ("GET", prefix + route.path)
-            else:
-                for method in sorted(route.methods or ()):
-                    if method != "HEAD":
-                        yield (method, prefix + route.path)
-
-    return walk(app.routes)
 
 
 @pytest.fixture(scope="module")

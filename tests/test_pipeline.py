@@ -9,8 +9,9 @@ from bridge import moderation, route_admin
 from bridge.core import Core
 from bridge.pipeline import steps
 from mail.envelope import Envelope
-from tests.conftest import make_mail, settings_for
-from tests.factories import create_community, deliver
+from tests.support.env import settings_for
+from tests.support.factories import create_community, deliver
+from tests.support.messages import make_mail
 from threads.db import writer
 from threads.models import HoldKind, Message, RawMessage, RawState, Thread
 

@@ -8,8 +8,7 @@ from sqlalchemy import select
 from bridge import admin
 from bridge.core import Core
 from bridge.posting import PostRefused, post_reply
-from mail.envelope import Envelope
-from tests.conftest import conversation
+from tests.support.replies import archived_thread
 from threads.access import ANONYMOUS, LOCAL_ADMIN
 from threads.db import writer
 from threads.models import Message, Notification, RawMessage
@@ -18,13 +17,7 @@ from threads.models import Message, Notification, RawMessage
 def _thread(core: Core) -> int:
     with writer(core.engine).begin() as conn:
         admin.add_community(conn, "eng", "Engineering", addresses=["eng@lists.example.com"])
-    ids = [
-        core.inbox.accept(raw, Envelope("smtp", community_hint="eng")).raw_id
-        for raw in conversation(3)
-    ]
-    core.pipeline.run(ids)
-    with core.engine.connect() as conn:
-        return conn.execute(select(Message.thread_id).limit(1)).scalar_one()
+    return archived_thread(core, source="smtp")
 
 
 def test_web_reply_is_filed_in_the_thread_and_owed_to_participants(core: Core) -> None:

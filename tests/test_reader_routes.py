@@ -36,9 +36,9 @@ from starlette.routing import Mount, Route
 from bridge import admin
 from bridge.core import Core, open_core
 from mail.tokens import unsubscribe_token
-from tests.conftest import settings_for
-from tests.factories import bridge_listener, create_community
-from tests.sessions import sign_in
+from tests.support.env import settings_for
+from tests.support.factories import bridge_listener, create_community
+from tests.support.sessions import sign_in
 from threads.db import writer
 from threads.models import Attachment, Message, RawMessage
 from web.app import create_app

@@ -7,10 +7,7 @@ into; inbound replies are sent with smtplib to the real listener on loopback.
 
 from __future__ import annotations
 
-import mailbox
 import smtplib
-from collections.abc import Iterator
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import getaddresses
 from pathlib import Path
@@ -26,64 +23,24 @@ from bridge.posting import post_reply
 from bridge.worker import drain
 from mail.envelope import Envelope
 from mail.tokens import read_reply_token
-from tests.conftest import conversation, settings_for
-from tests.factories import bridge_listener
-from threads.access import Viewer
+from tests.support import replies
+from tests.support.env import settings_for
+from tests.support.replies import (
+    DOMAIN,
+    EDITOR,
+    PUBLIC,
+    archived_thread,
+    mail_to,
+    outbox,
+    send,
+    web_reply_mailed,
+)
 from threads.db import writer
 from threads.models import Message, Notification, OutboundMail, RawMessage, ThreadSubscription
 
-DOMAIN = "bridge.example"
-# Replies on the web come from a signed-in person (an admin, so any community is open).
-EDITOR = Viewer(email="lee@example.com", is_admin=True)
-PUBLIC = "https://bridge.example.com"
-
-
-@pytest.fixture
-def core(tmp_path: Path) -> Iterator[Core]:
-    c = open_core(
-        settings_for(
-            tmp_path / "data",
-            mail_domain=DOMAIN,
-            public_url=PUBLIC,
-            trusted_authserv_ids=["mx.example.com"],
-        )
-    )
-    with writer(c.engine).begin() as conn:
-        admin.add_community(conn, "eng", "Engineering", addresses=["eng@lists.example.com"])
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def smtp_port(core: Core) -> Iterator[int]:
-    """The real listener on a free loopback port, wired as `bridge serve` wires it."""
-    with bridge_listener(core, DOMAIN) as port:
-        yield port
-
-
-def _thread(core: Core) -> int:
-    """An archived three-message conversation (imported: no mail goes out for history)."""
-    ids = [
-        core.inbox.accept(raw, Envelope("import", community_hint="eng")).raw_id
-        for raw in conversation(3)
-    ]
-    core.pipeline.run(ids)
-    with core.engine.connect() as conn:
-        return conn.execute(select(Message.thread_id).limit(1)).scalar_one()
-
-
-def outbox(core: Core) -> list[EmailMessage]:
-    box = mailbox.Maildir(core.settings.outbox_dir, create=True)
-    return [message_from_bytes(bytes(m), policy=policy.default) for m in box]  # type: ignore[misc]
-
-
-def mail_to(core: Core, address: str) -> list[EmailMessage]:
-    return [m for m in outbox(core) if m["To"].addresses[0].addr_spec == address]
-
-
-def send(port: int, msg: EmailMessage, rcpt: str) -> None:
-    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
-        client.send_message(msg, from_addr=msg["From"].addresses[0].addr_spec, to_addrs=[rcpt])
+# The reply set-up's fixtures (tests/support/replies.py) in place of the plain core.
+core = replies.core
+smtp_port = replies.smtp_port
 
 
 def reply_to(original: EmailMessage, *, sender: str, body: str, **headers: str) -> EmailMessage:
@@ -119,15 +76,6 @@ QUOTED = (
 def rows(core: Core, model: Any, *where: Any) -> list[Any]:
     with core.engine.connect() as conn:
         return list(conn.execute(select(model.__table__).where(*where)).all())
-
-
-def web_reply_mailed(core: Core) -> tuple[int, int]:
-    thread_id = _thread(core)
-    pk = post_reply(core, EDITOR, thread_id, "Agreed, ship it on Monday.\n", name="Local Admin")
-    report = Sender(core.engine, core.settings).run_once()
-    assert report.composed == 5
-    assert report.sent == 5
-    return thread_id, pk
 
 
 def test_web_reply_reaches_participants_with_threading_and_list_headers(core: Core) -> None:
@@ -379,7 +327,7 @@ def _reply_with_attachment(core: Core, size: int) -> None:
 
 def test_small_attachments_travel_with_the_copy(core: Core) -> None:
     """Under outbound_attachments_max_bytes the file is attached; the text says so."""
-    _thread(core)
+    archived_thread(core)
     _reply_with_attachment(core, 1000)
     (copy,) = mail_to(core, "x@example.com")
     (attachment,) = list(copy.iter_attachments())
@@ -401,7 +349,7 @@ def test_large_attachments_are_linked(tmp_path: Path) -> None:
     try:
         with writer(c.engine).begin() as conn:
             admin.add_community(conn, "eng", "Engineering", addresses=["eng@lists.example.com"])
-        _thread(c)
+        archived_thread(c)
         _reply_with_attachment(c, 1000)
         (copy,) = mail_to(c, "x@example.com")
         assert list(copy.iter_attachments()) == []

@@ -19,10 +19,11 @@ from sqlalchemy import func, select
 from bridge.core import Core, open_core
 from bridge.settings import load_settings
 from mail.envelope import Envelope
-from tests.conftest import bridge_env, make_mail
-from tests.factories import create_community
-from tests.test_serve_e2e import free_port, wait_for
-from tests.test_store import _oracle_input, partition
+from tests.support.env import bridge_env
+from tests.support.factories import create_community
+from tests.support.messages import make_mail
+from tests.support.net import free_port, wait_for
+from tests.support.oracle import oracle_input, partition
 from threads.models import Message, RawMessage, RawState
 from threads.threading import group_threads
 
@@ -136,7 +137,7 @@ def test_two_listeners_three_workers_file_everything_once(shared) -> None:
     wait_for(lambda: states(core).get("pending", 0) == 0, timeout=120)
     assert states(core) == {"done": len(mails), "duplicate": len(mails[::7])}
     assert real_messages(core) == len(mails)
-    assert partition(core) == set(group_threads(_oracle_input(m) for m in mails))
+    assert partition(core) == set(group_threads(oracle_input(m) for m in mails))
 
 
 @pytest.mark.slow
@@ -161,5 +162,5 @@ def test_a_killed_worker_loses_nothing(shared) -> None:
     wait_for(lambda: states(core).get("pending", 0) == 0, timeout=120)
     assert states(core) == {"done": len(mails)}
     assert real_messages(core) == len(mails)
-    assert partition(core) == set(group_threads(_oracle_input(m) for m in mails))
+    assert partition(core) == set(group_threads(oracle_input(m) for m in mails))
     print(f"killed with {left} pending, {held_by_dead} of them under the dead worker's lease")

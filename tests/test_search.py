@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bridge.core import Core
-from tests.conftest import make_mail
-from tests.factories import create_community, deliver
+from tests.support.factories import create_community, deliver
+from tests.support.messages import make_mail
 from threads import search
 
 DAY = datetime(2026, 3, 2, tzinfo=UTC)

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.core import Core
-from tests.conftest import make_mail
-from tests.factories import create_community, deliver
+from tests.support.factories import create_community, deliver
+from tests.support.messages import make_mail
 from threads import search
 from threads.search.language import All, Any_, Filter, Not, Term, describe_query, parse_query
 
@@ -36,7 +36,7 @@ def with_attachment(raw: bytes, filename: str = "notes.pdf") -> bytes:
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory) -> Core:
     from bridge.core import open_core
-    from tests.conftest import settings_for
+    from tests.support.env import settings_for
 
     core = open_core(settings_for(tmp_path_factory.mktemp("search") / "data"))
     create_community(core)
@@ -417,7 +417,7 @@ def test_subject_matches_outrank_body_matches(archive: Core) -> None:
 def test_recency_breaks_ties_and_paging_is_stable(tmp_path) -> None:
     """Equally relevant messages come newest first; pages do not overlap."""
     from bridge.core import open_core
-    from tests.conftest import settings_for
+    from tests.support.env import settings_for
 
     core = open_core(settings_for(tmp_path / "data"))
     try:
@@ -447,7 +447,7 @@ def test_recency_breaks_ties_and_paging_is_stable(tmp_path) -> None:
 def test_relevance_outweighs_age(tmp_path) -> None:
     """An old message about the word beats a new one that merely mentions it."""
     from bridge.core import open_core
-    from tests.conftest import settings_for
+    from tests.support.env import settings_for
 
     core = open_core(settings_for(tmp_path / "data"))
     try:
@@ -494,7 +494,7 @@ def test_operators_alone_scan_a_bounded_window(archive: Core, monkeypatch) -> No
 def test_recipient_lists_stored_as_json_null_do_not_break_to_and_cc(tmp_path) -> None:
     """A message whose To/Cc column holds JSON null is simply not a match."""
     from bridge.core import open_core
-    from tests.conftest import settings_for
+    from tests.support.env import settings_for
     from threads.db import writer
 
     core = open_core(settings_for(tmp_path / "data"))

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from bridge.core import Core
-from tests.conftest import make_mail
-from tests.factories import create_community, deliver
+from tests.support.factories import create_community, deliver
+from tests.support.messages import make_mail
 from threads import search
 from threads.search.language import parse_query
 
@@ -21,7 +21,7 @@ from threads.search.language import parse_query
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Core]:
     from bridge.core import open_core
-    from tests.conftest import settings_for
+    from tests.support.env import settings_for
 
     core = open_core(settings_for(tmp_path_factory.mktemp("phrases") / "data"))
     create_community(core)

@@ -1,7 +1,7 @@
 """Sender authentication (mail/sender_auth): DKIM, ARC, SPF, DMARC against a real DNS server.
 
-Keys are generated here, published on a DNS stub on loopback (tests/dnsstub.py)
-and messages signed and sealed for real with dkimpy (tests/dkimkeys.py).
+Keys are generated here, published on a DNS stub on loopback (tests/support/dnsstub.py)
+and messages signed and sealed for real with dkimpy (tests/support/dkimkeys.py).
 Domains: org.example (the sender's organisation), lists.example (a mailing
 list that rewrites and ARC-seals), attacker.example (signs with its own key).
 """
@@ -17,9 +17,9 @@ from mail.parse import parse_message
 from mail.sender_auth import Resolver, Verdict, trusted_verdict, verify
 from mail.sender_auth.dns import DNSTempError, _nameserver
 from mail.sender_auth.signatures import MAX_SIGNATURES
-from tests.conftest import corpus_messages, make_mail
-from tests.dkimkeys import DkimKey
-from tests.dnsstub import DNSStub, silent_udp
+from tests.support.dkimkeys import DkimKey
+from tests.support.dnsstub import DNSStub, silent_udp
+from tests.support.messages import corpus_messages, make_mail
 
 ORG = "org.example"
 FROM = "Ana Lima <ana@org.example>"

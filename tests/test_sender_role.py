@@ -17,9 +17,10 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
-from tests.conftest import bridge_env, make_mail
-from tests.test_outbound_delivery import RelayHandler
-from tests.test_serve_e2e import free_port, wait_for
+from tests.support.env import bridge_env
+from tests.support.messages import make_mail
+from tests.support.net import free_port, wait_for
+from tests.support.relay import RelayHandler
 
 LIST = ("--address", "eng@lists.example.com")
 

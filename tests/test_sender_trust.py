@@ -2,7 +2,7 @@
 
 Mail goes through the real SMTP listener on loopback; DKIM signatures are made
 for real with dkimpy; DNS answers come from a stub server on loopback
-(tests/dnsstub.py) that publishes the test domains' keys, SPF and DMARC. The
+(tests/support/dnsstub.py) that publishes the test domains' keys, SPF and DMARC. The
 attack these tests stand for: someone who has a thread's Message-ID (every
 original recipient, outsiders on Cc included) writes a reply "From:" a
 member with their own address on Cc, to be filed as the member and to get
@@ -24,10 +24,11 @@ from bridge.core import Core, open_core
 from bridge.posting import post_reply
 from bridge.worker import drain
 from mail.envelope import Envelope
-from tests.conftest import make_mail, settings_for
-from tests.dkimkeys import DkimKey
-from tests.dnsstub import DNSStub
-from tests.factories import bridge_listener
+from tests.support.dkimkeys import DkimKey
+from tests.support.dnsstub import DNSStub
+from tests.support.env import settings_for
+from tests.support.factories import bridge_listener
+from tests.support.messages import make_mail
 from threads.access import viewer_for
 from threads.db import writer
 from threads.models import (

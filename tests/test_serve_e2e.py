@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import bridge_env, conversation
-from tests.smtp_load import free_port, wait_for
+from tests.support.env import bridge_env
+from tests.support.messages import conversation
+from tests.support.net import free_port, wait_for
 
 
 @pytest.fixture

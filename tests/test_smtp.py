@@ -9,12 +9,10 @@ socket. Replies are compared with the named replies of `mail.smtp.Reply`.
 from __future__ import annotations
 
 import re
-import shutil
 import smtplib
 import socket
 import ssl
 import struct
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -38,9 +36,10 @@ from mail.smtp import (
     verify_password,
 )
 from mail.smtp.commit import GroupCommit
-from tests.conftest import make_mail, settings_for
-from tests.factories import bridge_listener, create_community
-from tests.test_serve_e2e import free_port, wait_for
+from tests.support.env import settings_for
+from tests.support.factories import bridge_listener, create_community
+from tests.support.messages import make_mail
+from tests.support.net import free_port, wait_for
 from threads.db import writer
 from threads.models import RawMessage
 
@@ -705,25 +704,6 @@ def test_trickling_data_is_cut_at_the_data_deadline(
 
 
 # --- STARTTLS and AUTH ---------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1, made with the openssl command."""
-    if not shutil.which("openssl"):
-        pytest.skip("openssl not installed")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-nodes", "-days", "2", "-subj", "/CN=test"),
-            *("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"),
-            *("-keyout", str(key), "-out", str(cert), "-addext", "subjectAltName=IP:127.0.0.1"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
 
 
 def client_tls(cert: Path) -> ssl.SSLContext:

@@ -19,17 +19,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import bridge_env
-from tests.smtp_load import (
+from tests.support.env import bridge_env
+from tests.support.net import free_port, wait_for
+from tests.support.smtp_load import (
     CLIENTS,
     KILL_AFTER,
     PER_CLIENT,
     Client,
     add_list_community,
-    free_port,
     serve,
     stored_message_ids,
-    wait_for,
 )
 
 

@@ -10,23 +10,13 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bridge.core import Core, open_core
-from mail.parse import parse_message
-from tests.conftest import conversation, make_mail, settings_for
-from tests.factories import create_community, deliver
+from tests.support.env import settings_for
+from tests.support.factories import create_community, deliver
+from tests.support.messages import conversation, make_mail
+from tests.support.oracle import oracle_input, partition
 from threads import queries
 from threads.models import Message, Thread
-from threads.threading import group_threads, thread_input
-
-
-def partition(core: Core) -> set[frozenset[str]]:
-    with core.engine.connect() as conn:
-        rows = conn.execute(
-            select(Message.thread_id, Message.message_id).where(Message.placeholder.is_(False))
-        ).all()
-    groups: dict[int, set[str]] = {}
-    for tid, mid in rows:
-        groups.setdefault(tid, set()).add(mid)
-    return {frozenset(g) for g in groups.values()}
+from threads.threading import group_threads
 
 
 def test_reply_before_parent_joins_when_parent_arrives(core: Core) -> None:
@@ -263,7 +253,7 @@ def test_subject_windows_give_the_oracle_partition_in_any_order(tmp_path_factory
     """Filing reads only a window of same-subject mail; the result still equals the oracle's."""
     msgs = _recurring_subject()
     got = _filed_in_order(tmp_path_factory.mktemp("window"), msgs, order)
-    assert got == set(group_threads(_oracle_input(m) for m in msgs))
+    assert got == set(group_threads(oracle_input(m) for m in msgs))
     assert frozenset({"w0@example.com", "l1@example.com", "l29@example.com"}) in got
     assert frozenset({"l31@example.com"}) in got
 
@@ -276,7 +266,7 @@ def test_any_arrival_order_gives_the_oracle_partition(tmp_path_factory, order) -
     """The store's incremental threading equals the pure batch oracle, whatever the order."""
     msgs = _mixed_set()
     got = _filed_in_order(tmp_path_factory.mktemp("perm"), msgs, order)
-    assert got == set(group_threads(_oracle_input(m) for m in msgs))
+    assert got == set(group_threads(oracle_input(m) for m in msgs))
 
 
 def _filed_in_order(data: Path, msgs: list[bytes], order: list[int]) -> set[frozenset[str]]:
@@ -289,18 +279,3 @@ def _filed_in_order(data: Path, msgs: list[bytes], order: list[int]) -> set[froz
         return partition(core)
     finally:
         core.close()
-
-
-def _oracle_input(raw: bytes):
-    p = parse_message(raw)
-    recipients = [a.address.lower() for a in (*p.to, *p.cc)]
-    return thread_input(
-        message_id=p.message_id or "",
-        in_reply_to=" ".join(f"<{i}>" for i in p.in_reply_to) or None,
-        references=" ".join(f"<{i}>" for i in p.references) or None,
-        thread_index=p.thread_index,
-        subject=p.subject,
-        date=p.date,
-        sender=p.from_.address.lower() if p.from_ else "",
-        recipients=recipients,
-    )

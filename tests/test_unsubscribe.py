@@ -11,9 +11,13 @@ from sqlalchemy import select
 from bridge.core import Core
 from bridge.outbound.sender import Sender
 from bridge.posting import post_reply
-from tests.test_reply_by_email import EDITOR, core, mail_to, web_reply_mailed  # noqa: F401 (fixture)
+from tests.support import replies
+from tests.support.replies import EDITOR, mail_to, web_reply_mailed
 from threads.models import DeliveryPreference, ThreadSubscription
 from web.app import create_app
+
+# The reply set-up's fixtures (tests/support/replies.py) in place of the plain core.
+core = replies.core
 
 
 def links(msg: EmailMessage) -> tuple[str, str]:
@@ -28,13 +32,13 @@ def path(url: str) -> str:
     return "/" + url.split("/", 3)[3]
 
 
-def anonymous(core: Core) -> TestClient:  # noqa: F811
+def anonymous(core: Core) -> TestClient:
     return TestClient(
         create_app(core), base_url="https://testserver", raise_server_exceptions=False
     )
 
 
-def test_one_click_post_stops_community_mail_without_a_session(core: Core) -> None:  # noqa: F811
+def test_one_click_post_stops_community_mail_without_a_session(core: Core) -> None:
     """RFC 8058: POST List-Unsubscribe=One-Click to the link; no cookie, no CSRF token."""
     thread_id, _ = web_reply_mailed(core)
     (mine,) = mail_to(core, "x@example.com")
@@ -51,7 +55,7 @@ def test_one_click_post_stops_community_mail_without_a_session(core: Core) -> No
     assert len(mail_to(core, "y@example.com")) == 2
 
 
-def test_page_offers_choices_and_get_changes_nothing(core: Core) -> None:  # noqa: F811
+def test_page_offers_choices_and_get_changes_nothing(core: Core) -> None:
     """Following the link shows the address and options; only the button mutes."""
     thread_id, _ = web_reply_mailed(core)
     (mine,) = mail_to(core, "y@example.com")
@@ -74,7 +78,7 @@ def test_page_offers_choices_and_get_changes_nothing(core: Core) -> None:  # noq
     assert "Unmute this thread" in done.text
 
 
-def test_forged_or_damaged_links_are_not_found(core: Core) -> None:  # noqa: F811
+def test_forged_or_damaged_links_are_not_found(core: Core) -> None:
     """A token that does not verify gets 404, for GET and for POST."""
     web_reply_mailed(core)
     (mine,) = mail_to(core, "y@example.com")
@@ -86,7 +90,7 @@ def test_forged_or_damaged_links_are_not_found(core: Core) -> None:  # noqa: F81
     assert client.get("/unsubscribe/not-a-token").status_code == 404
 
 
-def test_signed_in_reader_watches_a_thread_and_gets_its_mail(core: Core) -> None:  # noqa: F811
+def test_signed_in_reader_watches_a_thread_and_gets_its_mail(core: Core) -> None:
     """A reader never on cc watches from the web; the next reply is mailed to them too."""
     from threads.access import Viewer
     from web.viewer import current_viewer

@@ -22,8 +22,8 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from bridge.core import Core
-from tests.conftest import conversation, make_mail
-from tests.factories import create_community, deliver
+from tests.support.factories import create_community, deliver
+from tests.support.messages import conversation, make_mail
 from threads.access import ANONYMOUS, Viewer
 from web import pages, reading
 from web.app import create_app

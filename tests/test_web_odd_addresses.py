@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 
 from bridge import demo
 from bridge.core import Core
-from tests.sessions import sign_in
-from tests.test_permissions import app_routes
+from tests.support.routes import app_routes
+from tests.support.sessions import sign_in
 from web.app import create_app
 
 ODD = [

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from bridge.core import open_core
-from tests.conftest import settings_for
+from tests.support.env import settings_for
 from web.app import create_app
 
 

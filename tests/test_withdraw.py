@@ -23,9 +23,10 @@ from bridge.core import Core, open_core
 from bridge.outbound.held import HeldReader
 from mail.envelope import Envelope
 from mail.tokens import reply_token
-from tests.conftest import make_mail, settings_for
-from tests.factories import create_community, deliver
-from tests.sessions import sign_in
+from tests.support.env import settings_for
+from tests.support.factories import create_community, deliver
+from tests.support.messages import make_mail
+from tests.support.sessions import sign_in
 from threads.models import (
     Attachment,
     AuditEntry,

@@ -10,56 +10,24 @@ reader gets a session the way web/auth.py opens one after a login link.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import bridge_env
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ROOT = Path(__file__).resolve().parents[2]
-READER = "reader@example.com"
-LOOPBACK = {"127.0.0.1", "localhost", "[::1]", "::1"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Server:
-    url: str
-    smtp_port: int
-    data: Path
-    env: dict[str, str]
-    cookie: dict[str, Any] = field(default_factory=dict)
-
-    def get(self, path: str) -> bytes:
-        req = urllib.request.Request(self.url + path)
-        req.add_header("Cookie", f"{self.cookie['name']}={self.cookie['value']}")
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return bytes(r.read())
+from tests.support.browser import (
+    ARGS,
+    CHROMIUM,
+    ROOT,
+    Server,
+    new_context,
+    session_cookie,
+    wait_for_server,
+)
+from tests.support.env import bridge_env
+from tests.support.net import free_port
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +47,7 @@ def server(
     screenshots another takes.
     """
     data = tmp_path_factory.mktemp("browser") / "data"
-    web_port, smtp_port = _free_port(), _free_port()
+    web_port, smtp_port = free_port(), free_port()
     env = bridge_env(data, BRIDGE_ORG_DOMAINS="example.com", PYTHONPATH=str(ROOT))
     cmd = [sys.executable, "-m", "bridge", "serve", "--demo", "--data", str(data)]
     cmd += ["--web-port", str(web_port), "--smtp-port", str(smtp_port)]
@@ -89,9 +57,9 @@ def server(
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{web_port}"
     try:
-        _wait_for(url + "/login", proc, data.parent / "serve.log")
+        wait_for_server(url + "/login", proc, data.parent / "serve.log")
         srv = Server(url, smtp_port, data, env)
-        srv.cookie = _session_cookie(data, env, url)
+        srv.cookie = session_cookie(data, env, url)
         yield srv
     finally:
         proc.terminate()
@@ -100,46 +68,6 @@ def server(
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
-
-
-def _wait_for(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("bridge serve exited:\n" + log.read_text(errors="replace"))
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("bridge serve did not answer:\n" + log.read_text(errors="replace"))
-
-
-def _session_cookie(data: Path, env: dict[str, str], url: str) -> dict[str, Any]:
-    """A session for READER, opened as web/auth.py does after the login link is followed."""
-    from bridge import admin
-    from bridge.core import open_core
-    from bridge.settings import load_settings
-    from threads.db import writer
-    from web.auth import open_session
-    from web.security import CookieNames, sign_session
-
-    settings = load_settings(data=data, database_url=env.get("BRIDGE_DATABASE_URL") or None)
-    core = open_core(settings)
-    try:
-        with writer(core.engine).begin() as conn:
-            person_id, _ = admin.ensure_person(conn, READER, "Riley Reader")
-            sid = open_session(conn, person_id, hours=2)
-    finally:
-        core.close()
-    names = CookieNames(secure=False)
-    return {
-        "name": names.session,
-        "value": sign_session(settings.secret_key, sid),
-        "url": url,
-        "httpOnly": True,
-        "sameSite": "Lax",
-    }
 
 
 # Per module, not per session: while Playwright's sync API is open it keeps an
@@ -153,36 +81,6 @@ def chromium(playwright_api: Any) -> Iterator[Any]:
         browser.close()
 
 
-@dataclass
-class Traffic:
-    """Every request the page made, and the ones that tried to leave the machine."""
-
-    seen: list[str] = field(default_factory=list)
-    remote: list[str] = field(default_factory=list)
-    remote_types: list[str] = field(default_factory=list)
-
-
-def new_context(chromium: Any, server: Server, **options: Any) -> tuple[Any, Traffic]:
-    """A browser context signed in as the reader, refusing (and recording) non-loopback requests."""
-    options.setdefault("viewport", {"width": 1280, "height": 900})
-    context = chromium.new_context(**options)
-    context.add_cookies([server.cookie])
-    traffic = Traffic()
-
-    def route(r: Any) -> None:
-        traffic.seen.append(r.request.url)
-        host = urlsplit(r.request.url).hostname or ""
-        if r.request.url.startswith(("data:", "blob:", "about:")) or host in LOOPBACK:
-            r.continue_()
-        else:
-            traffic.remote.append(r.request.url)
-            traffic.remote_types.append(r.request.resource_type)
-            r.abort()
-
-    context.route("**/*", route)
-    return context, traffic
-
-
 @pytest.fixture
 def page(chromium: Any, server: Server) -> Iterator[Any]:
     context, traffic = new_context(chromium, server)
@@ -193,46 +91,3 @@ def page(chromium: Any, server: Server) -> Iterator[Any]:
     page.errors = errors
     yield page
     context.close()
-
-
-SCREENSHOTS = ROOT / "docs" / "screenshots"
-
-
-def screenshot(page: Any, name: str, *, full_page: bool = False) -> None:
-    """Save a screenshot of demo content for the README (docs/screenshots/NAME.png)."""
-    if os.environ.get("BRIDGE_SCREENSHOTS", "1") == "0":
-        return
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
-
-
-def axe_source(cache: Path) -> str | None:
-    """axe-core's browser bundle, fetched from npm at test-setup time (cached, never committed)."""
-    target = cache / "axe.min.js"
-    if target.exists():
-        return target.read_text()
-    npm = shutil.which("npm")
-    if npm is None:
-        return None
-    cache.mkdir(parents=True, exist_ok=True)
-    try:
-        packed = (
-            subprocess.run(
-                [npm, "pack", "axe-core@4", "--silent", "--pack-destination", str(cache)],
-                capture_output=True,
-                text=True,
-                timeout=180,
-                check=True,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
-        subprocess.run(
-            ["tar", "-xzf", str(cache / packed), "-C", str(cache), "package/axe.min.js"],
-            check=True,
-            timeout=60,
-        )
-    except (subprocess.SubprocessError, OSError, IndexError):
-        return None
-    (cache / "package" / "axe.min.js").rename(target)
-    return target.read_text()

@@ -23,8 +23,9 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import select
 
-from tests.browser.conftest import ROOT, Server, _free_port, _wait_for
-from tests.conftest import bridge_env
+from tests.support.browser import ROOT, Server, wait_for_server
+from tests.support.env import bridge_env
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -37,7 +38,7 @@ T = TypeVar("T")
 def server(tmp_path_factory: pytest.TempPathFactory, playwright_api: Any) -> Iterator[Server]:
     """The demo server with BRIDGE_PUBLIC_URL set to itself and a consent-routed community."""
     data = tmp_path_factory.mktemp("consent-browser") / "data"
-    web_port, smtp_port = _free_port(), _free_port()
+    web_port, smtp_port = free_port(), free_port()
     url = f"http://127.0.0.1:{web_port}"
     env = bridge_env(
         data, BRIDGE_ORG_DOMAINS="example.com", BRIDGE_PUBLIC_URL=url, PYTHONPATH=str(ROOT)
@@ -49,7 +50,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, playwright_api: Any) -> Ite
     log = (data.parent / "serve.log").open("wb")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_for(url + "/login", proc, data.parent / "serve.log")
+        wait_for_server(url + "/login", proc, data.parent / "serve.log")
         _add_consent_route(data, env)
         yield Server(url, smtp_port, data, env)
     finally:

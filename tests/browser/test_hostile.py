@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from bs4 import BeautifulSoup
 
-from tests.browser.conftest import Server, new_context
+from tests.support.browser import Server, new_context
 
 pytestmark = pytest.mark.browser
 

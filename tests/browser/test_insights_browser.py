@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import READER, Server, axe_source, new_context, screenshot
+from tests.support.browser import READER, Server, axe_source, new_context, screenshot
 
 pytestmark = pytest.mark.browser
 SERVE_ROLES = ("web",)  # the demo is filed before serving; no mail moves here

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Server, axe_source, new_context, screenshot
+from tests.support.browser import Server, axe_source, new_context, screenshot
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Server
+from tests.support.browser import Server
 
 pytestmark = pytest.mark.browser
 

@@ -11,19 +11,14 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
+from tests.support.net import free_port
+
 BACKEND = os.environ.get("BRIDGE_TEST_BACKEND", "sqlite")
 _counter = itertools.count()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _pg_bin() -> Path:
@@ -38,7 +33,7 @@ class PostgresCluster:
 
     def __init__(self) -> None:
         self.base = Path(tempfile.mkdtemp(prefix="bridge-pg-"))
-        self.port = _free_port()
+        self.port = free_port()
         self._as_postgres = os.geteuid() == 0  # initdb refuses to run as root
         if self._as_postgres:
             shutil.chown(self.base, "postgres", "postgres")

@@ -6,7 +6,7 @@ long local run with atheris (libFuzzer), which is not part of the suite:
 
     .venv/bin/pip install -e '.[fuzz]'
     mkdir -p bench/out/fuzz-corpus
-    .venv/bin/python tests/fuzz_parse.py -max_total_time=900 -timeout=10 \
+    .venv/bin/python tests/support/fuzz_parse.py -max_total_time=900 -timeout=10 \
         -rss_limit_mb=2048 -artifact_prefix=bench/out/fuzz- bench/out/fuzz-corpus tests/data/mail
 
 Every crash or timeout file it writes (`bench/out/fuzz-crash-*`,
@@ -68,5 +68,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     main()

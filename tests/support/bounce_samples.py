@@ -24,7 +24,7 @@ import pytest
 VERSION = "6.0.0"
 # sha256 of flufl_bounce-6.0.0.tar.gz as served by PyPI (computed 2026-11-26).
 SHA256 = "a1df16b9d1877ae4536f7d76c00d8421fcefbe694f80f5285d05c45a2547b1bc"
-ROOT = Path(__file__).resolve().parent.parent / "bench" / "out" / "peers"
+ROOT = Path(__file__).resolve().parents[2] / "bench" / "out" / "peers"
 TARGET = ROOT / f"flufl-bounce-{VERSION}"
 
 

@@ -44,7 +44,7 @@ def bridge_listener(core: Core, domain: str, limits: Limits | None = None) -> It
     the bridge's own reply/bounce addresses at `domain`, then the route table."""
     from bridge.recipients import AnyOf, OwnAddresses, RoutedRecipients
     from mail.smtp import SMTPListener
-    from tests.test_serve_e2e import free_port
+    from tests.support.net import free_port
 
     port = free_port()
     listener = SMTPListener(

@@ -16,7 +16,7 @@ import dkim
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.dnsstub import DNSStub
+from tests.support.dnsstub import DNSStub
 
 SIGNED_HEADERS = [b"from", b"to", b"cc", b"subject", b"date", b"message-id"]
 

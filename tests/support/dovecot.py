@@ -5,7 +5,7 @@ foreground with a config written here: base_dir, state and log in the
 temporary directory, one passwd-file user with a `{PLAIN}` password, Maildir
 under the same directory, plain IMAP on a free loopback port, and optionally
 STARTTLS and an imaps port with a self-signed certificate. As root (like
-tests/backend.py's PostgreSQL) Dovecot runs its login processes as
+tests/support/backend.py's PostgreSQL) Dovecot runs its login processes as
 `dovenull` and the mail user as `nobody`; as another user everything runs as
 that user (Dovecot's rootless mode). Tests put mail in by IMAP APPEND, which
 is what a mail server delivering into a shared mailbox looks like to a poller.
@@ -28,14 +28,10 @@ from pathlib import Path
 
 from imapclient import IMAPClient
 
+from tests.support.net import free_port
+
 USER = "bridge"
 PASSWORD = "imap-test-secret"  # a throw-away test server's password
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _dovecot_binary() -> str:
@@ -55,10 +51,10 @@ class Dovecot:
         self.base = Path(tempfile.mkdtemp(prefix="bridge-dovecot-"))
         # The mail user (nobody) must reach its Maildir below this directory.
         self.base.chmod(0o755)
-        self.port = _free_port()
+        self.port = free_port()
         self.tls_port = 0
         while tls and self.tls_port in (0, self.port):
-            self.tls_port = _free_port()
+            self.tls_port = free_port()
         self.cert = self.base / "cert.pem" if tls else None
         self.log = self.base / "dovecot.log"
         self._proc: subprocess.Popen[bytes] | None = None

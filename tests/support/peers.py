@@ -3,7 +3,7 @@
 Six peer projects ship the mail their own tests run on inside their published
 packages: talon, HyperKitty, GNU Mailman, mail-parser and salmon-mail on PyPI
 (source distributions only: the wheels leave the tests out) and
-email-reply-parser on npm. `python tests/peers.py fetch` downloads pinned
+email-reply-parser on npm. `python tests/support/peers.py fetch` downloads pinned
 versions with pip and npm, checks each archive's SHA-256, and unpacks it under
 `bench/out/peers/` (git-ignored; `BRIDGE_PEERS_CACHE` moves it). Once unpacked,
 a second run does nothing, so `make test` calls it every time. Without a
@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 _COMPLETE = ".complete"  # written last, so an interrupted unpack is redone
 
 
@@ -156,7 +156,7 @@ def skip_reason(names: list[str] | None = None) -> str:
     why = "; ".join(errors) if errors else "not fetched yet"
     return (
         f"peer fixtures {', '.join(absent)} not in {cache_dir()} ({why}); "
-        "run `.venv/bin/python tests/peers.py fetch` with network access"
+        "run `.venv/bin/python tests/support/peers.py fetch` with network access"
     )
 
 

@@ -7,45 +7,21 @@ from __future__ import annotations
 import contextlib
 import re
 import smtplib
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO
 
 from sqlalchemy import select
 
 from bridge.core import open_core
 from bridge.settings import load_settings
 from mail.envelope import Receipt
-from tests.conftest import make_mail
+from tests.support.messages import make_mail
+from tests.support.net import wait_for
 from threads.models import RawMessage
-
-T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(predicate: Callable[[], T], timeout: float = 30.0) -> T:
-    """Poll `predicate` until it returns something true (OSError counts as not yet)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except OSError:
-            value = None
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting")
-
 
 BRIDGE = [sys.executable, "-m", "bridge"]
 CLIENTS, PER_CLIENT, KILL_AFTER = 10, 50, 150
