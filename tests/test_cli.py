@@ -1,4 +1,4 @@
-"""The CLI contracts of DESIGN.md, run as a user would (a real subprocess)."""
+"""The CLI contracts admins and scripts rely on, run as a user would (a real subprocess)."""
 
 from __future__ import annotations
 

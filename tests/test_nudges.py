@@ -1,4 +1,4 @@
-"""Consent nudges (issue 9): the one mail a candidate's starter gets, its links, its answers.
+"""Consent nudges: the one mail a candidate's starter gets, its links, its answers.
 
 Candidates are made with threads/consent.start_candidate over raw rows, as
 the pipeline's consent gate makes them; the end-to-end test at the bottom

@@ -141,7 +141,7 @@ POLICY: dict[tuple[str, str], Policy] = {
     ("GET", "/login/oidc"): Policy("token"),
     ("GET", "/login/oidc/callback"): Policy("token"),
     ("GET", "/me"): Policy("self"),
-    # Consent (issue 9): a nudge's signed links; a participant's candidates. This world
+    # Consent: a nudge's signed links; a participant's candidates. This world
     # has no candidates, so deciding one is 404 for everyone (tests/test_nudges.py has them).
     ("GET", "/consent/{token}"): Policy("token"),
     ("POST", "/consent/{token}"): Policy("token", form={"action": "open"}),

@@ -1,4 +1,4 @@
-"""Consent on the web: a nudge's signed links, and a participant's candidates (issue 9).
+"""Consent on the web: a nudge's signed links, and a participant's candidates.
 
 A nudge (bridge/pipeline/nudges.py) carries two links, `/consent/TOKEN`: open the
 conversation, or keep it private. They work without logging in, since holding

@@ -1,4 +1,4 @@
-"""The managers' page: candidates, nudges, decisions and reach over time (issue 9).
+"""The managers' page: candidates, nudges, decisions and reach over time.
 
 `/c/{slug}/insights` (HTML, charts as inline SVG) and
 `/api/communities/{slug}/insights` (the same figures as JSON). Only the

@@ -1,4 +1,4 @@
-"""The `bridge` command: the product's interface for admins and scripts (see DESIGN.md).
+"""The `bridge` command: the product's interface for admins and scripts (README, docs/admin.md).
 
 One module per command group, each adding standalone click commands that
 this package gathers under `main` (the console script `bridge.cli:main`).

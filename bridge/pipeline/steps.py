@@ -96,7 +96,7 @@ class Context:
     # and the consent routes' cc threshold (threads/consent.py).
     org_domains: frozenset[str] = frozenset()
     # What links and tokens in mail the pipeline queues need (the "opened" notice,
-    # consent nudges): BRIDGE_PUBLIC_URL, and the settings of issue 9.
+    # consent nudges): BRIDGE_PUBLIC_URL, and the consent settings.
     public_url: str = ""
     reply_token_days: int = 30
     consent_openers: str = "starter"
