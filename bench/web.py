@@ -14,7 +14,10 @@ operator queries), plus the home page and person pages, signed in as an
 organisation reader as a browser would be.
 Each request's wall time from send to the last byte is recorded per kind;
 the script prints p50/p90/p99/max per kind and the throughput. The clients
-share the machine with the server, so figures include that contention.
+share the machine with the server, so figures include that contention; the
+server's CPU time per request (its processes' user + system time, from
+/proc) moves much less with the neighbours' load, and `--only KIND` sends
+one kind of page so that figure is that page's own.
 """
 
 from __future__ import annotations
@@ -180,15 +183,16 @@ def load(
     requests: int,
     concurrency: int,
     seed: int,
+    kinds: tuple[str, ...] = KINDS,
 ) -> tuple[dict[str, list[float]], float, list[str]]:
     """Send `requests` requests from `concurrency` clients; latencies (ms) per kind."""
     plan = []
     rng = random.Random(seed)
     for _ in range(requests):
-        kind = rng.choice(KINDS)
+        kind = rng.choice(kinds)
         plan.append((kind, rng.choice(paths[kind])))
     lock = threading.Lock()
-    timings: dict[str, list[float]] = {k: [] for k in KINDS}
+    timings: dict[str, list[float]] = {k: [] for k in kinds}
     errors: list[str] = []
     cursor = iter(plan)
 
@@ -218,6 +222,32 @@ def load(
     for w in workers:
         w.join()
     return timings, time.perf_counter() - started, errors
+
+
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process `pid` and its live descendants.
+
+    The web processes beyond the first are forked children (BRIDGE_WEB_PROCESSES);
+    a child's time reaches its parent's cutime only once it has been waited for.
+    Children are found by their parent id in /proc/N/stat (the kernel's
+    /proc/N/task/N/children is an optional feature, absent here).
+    """
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                # The fields after the command's closing parenthesis: state, ppid, ...
+                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # ended in between
+    tree, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        tree.add(current)
+        todo += [p for p, fields in stats.items() if int(fields[1]) == current and p not in tree]
+    tick = os.sysconf("SC_CLK_TCK")
+    # utime and stime are the 14th and 15th fields of stat, the 12th and 13th after ")".
+    return sum(int(stats[p][11]) + int(stats[p][12]) for p in tree if p in stats) / tick
 
 
 def read_through(path: Path) -> None:
@@ -256,6 +286,9 @@ def main() -> int:
     parser.add_argument(
         "--web-threads", type=int, default=0, help="BRIDGE_WEB_THREADS (default: the server's)"
     )
+    parser.add_argument(
+        "--only", choices=KINDS, help="send only this kind of page (its server CPU per request)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not args.data and not args.messages:
@@ -264,12 +297,16 @@ def main() -> int:
     if not args.database_url:
         read_through(data / "bridge.sqlite3")
     headers, paths = prepare(data, args.database_url, args.seed)
+    kinds = (args.only,) if args.only else KINDS
     proc, port = start_server(data, args.database_url, args.web_processes, args.web_threads)
     try:
-        load(port, headers, paths, min(300, args.requests), args.concurrency, args.seed + 1)  # warm
+        warm = min(300, args.requests)
+        load(port, headers, paths, warm, args.concurrency, args.seed + 1, kinds)
+        cpu = server_cpu(proc.pid)
         timings, wall, errors = load(
-            port, headers, paths, args.requests, args.concurrency, args.seed
+            port, headers, paths, args.requests, args.concurrency, args.seed, kinds
         )
+        cpu = server_cpu(proc.pid) - cpu
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -281,6 +318,8 @@ def main() -> int:
         "web_processes": args.web_processes,
         "web_threads": args.web_threads or "default",
         "throughput_rps": round(args.requests / wall, 1),
+        "server_cpu_ms_per_request": round(cpu * 1000 / args.requests, 2),
+        "only": args.only or "",
         "errors": errors[:10],
         "latency_ms": {k: summary(v) for k, v in timings.items() if v},
         "command": " ".join(sys.argv),
@@ -291,7 +330,8 @@ def main() -> int:
         print(
             f"{report['requests']} requests, {args.concurrency} clients, "
             f"{args.web_processes} web process(es), threads {report['web_threads']}, "
-            f"{report['throughput_rps']} req/s, errors: {len(errors)}"
+            f"{report['throughput_rps']} req/s, errors: {len(errors)}, "
+            f"server CPU {report['server_cpu_ms_per_request']} ms/request"
         )
         print(f"{'page':<10} {'n':>5} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>7}  (ms)")
         for kind, s in report["latency_ms"].items():

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 from tests.support.env import settings_for
 from threads.db import make_engine, migrate, writer
+
+if TYPE_CHECKING:
+    from bridge.core import Core
 
 
 def test_migrations_match_models(tmp_path: Path) -> None:
@@ -168,8 +173,8 @@ def test_upgrade_to_0014_types_holds_and_drops_non_members_follows(tmp_path: Pat
         assert list(follows.scalars()) == ["ana@org.test", "root@org.test"]
 
 
-def test_upgrade_to_0016_takes_addresses_out_of_the_search_index(tmp_path: Path) -> None:
-    """An index written with senders' addresses (before 0016) holds none after the upgrade."""
+def _core_indexed_before_0016(data: Path) -> Core:
+    """A store at revision 0012 whose index holds a sender's address, as it was written then."""
     from alembic import command
     from alembic.config import Config
 
@@ -179,21 +184,29 @@ def test_upgrade_to_0016_takes_addresses_out_of_the_search_index(tmp_path: Path)
     from threads import search
     from threads.db import MIGRATIONS
 
-    core = open_core(settings_for(tmp_path / "data"))
+    core = open_core(settings_for(data))
     vic = "Vic Vendor <vic.v@vendor.example>"
+    create_community(core, visibility="public")
+    deliver(core, make_mail(sender=vic, msgid="v@vendor.example"))
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with core.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0012")
+        # What the index step wrote before: the sender's name and address, as words.
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("DELETE FROM message_fts")
+        old = search.IndexEntry(1, "Budget review", "Hello", "Vic Vendor vic.v@vendor.example")
+        search.index_messages(conn, [old])
+    return core
+
+
+def test_upgrade_to_0016_takes_addresses_out_of_the_search_index(tmp_path: Path) -> None:
+    """An index written with senders' addresses (before 0016) holds none after the upgrade."""
+    from threads import search
+
+    core = _core_indexed_before_0016(tmp_path / "data")
     try:
-        create_community(core, visibility="public")
-        deliver(core, make_mail(sender=vic, msgid="v@vendor.example"))
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
-        with core.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0012")
-            # What the index step wrote before: the sender's name and address, as words.
-            if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql("DELETE FROM message_fts")
-            old = search.IndexEntry(1, "Budget review", "Hello", "Vic Vendor vic.v@vendor.example")
-            search.index_messages(conn, [old])
 
         def found(q: str) -> int:
             with core.engine.connect() as conn:
@@ -204,6 +217,25 @@ def test_upgrade_to_0016_takes_addresses_out_of_the_search_index(tmp_path: Path)
         assert found("vic.v") == 0
         assert found("vendor") == 1  # the name stays
         assert found("budget") == 1
+    finally:
+        core.close()
+
+
+def test_upgrade_to_0016_leaves_one_index_segment_on_sqlite(tmp_path: Path) -> None:
+    """Rewriting every FTS5 row leaves no deleted entries behind: the index is merged."""
+    core = _core_indexed_before_0016(tmp_path / "data")
+    try:
+        if core.engine.dialect.name != "sqlite":
+            pytest.skip("FTS5 segments are SQLite's (PostgreSQL's dead rows are vacuumed)")
+        # FTS5 keeps one row of message_fts_idx per segment of a small index.
+        segments = "SELECT count(*) FROM message_fts_idx"
+        with core.engine.connect() as conn:
+            assert conn.exec_driver_sql(segments).scalar_one() > 1
+        migrate(core.engine)
+        with core.engine.connect() as conn:
+            assert conn.exec_driver_sql(segments).scalar_one() == 1
+            hits = "SELECT count(*) FROM message_fts WHERE message_fts MATCH 'budget'"
+            assert conn.exec_driver_sql(hits).scalar_one() == 1
     finally:
         core.close()
 

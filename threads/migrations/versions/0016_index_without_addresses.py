@@ -8,6 +8,8 @@ and texts, so a word search for an outsider's mailbox name found their mail
 even where every page hid it. Each indexed message is written again the way
 threads/search/analysis.py `index_entry` now builds it (texts with addresses
 scrubbed, the sender's name without the address), in batches, on both backends.
+On SQLite the rewritten index is then merged into one segment (FTS5
+`optimize`), so search reads no more of it than before.
 """
 
 import sqlalchemy as sa
@@ -41,6 +43,14 @@ def upgrade() -> None:
             )
         index_messages(conn, entries)
         last = batch[-1].id
+    if sqlite:
+        # FTS5 replaces a row by recording its deletion in a new segment beside the
+        # new entry; after every row is rewritten the index holds each word twice
+        # until background merges catch up. Measured on the 100,000-message bench
+        # store: 51 MB in 7,554 index rows against 32 MB before, and each search ran
+        # 29 % more of SQLite's instructions. `optimize` merges all segments into one
+        # and drops the deleted entries: 30 MB, 3.7 s at that size.
+        conn.execute(sa.text("INSERT INTO message_fts(message_fts) VALUES ('optimize')"))
 
 
 def downgrade() -> None:
