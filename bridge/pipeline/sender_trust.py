@@ -113,6 +113,8 @@ class SenderChecker:
                 helo=helo,
                 mail_from=mail_from,
             )
+        if verdict is None and source not in CHECKED_SOURCES:
+            return Trust(note=f"not checked: {source} mail is history, recorded as it is")
         if verdict is None:
             return Trust(note="no trusted Authentication-Results")
         proven = verdict.aligned or verdict.arc_trusted(self.trusted_arc_sealers)
