@@ -26,6 +26,7 @@ from bridge.core import Core, open_core
 from bridge.heartbeat import release_dead, renewing
 from bridge.settings import load_settings
 from mail.envelope import Envelope
+from tests.support import net
 from tests.support import smtp_load as load
 from tests.support.env import bridge_env
 from tests.support.messages import make_mail
@@ -130,7 +131,7 @@ def test_another_hosts_claim_is_taken_over_only_when_its_lease_expires(core: Cor
             return queue.claim(conn, "me~000000:1:1:1", limit=10, lease=timedelta(seconds=30))
 
     assert claim() == []
-    assert load.wait_for(claim, timeout=60) == [raw_id]
+    assert net.wait_for(claim, timeout=60) == [raw_id]
 
 
 def test_a_holder_renews_only_its_own_claims_while_it_works(core: Core) -> None:
@@ -146,7 +147,7 @@ def test_a_holder_renews_only_its_own_claims_while_it_works(core: Core) -> None:
 
     first = until()
     with renewing(core.engine, leases.RAW_CLAIMS, me, timedelta(seconds=3)):
-        load.wait_for(lambda: until()[ours] > first[ours], timeout=60)
+        net.wait_for(lambda: until()[ours] > first[ours], timeout=60)
     assert until()[theirs] == first[theirs]
 
 
@@ -232,7 +233,7 @@ class LoadRun:
             **settings,
         }
         load.add_list_community(self.env)
-        self.port = load.free_port()
+        self.port = net.free_port()
         self.log = (tmp_path / "serve.log").open("wb")
         url = self.env.get("BRIDGE_DATABASE_URL")
         self.observer = open_core(load_settings(data=data, database_url=url))
@@ -256,7 +257,7 @@ class LoadRun:
     def kill_holding_claims(self, proc: subprocess.Popen[bytes]) -> tuple[set[str], int]:
         """SIGKILL `proc` once enough mail got 250 and it holds a batch; (acked, its claims)."""
         pid = proc.pid
-        load.wait_for(
+        net.wait_for(
             lambda: len(self.acked) >= load.KILL_AFTER and orphaned_claims(self.observer, pid), 60
         )
         proc.send_signal(signal.SIGKILL)
@@ -266,7 +267,7 @@ class LoadRun:
 
     def seconds_until_filed(self, msgids: set[str]) -> float:
         began = time.monotonic()
-        load.wait_for(lambda: msgids <= filed(self.observer).keys(), timeout=300)
+        net.wait_for(lambda: msgids <= filed(self.observer).keys(), timeout=300)
         return time.monotonic() - began
 
     def check_each_filed_once(self) -> None:
