@@ -18,6 +18,7 @@ holder is dead only when its pid is gone.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -73,11 +74,10 @@ def _exists(pid: int) -> bool:
 def host_tag() -> str:
     """This host's part of a holder name: host name, then a tag of boot and pid namespace."""
     seen = []
-    try:
+    # Not Linux (no /proc): the host name alone.
+    with contextlib.suppress(OSError):
         seen.append((PROC / "sys/kernel/random/boot_id").read_text().strip())
         seen.append(os.readlink(PROC / "self" / "ns" / "pid"))
-    except OSError:
-        pass  # not Linux: the host name alone
     tag = hashlib.blake2b("|".join(seen).encode(), digest_size=3).hexdigest()
     name = socket.gethostname().replace(":", "-").replace("~", "-")[:HOST_CHARS]
     return f"{name}~{tag}"

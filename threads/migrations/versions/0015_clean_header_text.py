@@ -124,4 +124,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    pass  # the control characters are not worth putting back
+    """Nothing to undo: the control characters are not worth putting back."""
