@@ -6,7 +6,7 @@ applies both inside the query and passes what it returns through
 `Privacy.redact` (threads/privacy.py) before a route sees it. So a page, a
 feed, the API, a search snippet or an export cannot show an address the
 reader may not see, whichever route asks: a new route reads through here
-(tests/test_reader_routes.py walks every route, and checks that no other
+(tests/web/test_reader_routes.py walks every route, and checks that no other
 module of web/ reads the archive's tables).
 
 `stored` is the unredacted read, for decisions about the viewer (did they

@@ -2,7 +2,7 @@
 signed-in reader's cookie, Chromium contexts that refuse requests leaving the
 machine, screenshots for the README, and axe-core for accessibility checks.
 
-The fixtures that start the server and Chromium are in tests/browser/conftest.py.
+The fixtures that start the server and Chromium are in tests/web/browser/conftest.py.
 """
 
 from __future__ import annotations

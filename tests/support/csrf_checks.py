@@ -1,7 +1,7 @@
 """Checks shared by the login tests: the CSRF token of before a login dies with it.
 
-Every route that logs someone in (magic link in tests/test_auth.py, single
-sign-on in tests/test_oidc.py) calls `assert_token_rotated` right after its
+Every route that logs someone in (magic link in tests/web/test_auth.py, single
+sign-on in tests/web/test_oidc.py) calls `assert_token_rotated` right after its
 login, with the token a page gave the browser before.
 """
 

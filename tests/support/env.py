@@ -14,7 +14,7 @@ def settings_for(data: Path, **overrides: Any) -> Settings:
     """Settings for a test: its own data dir and, on PostgreSQL, its own empty database.
 
     Sender authentication is off unless a test turns it on: these machines
-    resolve no outside names, and tests/test_sender_trust.py checks senders
+    resolve no outside names, and tests/bridge/pipeline/test_sender_trust.py checks senders
     against a DNS stub of its own.
     """
     overrides.setdefault("verify_senders", "off")

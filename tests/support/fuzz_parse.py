@@ -1,6 +1,6 @@
 """The parser's fuzz target: what every input must satisfy, and a coverage-guided runner.
 
-`check(raw)` is the oracle shared by the test suite (tests/test_fuzz.py replays
+`check(raw)` is the oracle shared by the test suite (tests/mail/test_fuzz.py replays
 tests/regressions/ and runs a short hypothesis fuzz through it) and by the
 long local run with atheris (libFuzzer), which is not part of the suite:
 

@@ -1,4 +1,4 @@
-"""Log a test's web client in without the mail round trip (tests/test_auth.py covers that)."""
+"""Log a test's web client in without the mail round trip (tests/web/test_auth.py covers that)."""
 
 from __future__ import annotations
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from bridge.settings import Settings, load_settings
+from tests.support.paths import ROOT
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "settings.md"
+DOCS = ROOT / "docs" / "settings.md"
 
 
 def test_every_setting_is_documented() -> None:

@@ -22,8 +22,9 @@ from mail.parse import (
     safe_filename,
 )
 from tests.support.messages import corpus_messages
+from tests.support.paths import MAIL_SAMPLES
 
-SAMPLES = Path(__file__).parent / "data" / "mail"
+SAMPLES = MAIL_SAMPLES
 STDLIB_SAMPLES = Path(email.__file__).parent.parent / "test" / "test_email" / "data"
 
 

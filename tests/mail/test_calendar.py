@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mail.calendar import read_calendar
 from mail.headers import Address
 from mail.parse import parse_message
+from tests.support.paths import MAIL_SAMPLES
 
-SAMPLES = Path(__file__).parent / "data" / "mail"
+SAMPLES = MAIL_SAMPLES
 
 
 def sample(name: str) -> bytes:

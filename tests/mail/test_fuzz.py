@@ -16,12 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.fuzz_parse import MAX_SECONDS, check
+from tests.support.paths import MAIL_SAMPLES
+from tests.support.paths import REGRESSIONS as TEST_REGRESSIONS
 
-REGRESSIONS = Path(__file__).parent / "regressions"
+REGRESSIONS = TEST_REGRESSIONS
 SEEDS = [
     path.read_bytes()
     for folder, pattern in (
-        (Path(__file__).parent / "data" / "mail", "*.eml"),
+        (MAIL_SAMPLES, "*.eml"),
         (Path(email.__file__).parent.parent / "test" / "test_email" / "data", "msg_*.txt"),
         (REGRESSIONS, "*"),
     )

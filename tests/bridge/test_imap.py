@@ -73,7 +73,8 @@ def eng(core: Core, monkeypatch: pytest.MonkeyPatch) -> Core:
 
 def route(core: Core, url: str, after: str = "leave", **kw: Any) -> int:
     # These tests are about polling, so the folder publishes at once; consent folders
-    # (the default for a connected mailbox) are tests/test_consent_imap.py's subject.
+    # (the default for a connected mailbox) are the subject of
+    # tests/bridge/pipeline/test_consent_imap.py.
     kw.setdefault("policy", "open")
     with writer(core.engine).begin() as conn:
         stored = route_admin.add_imap_route(conn, "eng", url, password_env=ENV, after=after, **kw)

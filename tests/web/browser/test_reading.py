@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.browser import Server, axe_source, new_context, screenshot
+from tests.support.paths import BROWSER_CACHE
 
 pytestmark = pytest.mark.browser
 
@@ -153,7 +153,7 @@ AXE_PAGES = ["/", "/c/engineering", "/search?q=upgrade", "/p/priya.raman%40examp
 @pytest.mark.parametrize("path", [*AXE_PAGES, "thread"])
 def test_no_serious_accessibility_violations(chromium: Any, server: Server, path: str) -> None:
     """axe-core (fetched from npm at setup, not committed) finds nothing serious or critical."""
-    source = axe_source(Path(__file__).parent / ".cache")
+    source = axe_source(BROWSER_CACHE)
     if source is None:
         pytest.skip("axe-core could not be fetched from npm")
     # bypass_csp: our own CSP forbids the injected checker, as it should forbid any script.

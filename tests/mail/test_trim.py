@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,8 +9,9 @@ from hypothesis import strategies as st
 from mail.html import html_to_text
 from mail.parse import ParsedMessage, parse_message
 from mail.trim import split_reply
+from tests.support.paths import MAIL_SAMPLES
 
-SAMPLES = Path(__file__).parent / "data" / "mail"
+SAMPLES = MAIL_SAMPLES
 
 
 def sample(name: str) -> ParsedMessage:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mail.html import html_to_text, sanitize_html
 from mail.parse import parse_message
+from tests.support.paths import MAIL_SAMPLES
 
 # --- html_to_text -------------------------------------------------------------------
 
@@ -192,7 +191,7 @@ def test_formatting_and_links_survive() -> None:
 
 def test_stored_cid_images_map_to_our_urls_only() -> None:
     """Parsed HTML keeps cid: sources; a mapping turns them into our own URLs, nothing else."""
-    raw = (Path(__file__).parent / "data" / "mail" / "0013-related-cid-image.eml").read_bytes()
+    raw = (MAIL_SAMPLES / "0013-related-cid-image.eml").read_bytes()
     stored = parse_message(raw).html or ""
     assert 'src="cid:logo.123@example.com"' in stored
     shown = sanitize_html(stored, {"logo.123@example.com": "/attachments/9"})

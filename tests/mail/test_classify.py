@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from bridge.settings import Settings
@@ -17,8 +15,9 @@ from mail.classify import (
 )
 from mail.parse import parse_message
 from tests.support.messages import corpus_messages, make_mail
+from tests.support.paths import MAIL_SAMPLES
 
-SAMPLES = Path(__file__).parent / "data" / "mail"
+SAMPLES = MAIL_SAMPLES
 
 
 def classify_sample(name: str) -> Classification:

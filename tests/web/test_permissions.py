@@ -137,12 +137,13 @@ POLICY: dict[tuple[str, str], Policy] = {
     ("GET", "/login/link/{token}"): Policy("token"),
     ("POST", "/login/link/{token}"): Policy("token"),
     ("POST", "/logout"): Policy("open", ok=(303,)),
-    # Single sign-on is not configured here: both answer 404 (tests/test_oidc.py drives it).
+    # Single sign-on is not configured here: both answer 404 (tests/web/test_oidc.py drives it).
     ("GET", "/login/oidc"): Policy("token"),
     ("GET", "/login/oidc/callback"): Policy("token"),
     ("GET", "/me"): Policy("self"),
     # Consent: a nudge's signed links; a participant's candidates. This world
-    # has no candidates, so deciding one is 404 for everyone (tests/test_nudges.py has them).
+    # has no candidates, so deciding one is 404 for everyone
+    # (tests/bridge/pipeline/test_nudges.py has them).
     ("GET", "/consent/{token}"): Policy("token"),
     ("POST", "/consent/{token}"): Policy("token", form={"action": "open"}),
     ("GET", "/me/candidates"): Policy("self"),
@@ -346,7 +347,7 @@ def test_every_route_declares_a_policy(world: dict[str, Any]) -> None:
     missing = [f"{m} {p}" for m, p in app_routes(world["app"]) if (m, p) not in POLICY]
     assert not missing, (
         "These routes have no access policy: " + ", ".join(missing) + ". Declare each in "
-        "POLICY in tests/test_permissions.py (kinds: open, read, post, act, member, "
+        "POLICY in tests/web/test_permissions.py (kinds: open, read, post, act, member, "
         "moderate, staff, admin, self, token) so the permission matrix walks it."
     )
 

@@ -8,12 +8,12 @@ the test reader is made a moderator of Engineering first. The screenshot
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.browser import READER, Server, axe_source, new_context, screenshot
+from tests.support.paths import BROWSER_CACHE
 
 pytestmark = pytest.mark.browser
 SERVE_ROLES = ("web",)  # the demo is filed before serving; no mail moves here
@@ -69,7 +69,7 @@ def test_the_period_selector(page: Any, moderator: Server) -> None:
 
 def test_no_serious_accessibility_violations(chromium: Any, moderator: Server) -> None:
     """axe-core (fetched from npm at setup, not committed) finds nothing serious or critical."""
-    source = axe_source(Path(__file__).parent / ".cache")
+    source = axe_source(BROWSER_CACHE)
     if source is None:
         pytest.skip("axe-core could not be fetched from npm")
     for scheme in ("light", "dark"):

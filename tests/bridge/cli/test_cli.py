@@ -11,8 +11,9 @@ import pytest
 
 from tests.support.env import bridge_env
 from tests.support.messages import conversation, make_mail
+from tests.support.paths import MAIL_SAMPLES
 
-DATA = Path(__file__).parent / "data" / "mail"
+DATA = MAIL_SAMPLES
 
 
 @pytest.fixture

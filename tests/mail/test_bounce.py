@@ -18,9 +18,10 @@ from mail.parse import parse_message
 from tests.support import bounce_samples
 from tests.support.factories import create_community, deliver
 from tests.support.messages import make_mail
+from tests.support.paths import MAIL_SAMPLES
 from threads.models import RawState
 
-SAMPLES = Path(__file__).parent / "data" / "mail"
+SAMPLES = MAIL_SAMPLES
 # Measured 113 of 115 (98.3%) on 2026-11-26. The two misses are site-specific
 # forms no MTA family shares: llnl_01.txt (LLNL's directory reply lists
 # locator addresses next to the failed one) and yale_01.txt (Yale's

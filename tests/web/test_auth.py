@@ -17,6 +17,7 @@ from bridge import admin
 from bridge.core import Core, open_core
 from tests.support.csrf_checks import EXPIRED_PAGE, assert_token_rotated
 from tests.support.env import settings_for
+from tests.support.paths import ROOT
 from threads.db import writer
 from threads.models import LoginToken, utcnow
 from web.app import create_app
@@ -333,7 +334,7 @@ LOGIN_ROUTES = {"web.auth.login_confirm", "web.oidc.callback"}
 
 def test_every_route_that_logs_in_is_walked() -> None:
     """Only the login routes the tests walk open a session; a new one must join them."""
-    root = Path(__file__).resolve().parents[1]
+    root = ROOT
     callers = set()
     for package in ("web", "bridge"):
         for path in sorted((root / package).rglob("*.py")):

@@ -34,7 +34,7 @@ def server(tmp_path: Path) -> Iterator[dict[str, object]]:
             "Engineering",
             "--address",
             "eng@lists.example.com",
-            # Read below without logging in (tests/test_auth.py covers login).
+            # Read below without logging in (tests/web/test_auth.py covers login).
             "--visibility",
             "public",
         ],

@@ -13,9 +13,10 @@ from mail.parse import parse_message
 from tests.support.env import settings_for
 from tests.support.factories import create_community, deliver
 from tests.support.messages import make_mail
+from tests.support.paths import MAIL_SAMPLES
 from threads.models import Attachment, Message, RawState
 
-SAMPLES = Path(__file__).parent / "data" / "mail"
+SAMPLES = MAIL_SAMPLES
 
 
 def _messages(core) -> list[Message]:

@@ -7,7 +7,6 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support import paths
 from threads.threading import (
     CLOCK_SKEW,
     MAX_REFERENCES,
@@ -35,8 +35,8 @@ from threads.threading import (
     thread_input,
 )
 
-CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "threading_f1.py"
+CORPORA = paths.CORPORA
+BENCH = paths.ROOT / "bench" / "threading_f1.py"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 

@@ -1,6 +1,6 @@
 """Hostile HTML mail rendered in Chromium: no script runs and nothing is fetched from outside.
 
-Each file in tests/browser/hostile/ is mailed over SMTP to the running bridge,
+Each file in tests/web/browser/hostile/ is mailed over SMTP to the running bridge,
 then its thread is opened with the HTML view expanded (the sandboxed frame)
 and the HTML document is also opened on its own. Every request the browser
 makes is intercepted: one to any host but loopback is recorded and refused.
@@ -14,17 +14,17 @@ import json
 import smtplib
 import time
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import pytest
 from bs4 import BeautifulSoup
 
 from tests.support.browser import Server, new_context
+from tests.support.paths import HOSTILE_HTML
 
 pytestmark = pytest.mark.browser
 
-CORPUS = sorted((Path(__file__).parent / "hostile").glob("*.html"))
+CORPUS = sorted(HOSTILE_HTML.glob("*.html"))
 SAFE_SCHEMES = ("http://", "https://", "mailto:")
 
 

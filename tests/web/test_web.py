@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 from bridge.core import Core
 from tests.support.factories import create_community, deliver
 from tests.support.messages import conversation, make_mail
+from tests.support.paths import MAIL_SAMPLES
 from threads.access import ANONYMOUS, Viewer
 from web import pages, reading
 from web.app import create_app
@@ -516,7 +517,7 @@ def test_follow_and_mute_buttons_post_the_mail_choice(client: TestClient) -> Non
 
 def test_invites_forwards_and_impersonating_names_are_shown(app_core: Core) -> None:
     """A calendar invite, a forwarded message and a display name claiming another address."""
-    data = Path(__file__).parent / "data" / "mail"
+    data = MAIL_SAMPLES
     deliver(app_core, (data / "0041-outlook-meeting-request.eml").read_bytes())
     forward = EmailMessage()
     forward["From"] = "Ana Lima <ana@example.com>"

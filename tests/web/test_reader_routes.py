@@ -38,6 +38,7 @@ from bridge.core import Core, open_core
 from mail.tokens import unsubscribe_token
 from tests.support.env import settings_for
 from tests.support.factories import bridge_listener, create_community
+from tests.support.paths import ROOT
 from tests.support.sessions import sign_in
 from threads.db import writer
 from threads.models import Attachment, Message, RawMessage
@@ -273,7 +274,7 @@ def test_web_reads_the_archive_only_through_the_reader_archive() -> None:
     """No module of web/ but web/archive.py runs a read query or names a message table."""
     import ast
 
-    web = Path(__file__).resolve().parent.parent / "web"
+    web = ROOT / "web"
     found = []
     for path in sorted(web.glob("*.py")):
         if path.name in ADMIN_ONLY | {"archive.py"}:
