@@ -1,6 +1,6 @@
 """The phrases reply trimming looks for, per language: attributions, header labels, footers.
 
-Data only, kept apart from the logic in mail/trim.py so that adding a language
+Data only, kept apart from the logic in the other modules of mail/trim/ so that adding a language
 is an edit here. One line a language, in this order where a language has the
 phrase: English, German, French, Spanish, Italian, Dutch, Portuguese, Swedish,
 Danish, Norwegian, Polish, Czech, Finnish, Turkish, Russian, Japanese, Chinese
