@@ -1,6 +1,6 @@
 """Pairwise F1 of our threading against plain References threading on a real corpus.
 
-The reference is deliberately naive and independent of threads/threading.py:
+The reference is deliberately naive and independent of threads/threading/:
 the connected components of every message id with all the <...> ids of its
 In-Reply-To and References headers. Our grouping (group_threads) differs from
 it on purpose in a few ways (subject and Thread-Index links, first copy of a

@@ -324,7 +324,7 @@ class Message(TableModel, table=True):
     thread_key: str | None = Field(default=None, max_length=64)
     subject: str = ""
     norm_subject: str = ""
-    # Subject fallback state (threads/threading.py): a reference-less reply, an
+    # Subject fallback state (threads/threading/): a reference-less reply, an
     # opening message, and whether this row was placed in its thread by subject.
     reply_without_refs: bool = False
     opens_thread: bool = False

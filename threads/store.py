@@ -2,7 +2,7 @@
 
 Thread membership is the set of messages connected by references (through
 placeholders for ids we have not seen), by Outlook conversation key, or by a
-careful subject match (threads/threading.py decides what links). Each new
+careful subject match (threads/threading/ decides what links). Each new
 message looks up everything it links to and merges the threads it finds, so
 the partition is the same whatever order mail arrives in; a reply that came
 before its parent already sits in the parent's placeholder thread, and the

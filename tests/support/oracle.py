@@ -1,5 +1,5 @@
 """The threading oracle: how the store grouped messages into threads, and the
-input the pure algorithm (threads/threading.py) takes for the same raw mail, so
+input the pure algorithm (threads/threading/) takes for the same raw mail, so
 a test can compare what was stored with what the algorithm alone would say."""
 
 from __future__ import annotations
