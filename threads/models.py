@@ -370,7 +370,7 @@ class Attachment(TableModel, table=True):
     # False when over a size limit: listed with its size and `note`, bytes only in the raw mail.
     stored: bool = Field(default=True, sa_column_kwargs={"server_default": "1"})
     note: str = Field(default="", sa_column_kwargs={"server_default": ""})
-    # Forwarded mail (message/rfc822) summarised (mail/parse.py ForwardedMessage.to_json).
+    # Forwarded mail (message/rfc822) summarised (mail/mime.py ForwardedMessage.to_json).
     nested: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 

@@ -25,7 +25,7 @@ from bridge.pipeline.sender_trust import SenderChecker
 from mail.classify import Classification
 from mail.headers import Address, impersonated_address
 from mail.imap import parse_imap_url
-from mail.parse import Attachment as ParsedAttachment
+from mail.mime import Attachment as ParsedAttachment
 from mail.parse import ParsedMessage
 from threads import copies, search
 from threads.access import posters_by_community

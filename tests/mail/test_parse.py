@@ -14,13 +14,8 @@ from hypothesis import strategies as st
 
 from mail.charsets import decode_text
 from mail.headers import Address, parse_msg_ids
-from mail.parse import (
-    MAX_FILENAME_CHARS,
-    MAX_MIME_DEPTH,
-    ParsedMessage,
-    parse_message,
-    safe_filename,
-)
+from mail.mime import MAX_FILENAME_CHARS, MAX_MIME_DEPTH, safe_filename
+from mail.parse import ParsedMessage, parse_message
 from tests.support.messages import corpus_messages
 from tests.support.paths import MAIL_SAMPLES
 
