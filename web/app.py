@@ -29,6 +29,7 @@ from starlette.responses import Response as BaseResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.core import Core
+from mail.blocks import diff_line_kind, text_blocks
 from threads import reach
 from web import admin as admin_pages
 from web import auth, consent, insights, oidc, outbox, pages, unsubscribe
@@ -68,6 +69,8 @@ def create_app(core: Core) -> FastAPI:
     templates = Jinja2Templates(directory=TEMPLATES)
     templates.env.filters["when"] = _when
     templates.env.filters["marks"] = _marks
+    templates.env.globals["text_blocks"] = text_blocks
+    templates.env.globals["diff_line_kind"] = diff_line_kind
     templates.env.globals["csrf_token"] = csrf_token
     templates.env.globals["current_viewer"] = current_viewer
     templates.env.globals["consent_waiting"] = consent.waiting_count  # the header's "Cc threads"

@@ -22,6 +22,7 @@ from threads.models import Person
 from threads.search.language import describe_query, parse_query
 from threads.withdraw import is_author
 from web.archive import ReaderArchive
+from web.conversation import VIEWS, View, layout, participants
 from web.deps import CoreDep, ViewerDep
 from web.reading import NOT_FOUND_COMMUNITY, NOT_FOUND_PERSON, PAGE_SIZE, human_size, not_found
 from web.render import render
@@ -101,17 +102,12 @@ def _thread_context(core: Core, thread_id: int, viewer: Viewer) -> dict[str, Any
     mine = {m.pk for m in stored if is_author(m.from_addr, viewer.email)}
     withdrawable = {m.pk for m in real if m.pk in mine or viewer.is_admin}
     addresses = _addresses(real)  # everyone on From/To/Cc, counted before any is hidden
-    people: dict[str, tuple[str, str]] = {}
-    for m in messages:
-        if not m.withdrawn:
-            # keyed by the label when the address is hidden: one entry per shown person
-            people.setdefault(m.from_addr or m.from_name, (m.from_name or m.from_addr, m.from_addr))
     first = real[0] if real else None
     return {
         "thread": row,
         "messages": messages,
         "message_total": len(real),
-        "people": list(people.values()),
+        "people": participants(messages),
         "authors": {
             m.pk: ("a withdrawn message" if m.withdrawn else m.from_name or m.from_addr)
             for m in messages
@@ -142,17 +138,40 @@ def _framing_csp() -> dict[str, str]:
     return {"Content-Security-Policy": CSP + "; frame-src 'self'"}
 
 
+VIEW_COOKIE = "thread_view"
+
+
 @router.get("/t/{thread_id}", response_class=HTMLResponse)
 def thread(
     request: Request,
     core: CoreDep,
     viewer: ViewerDep,
     thread_id: int,
+    view: str = Query("", max_length=8),
+    page: int | None = Query(None, ge=1, le=MAX_PAGE),
+    whole: bool = Query(False, alias="all"),
 ) -> HTMLResponse:
+    """A conversation; a long one opens folded (`page` pages it, `all` shows it whole).
+    The reader's tree/flat choice is kept in a cookie."""
+    chosen = _view(view or request.cookies.get(VIEW_COOKIE, ""))
     context = _thread_context(core, thread_id, viewer)
+    context["layout"] = layout(context["messages"], chosen, page=page, whole=whole)
     if viewer.person_id is not None:
         read_log_of(request).add(thread_id, viewer.person_id)
-    return render(request, "thread.html", headers=_framing_csp(), **context)
+    response = render(request, "thread.html", headers=_framing_csp(), **context)
+    if view in VIEWS:
+        response.set_cookie(
+            VIEW_COOKIE,
+            view,
+            max_age=365 * 86400,
+            samesite="lax",
+            secure=core.settings.web_base_url.startswith("https://"),
+        )
+    return response
+
+
+def _view(value: str) -> View:
+    return "flat" if value == "flat" else "tree"
 
 
 @router.post("/t/{thread_id}/reply", response_model=None)
@@ -177,6 +196,7 @@ def reply(
     try:
         pk = post_reply(core, viewer, thread_id, body, name=name)
     except PostRefused as exc:
+        context["layout"] = layout(context["messages"], _view(request.cookies.get(VIEW_COOKIE, "")))
         return render(
             request,
             "thread.html",
