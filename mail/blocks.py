@@ -26,9 +26,12 @@ _DIFF_LINE = re.compile(
 )
 # git's diffstat under the commit message: " path/to/file | 12 +++---" and its summary.
 _DIFFSTAT = re.compile(r" \S.* \| +(?:\d+ ?[+\-]*|Bin .*)$| \d+ files? changed")
-# Stack traces: Python's header and frames, Java/JavaScript "at" frames, kernel log
+# Stack traces: Python's header and frames, Java's header and "at" frames, kernel log
 # lines with a timestamp ("[   12.345678] ..."), and the kernel's call-trace frames.
-_TRACE_START = re.compile(r"Traceback \(most recent call last\):|\s*\[\s*\d+\.\d{6}\] ")
+_TRACE_START = re.compile(
+    r"Traceback \(most recent call last\):|\s*\[\s*\d+\.\d{6}\] "
+    r"|Exception in thread |\s+at [\w$.<>]+\("
+)
 _TRACE_LINE = re.compile(
     r"(?:\s+File \"|\s+at [\w$.<>]+[(:]|\s*\[\s*\d+\.\d{6}\] |\s+\S.*\+0x[0-9a-f]+/0x[0-9a-f]+"
     r"|\s{2,}\S|\w+(?:\.\w+)*(?:Error|Exception|Exit|Interrupt)\b)"
