@@ -10,33 +10,27 @@ from mail.blocks import Block, diff_line_kind, text_blocks
 from mail.parse import parse_message
 from tests.support.messages import corpus_messages
 
-PATCH_MAIL = """\
-Hi,
-
-On Mon, 2 Mar 2026, Ana Lima wrote:
-> Does this fix the leak on resume?
-> > It leaks one URB per cycle.
-
-Yes, see below.
-
-Signed-off-by: Ben Ortiz <ben@example.com>
----
- drivers/usb/core/hub.c | 4 ++--
- 1 file changed, 2 insertions(+), 2 deletions(-)
-
-diff --git a/drivers/usb/core/hub.c b/drivers/usb/core/hub.c
-index 1234abc..5678def 100644
---- a/drivers/usb/core/hub.c
-+++ b/drivers/usb/core/hub.c
-@@ -10,7 +10,7 @@ static int hub_resume(struct usb_interface *intf)
- 	int status;
--	usb_free_urb(urb);
-+	usb_kill_urb(urb);
- 	return status;
-
--- 
-2.34.1
-"""
+PATCH_MAIL = (
+    "Hi,\n\nOn Mon, 2 Mar 2026, Ana Lima wrote:\n"
+    "> Does this fix the leak on resume?\n"
+    "> > It leaks one URB per cycle.\n\n"
+    "Yes, see below.\n\n"
+    "Signed-off-by: Ben Ortiz <ben@example.com>\n"
+    "---\n"
+    " drivers/usb/core/hub.c | 4 ++--\n"
+    " 1 file changed, 2 insertions(+), 2 deletions(-)\n\n"
+    "diff --git a/drivers/usb/core/hub.c b/drivers/usb/core/hub.c\n"
+    "index 1234abc..5678def 100644\n"
+    "--- a/drivers/usb/core/hub.c\n"
+    "+++ b/drivers/usb/core/hub.c\n"
+    "@@ -10,7 +10,7 @@ static int hub_resume(struct usb_interface *intf)\n"
+    " \tint status;\n"
+    "-\tusb_free_urb(urb);\n"
+    "+\tusb_kill_urb(urb);\n"
+    " \treturn status;\n\n"
+    "-- \n"
+    "2.34.1\n"
+)
 
 
 def kinds(text: str) -> list[str]:
@@ -47,9 +41,10 @@ def test_a_patch_mail_reads_as_prose_quote_diffstat_and_diff() -> None:
     blocks = [b for b in text_blocks(PATCH_MAIL) if b.kind != "text" or b.text.strip()]
     assert [b.kind for b in blocks] == ["text", "quote", "text", "code", "diff", "text"]
     quote = blocks[1]
-    assert quote.depth == 1 and quote.lines == 2
+    assert (quote.depth, quote.lines) == (1, 2)
     diff = blocks[4]
-    assert diff.text.startswith("diff --git") and diff.text.endswith("\treturn status;")
+    assert diff.text.startswith("diff --git")
+    assert diff.text.endswith("\treturn status;")
     # The signature delimiter under the patch is not a removed line.
     assert "-- " not in diff.text.split("\n")
     assert [diff_line_kind(x) for x in diff.text.split("\n")[3:8]] == [
