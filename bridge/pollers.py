@@ -38,14 +38,8 @@ from bridge.config import ImapConfig
 from bridge.core import Core
 from bridge.settings import Settings
 from mail.envelope import Inbox
-from mail.imap import (
-    Checkpoint,
-    FolderPoller,
-    LeaseLost,
-    PollerConfig,
-    parse_after_action,
-    parse_imap_url,
-)
+from mail.errors import LeaseLost
+from mail.imap import Checkpoint, FolderPoller, PollerConfig, parse_after_action, parse_imap_url
 from threads.db import writer
 from threads.models import Community, ImapFolder, as_utc, utcnow
 

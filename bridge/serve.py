@@ -57,7 +57,7 @@ def run(settings: Settings, *, roles: tuple[str, ...] = ROLES, demo_content: boo
         and not ipaddress.ip_address(_resolve(settings.web_host)).is_loopback
     ):
         # Login links are built from the public URL, never from a request's Host header.
-        raise click.ClickException(
+        raise UsageError(
             f"BRIDGE_WEB_HOST={settings.web_host} is reachable from the network: set "
             "BRIDGE_PUBLIC_URL to the address people use (login links are built from it)"
         )
@@ -223,14 +223,14 @@ def _start_smtp(core: Core, settings: Settings) -> Callable[[], None]:
 
     config = settings.smtp
     if bool(config.tls_cert) != bool(config.tls_key):
-        raise click.ClickException("BRIDGE_SMTP_TLS_CERT and BRIDGE_SMTP_TLS_KEY go together")
+        raise UsageError("BRIDGE_SMTP_TLS_CERT and BRIDGE_SMTP_TLS_KEY go together")
     try:
         users = load_auth_users(config.auth_users)
     except (OSError, ValueError) as exc:
-        raise click.ClickException(f"BRIDGE_SMTP_AUTH_USERS: {exc}") from exc
+        raise UsageError(f"BRIDGE_SMTP_AUTH_USERS: {exc}") from exc
     if users and not config.tls_cert:
         # AUTH is offered only after STARTTLS: passwords never cross the wire in clear.
-        raise click.ClickException("BRIDGE_SMTP_AUTH_USERS needs BRIDGE_SMTP_TLS_CERT and _KEY")
+        raise UsageError("BRIDGE_SMTP_AUTH_USERS needs BRIDGE_SMTP_TLS_CERT and _KEY")
     tls = None
     if config.tls_cert:
         tls = tls_context(config.tls_cert, config.tls_key)
@@ -256,7 +256,7 @@ def _start_imap(core: Core, settings: Settings) -> Callable[[], None]:
     try:
         pollers.start()
     except UsageError as exc:  # e.g. an imap_folders entry naming a missing community
-        raise click.ClickException(f"imap_folders: {exc}") from exc
+        raise UsageError(f"imap_folders: {exc}") from exc
     return pollers.stop
 
 

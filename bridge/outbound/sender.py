@@ -35,12 +35,11 @@ from sqlalchemy import Connection, Engine, select, update
 
 from bridge.config import TransportConfig
 from bridge.core import Core
+from bridge.errors import Deferred, Refused
 from bridge.heartbeat import renewing
 from bridge.outbound.delivery import (
-    Deferred,
     MaildirTransport,
     Outgoing,
-    Refused,
     RelayConfig,
     RelayTransport,
     Transport,

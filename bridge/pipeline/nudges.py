@@ -34,14 +34,9 @@ from bridge.pipeline import replies, steps
 from bridge.pipeline.sender_trust import Trust
 from mail.classify import classify
 from mail.compose import compose_notice
+from mail.errors import TokenError, TokenExpired
 from mail.parse import ParsedMessage
-from mail.tokens import (
-    TokenError,
-    TokenExpired,
-    consent_link_token,
-    consent_reply_token,
-    verify_consent_reply_token,
-)
+from mail.tokens import consent_link_token, consent_reply_token, verify_consent_reply_token
 from threads import consent, outbound
 from threads.db import writer
 from threads.models import CandidateState, Community, Route, RouteKind, utcnow

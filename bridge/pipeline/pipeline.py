@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
 from bridge.config import PipelineConfig
-from bridge.errors import Held
+from bridge.errors import Held, Isolate
 from bridge.outbound import opened
 from bridge.pipeline import consent_gate, nudges, rules, steps
 from bridge.pipeline.parsepool import Batch, Failed, ParsePool, Prepared, Result, TimedOut
@@ -27,8 +27,9 @@ from mail.classify import Classification
 from mail.parse import ParsedMessage
 from threads import queue, search
 from threads.db import serialize_on, writer
+from threads.errors import DuplicateMessage
 from threads.models import HoldKind, RawMessage, RawState, RoutePolicy, SenderCheck, utcnow
-from threads.store import DuplicateMessage, Letter, conversation_keys
+from threads.store import Letter, conversation_keys
 
 log = logging.getLogger(__name__)
 RAW = RawMessage.__table__
@@ -102,7 +103,7 @@ class Pipeline:
         )
         try:
             return self._run_batch(prepared, worker, isolate=False)
-        except _Isolate:
+        except Isolate:
             # A write failed part-way: redo the batch with a savepoint per message,
             # so the failure stays with its message. Savepoints cost ~10% on bulk
             # import, hence only on this path.
@@ -162,7 +163,7 @@ class Pipeline:
                 )
         except Exception as exc:
             if not isolate:
-                raise _Isolate from exc
+                raise Isolate from exc
             return _failed(item.raw.id, exc)
         return None if said is None else Outcome(item.raw.id, RawState.done, said)
 
@@ -245,7 +246,7 @@ class Pipeline:
             try:
                 return self._write(conn, routes, raw, parsed, decision.letter, decision.communities)
             except Exception as exc:
-                raise _Isolate from exc
+                raise Isolate from exc
         try:
             with conn.begin_nested():
                 return self._write(conn, routes, raw, parsed, decision.letter, decision.communities)
@@ -316,10 +317,6 @@ class Submitted:
 class _Decision:
     communities: list[steps.CommunityRef]
     letter: Letter
-
-
-class _Isolate(Exception):
-    """Raised out of a batch transaction to re-run it one savepoint per message."""
 
 
 def _kept_outcome(raw_id: int, kept: list[consent_gate.Gate]) -> Outcome:
