@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from bridge.errors import UsageError
+from threads.errors import InvalidAddress
 from threads.models import (
     AuditEntry,
     Community,
@@ -36,7 +37,7 @@ from threads.models import (
     WebSession,
     utcnow,
 )
-from threads.people import InvalidAddress, normalize_email
+from threads.people import normalize_email
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")

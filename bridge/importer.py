@@ -21,8 +21,9 @@ from tqdm import tqdm
 from bridge.core import Core
 from bridge.errors import UsageError
 from bridge.pipeline.pipeline import Submitted
-from mail.archive import ArchivedMessage, BadArchive, read_archive, total_size
+from mail.archive import ArchivedMessage, read_archive, total_size
 from mail.envelope import Envelope
+from mail.errors import BadArchive
 from threads.models import Community, RawMessage, RawState
 
 # Larger batches mean fewer fsyncs; 500 messages of median size are ~2 MB in memory.

@@ -34,17 +34,12 @@ from typing import Any
 from sqlalchemy import Engine, or_, select, update
 
 from bridge import liveness, route_admin
+from bridge.config import ImapConfig
 from bridge.core import Core
 from bridge.settings import Settings
 from mail.envelope import Inbox
-from mail.imap import (
-    Checkpoint,
-    FolderPoller,
-    LeaseLost,
-    PollerConfig,
-    parse_after_action,
-    parse_imap_url,
-)
+from mail.errors import LeaseLost
+from mail.imap import Checkpoint, FolderPoller, PollerConfig, parse_after_action, parse_imap_url
 from threads.db import writer
 from threads.models import Community, ImapFolder, as_utc, utcnow
 
@@ -147,19 +142,19 @@ def sync_configured_folders(engine: Engine, settings: Settings) -> None:
             )
 
 
-def poller_config(row: Any, slug: str, settings: Settings) -> PollerConfig:
-    """A poller's configuration from its imap_folder row and the settings."""
-    context = ssl.create_default_context(cafile=settings.imap_ca_file or None)
+def poller_config(row: Any, slug: str, config: ImapConfig) -> PollerConfig:
+    """A poller's configuration from its imap_folder row and the pollers' shared settings."""
+    context = ssl.create_default_context(cafile=config.ca_file or None)
     url = parse_imap_url(row.url)
     return PollerConfig(
         url=url,
         secret=secret_reader(row.password_env, row.secret_file),
         community=slug,
         after=parse_after_action(row.after_action),
-        poll_seconds=settings.imap_poll_seconds,
-        idle_seconds=settings.imap_idle_seconds,
-        lease_seconds=settings.imap_lease_seconds,
-        backoff_max_seconds=settings.imap_backoff_max_seconds,
+        poll_seconds=config.poll_seconds,
+        idle_seconds=config.idle_seconds,
+        lease_seconds=config.lease_seconds,
+        backoff_max_seconds=config.backoff_max_seconds,
         ssl_context=context,
         # The URL's user is often an address; logs name the row, host and folder only.
         name=f"imap#{row.id} {url.host}/{url.folder}",
@@ -213,7 +208,7 @@ class ImapPollers:
                 continue
             folder = DatabaseFolder(self._engine, row.id, self.holder, lease)
             poller = FolderPoller(
-                poller_config(row, slug, self._settings), self._inbox, folder, folder
+                poller_config(row, slug, self._settings.imap), self._inbox, folder, folder
             )
             self.pollers[row.id] = poller
             poller.start()

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from bridge.core import Core
-from bridge.errors import BridgeError
+from bridge.errors import PostRefused
 from mail.envelope import Envelope
 from mail.headers import clean_text
 from threads.access import Viewer, may_post
@@ -41,10 +41,6 @@ MAX_BODY = 100_000
 # script cannot flood every participant's inbox through the fan-out.
 POST_LIMIT = 20
 POST_WINDOW = timedelta(minutes=10)
-
-
-class PostRefused(BridgeError):
-    """The post cannot be made: the reason is for the author."""
 
 
 def post_reply(core: Core, viewer: Viewer, thread_id: int, body: str, *, name: str = "") -> int:

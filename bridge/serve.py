@@ -57,7 +57,7 @@ def run(settings: Settings, *, roles: tuple[str, ...] = ROLES, demo_content: boo
         and not ipaddress.ip_address(_resolve(settings.web_host)).is_loopback
     ):
         # Login links are built from the public URL, never from a request's Host header.
-        raise click.ClickException(
+        raise UsageError(
             f"BRIDGE_WEB_HOST={settings.web_host} is reachable from the network: set "
             "BRIDGE_PUBLIC_URL to the address people use (login links are built from it)"
         )
@@ -219,39 +219,29 @@ def _start_sender(core: Core) -> Callable[[], None]:
 
 def _start_smtp(core: Core, settings: Settings) -> Callable[[], None]:
     from bridge.recipients import AnyOf, OwnAddresses
-    from mail.smtp import Limits, load_auth_users, tls_context
+    from mail.smtp import load_auth_users, tls_context
 
-    if bool(settings.smtp_tls_cert) != bool(settings.smtp_tls_key):
-        raise click.ClickException("BRIDGE_SMTP_TLS_CERT and BRIDGE_SMTP_TLS_KEY go together")
+    config = settings.smtp
+    if bool(config.tls_cert) != bool(config.tls_key):
+        raise UsageError("BRIDGE_SMTP_TLS_CERT and BRIDGE_SMTP_TLS_KEY go together")
     try:
-        users = load_auth_users(settings.smtp_auth_users)
+        users = load_auth_users(config.auth_users)
     except (OSError, ValueError) as exc:
-        raise click.ClickException(f"BRIDGE_SMTP_AUTH_USERS: {exc}") from exc
-    if users and not settings.smtp_tls_cert:
+        raise UsageError(f"BRIDGE_SMTP_AUTH_USERS: {exc}") from exc
+    if users and not config.tls_cert:
         # AUTH is offered only after STARTTLS: passwords never cross the wire in clear.
-        raise click.ClickException("BRIDGE_SMTP_AUTH_USERS needs BRIDGE_SMTP_TLS_CERT and _KEY")
+        raise UsageError("BRIDGE_SMTP_AUTH_USERS needs BRIDGE_SMTP_TLS_CERT and _KEY")
     tls = None
-    if settings.smtp_tls_cert:
-        tls = tls_context(settings.smtp_tls_cert, settings.smtp_tls_key)
+    if config.tls_cert:
+        tls = tls_context(config.tls_cert, config.tls_key)
     smtp = SMTPListener(
         core.inbox,
         # The bridge's own reply/bounce addresses first (no query), then the route table.
-        AnyOf(
-            OwnAddresses(settings.mail_domain, settings.secret_key), RoutedRecipients(core.engine)
-        ),
-        hostname=settings.smtp_host,
-        port=settings.smtp_port,
-        server_hostname=settings.mail_domain,
-        limits=Limits(
-            max_size=settings.smtp_max_size,
-            max_recipients=settings.smtp_max_recipients,
-            max_line_length=settings.smtp_max_line_length,
-            idle_timeout=settings.smtp_idle_timeout,
-            data_timeout=settings.smtp_data_timeout,
-            max_connections=settings.smtp_max_connections,
-            max_per_client=settings.smtp_max_per_client,
-            rate_per_minute=settings.smtp_rate_limit,
-        ),
+        AnyOf(OwnAddresses(config.mail_domain, config.secret_key), RoutedRecipients(core.engine)),
+        hostname=config.host,
+        port=config.port,
+        server_hostname=config.mail_domain,
+        limits=config.limits,
         tls=tls,
         auth_users=users,
     )
@@ -266,7 +256,7 @@ def _start_imap(core: Core, settings: Settings) -> Callable[[], None]:
     try:
         pollers.start()
     except UsageError as exc:  # e.g. an imap_folders entry naming a missing community
-        raise click.ClickException(f"imap_folders: {exc}") from exc
+        raise UsageError(f"imap_folders: {exc}") from exc
     return pollers.stop
 
 

@@ -22,6 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bridge import config
+
 
 class ImapFolderSetting(BaseModel):
     """One mailbox folder polled into a community (`[[imap_folders]]` in bridge.toml)."""
@@ -295,6 +297,34 @@ class Settings(BaseSettings):
     @property
     def outbox_dir(self) -> Path:
         return self.data / "outbox"
+
+    # Each area's frozen view (bridge/config.py), built on each access from the fields
+    # above: a copy (`model_copy`) or the secret key set by `load_settings` is never
+    # stale. Consumers take their view once, when they are made.
+
+    @property
+    def pipeline(self) -> config.PipelineConfig:
+        return config.pipeline_config(self)
+
+    @property
+    def consent(self) -> config.ConsentConfig:
+        return config.consent_config(self)
+
+    @property
+    def sender_trust(self) -> config.SenderTrustConfig:
+        return config.sender_trust_config(self)
+
+    @property
+    def smtp(self) -> config.ListenerConfig:
+        return config.listener_config(self)
+
+    @property
+    def transport(self) -> config.TransportConfig:
+        return config.transport_config(self)
+
+    @property
+    def imap(self) -> config.ImapConfig:
+        return config.imap_config(self)
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -24,20 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from mail.errors import BadArchive
+
 _FROM_ESCAPED = re.compile(rb"^>+From ")
 _KIND = {".gz": "gzip", ".xz": "xz"}
-
-
-class BadArchive(Exception):
-    """An archive that is not what its name says, is damaged, or holds no mail.
-
-    str(self) is one line naming the file and what is wrong; `read` is how
-    many whole messages were yielded from it before.
-    """
-
-    def __init__(self, path: Path, problem: str, read: int = 0) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path, self.problem, self.read = path, problem, read
 
 
 @dataclass(frozen=True, slots=True)

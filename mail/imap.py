@@ -34,6 +34,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from imapclient.imapclient import DELETED, SocketTimeout
 
 from mail.envelope import Envelope, Inbox
+from mail.errors import InvalidInput, LeaseLost
 
 log = logging.getLogger(__name__)
 
@@ -71,31 +72,33 @@ class ImapUrl:
 
 
 def parse_imap_url(text: str) -> ImapUrl:
-    """Validate and normalise a folder URL; ValueError says what is wrong."""
+    """Validate and normalise a folder URL; InvalidInput says what is wrong."""
     try:
         parts = urlsplit(text.strip())
     except ValueError as exc:
-        raise ValueError(f"not a valid IMAP URL: {exc}") from exc
+        raise InvalidInput(f"not a valid IMAP URL: {exc}") from exc
     if parts.password is not None:
         # Checked first, so no message below echoes it. In the URL a password would end
         # up in the database, in logs and in shell history.
-        raise ValueError("put no password in the URL: name it with --password-env or --secret-file")
+        raise InvalidInput(
+            "put no password in the URL: name it with --password-env or --secret-file"
+        )
     try:
         port = parts.port
     except ValueError as exc:
-        raise ValueError(f"'{text}' is not a valid IMAP URL: {exc}") from exc
+        raise InvalidInput(f"'{text}' is not a valid IMAP URL: {exc}") from exc
     if parts.scheme not in ("imap", "imaps"):
-        raise ValueError(f"'{text}': use imaps://user@host[:port]/FOLDER or imap://...")
+        raise InvalidInput(f"'{text}': use imaps://user@host[:port]/FOLDER or imap://...")
     if parts.query or parts.fragment:
-        raise ValueError(f"'{text}': no ?query or #fragment in an IMAP folder URL")
+        raise InvalidInput(f"'{text}': no ?query or #fragment in an IMAP folder URL")
     if not parts.username or not parts.hostname:
-        raise ValueError(f"'{text}': the URL needs a user and a host (imaps://user@host/FOLDER)")
+        raise InvalidInput(f"'{text}': the URL needs a user and a host (imaps://user@host/FOLDER)")
     user, _, auth = parts.username.partition(";")
     xoauth2 = False
     if auth:
         mech = auth.upper().removeprefix("AUTH=")
         if not auth.upper().startswith("AUTH=") or mech not in ("XOAUTH2", "*", "LOGIN", "PLAIN"):
-            raise ValueError(f"';{auth}': the only mechanisms are ;AUTH=XOAUTH2 and a password")
+            raise InvalidInput(f"';{auth}': the only mechanisms are ;AUTH=XOAUTH2 and a password")
         xoauth2 = mech == "XOAUTH2"
     folder = unquote(parts.path.lstrip("/")) or "INBOX"
     # INBOX is case-insensitive (RFC 3501 5.1); every other name is taken as written.
@@ -126,7 +129,7 @@ class AfterAction:
 
 
 def parse_after_action(text: str) -> AfterAction:
-    """`leave`, `flag` (sets \\Seen), `flag:KEYWORD` or `move:FOLDER`; ValueError otherwise."""
+    """`leave`, `flag` (sets \\Seen), `flag:KEYWORD` or `move:FOLDER`; InvalidInput otherwise."""
     kind, sep, target = text.strip().partition(":")
     kind = kind.lower()
     if kind == "leave" and not sep:
@@ -134,11 +137,11 @@ def parse_after_action(text: str) -> AfterAction:
     if kind == "flag":
         flag = target if sep else "\\Seen"
         if not _ATOM.match(flag):
-            raise ValueError(f"'{flag}' is not an IMAP flag or keyword (letters, digits, $_.-)")
+            raise InvalidInput(f"'{flag}' is not an IMAP flag or keyword (letters, digits, $_.-)")
         return AfterAction("flag", flag)
     if kind == "move" and target.strip():
         return AfterAction("move", target.strip())
-    raise ValueError(f"after-action '{text}': use leave, flag, flag:KEYWORD or move:FOLDER")
+    raise InvalidInput(f"after-action '{text}': use leave, flag, flag:KEYWORD or move:FOLDER")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,10 +150,6 @@ class Checkpoint:
 
     uidvalidity: int
     last_uid: int
-
-
-class LeaseLost(Exception):
-    """Another process holds the folder now (or the lease store is unreachable): stop reading."""
 
 
 class CheckpointStore(Protocol):

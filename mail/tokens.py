@@ -40,24 +40,14 @@ import struct
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from mail.errors import TokenError, TokenExpired, TokenMismatch
+
 _EPOCH = date(2000, 1, 1)
 _REPLY = struct.Struct(">IIIH")  # community, thread, person, expiry (days since 2000)
 _TAG, _BIND = 10, 6
 _REPLY_BYTES = _REPLY.size + _TAG + _BIND
 _BOUNCE = struct.Struct(">Q")
 _BOUNCE_TAG = 8
-
-
-class TokenError(ValueError):
-    """A token that must not be acted on; the message says why, for the admin log."""
-
-
-class TokenMismatch(TokenError):
-    """A genuine token used from another address: its owner may want to know."""
-
-
-class TokenExpired(TokenError):
-    """A genuine token past its day: the page can say so rather than "invalid"."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,13 +20,11 @@ import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 
+from threads.errors import InvalidAddress
+
 _FORBIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"}
 _LOCAL_SPECIALS = re.compile(r'[\s"(),:;<>@\[\\\]]')
 _LDH_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")  # letters, digits, hyphens
-
-
-class InvalidAddress(ValueError):
-    """Not an address a person can have."""
 
 
 def _fold(text: str) -> str:

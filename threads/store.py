@@ -30,6 +30,7 @@ from sqlalchemy import (
     update,
 )
 
+from threads.errors import DuplicateMessage
 from threads.models import (
     ConsentCandidate,
     Message,
@@ -84,10 +85,6 @@ class Letter:
     attachment_count: int
     # Whether the From was proven (threads/copies.py: whom its To/Cc may subscribe).
     sender_check: str = "unchecked"
-
-
-class DuplicateMessage(Exception):
-    """This community already holds a message with this Message-ID."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,12 +11,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from markupsafe import escape
 from pydantic import BaseModel, Field
 
-from bridge.posting import PostRefused, post_reply
+from bridge.posting import post_reply
 from threads import queries
 from threads.access import may_post
 from threads.search.language import describe_query, parse_query
@@ -360,10 +360,7 @@ def api_reply(
     """Post a reply as the viewer: filed through the pipeline and mailed to the thread."""
     with ReaderArchive(core, viewer) as archive:
         archive.thread(thread_id)
-    try:
-        pk = post_reply(core, viewer, thread_id, reply.body)
-    except PostRefused as exc:
-        raise HTTPException(400, str(exc)) from exc
+    pk = post_reply(core, viewer, thread_id, reply.body)  # PostRefused: 400 (web/errors.py)
     return ReplyOut(id=pk, url=f"/t/{thread_id}#m{pk}")
 
 

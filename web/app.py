@@ -11,7 +11,6 @@ from threads/access.py, inside every query.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -19,30 +18,23 @@ from pathlib import Path
 
 from anyio import to_thread
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response as BaseResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.core import Core
 from mail.blocks import diff_line_kind, text_blocks
 from threads import reach
 from web import admin as admin_pages
-from web import auth, consent, insights, oidc, outbox, pages, unsubscribe
-from web.api import error_response as api_error
+from web import auth, consent, errors, insights, oidc, outbox, pages, unsubscribe
 from web.api import router as api_router
 from web.attachments import router as attachments_router
 from web.feeds import router as feeds_router
-from web.render import render
-from web.security import CSP, CookieNames, SecurityMiddleware, csrf_token, protect
+from web.security import CSP, CookieNames, SecurityMiddleware, csrf_token
 from web.viewer import current_viewer
 from web.withdraw import router as withdraw_router
 
-log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 __all__ = ["CSP", "create_app"]
 
@@ -97,28 +89,7 @@ def create_app(core: Core) -> FastAPI:
     app.add_middleware(SecurityMiddleware, secret=core.settings.secret_key, cookies=cookies)
     app.add_middleware(_DropNulFromQuery)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> BaseResponse:
-        detail = str(exc.detail)
-        return api_error(request, exc.status_code, detail) or _error_page(
-            request, exc.status_code, detail
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def bad_input(request: Request, exc: RequestValidationError) -> BaseResponse:
-        fields = ", ".join(str(e["loc"][-1]) for e in exc.errors())
-        message = f"Please check these parts of the address: {fields}."
-        return api_error(request, 400, message) or _error_page(request, 400, message)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> HTMLResponse:
-        log.error("error serving %s", request.url.path, exc_info=exc)
-        page = _error_page(request, 500, "Something went wrong on our side; it has been logged.")
-        # Starlette sends this answer from outside every middleware, so the
-        # security middleware never sees it: its headers are added here.
-        protect(page.headers, request.scope, cookies)
-        return page
-
+    errors.install(app, cookies)  # every error a route lets escape: web/errors.py
     return app
 
 
@@ -153,12 +124,6 @@ def _addresses_in_range(request: Request) -> None:
         digits = number.isascii() and number.isdigit()
         if "\x00" in value or (digits and int(number) > MAX_ROW_ID):
             raise HTTPException(404, "There is nothing at this address.")
-
-
-def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    titles = {404: "Not found", 400: "That request could not be read", 422: "Invalid input"}
-    title = titles.get(status, "Error")
-    return render(request, "error.html", status=status, title=title, message=message)
 
 
 def _when(value: datetime | None, fmt: str = "%d %b %Y %H:%M") -> str:

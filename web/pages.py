@@ -15,7 +15,8 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from bridge.core import Core
-from bridge.posting import PostRefused, post_reply
+from bridge.errors import PostRefused
+from bridge.posting import post_reply
 from threads import outbound, queries
 from threads.access import Viewer, may_moderate, may_post
 from threads.models import Person

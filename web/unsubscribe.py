@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from bridge.core import Core
-from mail.tokens import TokenError, UnsubscribeClaim, verify_unsubscribe_token
+from mail.tokens import UnsubscribeClaim, verify_unsubscribe_token
 from threads import outbound
 from threads.access import Viewer, may_read_community, role_in
 from threads.db import writer
@@ -50,10 +50,8 @@ ACTIONS = {
 
 
 def _claim(core: Core, token: str) -> UnsubscribeClaim:
-    try:
-        return verify_unsubscribe_token(core.settings.secret_key, token)
-    except TokenError as exc:
-        raise HTTPException(404, "This unsubscribe link is not valid.") from exc
+    """The link's claim; a TokenError is answered 404 "not valid" (web/errors.py)."""
+    return verify_unsubscribe_token(core.settings.secret_key, token)
 
 
 def _state(request: Request, core: Core, claim: UnsubscribeClaim) -> dict[str, Any]:

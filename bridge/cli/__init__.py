@@ -4,7 +4,7 @@ One module per command group, each adding standalone click commands that
 this package gathers under `main` (the console script `bridge.cli:main`).
 Every command that needs the archive takes `--data DIR` (or BRIDGE_DATA) and
 opens the same core (bridge/cli/context.py). Output meant for scripts is JSON
-with `--json`; errors are one line on stderr and a non-zero status.
+with `--json`; errors are one line on stderr and status 1 (bridge/cli/errors.py).
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from __future__ import annotations
 import click
 
 from bridge.cli import archive, communities, held, logs, outbox, people, routes, serve, withdrawn
+from bridge.cli.errors import BridgeGroup
 
 
-@click.group()
+@click.group(cls=BridgeGroup)
 def main() -> None:
     """Commons Bridge: e-mail threads as open, searchable community discussions."""
 

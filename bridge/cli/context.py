@@ -1,8 +1,8 @@
 """What every `bridge` command acts with: the core, the actor, the viewer.
 
 `with_core` adds `--data DIR` (or BRIDGE_DATA) and opens the same core for
-every command: settings, database (migrated on open) and pipeline; a
-UsageError becomes one line on stderr and a non-zero status. `actor` is who
+every command: settings, database (migrated on open) and pipeline; errors
+are answered by the command line's boundary (bridge/cli/errors.py). `actor` is who
 the audit log names, `viewer` whom `--as EMAIL` stands for.
 """
 
@@ -23,7 +23,7 @@ F = Callable[..., Any]
 
 
 def with_core(func: F) -> F:
-    """Adds --data, builds the settings and the core, reports UsageError cleanly."""
+    """Adds --data, builds the settings and the core, and closes the core after."""
 
     @click.option("--data", type=click.Path(path_type=Path), help="Data directory (BRIDGE_DATA).")
     @functools.wraps(func)
@@ -31,8 +31,6 @@ def with_core(func: F) -> F:
         core = open_core(load_settings(data=data))
         try:
             return func(core, **kw)
-        except UsageError as exc:
-            raise click.ClickException(str(exc)) from exc
         finally:
             core.close()
 

@@ -21,17 +21,7 @@ from typing import Protocol
 
 import aiosmtplib
 
-
-class Deferred(Exception):
-    """A temporary failure: the message stays queued for a later attempt."""
-
-
-class Refused(Exception):
-    """A permanent refusal; `recipient` says the address itself was refused (RCPT 5xx)."""
-
-    def __init__(self, reason: str, *, recipient: bool = False) -> None:
-        super().__init__(reason)
-        self.recipient = recipient
+from bridge.errors import Deferred, Refused
 
 
 @dataclass(frozen=True, slots=True)

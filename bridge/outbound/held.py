@@ -29,8 +29,9 @@ from bridge.pipeline import replies
 from bridge.settings import Settings
 from mail.bounce import Bounce
 from mail.classify import classify
+from mail.errors import TokenError
 from mail.parse import parse_message
-from mail.tokens import ReplyClaim, TokenError, verify_bounce_token
+from mail.tokens import ReplyClaim, verify_bounce_token
 from threads import outbound
 from threads.db import insert_ignoring_conflict, writer
 from threads.models import HoldKind, MailEvent, Message, Person, RawMessage, RawState, utcnow

@@ -21,9 +21,9 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
+from bridge.config import PipelineConfig
 from bridge.outbound.posts import as_bytes, ensure_people
 from bridge.pipeline import replies
-from bridge.pipeline.steps import Context
 from mail.compose import Addressing, ListInfo, Post, compose_post, thread_index_header
 from mail.tokens import reply_token, unsubscribe_token
 from threads import outbound
@@ -58,7 +58,7 @@ def mark_filed(conn: Connection, candidate_id: int, thread_id: int) -> None:
     )
 
 
-def announce(conn: Connection, context: Context, candidate_ids: Iterable[int]) -> int:
+def announce(conn: Connection, config: PipelineConfig, candidate_ids: Iterable[int]) -> int:
     """Tell the participants of these opened candidates, once each; returns mails queued."""
     queued = 0
     for candidate_id in sorted(set(candidate_ids)):
@@ -75,7 +75,7 @@ def announce(conn: Connection, context: Context, candidate_ids: Iterable[int]) -
             .values(announced_at=utcnow())
         ).rowcount
         if taken:
-            queued += _queue(conn, context, row)
+            queued += _queue(conn, config, row)
     return queued
 
 
@@ -88,7 +88,7 @@ def _still_pending(conn: Connection, candidate_id: int) -> bool:
     return bool(pending)
 
 
-def _queue(conn: Connection, context: Context, candidate: Any) -> int:
+def _queue(conn: Connection, config: PipelineConfig, candidate: Any) -> int:
     """One notice per participant, threaded under the thread's latest message."""
     last = conn.execute(
         select(M)
@@ -101,22 +101,22 @@ def _queue(conn: Connection, context: Context, candidate: Any) -> int:
     ).one()
     if last is None:
         return 0
-    lst = _list_info(conn, context, candidate.community_id)
-    base = context.public_url.rstrip("/")
+    lst = _list_info(conn, config, candidate.community_id)
+    base = config.public_url.rstrip("/")
     url = f"{base}/t/{candidate.thread_id}" if base else ""
     chain = [*(last.chain or []), last.message_id]
     started = as_utc(thread.started_at) or utcnow()
     recipients = [
         p["address"]
         for p in candidate.participants
-        if p.get("address") and not _ours(p["address"], lst, context)
+        if p.get("address") and not _ours(p["address"], lst, config)
     ]
     people = ensure_people(conn, recipients)
     names = {p["address"]: p.get("name", "") for p in candidate.participants}
     rows = []
     for address in recipients:
         post = Post(
-            message_id=f"opened.{candidate.id}.{people.get(address, 0)}@{context.mail_domain}",
+            message_id=f"opened.{candidate.id}.{people.get(address, 0)}@{config.mail_domain}",
             subject=_reply_subject(thread.subject or candidate.subject),
             author_name=SENDER_NAME,
             author_address=lst.address,
@@ -128,7 +128,7 @@ def _queue(conn: Connection, context: Context, candidate: Any) -> int:
             thread_url=url,
         )
         to = _addressing(
-            context, address, names.get(address, ""), people.get(address, 0), post, candidate
+            config, address, names.get(address, ""), people.get(address, 0), post, candidate
         )
         msg = compose_post(post, lst, to)
         # A notice, not a person's post: vacation responders stay quiet (RFC 3834).
@@ -166,26 +166,26 @@ def _reply_subject(subject: str) -> str:
 
 
 def _addressing(
-    context: Context, address: str, name: str, person_id: int, post: Post, candidate: Any
+    config: PipelineConfig, address: str, name: str, person_id: int, post: Post, candidate: Any
 ) -> Addressing:
     """Reply token, mute and unsubscribe links, as thread copies carry them."""
     token = reply_token(
-        context.secret_key,
+        config.secret_key,
         community_id=candidate.community_id,
         thread_id=candidate.thread_id,
         person_id=person_id,
         address=address,
-        expires=date.today() + timedelta(days=context.reply_token_days),
+        expires=date.today() + timedelta(days=config.reply_token_days),
     )
     unsubscribe = unsubscribe_token(
-        context.secret_key,
+        config.secret_key,
         address=address,
         community_id=candidate.community_id,
         thread_id=candidate.thread_id,
     )
-    base = context.public_url.rstrip("/")
+    base = config.public_url.rstrip("/")
     link = f"{base}/unsubscribe/{unsubscribe}" if base else ""
-    reply_to = f"{replies.REPLY_PREFIX}+{token}@{context.mail_domain}"
+    reply_to = f"{replies.REPLY_PREFIX}+{token}@{config.mail_domain}"
     return Addressing(
         recipient=address,
         reply_to=reply_to,
@@ -196,7 +196,7 @@ def _addressing(
     )
 
 
-def _list_info(conn: Connection, context: Context, community_id: int) -> ListInfo:
+def _list_info(conn: Connection, config: PipelineConfig, community_id: int) -> ListInfo:
     c, rt = Community.__table__, Route.__table__
     row = conn.execute(select(c.c.slug, c.c.name).where(c.c.id == community_id)).one()
     address = conn.execute(
@@ -208,12 +208,12 @@ def _list_info(conn: Connection, context: Context, community_id: int) -> ListInf
     return ListInfo(
         name=row.name,
         slug=row.slug,
-        address=address or f"{row.slug}@{context.mail_domain}",
-        mail_domain=context.mail_domain,
-        public_url=context.public_url,
+        address=address or f"{row.slug}@{config.mail_domain}",
+        mail_domain=config.mail_domain,
+        public_url=config.public_url,
     )
 
 
-def _ours(address: str, lst: ListInfo, context: Context) -> bool:
+def _ours(address: str, lst: ListInfo, config: PipelineConfig) -> bool:
     address = address.lower()
-    return address == lst.address or address.endswith("@" + context.mail_domain)
+    return address == lst.address or address.endswith("@" + config.mail_domain)

@@ -33,13 +33,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
+from bridge.config import TransportConfig
 from bridge.core import Core
+from bridge.errors import Deferred, Refused
 from bridge.heartbeat import renewing
 from bridge.outbound.delivery import (
-    Deferred,
     MaildirTransport,
     Outgoing,
-    Refused,
     RelayConfig,
     RelayTransport,
     Transport,
@@ -81,18 +81,18 @@ N = Notification.__table__
 M = Message.__table__
 
 
-def transport_for(settings: Settings) -> Transport:
-    if not settings.smtp_relay:
-        return MaildirTransport(settings.outbox_dir)
+def transport_for(config: TransportConfig) -> Transport:
+    if not config.relay:
+        return MaildirTransport(config.outbox_dir)
     return RelayTransport(
         RelayConfig.parse(
-            settings.smtp_relay,
-            tls=settings.smtp_relay_tls,
-            user=settings.smtp_relay_user,
-            password=settings.smtp_relay_password,
-            timeout=settings.smtp_relay_timeout,
-            ca_file=settings.smtp_relay_ca_file,
-            local_hostname=settings.mail_domain,
+            config.relay,
+            tls=config.tls,
+            user=config.user,
+            password=config.password,
+            timeout=config.timeout,
+            ca_file=config.ca_file,
+            local_hostname=config.local_hostname,
         )
     )
 
@@ -117,7 +117,7 @@ class Sender:
     ) -> None:
         self.engine = engine
         self.settings = settings
-        self.transport = transport or transport_for(settings)
+        self.transport = transport or transport_for(settings.transport)
         self.name = worker_name()
         self._writer = writer(engine)
 
@@ -125,7 +125,7 @@ class Sender:
         report = RoundReport()
         report.composed, report.skipped = self.compose_notifications()
         report.digests = self.compose_digests()
-        report.nudges = nudges.nudge_waiting(self.engine, self.settings)
+        report.nudges = nudges.nudge_waiting(self.engine, self.settings.consent)
         report.events = HeldReader(self.engine, self.settings).read()
         report.sent, report.deferred, report.failed = self.deliver_due()
         return report

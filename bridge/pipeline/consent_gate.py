@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from bridge.pipeline.steps import LIVE_SOURCES, CommunityRef, Context, RawView, Routes
+from bridge.config import PipelineConfig
+from bridge.pipeline.steps import LIVE_SOURCES, CommunityRef, RawView, Routes
 from threads import consent
 from threads.models import CandidateState, ConsentMessage, Message, RawState, as_utc, utcnow
 from threads.people import try_normalize
@@ -40,7 +41,7 @@ class Gate:
 
 def consent_gate(
     conn: Connection,
-    context: Context,
+    config: PipelineConfig,
     routes: Routes,
     community: CommunityRef,
     raw: RawView,
@@ -68,14 +69,14 @@ def consent_gate(
             return Gate(True)
         if _holds_message(conn, known.id, letter.message_id):
             return Gate(False, RawState.duplicate, f"Message-ID already in candidate {known.id}")
-        people = _people(letter, _ours(context, routes, letter))
+        people = _people(letter, _ours(config, routes, letter))
         consent.add_message(conn, known.id, raw.id, letter.message_id, people)
         return _follow(known, released=False)
     if _replies_to_published(conn, community.id, [*letter.in_reply_to, *letter.references]):
         return Gate(True)
     if not may_start:
         return Gate(False, reason=f"consent: a new conversation, left out of {community.slug}")
-    return _start(conn, context, routes, community, raw, letter)
+    return _start(conn, config, routes, community, raw, letter)
 
 
 def _follow(candidate: Any, *, released: bool) -> Gate:
@@ -93,16 +94,16 @@ def _waiting(starter: str, candidate_id: int) -> str:
 
 def _start(
     conn: Connection,
-    context: Context,
+    config: PipelineConfig,
     routes: Routes,
     community: CommunityRef,
     raw: RawView,
     letter: Letter,
 ) -> Gate:
     """A new conversation: a candidate if it reached enough colleagues, else ignored."""
-    ours = _ours(context, routes, letter)
+    ours = _ours(config, routes, letter)
     org = consent.org_recipients(
-        (a["address"] for a in [*letter.to, *letter.cc]), context.org_domains, ours
+        (a["address"] for a in [*letter.to, *letter.cc]), config.org_domains, ours
     )
     if len(org) < community.cc_threshold:
         return Gate(
@@ -144,9 +145,9 @@ def _nudge_worthy(raw: RawView) -> bool:
     return received is None or utcnow() - received <= NUDGE_WITHIN
 
 
-def _ours(context: Context, routes: Routes, letter: Letter) -> set[str]:
+def _ours(config: PipelineConfig, routes: Routes, letter: Letter) -> set[str]:
     """The bridge's own addresses on this letter: the routes' and its mail domain's."""
-    domain = "@" + context.mail_domain.lower()
+    domain = "@" + config.mail_domain.lower()
     on_letter = {
         a["address"].lower() for a in [*letter.to, *letter.cc, {"address": letter.from_addr}]
     }

@@ -21,28 +21,22 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.headerregistry import Address
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
+from bridge.config import ConsentConfig
 from bridge.consent_decision import decide_candidate
 from bridge.outbound.posts import as_bytes
 from bridge.pipeline import replies, steps
 from bridge.pipeline.sender_trust import Trust
-from bridge.settings import Settings
 from mail.classify import classify
 from mail.compose import compose_notice
+from mail.errors import TokenError, TokenExpired
 from mail.parse import ParsedMessage
-from mail.tokens import (
-    TokenError,
-    TokenExpired,
-    consent_link_token,
-    consent_reply_token,
-    verify_consent_reply_token,
-)
+from mail.tokens import consent_link_token, consent_reply_token, verify_consent_reply_token
 from threads import consent, outbound
 from threads.db import writer
 from threads.models import CandidateState, Community, Route, RouteKind, utcnow
@@ -62,61 +56,15 @@ PRIVATE_WORDS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class NudgeSettings:
-    """What nudges need from Settings: from the pipeline's context, or from Settings."""
-
-    secret_key: str
-    mail_domain: str
-    public_url: str
-    trusted_authserv_ids: frozenset[str] = frozenset()
-    daily_cap: int = 3
-    link_days: int = 14
-    openers: str = "starter"
-    org_domains: frozenset[str] = frozenset()
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> NudgeSettings:
-        return cls(
-            secret_key=settings.secret_key,
-            mail_domain=settings.mail_domain,
-            public_url=settings.web_base_url,
-            trusted_authserv_ids=frozenset(settings.trusted_authserv_ids),
-            daily_cap=settings.nudge_daily_cap,
-            link_days=settings.consent_link_days,
-            openers=settings.consent_openers,
-            org_domains=frozenset(settings.org_domains),
-        )
-
-
-def settings_of(context: steps.Context) -> NudgeSettings:
-    """The pipeline's view of the same settings (bridge/core.py builds the context)."""
-    return NudgeSettings(
-        secret_key=context.secret_key,
-        mail_domain=context.mail_domain,
-        public_url=context.public_url,
-        trusted_authserv_ids=context.trusted_authserv_ids,
-        daily_cap=context.nudge_daily_cap,
-        link_days=context.consent_link_days,
-        openers=context.consent_openers,
-        org_domains=context.org_domains,
-    )
-
-
 # --- the nudge ---------------------------------------------------------------------
 
 
-def queue_nudge(conn: Connection, context: steps.Context, candidate_id: int) -> bool:
+def queue_nudge(conn: Connection, config: ConsentConfig, candidate_id: int) -> bool:
     """Queue the nudge for a new live candidate in the caller's transaction.
 
     Returns False when none was queued (already nudged, daily cap reached,
     history mail, already decided).
     """
-    return nudge(conn, settings_of(context), candidate_id)
-
-
-def nudge(conn: Connection, config: NudgeSettings, candidate_id: int) -> bool:
-    """`queue_nudge` with the settings at hand (the sender's sweep has no pipeline context)."""
     row = conn.execute(
         select(CAND, COMMUNITY.c.name.label("community_name"), COMMUNITY.c.slug)
         .join(COMMUNITY, COMMUNITY.c.id == CAND.c.community_id)
@@ -158,7 +106,7 @@ def nudge(conn: Connection, config: NudgeSettings, candidate_id: int) -> bool:
     return True
 
 
-def links(config: NudgeSettings, candidate_id: int, address: str, today: date) -> dict[str, str]:
+def links(config: ConsentConfig, candidate_id: int, address: str, today: date) -> dict[str, str]:
     """The nudge's open and keep-private links for `address`."""
     expires = today + timedelta(days=config.link_days)
     base = config.public_url.rstrip("/")
@@ -176,7 +124,7 @@ def links(config: NudgeSettings, candidate_id: int, address: str, today: date) -
     }
 
 
-def reply_address(config: NudgeSettings, candidate_id: int, address: str, today: date) -> str:
+def reply_address(config: ConsentConfig, candidate_id: int, address: str, today: date) -> str:
     token = consent_reply_token(
         config.secret_key,
         candidate_id=candidate_id,
@@ -201,7 +149,7 @@ def people_count(conn: Connection, participants: Any, mail_domain: str) -> int:
 
 
 def compose_nudge(
-    config: NudgeSettings, row: Any, people: int, *, message_id: str, now: datetime
+    config: ConsentConfig, row: Any, people: int, *, message_id: str, now: datetime
 ) -> Any:
     """The nudge as one system notice (our From, Auto-Submitted, loop mark) with a Reply-To."""
     today = now.date()
@@ -271,14 +219,13 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def nudge_waiting(engine: Engine, settings: Settings, *, limit: int = 100) -> int:
+def nudge_waiting(engine: Engine, config: ConsentConfig, *, limit: int = 100) -> int:
     """Nudge live candidates held back by the daily cap, now that it may allow; returns how many.
 
     Called from every sender round (bridge/outbound/sender.py). Each candidate is tried
     in a short write transaction of its own; `nudge` re-checks the cap and the
     claim there, so a concurrent pipeline or another sender cannot double it.
     """
-    config = NudgeSettings.from_settings(settings)
     since = utcnow() - timedelta(days=1)
     with engine.connect() as conn:
         waiting = conn.execute(
@@ -301,7 +248,7 @@ def nudge_waiting(engine: Engine, settings: Settings, *, limit: int = 100) -> in
         if row.starter in capped:
             continue  # still at the cap: no write transaction for nothing
         with writer(engine).begin() as conn:
-            sent += nudge(conn, config, row.id)
+            sent += queue_nudge(conn, config, row.id)
     return sent
 
 
@@ -335,7 +282,7 @@ def answer_of(parsed: ParsedMessage) -> str | None:
 
 def consent_reply(
     conn: Connection,
-    context: steps.Context,
+    config: ConsentConfig,
     raw: steps.RawView,
     parsed: ParsedMessage,
     trust: Trust | None = None,
@@ -351,7 +298,6 @@ def consent_reply(
     token = consent_token_in([*raw.rcpt_to, *headers])
     if token is None:
         return None
-    config = settings_of(context)
     sender = try_normalize(parsed.from_.address if parsed.from_ else "") or ""
     if not config.secret_key:
         return REASON + "the bridge has no secret key to check it with; nothing done"
@@ -378,7 +324,7 @@ def consent_reply(
 
 
 def _act(
-    conn: Connection, config: NudgeSettings, candidate_id: int, sender: str, answer: str | None
+    conn: Connection, config: ConsentConfig, candidate_id: int, sender: str, answer: str | None
 ) -> str:
     candidate = conn.execute(select(CAND).where(CAND.c.id == candidate_id)).first()
     if candidate is None:
@@ -398,7 +344,7 @@ def _act(
     return f"{REASON}candidate {candidate_id} {done} by {sender}"
 
 
-def _explain(conn: Connection, config: NudgeSettings, to: str, subject: str) -> None:
+def _explain(conn: Connection, config: ConsentConfig, to: str, subject: str) -> None:
     """A short answer to a reply we could not read; at most one an hour per person."""
     if outbound.recent_to(conn, to, HELP_KIND, utcnow() - timedelta(hours=1)):
         return

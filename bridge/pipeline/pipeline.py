@@ -17,17 +17,19 @@ from dataclasses import dataclass, field, replace
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
-from bridge.errors import Held
+from bridge.config import PipelineConfig
+from bridge.errors import Held, Isolate
 from bridge.outbound import opened
 from bridge.pipeline import consent_gate, nudges, rules, steps
 from bridge.pipeline.parsepool import Batch, Failed, ParsePool, Prepared, Result, TimedOut
-from bridge.pipeline.sender_trust import CHECKED_SOURCES, Trust
+from bridge.pipeline.sender_trust import CHECKED_SOURCES, SenderChecker, Trust
 from mail.classify import Classification
 from mail.parse import ParsedMessage
 from threads import queue, search
 from threads.db import serialize_on, writer
+from threads.errors import DuplicateMessage
 from threads.models import HoldKind, RawMessage, RawState, RoutePolicy, SenderCheck, utcnow
-from threads.store import DuplicateMessage, Letter, conversation_keys
+from threads.store import Letter, conversation_keys
 
 log = logging.getLogger(__name__)
 RAW = RawMessage.__table__
@@ -60,13 +62,15 @@ class Pipeline:
     """Runs raw messages to a final state; one instance per process is enough."""
 
     def __init__(
-        self, engine: Engine, context: steps.Context, parser: ParsePool | None = None
+        self, engine: Engine, config: PipelineConfig, senders: SenderChecker, parser: ParsePool
     ) -> None:
         self._engine = engine
         self._writer = writer(engine)
-        self._context = context
-        # Without a pool (tests that build a Pipeline by hand) parsing runs inline.
-        self._parser = parser or ParsePool(workers=0, timeout=0)
+        self._config = config
+        self._senders = senders
+        self._parser = parser
+        # Senders already written as people by this process (steps.remember_sender).
+        self._known_senders: set[str] = set()
 
     def close(self) -> None:
         self._parser.close()
@@ -95,15 +99,15 @@ class Pipeline:
 
     def _file_prepared(self, prepared: list[_Prepared], worker: str | None) -> list[Outcome]:
         steps.save_attachments(
-            self._context, [p.parsed for p in prepared if p.parsed and not p.held]
+            self._config, [p.parsed for p in prepared if p.parsed and not p.held]
         )
         try:
             return self._run_batch(prepared, worker, isolate=False)
-        except _Isolate:
+        except Isolate:
             # A write failed part-way: redo the batch with a savepoint per message,
             # so the failure stays with its message. Savepoints cost ~10% on bulk
             # import, hence only on this path.
-            self._context.known_senders.clear()
+            self._known_senders.clear()
             return self._run_batch(prepared, worker, isolate=True)
 
     def _run_batch(
@@ -136,7 +140,7 @@ class Pipeline:
                     _FINISH, [_finish(o, p) for o, p in zip(outcomes, prepared, strict=True)]
                 )
             # After _FINISH: the announcement waits until none of a candidate's mail is pending.
-            opened.announce(conn, self._context, {c for o in outcomes for c in o.released})
+            opened.announce(conn, self._config, {c for o in outcomes for c in o.released})
         return outcomes
 
     def _answer(self, conn: Connection, item: _Prepared, isolate: bool) -> Outcome | None:
@@ -151,13 +155,15 @@ class Pipeline:
             if isolate:
                 with conn.begin_nested():
                     said = nudges.consent_reply(
-                        conn, self._context, item.raw, item.parsed, item.trust
+                        conn, self._config.consent, item.raw, item.parsed, item.trust
                     )
             else:
-                said = nudges.consent_reply(conn, self._context, item.raw, item.parsed, item.trust)
+                said = nudges.consent_reply(
+                    conn, self._config.consent, item.raw, item.parsed, item.trust
+                )
         except Exception as exc:
             if not isolate:
-                raise _Isolate from exc
+                raise Isolate from exc
             return _failed(item.raw.id, exc)
         return None if said is None else Outcome(item.raw.id, RawState.done, said)
 
@@ -187,7 +193,7 @@ class Pipeline:
                 if result.parsed.limit:
                     prepared[-1].error, prepared[-1].held = result.parsed.limit, HoldKind.too_large
                 else:
-                    prepared[-1].trust = self._context.senders.check(
+                    prepared[-1].trust = self._senders.check(
                         raw.data,
                         result.parsed,
                         source=raw.source,
@@ -216,7 +222,7 @@ class Pipeline:
         try:
             communities = steps.route(routes, raw, parsed)
             facts = rules.Facts(
-                self._context, communities, parsed, classification, item.trust, raw.source
+                self._config, communities, parsed, classification, item.trust, raw.source
             )
             communities = rules.authorize(facts)
             letter = steps.letter_from(raw, parsed, classification)
@@ -240,7 +246,7 @@ class Pipeline:
             try:
                 return self._write(conn, routes, raw, parsed, decision.letter, decision.communities)
             except Exception as exc:
-                raise _Isolate from exc
+                raise Isolate from exc
         try:
             with conn.begin_nested():
                 return self._write(conn, routes, raw, parsed, decision.letter, decision.communities)
@@ -274,26 +280,26 @@ class Pipeline:
             gate = consent_gate.Gate(True)
             if community.policy == RoutePolicy.consent:
                 gate = consent_gate.consent_gate(
-                    conn, self._context, routes, community, raw, letter, may_start=not any_open
+                    conn, self._config, routes, community, raw, letter, may_start=not any_open
                 )
                 if gate.new_candidate is not None and community.live:
-                    nudges.queue_nudge(conn, self._context, gate.new_candidate)
+                    nudges.queue_nudge(conn, self._config.consent, gate.new_candidate)
             if not gate.publish:
                 kept.append(gate)
                 continue
             try:
-                filed = steps.thread_and_store(conn, community, raw, letter, parsed, self._context)
+                filed = steps.thread_and_store(conn, community, raw, letter, parsed, self._config)
             except DuplicateMessage:
                 continue
             entries.append(steps.index(filed, letter))
             if gate.released is None:
-                steps.fan_out(conn, self._context, routes, raw, filed, letter)
+                steps.fan_out(conn, self._config, routes, raw, filed, letter)
             else:
                 # Participants had the released mail by cc: no copies; they are told once.
                 opened.mark_filed(conn, gate.released, filed.thread_id)
                 released.add(gate.released)
             filed_pks.append(filed.message_pk)
-        steps.remember_sender(conn, self._context, letter)
+        steps.remember_sender(conn, self._known_senders, letter)
         if filed_pks:
             return Outcome(raw.id, RawState.done, "", filed_pks, entries, released)
         return _kept_outcome(raw.id, kept)
@@ -311,10 +317,6 @@ class Submitted:
 class _Decision:
     communities: list[steps.CommunityRef]
     letter: Letter
-
-
-class _Isolate(Exception):
-    """Raised out of a batch transaction to re-run it one savepoint per message."""
 
 
 def _kept_outcome(raw_id: int, kept: list[consent_gate.Gate]) -> Outcome:

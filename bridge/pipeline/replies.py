@@ -25,14 +25,9 @@ from sqlalchemy import Connection, select
 from sqlmodel import col
 
 from bridge.errors import Held
+from mail.errors import TokenError, TokenMismatch
 from mail.parse import ParsedMessage
-from mail.tokens import (
-    ReplyClaim,
-    TokenError,
-    TokenMismatch,
-    read_reply_token,
-    verify_reply_token,
-)
+from mail.tokens import ReplyClaim, read_reply_token, verify_reply_token
 from threads.models import (
     DeliveryPreference,
     HoldKind,

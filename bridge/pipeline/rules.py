@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bridge.config import PipelineConfig
 from bridge.errors import Held
 from bridge.pipeline import replies
 from bridge.pipeline.sender_trust import CHECKED_SOURCES, Trust
-from bridge.pipeline.steps import CommunityRef, Context
+from bridge.pipeline.steps import CommunityRef
 from mail.classify import Classification, LabelVerdict, label_verdict, subject_tag
 from mail.parse import ParsedMessage
 from threads.access import posting_hold_reason
@@ -28,7 +29,7 @@ from threads.people import is_org_address, try_normalize
 class Facts:
     """What every rule may read about one message."""
 
-    context: Context
+    config: PipelineConfig
     communities: list[CommunityRef]
     parsed: ParsedMessage
     classification: Classification
@@ -77,27 +78,27 @@ def _auto_reply(facts: Facts) -> str | None:
 
 
 def _confidential(facts: Facts) -> str | None:
-    c, context = facts.classification, facts.context
+    c, config = facts.classification, facts.config
     why = ""
     if c.encrypted:
         why = f"encrypted with {c.encrypted}"
-    elif (label := c.sensitivity) and _label(context, label) == LabelVerdict.confidential:
+    elif (label := c.sensitivity) and _label(config, label) == LabelVerdict.confidential:
         why = f"sensitivity label '{label}'"
-    elif tag := subject_tag(facts.parsed.subject, context.confidential_subject_tags):
+    elif tag := subject_tag(facts.parsed.subject, config.confidential_subject_tags):
         why = f"subject tag '{tag}'"
     return f"confidential: {why}; only an admin can release it" if why else None
 
 
 def _sensitivity(facts: Facts) -> str | None:
     label = facts.classification.sensitivity
-    if label and _label(facts.context, label) != LabelVerdict.publish:
+    if label and _label(facts.config, label) != LabelVerdict.publish:
         return f"sensitivity label '{label}': needs a moderator's decision"
     return None
 
 
-def _label(context: Context, label: str) -> LabelVerdict:
+def _label(config: PipelineConfig, label: str) -> LabelVerdict:
     """The admin's lists first, then the label's name (mail/classify.py label_verdict)."""
-    return label_verdict(label, context.publishable_labels, context.confidential_labels)
+    return label_verdict(label, config.publishable_labels, config.confidential_labels)
 
 
 def _no_sender(facts: Facts) -> str | None:
@@ -119,7 +120,7 @@ def _sender_authenticated(facts: Facts) -> str | None:
         return None
     dmarc_failed = verdict is not None and verdict.dmarc == "fail"
     enforced = dmarc_failed and verdict is not None and verdict.dmarc_policy != "none"
-    org = is_org_address(facts.sender or "", facts.context.org_domains)
+    org = is_org_address(facts.sender or "", facts.config.org_domains)
     token = any(c.reply_token for c in facts.communities)
     if enforced or (org and (dmarc_failed or not token)):
         said = trust.summary() or "no verdict"
@@ -136,7 +137,7 @@ def _posting(facts: Facts) -> str | None:
         consent_route = ref.policy == RoutePolicy.consent.value
         if ref.live and not ref.approved and not ref.reply_token and not consent_route:
             why = posting_hold_reason(
-                ref.posting, facts.sender, ref.posters, facts.context.org_domains
+                ref.posting, facts.sender, ref.posters, facts.config.org_domains
             )
             if why:
                 return f"{why} ({ref.slug})"
@@ -146,11 +147,11 @@ def _posting(facts: Facts) -> str | None:
 def _reply_token(facts: Facts) -> str | None:
     # check_reply raises Held itself: one token check tells several kinds apart
     # (someone else's token, a command, a trusted server's failure).
-    context = facts.context
+    config = facts.config
     for ref in facts.communities:
         if ref.reply_token:
             replies.check_reply(
-                context.secret_key, context.trusted_authserv_ids, ref.reply_token, facts.parsed
+                config.secret_key, config.trusted_authserv_ids, ref.reply_token, facts.parsed
             )
     return None
 

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from bridge.config import SenderTrustConfig
 from mail.parse import ParsedMessage
 
 if TYPE_CHECKING:
@@ -68,11 +69,7 @@ UNCHECKED = Trust(note="not checked: BRIDGE_VERIFY_SENDERS=off", checked=False)
 class SenderChecker:
     """The settings of sender authentication, and the resolver its DNS lookups share."""
 
-    mode: str = "off"
-    trusted_authserv_ids: frozenset[str] = frozenset()
-    trusted_arc_sealers: frozenset[str] = frozenset()
-    # BRIDGE_DNS_SERVERS ("host[:port]"; empty: the system's resolv.conf).
-    dns_servers: tuple[str, ...] = ()
+    config: SenderTrustConfig
     _resolver: Resolver | None = field(default=None, repr=False)
 
     @property
@@ -82,14 +79,14 @@ class SenderChecker:
         if self._resolver is None:
             from mail.sender_auth.dns import Resolver
 
-            self._resolver = Resolver(self.dns_servers)
+            self._resolver = Resolver(self.config.dns_servers)
         return self._resolver
 
     def check(
         self, data: bytes, parsed: ParsedMessage, *, source: str, source_ref: str, mail_from: str
     ) -> Trust:
         """The trust one message earns; never raises (a failed check proves nothing)."""
-        if self.mode == "off":
+        if self.config.mode == "off":
             return UNCHECKED
         if source == "web":
             # bridge/posting.py writes the From of the signed-in person itself.
@@ -100,10 +97,10 @@ class SenderChecker:
         from_domain = _domain(parsed.from_.address if parsed.from_ else "")
         if not from_domain:
             return Trust(note="no From domain to check")
-        verdict = trusted_verdict(parsed.headers, self.trusted_authserv_ids, from_domain)
+        verdict = trusted_verdict(parsed.headers, self.config.trusted_authserv_ids, from_domain)
         if source == "imap" and _exchange_internal(parsed.headers):
             return Trust(verdict, proven=True, note="authenticated by Exchange (AuthAs: Internal)")
-        if verdict is None and source in CHECKED_SOURCES and self.mode == "auto":
+        if verdict is None and source in CHECKED_SOURCES and self.config.mode == "auto":
             helo, ip = _client(source_ref) if source == "smtp" else ("", "")
             verdict = verify(
                 data,
@@ -117,7 +114,7 @@ class SenderChecker:
             return Trust(note=f"not checked: {source} mail is history, recorded as it is")
         if verdict is None:
             return Trust(note="no trusted Authentication-Results")
-        proven = verdict.aligned or verdict.arc_trusted(self.trusted_arc_sealers)
+        proven = verdict.aligned or verdict.arc_trusted(self.config.trusted_arc_sealers)
         return Trust(verdict, proven=proven)
 
 

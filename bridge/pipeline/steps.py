@@ -15,13 +15,12 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy import Connection, insert, select, update
 
+from bridge.config import PipelineConfig
 from bridge.errors import Held
 from bridge.pipeline import replies
-from bridge.pipeline.sender_trust import SenderChecker
 from mail.classify import Classification
 from mail.headers import Address, impersonated_address
 from mail.imap import parse_imap_url
@@ -66,44 +65,6 @@ class RawView:
     sha256: str
     source_ref: str = ""  # IMAP: "account/folder/uidvalidity/uid" (the folder's policy)
     received_at: datetime | None = None  # when the bridge accepted it (None: not loaded)
-
-
-@dataclass(slots=True)
-class Context:
-    """What the steps need from settings; built once per process."""
-
-    attachments_dir: Path
-    mail_domain: str
-    # Sensitivity labels (RFC 2156 Sensitivity, Microsoft Purview label names)
-    # that may be published; a label in neither list is judged by its name
-    # (mail/classify.py label_verdict).
-    publishable_labels: frozenset[str] = frozenset({"normal", "general", "public"})
-    # Labels and subject tags that mark mail confidential: never published, and
-    # released only by an admin (bridge/pipeline/rules.py ADMIN_ONLY).
-    confidential_labels: frozenset[str] = frozenset(
-        {"personal", "private", "company-confidential", "confidential", "highly confidential"}
-    )
-    confidential_subject_tags: tuple[str, ...] = ()
-    known_senders: set[str] = field(default_factory=set)
-    # Reply tokens (bridge/pipeline/replies.py): the signing key, and the receiving
-    # servers whose Authentication-Results are trusted.
-    secret_key: str = ""
-    trusted_authserv_ids: frozenset[str] = frozenset()
-    # Attachments over these are listed with a note but not written (the raw bytes keep them).
-    attachment_max_bytes: int = 25 * 1024 * 1024
-    message_attachments_max_bytes: int = 50 * 1024 * 1024
-    # BRIDGE_ORG_DOMAINS, for the communities' posting policies (threads/access.py)
-    # and the consent routes' cc threshold (threads/consent.py).
-    org_domains: frozenset[str] = frozenset()
-    # What links and tokens in mail the pipeline queues need (the "opened" notice,
-    # consent nudges): BRIDGE_PUBLIC_URL, and the consent settings.
-    public_url: str = ""
-    reply_token_days: int = 30
-    consent_openers: str = "starter"
-    nudge_daily_cap: int = 3
-    consent_link_days: int = 14
-    # Sender authentication (bridge/pipeline/sender_trust.py), checked before the transaction.
-    senders: SenderChecker = field(default_factory=SenderChecker)
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +239,7 @@ def thread_and_store(
     raw: RawView,
     letter: Letter,
     parsed: ParsedMessage,
-    context: Context | None = None,
+    config: PipelineConfig,
 ) -> Filed:
     if community.reply_token:
         letter = replies.bind_reply(conn, community.id, community.reply_token, letter)
@@ -293,7 +254,7 @@ def thread_and_store(
         message = Message.__table__
         conn.execute(update(message).where(message.c.id == filed.message_pk).values(**extra))
     if parsed.attachments:
-        notes = attachment_notes(context or Context(Path(), ""), parsed.attachments)
+        notes = attachment_notes(config, parsed.attachments)
         conn.execute(
             insert(Attachment.__table__),
             [
@@ -323,7 +284,12 @@ def index(filed: Filed, letter: Letter) -> search.IndexEntry:
 
 
 def fan_out(
-    conn: Connection, context: Context, routes: Routes, raw: RawView, filed: Filed, letter: Letter
+    conn: Connection,
+    config: PipelineConfig,
+    routes: Routes,
+    raw: RawView,
+    filed: Filed,
+    letter: Letter,
 ) -> int:
     """Queue a copy for thread participants this message did not already reach.
 
@@ -339,12 +305,12 @@ def fan_out(
         return 0
     muted, watching = replies.thread_choices(conn, filed.thread_id)
     found = copies.audience(
-        conn, filed.thread_id, watching=watching, muted=muted, org_domains=context.org_domains
+        conn, filed.thread_id, watching=watching, muted=muted, org_domains=config.org_domains
     )
     reached = {letter.from_addr, *(a["address"].lower() for a in [*letter.to, *letter.cc])}
 
     def ours(address: str) -> bool:
-        return address in routes.by_address or address.endswith("@" + context.mail_domain)
+        return address in routes.by_address or address.endswith("@" + config.mail_domain)
 
     owed = sorted(a for a in found.recipients - reached if not ours(a))
     unvetted = [(a, pk, by) for a, (pk, by) in found.unvetted.items() if not ours(a)]
@@ -372,9 +338,13 @@ def fan_out(
     return len(owed)
 
 
-def remember_sender(conn: Connection, context: Context, letter: Letter) -> None:
-    """Senders become people without logging in, under the address's normal form."""
-    if not letter.from_addr or letter.from_addr in context.known_senders:
+def remember_sender(conn: Connection, known: set[str], letter: Letter) -> None:
+    """Senders become people without logging in, under the address's normal form.
+
+    `known` is the caller's cache of senders already written (cleared when a batch
+    is rolled back), so a busy sender costs one insert per process, not per message.
+    """
+    if not letter.from_addr or letter.from_addr in known:
         return
     # The same key a login uses (threads/people.py), so a sender who later logs in
     # is the same person; an address that is not one (invisible characters) is skipped.
@@ -382,22 +352,22 @@ def remember_sender(conn: Connection, context: Context, letter: Letter) -> None:
     if key is not None:
         stmt = insert_ignoring_conflict(conn, Person.__table__, ["email"])
         conn.execute(stmt.values(email=key, name=letter.from_name, created_at=utcnow()))
-    context.known_senders.add(letter.from_addr)
+    known.add(letter.from_addr)
 
 
-def save_attachments(context: Context, parsed: Iterable[ParsedMessage]) -> None:
+def save_attachments(config: PipelineConfig, parsed: Iterable[ParsedMessage]) -> None:
     """Write attachment bytes content-addressed (DATA/attachments/ab/abcdef…), idempotently.
 
     Done before the transaction that references them: a crash in between
     leaves an unreferenced file, never a row pointing at nothing.
     """
     for message in parsed:
-        notes = attachment_notes(context, message.attachments)
+        notes = attachment_notes(config, message.attachments)
         for att, note in zip(message.attachments, notes, strict=True):
             if note:
                 continue  # over a size limit: the raw message keeps the bytes
             digest = hashlib.sha256(att.payload).hexdigest()
-            path = context.attachments_dir / digest[:2] / digest
+            path = config.attachments_dir / digest[:2] / digest
             if path.exists():
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -406,7 +376,7 @@ def save_attachments(context: Context, parsed: Iterable[ParsedMessage]) -> None:
             os.replace(tmp, path)
 
 
-def attachment_notes(context: Context, attachments: Sequence[ParsedAttachment]) -> list[str]:
+def attachment_notes(config: PipelineConfig, attachments: Sequence[ParsedAttachment]) -> list[str]:
     """For each attachment, "" when it is stored, or why not (the size limits in settings).
 
     Attachments count against the message's total in the order they appear, so
@@ -416,15 +386,15 @@ def attachment_notes(context: Context, attachments: Sequence[ParsedAttachment]) 
     notes: list[str] = []
     total = 0
     for attachment in attachments:
-        if attachment.size > context.attachment_max_bytes:
+        if attachment.size > config.attachment_max_bytes:
             notes.append(
                 f"not stored: {_size(attachment.size)} is over the limit of "
-                f"{_size(context.attachment_max_bytes)} per attachment"
+                f"{_size(config.attachment_max_bytes)} per attachment"
             )
-        elif total + attachment.size > context.message_attachments_max_bytes:
+        elif total + attachment.size > config.message_attachments_max_bytes:
             notes.append(
                 "not stored: the message's attachments are over the limit of "
-                f"{_size(context.message_attachments_max_bytes)} in all"
+                f"{_size(config.message_attachments_max_bytes)} in all"
             )
         else:
             total += attachment.size

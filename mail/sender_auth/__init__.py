@@ -8,7 +8,8 @@ dmarc.py for the policy), with DNS through one cached, time-bounded
 `Resolver` (dns.py). `Verdict.aligned` is the answer the pipeline acts on.
 """
 
-from mail.sender_auth.dns import DNSTempError, Resolver
+from mail.errors import DNSTempError
+from mail.sender_auth.dns import Resolver
 from mail.sender_auth.results import parse_authentication_results, trusted_verdict
 from mail.sender_auth.verdict import Verdict
 from mail.sender_auth.verify import verify

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mail.sender_auth.dns import DNSTempError, Lookups
+from mail.errors import DmarcPermError, DNSTempError
+from mail.sender_auth.dns import Lookups
 from mail.sender_auth.domains import aligned, org_domain
 
 _POLICIES = ("none", "quarantine", "reject")
@@ -31,10 +32,6 @@ class DmarcRecord:
     subdomain_policy: str  # sp=, or p= when absent
     dkim_strict: bool = False  # adkim=s
     spf_strict: bool = False  # aspf=s
-
-
-class DmarcPermError(Exception):
-    """The record(s) found cannot be used: several at one name, or no valid policy."""
 
 
 def _tags(text: str) -> list[tuple[str, str]]:

@@ -24,6 +24,8 @@ import dns.nameserver
 import dns.rdatatype
 import dns.resolver
 
+from mail.errors import DNSTempError
+
 # Positive answers are kept at most a day, negative ones at most 15 minutes
 # (a key published minutes ago should not stay invisible for the zone's
 # SOA minimum, which is often hours). Without an SOA we keep "nothing" 60 s.
@@ -35,10 +37,6 @@ DEFAULT_NEGATIVE_TTL = 60
 MAX_ENTRIES = 10_000
 
 _TYPES = frozenset({"TXT", "A", "AAAA", "MX", "PTR"})
-
-
-class DNSTempError(Exception):
-    """A lookup that may succeed later: timeout, SERVFAIL, no server reachable."""
 
 
 class Lookups(Protocol):

@@ -18,7 +18,8 @@ from typing import Any
 
 import spf
 
-from mail.sender_auth.dns import DNSTempError, Lookups
+from mail.errors import DNSTempError
+from mail.sender_auth.dns import Lookups
 from mail.sender_auth.domains import address_domain, normalize_domain
 
 _log = logging.getLogger(__name__)

@@ -29,7 +29,8 @@ from typing import Any
 import dkim
 from dkim.canonicalization import CanonicalizationPolicy
 
-from mail.sender_auth.dns import DNSTempError, Lookups
+from mail.errors import DNSTempError
+from mail.sender_auth.dns import Lookups
 from mail.sender_auth.domains import aligned
 from mail.sender_auth.results import tag_list
 from mail.sender_auth.verdict import DKIM_RANK

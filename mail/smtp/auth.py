@@ -21,6 +21,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, Session
 from aiosmtpd.smtp import Envelope as SMTPEnvelope
 
+from mail.errors import InvalidInput
 from mail.smtp.trace import peer_ip
 
 log = logging.getLogger("mail.smtp")  # the package's one name, the one admins' filters know
@@ -77,7 +78,7 @@ def load_auth_users(value: str) -> dict[str, str]:
             continue
         user, sep, stored = entry.partition(":")
         if not sep or not stored.startswith("scrypt$"):
-            raise ValueError("SMTP AUTH users: expected user:scrypt$... (see hash_password)")
+            raise InvalidInput("SMTP AUTH users: expected user:scrypt$... (see hash_password)")
         users[user.strip()] = stored.strip()
     return users
 

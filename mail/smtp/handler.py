@@ -18,7 +18,7 @@ from aiosmtpd.smtp import Envelope as SMTPEnvelope
 
 from mail.envelope import RejectLog
 from mail.smtp.commit import GroupCommit
-from mail.smtp.replies import Reply
+from mail.smtp.replies import Reply, reply_for
 from mail.smtp.trace import envelope_of, peer_ip, storable
 
 log = logging.getLogger("mail.smtp")  # the package's one name, the one admins' filters know
@@ -81,9 +81,9 @@ class BridgeHandler:
             return Reply.TOO_MANY_RECIPIENTS
         try:
             accepted = self._policy.accepts(address)
-        except Exception:
+        except Exception as error:
             log.exception("recipient check failed")
-            return Reply.TEMPORARY_FAILURE
+            return reply_for(error)
         if not accepted:
             return Reply.UNKNOWN_RECIPIENT.format(address=storable(address))
         if address not in envelope.rcpt_tos:
@@ -109,7 +109,7 @@ class BridgeHandler:
         meta = envelope_of(server, session, envelope)
         try:
             receipt = await self._commits.submit(raw, meta)
-        except Exception:
+        except Exception as error:
             log.exception("could not store a message from %s", peer_ip(session))
-            return Reply.TEMPORARY_FAILURE
+            return reply_for(error)
         return Reply.QUEUED.format(queue_id=receipt.queue_id)

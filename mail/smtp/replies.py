@@ -1,7 +1,8 @@
 """The SMTP replies the listener words itself, in one table, so tests compare names.
 
 Also the few replies of aiosmtpd's own that we word differently; the session
-translates them as it pushes them (session.py).
+translates them as it pushes them (session.py); and `reply_for`, the one place
+an exception becomes an SMTP reply.
 """
 
 from __future__ import annotations
@@ -47,3 +48,16 @@ class Reply(StrEnum):
 # aiosmtpd's own replies that we word differently. The issue asks for 501 on an
 # address that does not parse; aiosmtpd answers 553 (mailbox name not allowed).
 TRANSLATED = {b"553 5.1.3 Error: malformed address": Reply.BAD_ADDRESS.encode()}
+
+
+def reply_for(error: BaseException) -> Reply:
+    """The reply to a session whose recipient check, commit or command raised `error`.
+
+    The SMTP boundary's one translation (bridge/errors.py draws the tree). Mail
+    is stored raw before anything judges it, so an exception here is never a
+    verdict on the message: an outage or a bug. A 5xx would bounce good mail and
+    aiosmtpd's default 500 would show our internals; 451 4.3.0 makes the sending
+    server retry, and the caller logs the error. Verdicts are holds, made later.
+    """
+    del error  # every error, of the tree or not, gets the same answer (see above)
+    return Reply.TEMPORARY_FAILURE

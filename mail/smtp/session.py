@@ -25,7 +25,7 @@ from mail.smtp.commit import GroupCommit
 from mail.smtp.gate import Gate
 from mail.smtp.handler import BridgeHandler
 from mail.smtp.limits import Limits
-from mail.smtp.replies import TRANSLATED, Reply
+from mail.smtp.replies import TRANSLATED, Reply, reply_for
 from mail.smtp.trace import peer_ip
 
 log = logging.getLogger("mail.smtp")  # the package's one name, the one admins' filters know
@@ -98,12 +98,11 @@ class BridgeSession(SMTP):
         await super().push(TRANSLATED.get(status, status))
 
     async def handle_exception(self, error: Exception) -> str:
-        # aiosmtpd's default answers 500 with the exception text: a permanent
-        # failure that bounces good mail and shows our internals. 451 makes the
-        # sender retry; the half-built transaction is dropped.
+        # aiosmtpd's default answers 500 with the exception text; ours is
+        # replies.reply_for's. The half-built transaction is dropped.
         log.error("SMTP session error: %r", error, exc_info=error)
         self._set_rset_state()  # type: ignore[no-untyped-call]
-        return Reply.TEMPORARY_FAILURE
+        return reply_for(error)
 
     @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
     async def smtp_MAIL(self, arg: str | None) -> None:

@@ -335,7 +335,9 @@ def test_server_restart_mid_fetch_loses_nothing_and_duplicates_nothing(
     row, slug = configured_folders(eng.engine, settings)[0]
     store = DatabaseFolder(eng.engine, folder_id, "test-holder", timedelta(seconds=30))
     inbox = GatedInbox(eng.inbox, stop_at=5)
-    poller = FolderPoller(replace(poller_config(row, slug, settings), batch=3), inbox, store, store)
+    poller = FolderPoller(
+        replace(poller_config(row, slug, settings.imap), batch=3), inbox, store, store
+    )
     poller.start()
     try:
         assert inbox.reached.wait(90)
@@ -509,7 +511,7 @@ def test_tls_starttls_and_implicit(eng: Core, scheme: str) -> None:
         # Without the test CA the certificate is refused before any password is sent.
         row, slug = configured_folders(eng.engine, tuned(eng))[0]
         store = DatabaseFolder(eng.engine, row.id, "x", timedelta(seconds=30))
-        untrusted = FolderPoller(poller_config(row, slug, tuned(eng)), eng.inbox, store, store)
+        untrusted = FolderPoller(poller_config(row, slug, tuned(eng).imap), eng.inbox, store, store)
         with pytest.raises(ssl.SSLError):
             untrusted._connect()
     finally:

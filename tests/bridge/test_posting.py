@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from bridge import admin
 from bridge.core import Core
-from bridge.posting import PostRefused, post_reply
+from bridge.errors import PostRefused
+from bridge.posting import post_reply
 from tests.support.replies import archived_thread
 from threads.access import ANONYMOUS, LOCAL_ADMIN
 from threads.db import writer

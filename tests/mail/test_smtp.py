@@ -19,11 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
 from sqlalchemy import select
 
 from bridge.core import Core
+from bridge.errors import UsageError
 from bridge.recipients import AnyOf, OwnAddresses, RoutedRecipients
 from bridge.serve import _start_smtp
 from mail.envelope import Envelope, Receipt
@@ -37,6 +37,7 @@ from mail.smtp import (
 )
 from mail.smtp.commit import GroupCommit
 from tests.support.env import settings_for
+from tests.support.errors import SECRET, instance, tree_classes
 from tests.support.factories import bridge_listener, create_community
 from tests.support.messages import make_mail
 from tests.support.net import free_port, wait_for
@@ -249,6 +250,36 @@ def test_a_failing_recipient_check_is_a_temporary_failure(listen: Start) -> None
         smtp.ehlo("client.example")
         smtp.mail("ana@example.com")
         assert smtp.rcpt(LIST) == pair(Reply.TEMPORARY_FAILURE)
+
+
+@pytest.mark.parametrize("cls", tree_classes(), ids=lambda c: c.__name__)
+def test_every_error_of_the_tree_is_451_at_rcpt_and_data(
+    listen: Start, core: Core, cls: type[Exception]
+) -> None:
+    """The SMTP boundary (replies.reply_for): whatever the check or the commit raises, the
+    client is told 451 4.3.0 (retry), never 5xx and never the error's text."""
+
+    class Failing:
+        def accepts(self, address: str) -> bool:
+            raise instance(cls)
+
+        def accept(self, raw: bytes, envelope: Envelope) -> Receipt:
+            raise instance(cls)
+
+    with smtplib.SMTP("127.0.0.1", listen(policy=Failing())) as smtp:
+        smtp.ehlo("client.example")
+        smtp.mail("ana@example.com")
+        code, text = smtp.rcpt(LIST)
+        assert (code, text) == pair(Reply.TEMPORARY_FAILURE)
+        assert SECRET.encode() not in text
+    with smtplib.SMTP("127.0.0.1", listen(inbox=Failing())) as smtp:
+        smtp.ehlo("client.example")
+        smtp.mail("ana@example.com")
+        smtp.rcpt(LIST)
+        code, text = smtp.data(crlf(make_mail()))
+        assert (code, text) == pair(Reply.TEMPORARY_FAILURE)
+        assert SECRET.encode() not in text
+    assert stored(core) == []
 
 
 # --- DATA: durable acceptance ------------------------------------------------------------
@@ -810,7 +841,7 @@ def test_serve_refuses_half_a_tls_setup_and_auth_without_tls(
         settings = settings_for(tmp_path / message.replace(" ", "-"), **overrides)
         core = open_core(settings)
         try:
-            with pytest.raises(click.ClickException, match=message):
+            with pytest.raises(UsageError, match=message):
                 _start_smtp(core, settings)
         finally:
             core.close()

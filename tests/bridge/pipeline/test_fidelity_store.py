@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from bridge.core import open_core
 from bridge.pipeline import steps
+from bridge.settings import Settings
 from mail.parse import parse_message
 from tests.support.env import settings_for
 from tests.support.factories import create_community, deliver
@@ -105,8 +106,8 @@ def test_attachments_over_the_limits_are_listed_not_stored(tmp_path: Path) -> No
 def test_attachment_notes_are_pure_and_ordered() -> None:
     """The first attachments that fit are kept; a zero limit stores nothing."""
     parsed = parse_message(_with_attachments(10, 10, 10))
-    context = steps.Context(Path(), "", attachment_max_bytes=10, message_attachments_max_bytes=20)
-    assert steps.attachment_notes(context, parsed.attachments)[:2] == ["", ""]
-    assert steps.attachment_notes(context, parsed.attachments)[2].startswith("not stored")
-    nothing = steps.Context(Path(), "", attachment_max_bytes=0)
+    config = Settings(attachment_max_bytes=10, message_attachments_max_bytes=20).pipeline
+    assert steps.attachment_notes(config, parsed.attachments)[:2] == ["", ""]
+    assert steps.attachment_notes(config, parsed.attachments)[2].startswith("not stored")
+    nothing = Settings(attachment_max_bytes=0).pipeline
     assert all(steps.attachment_notes(nothing, parsed.attachments))

@@ -118,7 +118,7 @@ def make_candidate(
             live=live,
         )
         if nudge:
-            nudges.queue_nudge(conn, core.pipeline._context, cid)
+            nudges.queue_nudge(conn, core.settings.consent, cid)
     return cid
 
 
@@ -145,7 +145,7 @@ def test_nudge_is_queued_once_with_what_the_starter_needs(core: Core) -> None:
     """One nudge per candidate: subject, first lines, people, community, links, kind words."""
     cid = make_candidate(core)
     with writer(core.engine).begin() as conn:
-        assert nudges.queue_nudge(conn, core.pipeline._context, cid) is False  # already nudged
+        assert nudges.queue_nudge(conn, core.settings.consent, cid) is False  # already nudged
     (msg,) = nudges_in(core)
     assert msg["To"].addresses[0].addr_spec == ANA
     assert msg["From"].addresses[0].addr_spec == f"bridge@{DOMAIN}"
@@ -172,7 +172,7 @@ def test_history_and_decided_candidates_get_no_nudge(core: Core) -> None:
     """Mail a mailbox had before it was connected is never nudged about."""
     old = make_candidate(core, 1, live=False)
     assert candidate(core, old).nudged_at is None
-    assert nudges.nudge_waiting(core.engine, core.settings) == 0
+    assert nudges.nudge_waiting(core.engine, core.settings.consent) == 0
     assert nudges_in(core) == []
 
 
@@ -276,7 +276,7 @@ def test_daily_cap_holds_back_the_third_nudge_until_the_sweep(core: Core) -> Non
     first, second, third = (make_candidate(core, n) for n in (1, 2, 3))
     assert candidate(core, third).nudged_at is None
     assert len(nudges_in(core)) == 2
-    assert nudges.nudge_waiting(core.engine, core.settings) == 0  # still within the day
+    assert nudges.nudge_waiting(core.engine, core.settings.consent) == 0  # still within the day
     with writer(core.engine).begin() as conn:
         conn.execute(
             update(consent.CAND)
@@ -289,7 +289,7 @@ def test_daily_cap_holds_back_the_third_nudge_until_the_sweep(core: Core) -> Non
     mails = nudges_in(core)
     assert len(mails) == 3
     assert any("Rollout plan 3" in str(m["Subject"]) for m in mails)
-    assert nudges.nudge_waiting(core.engine, core.settings) == 0  # never twice
+    assert nudges.nudge_waiting(core.engine, core.settings.consent) == 0  # never twice
 
 
 def test_cap_counts_per_person(core: Core) -> None:

@@ -11,7 +11,8 @@ import pytest
 from bridge.errors import Held
 from bridge.pipeline import rules
 from bridge.pipeline.sender_trust import UNCHECKED, Trust
-from bridge.pipeline.steps import CommunityRef, Context
+from bridge.pipeline.steps import CommunityRef
+from bridge.settings import Settings
 from mail.classify import Classification
 from mail.headers import Address
 from mail.parse import ParsedMessage
@@ -26,7 +27,7 @@ PROVEN = Trust(Verdict(ORG, dkim="pass", dkim_domains=(ORG,), dmarc="pass"), pro
 def facts(**changes: Any) -> rules.Facts:
     """A message from a proven colleague to an open, live community: every rule passes."""
     base = rules.Facts(
-        context=Context(Path(), "bridge.example", org_domains=frozenset({ORG})),
+        config=Settings(data=Path(), mail_domain="bridge.example", org_domains=[ORG]).pipeline,
         communities=[TEAM],
         parsed=ParsedMessage(subject="Plan", from_=Address("Ana", f"ana@{ORG}")),
         classification=Classification(),
