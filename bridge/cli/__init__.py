@@ -11,7 +11,18 @@ from __future__ import annotations
 
 import click
 
-from bridge.cli import archive, communities, held, logs, outbox, people, routes, serve, withdrawn
+from bridge.cli import (
+    archive,
+    communities,
+    experts,
+    held,
+    logs,
+    outbox,
+    people,
+    routes,
+    serve,
+    withdrawn,
+)
 
 
 @click.group()
@@ -25,6 +36,7 @@ for command in (
     archive.parse,
     archive.export,
     archive.search,
+    experts.experts,
     communities.community,
     routes.route,
     people.admin_,
