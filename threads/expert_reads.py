@@ -196,23 +196,17 @@ def _posts(conn: Connection, thread_ids: Sequence[int]) -> list[Post]:
     ]
 
 
-def _thread_words(posts: Sequence[Post], subjects: dict[int, str]) -> list[frozenset[str]]:
-    """Each thread's words, keeping only words two or more people used in the found threads:
-    one person's catchphrase ("Applied, thanks") is no companion of the topic."""
-    words: dict[int, set[str]] = {}
+def _post_words(posts: Sequence[Post]) -> list[frozenset[str]]:
+    """Each found post's words (as the background counts messages), keeping only words two
+    or more people used: one person's catchphrase ("Applied, thanks") is no companion of
+    the topic."""
+    docs = [frozenset(terms_of(p.text)) for p in posts]
     writers: dict[str, set[str]] = {}
-    for p in posts:
-        own = terms_of(p.text).keys()
-        words.setdefault(p.thread_id, set()).update(own)
-        for w in own:
+    for p, words in zip(posts, docs, strict=True):
+        for w in words:
             writers.setdefault(w, set()).add(p.author)
-    for tid, subject in subjects.items():
-        own = terms_of(subject).keys()
-        words.setdefault(tid, set()).update(own)
-        for w in own:
-            writers.setdefault(w, set()).add(f"subject:{tid}")
     shared = {w for w, who in writers.items() if len(who) > 1}
-    return [frozenset(w & shared) for w in words.values()]
+    return [d & shared for d in docs]
 
 
 def _subjects(conn: Connection, thread_ids: Sequence[int]) -> dict[int, str]:
@@ -242,7 +236,7 @@ def find_experts(
         more = _threads_for(conn, terms, community_ids, limit=FOUND_THREADS, every=False)
         found += [t for t in more if t not in set(found)]
     posts = _posts(conn, found)
-    companions = expand(terms, _thread_words(posts, _subjects(conn, found)), sample)
+    companions = expand(terms, _post_words(posts), sample)
     results.expanded = tuple(companions)
     if companions:
         best = list(companions)[:3]

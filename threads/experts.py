@@ -145,20 +145,21 @@ def expand(
     *,
     count: int = 6,
 ) -> dict[str, float]:
-    """Words that keep company with the question in the threads it found, with weights.
+    """Words that keep company with the question in the messages it found, with weights.
 
-    `found` holds each found thread's words. A word's score is its share of
-    those threads times the log of how much more often it appears there than
-    in the background sample (pointwise mutual information, weighted by
-    support). It must appear in at least a tenth of the threads (and two), so
-    one thread's oddity is not learnt as a synonym.
+    `found` holds each found message's words (the background counts messages
+    too). A word's score is its share of those messages times the log of how
+    much more often it appears there than in the background sample (pointwise
+    mutual information, weighted by support). It must appear in at least one
+    in twenty of them (and two), so one message's oddity is not learnt as a
+    synonym.
     """
     if not found:
         return {}
     per_thread: Counter[str] = Counter()
     for words in found:
         per_thread.update(words)
-    floor = max(2, math.ceil(0.1 * len(found)))
+    floor = max(2, math.ceil(0.05 * len(found)))
     scored: list[tuple[float, str]] = []
     asked = set(terms)
     for word, df in per_thread.items():

@@ -141,7 +141,8 @@ def build_world(core: Core) -> None:
             f"Mia Hidden <{MIA}>", "More zswap and zsmalloc tuning notes, zstd compressor.\n"
         ),
     ]
-    for n, (subject, body) in enumerate(NOISE):
+    # Enough everyday talk that zswap is rare in the archive at large, as a topic is.
+    for n, (subject, body) in enumerate(NOISE * 3):
         t = _Thread("eng", subject, f"noise{n}", 10 + n)
         t.say(f"Hal Busy <{HAL}>", body)
         t.say("Ana Lima <ana@example.com>", "Noted, I will look at it this week.\n")
