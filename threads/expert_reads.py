@@ -48,8 +48,8 @@ from threads.privacy import Privacy, index_text
 
 M, T, OPT = Message.__table__, Thread.__table__, ExpertOptOut.__table__
 
-FOUND_THREADS = 60  # threads a question's own words bring in
-EXPANDED_THREADS = 40  # and threads its companion words bring in
+FOUND_THREADS = 40  # threads a question's own words bring in
+EXPANDED_THREADS = 25  # and threads its companion words bring in
 MIN_FOUND = 15  # fewer threads with every word: take threads with any of them
 SAMPLE_SIZE = 1500
 SAMPLE_TTL = 600.0
@@ -129,7 +129,7 @@ def background(conn: Connection, community_ids: Sequence[int] | None) -> Backgro
     if community_ids is not None:
         stmt = stmt.where(M.c.community_id.in_(list(community_ids)))
     texts = conn.execute(stmt.order_by(M.c.id.desc()).limit(SAMPLE_SIZE)).scalars()
-    sample = Background(terms_of(_own_words(t or "")).keys() for t in texts)
+    sample = Background(terms_of(_own_words(t or "")) for t in texts)
     with _samples_lock:
         if len(_samples) > 256:
             _samples.clear()
@@ -198,15 +198,20 @@ def _posts(conn: Connection, thread_ids: Sequence[int]) -> list[Post]:
 
 def _post_words(posts: Sequence[Post]) -> list[frozenset[str]]:
     """Each found post's words (as the background counts messages), keeping only words two
-    or more people used: one person's catchphrase ("Applied, thanks") is no companion of
-    the topic."""
-    docs = [frozenset(terms_of(p.text)) for p in posts]
+    or more people used and no one's name: one person's catchphrase ("Applied, thanks") or
+    sign-off is no companion of the topic."""
     writers: dict[str, set[str]] = {}
-    for p, words in zip(posts, docs, strict=True):
-        for w in words:
+    people: dict[str, str] = {}
+    for p in posts:
+        people.setdefault(p.author, p.name)
+        for w in p.words:
             writers.setdefault(w, set()).add(p.author)
-    shared = {w for w, who in writers.items() if len(who) > 1}
-    return [d & shared for d in docs]
+    names: set[str] = set()
+    for author, name in people.items():
+        names |= terms_of(f"{name} {author.replace('.', ' ')}")
+    # People's names (greetings, sign-offs) would make a person a synonym of the topic.
+    shared = {w for w, who in writers.items() if len(who) > 1} - names
+    return [p.words & shared for p in posts]
 
 
 def _subjects(conn: Connection, thread_ids: Sequence[int]) -> dict[int, str]:
@@ -303,7 +308,7 @@ def person_topics(
     words = {w for w, _ in best}
     per_thread: Counter[int] = Counter()
     for tid, text in texts:
-        hits = sum(1 for w in terms_of(text) if w in words)
+        hits = len(terms_of(text) & words)
         if hits:
             per_thread[tid] += hits
     top = [tid for tid, _ in per_thread.most_common(count)]
