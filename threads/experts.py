@@ -245,11 +245,11 @@ def rank_people(
                 names[p.author] = p.name
             if p.date is not None and (p.author not in last or p.date > last[p.author]):
                 last[p.author] = p.date
-            words = _on_topic(p.words, weighting)
-            if not words:
+            topical = _on_topic(p.words, weighting)
+            if not topical:
                 continue
             topical_posts[p.author] += 1
-            own.setdefault(p.author, set()).update(words)
+            own.setdefault(p.author, set()).update(topical)
             if p.pk in answers:
                 bonus[p.author] = ANSWER_BONUS
             question = p.parent is None and "?" in p.text
@@ -260,8 +260,8 @@ def rank_people(
         for author, used in own.items():
             # The topic's words they used here, each once: saying "zswap" five times in one
             # thread is not five times the knowledge.
-            words = sum(weighting[w] for w in used)
-            credit = math.log1p(words) * bonus.get(author, 1.0) * _recency(newest.get(author), now)
+            weight = sum(weighting[w] for w in used)
+            credit = math.log1p(weight) * bonus.get(author, 1.0) * _recency(newest.get(author), now)
             if asked_only.get(author):
                 credit *= QUESTION_SHARE
             score[author] = score.get(author, 0.0) + credit
