@@ -89,6 +89,15 @@ def test_a_private_communitys_expertise_is_not_shown_to_others(core: Core) -> No
     assert listed(mia.text) == ["Mia Hidden"]
 
 
+def test_a_private_members_person_page_shows_no_topics_to_others(core: Core) -> None:
+    """Mia wrote only in `secret`: to an org reader her page does not exist, topics included."""
+    page = client_as(core, READER).get(f"/p/{MIA}")
+    assert page.status_code == 404
+    assert "zswap" not in page.text
+    own = client_as(core, MIA).get(f"/p/{MIA}")
+    assert "Writes about" in own.text
+
+
 def test_the_api_answers_the_cli_shape(core: Core) -> None:
     """query, people with name, address only where visible, score, threads, last_active."""
     found = client_as(core, READER).get("/api/experts", params={"q": "zswap pool"}).json()
