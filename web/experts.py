@@ -16,7 +16,9 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
+from bridge.core import Core
 from threads import expert_reads
+from threads.access import Viewer
 from threads.db import writer
 from web.archive import ReaderArchive
 from web.deps import CoreDep, ViewerDep
@@ -28,7 +30,7 @@ MAX_LIMIT = 50
 
 
 def _experts(
-    core: Any, viewer: Any, q: str, community: str, limit: int
+    core: Core, viewer: Viewer, q: str, community: str, limit: int
 ) -> tuple[expert_reads.ExpertResults, Any]:
     with ReaderArchive(core, viewer) as archive:
         row = archive.community(community) if community else None
