@@ -63,6 +63,7 @@ _AUTOMATIC = re.compile(
 # question): a patch's diff that follows runs on for pages.
 MAX_TEXT = 1500
 HALF_LIFE_DAYS = 730.0
+MAX_TERMS = 12
 ANSWER_BONUS = 1.5
 QUESTION_SHARE = 0.5  # asking about a topic shows interest, not yet knowledge
 FOCUS_POWER = 0.5
@@ -70,12 +71,13 @@ EXPANSION_WEIGHT = 0.4
 
 
 def query_terms(query: str) -> tuple[str, ...]:
-    """The topic words of a question, folded as the search index folds them, in order."""
+    """The topic words of a question, folded as the search index folds them, in order
+    (the first MAX_TERMS: a question is a topic, not a document)."""
     seen: dict[str, None] = {}
     for word in words_of(query):
         if word not in STOPWORDS and (len(word) > 1 or not word.isascii()):
             seen.setdefault(word)
-    return tuple(seen)
+    return tuple(seen)[:MAX_TERMS]
 
 
 def is_automatic(address: str, name: str = "") -> bool:

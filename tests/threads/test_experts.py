@@ -41,6 +41,7 @@ def test_question_words_drop_the_asking() -> None:
     """ "who knows about the zswap pool?" asks about zswap and pool, folded like the index."""
     assert query_terms("Who knows about the ZSWAP pool?") == ("zswap", "pool")
     assert query_terms("who is the") == ()
+    assert len(query_terms(" ".join(f"word{n}" for n in range(500)))) == 12
 
 
 @pytest.mark.parametrize(
