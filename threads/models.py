@@ -571,3 +571,11 @@ class ThreadRead(TableModel, table=True):
     thread_id: int = Field(foreign_key="thread.id")
     person_id: int = Field(foreign_key="person.id", index=True)
     first_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class ExpertOptOut(TableModel, table=True):
+    # Someone who asked not to be listed as an expert (/me): never in "who knows X".
+    __tablename__ = "expert_opt_out"
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, max_length=320)  # normalised (threads/people.py)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))

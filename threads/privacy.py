@@ -26,8 +26,9 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 from urllib.parse import unquote
 
-from sqlalchemy import Row
+from sqlalchemy import Connection, Row, select
 
+from threads.models import Route, RouteKind
 from threads.people import HIDDEN_ADDRESS, domain_of, external_label, is_external
 
 # The atext of RFC 5322 section 3.2.3, the dot, `%` of a percent-escape, and the
@@ -286,3 +287,25 @@ def _iter_text(html: str) -> Iterable[tuple[int, int]]:
         last = tag.end()
     if last < len(html):
         yield last, len(html)
+
+
+def reader_privacy(
+    conn: Connection, *, org_domains: Iterable[str], mail_domain: str | None, reveal: bool
+) -> Privacy:
+    """One reader's Privacy: `reveal` (an admin) or no org domains shows every address.
+
+    The community addresses routed to the bridge are its own: never hidden.
+    """
+    domains = tuple(org_domains)
+    if reveal or not domains:
+        return Privacy()
+    route = Route.__table__
+    values = conn.execute(
+        select(route.c.value).where(route.c.kind == RouteKind.address.value)
+    ).scalars()
+    return Privacy(
+        org_domains=domains,
+        own=frozenset(str(v).lower() for v in values),
+        mail_domain=str(mail_domain or "").lower(),
+        reveal=False,
+    )

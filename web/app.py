@@ -27,7 +27,7 @@ from bridge.core import Core
 from mail.blocks import diff_line_kind, text_blocks
 from threads import reach
 from web import admin as admin_pages
-from web import auth, consent, errors, insights, oidc, outbox, pages, unsubscribe
+from web import auth, consent, errors, experts, insights, oidc, outbox, pages, unsubscribe
 from web.api import router as api_router
 from web.attachments import router as attachments_router
 from web.feeds import router as feeds_router
@@ -84,6 +84,7 @@ def create_app(core: Core) -> FastAPI:
     app.include_router(admin_pages.router)  # admin and moderation under /admin
     app.include_router(consent.router)  # nudge links and a participant's candidates
     app.include_router(insights.router)  # the managers' page
+    app.include_router(experts.router)  # who knows X: page, API, the /me opt-out
     app.include_router(withdraw_router)  # an author withdraws a message (page, form, API)
     # CSRF on every state-changing request and the security headers on every answer.
     app.add_middleware(SecurityMiddleware, secret=core.settings.secret_key, cookies=cookies)

@@ -26,7 +26,7 @@ from sqlalchemy import Connection
 
 from bridge.core import Core
 from mail.html import sanitize_html
-from threads import queries, search
+from threads import expert_reads, queries, search
 from threads.access import Viewer
 from threads.privacy import Privacy, Record
 from web.reading import (
@@ -193,6 +193,26 @@ class ReaderArchive:
             offset=(page - 1) * PAGE_SIZE,
             limit=PAGE_SIZE,
         )
+
+    def experts(
+        self, query: str, *, community_id: int | None = None, limit: int = 10
+    ) -> expert_reads.ExpertResults:
+        """Who knows `query`, from the readable communities only (or the one named)."""
+        ids = self.readable if community_id is None else [community_id]
+        ids = [i for i in ids if i in self.readable]
+        return self._shown(
+            expert_reads.find_experts,
+            query,
+            community_ids=ids,
+            privacy=self.privacy,
+            limit=limit,
+        )
+
+    def person_topics(self, address: str) -> expert_reads.PersonTopics:
+        """A person's topics and the readable threads that earned them."""
+        if self.privacy.hidden(address):
+            return expert_reads.PersonTopics()
+        return self._shown(expert_reads.person_topics, address, self.readable)
 
     def search(self, query: search.SearchQuery, *, offset: int, limit: int) -> search.SearchResults:
         """from:/to:/cc: match only the addresses this reader sees."""

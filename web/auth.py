@@ -34,6 +34,7 @@ from starlette.background import BackgroundTask
 
 from bridge.outbound.notices import send_notice
 from bridge.settings import Settings
+from threads import expert_reads
 from threads.db import writer
 from threads.models import (
     Community,
@@ -287,4 +288,7 @@ def me(request: Request, core: CoreDep, viewer: ViewerDep) -> Response:
             .where(ms.c.person_id == viewer.person_id)
             .order_by(c.c.name)
         ).all()
-    return render(request, "login_me.html", headers=NO_REFERRER, viewer=viewer, roles=roles)
+        listed = not expert_reads.is_opted_out(conn, viewer.email or "")
+    return render(
+        request, "login_me.html", headers=NO_REFERRER, viewer=viewer, roles=roles, listed=listed
+    )

@@ -221,10 +221,19 @@ def person(
     """What someone wrote, in the communities the viewer may read."""
     with ReaderArchive(core, viewer) as archive:
         found = archive.person_page(address.strip().lower(), page)
+        topics = archive.person_topics(found.address) if found is not None and page == 1 else None
     if found is None:
         raise not_found(NOT_FOUND_PERSON)
     pages = max(1, -(-found.total // PAGE_SIZE))
-    return render(request, "person.html", person=found, page=page, pages=pages, viewer=viewer)
+    return render(
+        request,
+        "person.html",
+        person=found,
+        topics=topics,
+        page=page,
+        pages=pages,
+        viewer=viewer,
+    )
 
 
 @router.get("/search", response_class=HTMLResponse)

@@ -9,13 +9,11 @@ one) and redacts what it returns with the viewer's `privacy`.
 from __future__ import annotations
 
 from fastapi import HTTPException
-from sqlalchemy import Connection, select
-from sqlmodel import col
+from sqlalchemy import Connection
 
 from bridge.settings import Settings
 from threads.access import Viewer, readable_community_ids
-from threads.models import Route, RouteKind
-from threads.privacy import Privacy
+from threads.privacy import Privacy, reader_privacy
 
 PAGE_SIZE = 30
 NOT_FOUND_THREAD = "There is no thread at this address, or it is not visible to you."
@@ -48,14 +46,9 @@ def human_size(size: int) -> str:
 
 def privacy(conn: Connection, settings: Settings, viewer: Viewer) -> Privacy:
     """The reader's Privacy: admins see every address; with no org domains nobody is external."""
-    if viewer.is_admin or not settings.org_domains:
-        return Privacy()
-    routes = conn.execute(
-        select(col(Route.value)).where(col(Route.kind) == RouteKind.address.value)
-    ).scalars()
-    return Privacy(
-        org_domains=tuple(settings.org_domains),
-        own=frozenset(str(v).lower() for v in routes),
-        mail_domain=str(settings.mail_domain or "").lower(),
-        reveal=False,
+    return reader_privacy(
+        conn,
+        org_domains=settings.org_domains,
+        mail_domain=settings.mail_domain,
+        reveal=viewer.is_admin,
     )

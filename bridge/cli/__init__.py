@@ -11,7 +11,18 @@ from __future__ import annotations
 
 import click
 
-from bridge.cli import archive, communities, held, logs, outbox, people, routes, serve, withdrawn
+from bridge.cli import (
+    archive,
+    communities,
+    experts,
+    held,
+    logs,
+    outbox,
+    people,
+    routes,
+    serve,
+    withdrawn,
+)
 from bridge.cli.errors import BridgeGroup
 
 
@@ -26,6 +37,7 @@ for command in (
     archive.parse,
     archive.export,
     archive.search,
+    experts.experts,
     communities.community,
     routes.route,
     people.admin_,

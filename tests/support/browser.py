@@ -7,6 +7,7 @@ The fixtures that start the server and Chromium are in tests/web/browser/conftes
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -165,3 +166,17 @@ def axe_source(cache: Path) -> str | None:
         return None
     (cache / "package" / "axe.min.js").rename(target)
     return target.read_text()
+
+
+def serious_violations(page: Any, source: str) -> list[tuple[str, list[Any]]]:
+    """axe-core (`source`, from axe_source) run on the open page: each serious or critical
+    violation's rule and its first three places."""
+    page.evaluate(source)
+    result = page.evaluate(
+        "async () => JSON.stringify(await axe.run(document, {resultTypes: ['violations']}))"
+    )
+    return [
+        (v["id"], [n["target"] for n in v["nodes"]][:3])
+        for v in json.loads(result)["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]

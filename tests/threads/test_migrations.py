@@ -320,3 +320,30 @@ def test_upgrade_to_0015_cleans_hostile_subjects_and_names(tmp_path: Path) -> No
     expected = [{"name": "Eve Bcc: x@example.net", "address": "eve@example.com"}, {"name": "Zoë"}]
     assert loaded == [expected, expected]
     assert (cand.subject, cand.starter_name, name) == (clean, "Eve", "Zoë")
+
+
+def test_0018_adds_the_expert_opt_out_and_takes_it_away(tmp_path: Path) -> None:
+    """Upgrading from 0016 creates expert_opt_out (an address once); downgrading drops it."""
+    from sqlalchemy import inspect, text
+    from sqlalchemy.exc import IntegrityError
+
+    engine = make_engine(settings_for(tmp_path).effective_database_url)
+    migrate(engine, "0016")
+    assert "expert_opt_out" not in inspect(engine).get_table_names()
+    migrate(engine, "0018")
+    insert = text("INSERT INTO expert_opt_out (email, created_at) VALUES (:e, '2026-03-02')")
+    with engine.begin() as conn:
+        conn.execute(insert, {"e": "ana@example.com"})
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(insert, {"e": "ana@example.com"})
+    from alembic import command
+    from alembic.config import Config
+
+    from threads.db import MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0016")
+    assert "expert_opt_out" not in inspect(engine).get_table_names()

@@ -111,6 +111,11 @@ POLICY: dict[tuple[str, str], Policy] = {
     ("GET", "/"): Policy("open", shows_all=True),
     ("GET", "/search"): Policy("open", query=SEARCH, shows_all=True),
     ("GET", "/p/{address:path}"): Policy("open", shows_all=True),
+    # Who knows X: the author wrote the common word everywhere; the page names the threads
+    # that earned it (subjects), the API their ids only.
+    ("GET", "/experts"): Policy("open", query=SEARCH, shows_all=True),
+    ("GET", "/api/experts"): Policy("open", query=SEARCH),
+    ("POST", "/me/experts"): Policy("open", form={"listed": "1"}, ok=(303,)),
     ("GET", "/c/{slug}"): Policy("read"),
     ("GET", "/c/{slug}/feed.atom"): Policy("read"),
     ("GET", "/t/{thread_id}"): Policy("read"),

@@ -7,12 +7,18 @@ the test reader is made a moderator of Engineering first. The screenshot
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
-from tests.support.browser import READER, Server, axe_source, new_context, screenshot
+from tests.support.browser import (
+    READER,
+    Server,
+    axe_source,
+    new_context,
+    screenshot,
+    serious_violations,
+)
 from tests.support.paths import BROWSER_CACHE
 
 pytestmark = pytest.mark.browser
@@ -77,16 +83,6 @@ def test_no_serious_accessibility_violations(chromium: Any, moderator: Server) -
         try:
             page = context.new_page()
             page.goto(moderator.url + PAGE)
-            page.evaluate(source)
-            result = page.evaluate(
-                "async () => JSON.stringify(await axe.run(document, {resultTypes: ['violations']}))"
-            )
-            violations = [
-                v
-                for v in json.loads(result)["violations"]
-                if v["impact"] in ("serious", "critical")
-            ]
-            details = [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in violations]
-            assert violations == [], (scheme, details)
+            assert serious_violations(page, source) == [], scheme
         finally:
             context.close()

@@ -6,13 +6,18 @@ for the README; BRIDGE_SCREENSHOTS=0 skips writing them.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 import pytest
 
-from tests.support.browser import Server, axe_source, new_context, screenshot
+from tests.support.browser import (
+    Server,
+    axe_source,
+    new_context,
+    screenshot,
+    serious_violations,
+)
 from tests.support.paths import BROWSER_CACHE
 
 pytestmark = pytest.mark.browser
@@ -147,7 +152,13 @@ def test_dark_mode_and_phone_width(chromium: Any, server: Server) -> None:
         context.close()
 
 
-AXE_PAGES = ["/", "/c/engineering", "/search?q=upgrade", "/p/priya.raman%40example.com"]
+AXE_PAGES = [
+    "/",
+    "/c/engineering",
+    "/search?q=upgrade",
+    "/p/priya.raman%40example.com",
+    "/experts?q=postgres+upgrade",
+]
 
 
 @pytest.mark.parametrize("path", [*AXE_PAGES, "thread"])
@@ -165,14 +176,6 @@ def test_no_serious_accessibility_violations(chromium: Any, server: Server, path
             page.locator("details.html-view summary").first.click()
         else:
             page.goto(server.url + path)
-        page.evaluate(source)
-        result = page.evaluate(
-            "async () => JSON.stringify(await axe.run(document, {resultTypes: ['violations']}))"
-        )
-        violations = [
-            v for v in json.loads(result)["violations"] if v["impact"] in ("serious", "critical")
-        ]
-        details = [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in violations]
-        assert violations == [], details
+        assert serious_violations(page, source) == []
     finally:
         context.close()

@@ -1,0 +1,63 @@
+"""`bridge experts QUERY`: who knows about a topic, from what people wrote themselves.
+
+With `--as EMAIL` only the communities that address may read count, and
+addresses it may not see are left out (outsiders by name only), as on the
+web's /experts page; without it the shell reads everything as a local admin.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from bridge.cli.context import viewer, with_core
+from bridge.core import Core
+from bridge.errors import UsageError
+
+
+@click.command()
+@click.argument("query")
+@click.option("--community", help="Only this community (its slug).")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 100))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: query and people.")
+@click.option("--as", "as_email", help="Count only what this address may read.")
+@with_core
+def experts(
+    core: Core, query: str, community: str | None, limit: int, as_json: bool, as_email: str | None
+) -> None:
+    """Who knows about QUERY: people ranked by their own words on it, best first."""
+    from threads import queries
+    from threads.access import readable_community_ids
+    from threads.expert_reads import find_experts
+    from threads.privacy import reader_privacy
+
+    with core.engine.connect() as conn:
+        reader = viewer(core, conn, as_email)
+        readable = readable_community_ids(conn, reader)
+        if community is not None:
+            row = queries.community_by_slug(conn, community)
+            # A community the viewer may not read is reported exactly like a missing one.
+            if row is None or row.id not in readable:
+                raise UsageError(f"no community '{community}'")
+            readable = [row.id]
+        shield = reader_privacy(
+            conn,
+            org_domains=core.settings.org_domains,
+            mail_domain=core.settings.mail_domain,
+            reveal=reader.is_admin,
+        )
+        found = find_experts(conn, query, community_ids=readable, privacy=shield, limit=limit)
+    if as_json:
+        click.echo(json.dumps(found.to_json(), ensure_ascii=False))
+        return
+    if not found.people:
+        click.echo(f"Nobody found for {query!r}.")
+        return
+    if found.expanded:
+        click.echo(f"also looked for: {', '.join(found.expanded)}")
+    for n, p in enumerate(found.people, start=1):
+        who = f"{p.name} <{p.address}>" if p.address and p.name else p.name or p.address
+        when = p.last_active.date().isoformat() if p.last_active else "-"
+        threads = ", ".join(str(t) for t in p.threads[:5])
+        click.echo(f"{n:>3}  {p.score:>8.2f}  {who}\n     last {when}; threads {threads}")
