@@ -1,0 +1,366 @@
+"""Connected mailboxes over OAuth2: the bridge fetches, caches and renews its own tokens.
+
+A real Dovecot whose oauth2 passdb accepts only JWTs it validates itself
+(tests/support/dovecot.py, `oauth_key`) and a token endpoint on loopback that
+issues tokens living three seconds (tests/support/token_endpoint.py), so a
+test sees several token lifetimes. The Microsoft and Google presets talk to the
+same endpoint standing in for their token URLs, which checks the shape of
+their requests and verifies their signed assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from bridge import route_admin
+from bridge.cli import main
+from bridge.core import Core
+from bridge.errors import UsageError
+from bridge.worker import drain
+from mail.oauth import oauth_client
+from tests.support.dovecot import USER, Dovecot
+from tests.support.factories import create_community
+from tests.support.imap import crlf, raw_count, running, tuned, wait_for
+from tests.support.messages import conversation
+from tests.support.token_endpoint import (
+    Client,
+    TokenEndpoint,
+    certificate_client,
+    service_account,
+)
+from threads.db import writer
+from threads.models import AuditEntry, ImapFolder
+
+FOLDERS = ImapFolder.__table__
+SECRET_ENV = "BRIDGE_TEST_OAUTH_SECRET"
+CLIENT_ID = "bridge-test-app"
+
+
+@pytest.fixture
+def endpoint() -> Iterator[TokenEndpoint]:
+    server = TokenEndpoint(dovecot_key=secrets.token_bytes(32), user=USER, lifetime=3)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def oauth_dovecot(endpoint: TokenEndpoint) -> Iterator[Dovecot]:
+    server = Dovecot(oauth_key=endpoint.dovecot_key)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def eng(core: Core, endpoint: TokenEndpoint, monkeypatch: pytest.MonkeyPatch) -> Core:
+    """Community `eng`, and a client registered at the endpoint with its secret in the env."""
+    secret = "client-secret-" + secrets.token_hex(8)
+    endpoint.clients[CLIENT_ID] = Client(CLIENT_ID, secret=secret)
+    monkeypatch.setenv(SECRET_ENV, secret)
+    create_community(core)
+    return core
+
+
+def add_folder(core: Core, dovecot: Dovecot, **oauth: str) -> int:
+    oauth.setdefault("provider", "generic")
+    client = oauth_client(oauth.pop("provider"), **oauth)
+    with writer(core.engine).begin() as conn:
+        url = route_admin.add_imap_route(
+            conn, "eng", dovecot.url(auth=";AUTH=XOAUTH2"), oauth=client, policy="open"
+        )
+    with core.engine.connect() as conn:
+        return int(conn.execute(select(FOLDERS.c.id).where(FOLDERS.c.url == url)).scalar_one())
+
+
+def generic(endpoint: TokenEndpoint) -> dict[str, str]:
+    return {"token_url": endpoint.url, "client_id": CLIENT_ID, "secret_env": SECRET_ENV}
+
+
+def folder_row(core: Core, folder_id: int) -> Any:
+    with core.engine.connect() as conn:
+        return conn.execute(select(FOLDERS).where(FOLDERS.c.id == folder_id)).one()
+
+
+def cli(core: Core, *args: str) -> Any:
+    env = {
+        "BRIDGE_DATA": str(core.settings.data),
+        "BRIDGE_DATABASE_URL": core.settings.database_url,
+        "BRIDGE_VERIFY_SENDERS": "off",
+    }
+    return CliRunner().invoke(main, list(args), env=env)
+
+
+def leaked(endpoint: TokenEndpoint, text: str) -> list[str]:
+    """Tokens, secrets and assertions the endpoint saw or issued that appear in `text`."""
+    sent = [
+        value
+        for form in endpoint.requests
+        for key, value in form.items()
+        if key in ("client_secret", "client_assertion", "assertion")
+    ]
+    return [s for s in [*endpoint.issued, *sent] if s in text]
+
+
+# -- the poller over several token lifetimes ----------------------------------------------
+
+
+def test_mail_keeps_arriving_across_token_lifetimes_and_a_restart(
+    eng: Core,
+    endpoint: TokenEndpoint,
+    oauth_dovecot: Dovecot,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Tokens live 3 s: the poller logs in again with fresh ones, survives a Dovecot
+    restart, misses nothing, and no token or secret reaches the logs or the status."""
+    caplog.set_level(logging.DEBUG)
+    folder = add_folder(eng, oauth_dovecot, **generic(endpoint))
+    mail = [crlf(raw) for raw in conversation(5, "oauth")]
+    with running(eng, tuned(eng, imap_idle_seconds=60)):
+        for n, raw in enumerate(mail, start=1):
+            tokens = len(endpoint.issued)
+            oauth_dovecot.append("INBOX", raw)
+            wait_for(lambda n=n: raw_count(eng) == n, f"message {n} stored")
+            if n == 3:
+                oauth_dovecot.restart()  # the session dies; the next login needs a token
+            # The next message waits for a new token, so each one spans a token lifetime.
+            wait_for(lambda t=tokens: len(endpoint.issued) > t, "a fresh token")
+        wait_for(lambda: folder_row(eng, folder).status == "connected", "status connected")
+    drain(eng)
+    assert raw_count(eng) == 5
+    assert len(endpoint.issued) >= 5
+    # The endpoint only ever saw client credentials, and Dovecot logged in with tokens.
+    assert {f["grant_type"] for f in endpoint.requests} == {"client_credentials"}
+    assert "method=XOAUTH2" in oauth_dovecot.log_text()
+    row = folder_row(eng, folder)
+    assert row.token_expires_at is not None
+    assert row.status_error == ""
+    listed = cli(eng, "route", "list")
+    assert "state: connected" in listed.output
+    assert "token expires:" in listed.output
+    assert "generic client bridge-test-app" in listed.output
+    assert leaked(endpoint, caplog.text) == []
+    assert leaked(endpoint, listed.output + json.dumps(row._asdict(), default=str)) == []
+
+
+def test_wrong_secret_says_so_in_plain_words_and_loses_nothing(
+    eng: Core,
+    endpoint: TokenEndpoint,
+    oauth_dovecot: Dovecot,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A rejected secret: the folder shows the plain error; the mail waits in the mailbox
+    and arrives once the secret is put right (read again at the next fetch, no restart)."""
+    caplog.set_level(logging.DEBUG)
+    good = endpoint.clients[CLIENT_ID].secret
+    monkeypatch.setenv(SECRET_ENV, "not-the-secret-" + secrets.token_hex(4))
+    folder = add_folder(eng, oauth_dovecot, **generic(endpoint))
+    oauth_dovecot.append("INBOX", *[crlf(raw) for raw in conversation(2, "wrong")])
+    plain = "the client secret was rejected by the token endpoint"
+    with running(eng):
+        wait_for(lambda: plain in folder_row(eng, folder).status_error, "the plain error")
+        assert folder_row(eng, folder).status == "retrying"
+        listed = cli(eng, "route", "list")
+        assert f"last error: {plain}" in listed.output
+        assert raw_count(eng) == 0
+        assert len(oauth_dovecot.uids()) == 2
+        monkeypatch.setenv(SECRET_ENV, good)
+        wait_for(lambda: raw_count(eng) == 2, "both messages once the secret is right")
+        wait_for(lambda: folder_row(eng, folder).status == "connected", "connected")
+    assert folder_row(eng, folder).status_error == ""
+    assert leaked(endpoint, caplog.text) == []
+    assert good not in caplog.text
+
+
+def test_token_the_server_refuses_is_replaced(
+    eng: Core, endpoint: TokenEndpoint, oauth_dovecot: Dovecot
+) -> None:
+    """A token Dovecot refuses (signed with a key it does not know) is dropped at once: the
+    poller fetches another instead of retrying the cached one until it expires."""
+    endpoint.lifetime = 3600  # a cached token would otherwise be reused for an hour
+    endpoint.signing_key = secrets.token_bytes(32)
+    folder = add_folder(eng, oauth_dovecot, **generic(endpoint))
+    oauth_dovecot.append("INBOX", crlf(conversation(1, "refused")[0]))
+    with running(eng):
+        wait_for(lambda: len(endpoint.issued) >= 2, "a second token after the refusal")
+        assert "refused the access token" in folder_row(eng, folder).status_error
+        endpoint.signing_key = endpoint.dovecot_key
+        wait_for(lambda: raw_count(eng) == 1, "the message, with a token Dovecot accepts")
+
+
+def test_endpoint_down_keeps_the_session_until_the_token_expires(
+    eng: Core, endpoint: TokenEndpoint
+) -> None:
+    """Renewal failing: the still-valid token keeps being used and the error is kept;
+    once it has expired, asking for a token says the endpoint cannot answer."""
+    from mail.oauth import TokenError, TokenSource
+
+    now = [1000.0]
+    source = TokenSource(oauth_client("generic", **generic(endpoint)), USER, clock=lambda: now[0])
+    first = source.token()
+    assert source.token() == first
+    assert not source.due()
+    now[0] += 0.81 * endpoint.lifetime
+    assert source.due()
+    endpoint.down = True
+    assert source.token() == first  # renewal failed; the token is still good
+    assert "HTTP 503" in source.last_error
+    assert not source.due()
+    now[0] += endpoint.lifetime
+    with pytest.raises(TokenError, match="HTTP 503"):
+        source.token()
+    endpoint.down = False
+    now[0] += 2
+    assert source.token() != first
+    assert source.last_error == ""
+
+
+# -- presets against the stand-in endpoint -------------------------------------------
+
+
+def test_microsoft_certificate_preset(
+    eng: Core, endpoint: TokenEndpoint, oauth_dovecot: Dovecot, tmp_path: Path
+) -> None:
+    """Entra ID app-only access with a certificate: the assertion is RS256 with the
+    certificate's x5t, for this client and this token URL; `route test` works end to end."""
+    pem = tmp_path / "app.pem"
+    certificate_client(endpoint, "00000000-app", pem)
+    token_url = f"{endpoint.base}/contoso.example/oauth2/v2.0/token"
+    add_folder(
+        eng,
+        oauth_dovecot,
+        provider="microsoft",
+        tenant="contoso.example",
+        client_id="00000000-app",
+        certificate_file=str(pem),
+        token_url=token_url,
+    )
+    oauth_dovecot.append("INBOX", crlf(conversation(1, "ms")[0]))
+    tested = cli(eng, "route", "test", "eng")
+    assert tested.exit_code == 0, tested.output
+    assert "token    ok" in tested.output
+    assert "select   ok  INBOX: 1 messages" in tested.output
+    (form,) = endpoint.requests
+    assert form["grant_type"] == "client_credentials"
+    assert form["scope"] == "https://outlook.office365.com/.default"
+    assert form["client_assertion_type"].endswith(":client-assertion-type:jwt-bearer")
+    assert "client_secret" not in form
+    assert leaked(endpoint, tested.output) == []
+
+
+def test_microsoft_secret_preset_fills_in_tenant_url_and_scope(
+    eng: Core, endpoint: TokenEndpoint
+) -> None:
+    client = oauth_client(
+        "microsoft", tenant="contoso.example", client_id="app", secret_env=SECRET_ENV
+    )
+    assert client.endpoint() == (
+        "https://login.microsoftonline.com/contoso.example/oauth2/v2.0/token"
+    )
+    assert client.scope == "https://outlook.office365.com/.default"
+
+
+def test_google_service_account_preset(
+    eng: Core, endpoint: TokenEndpoint, oauth_dovecot: Dovecot, tmp_path: Path
+) -> None:
+    """Domain-wide delegation: a JWT bearer grant whose assertion, signed by the account's
+    key, names the mailbox user as sub; the token URL comes from the key file."""
+    key_file = tmp_path / "sa.json"
+    service_account(endpoint, key_file, "bridge@project.iam.example")
+    add_folder(eng, oauth_dovecot, provider="google", service_account_file=str(key_file))
+    tested = cli(eng, "route", "test", "eng")
+    assert tested.exit_code == 0, tested.output
+    (form,) = endpoint.requests
+    assert form["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    assert set(form) == {"grant_type", "assertion"}
+    assert leaked(endpoint, tested.output) == []
+
+
+def test_google_key_not_registered_is_refused_in_plain_words(
+    eng: Core, endpoint: TokenEndpoint, oauth_dovecot: Dovecot, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "sa.json"
+    service_account(endpoint, key_file, "bridge@project.iam.example")
+    endpoint.clients.clear()  # the key was deleted in the console
+    add_folder(eng, oauth_dovecot, provider="google", service_account_file=str(key_file))
+    tested = cli(eng, "route", "test", "eng")
+    assert tested.exit_code == 1
+    assert "token    FAILED  the token endpoint refused the grant" in tested.output
+
+
+# -- configuration -----------------------------------------------------------------
+
+
+def test_route_add_oauth_stores_names_never_secrets(
+    eng: Core, endpoint: TokenEndpoint, oauth_dovecot: Dovecot
+) -> None:
+    """The CLI records the variable's name; the row, the audit trail and the listing hold
+    neither the secret nor a token."""
+    url = oauth_dovecot.url(auth=";AUTH=XOAUTH2")
+    added = cli(
+        eng,
+        *("route", "add", "eng", "--imap", url, "--oauth-token-url", endpoint.url),
+        *("--oauth-client-id", CLIENT_ID, "--oauth-client-secret-env", SECRET_ENV),
+    )
+    assert added.exit_code == 0, added.output
+    secret = endpoint.clients[CLIENT_ID].secret
+    with eng.engine.connect() as conn:
+        row = conn.execute(select(FOLDERS)).one()
+        audit = conn.execute(select(AuditEntry.__table__)).all()
+    assert json.loads(row.oauth)["secret_env"] == SECRET_ENV
+    stored = json.dumps([row._asdict(), *[a._asdict() for a in audit]], default=str)
+    assert secret not in stored
+    assert SECRET_ENV in stored
+    tested = cli(eng, "route", "test", "eng", url)
+    assert tested.exit_code == 0, tested.output
+    assert leaked(endpoint, tested.output) == []
+    assert secret not in tested.output
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--oauth-client-id", "x"), "token URL"),
+        (("--oauth", "microsoft", "--oauth-client-id", "x"), "give the tenant"),
+        (
+            (
+                "--oauth",
+                "microsoft",
+                "--oauth-tenant",
+                "t",
+                "--oauth-client-id",
+                "x",
+                "--oauth-certificate-file",
+                "app.pem",
+            ),
+            "exactly one of",
+        ),
+        (("--oauth", "google"), "service account"),
+        (("--oauth-token-url", "http://idp.example/t", "--oauth-client-id", "x"), "https"),
+    ],
+)
+def test_route_add_oauth_refuses_incomplete_clients(
+    eng: Core, oauth_dovecot: Dovecot, args: tuple[str, ...], says: str
+) -> None:
+    url = oauth_dovecot.url(auth=";AUTH=XOAUTH2")
+    added = cli(eng, "route", "add", "eng", "--imap", url, "--oauth-client-secret-env", "V", *args)
+    assert added.exit_code != 0
+    assert says in added.output
+
+
+def test_oauth_needs_xoauth2_in_the_url(eng: Core, endpoint: TokenEndpoint) -> None:
+    with writer(eng.engine).begin() as conn, pytest.raises(UsageError, match="AUTH=XOAUTH2"):
+        route_admin.add_imap_route(
+            conn,
+            "eng",
+            "imaps://bridge@mail.example.com/INBOX",
+            oauth=oauth_client("generic", **generic(endpoint)),
+        )
