@@ -364,3 +364,31 @@ def test_oauth_needs_xoauth2_in_the_url(eng: Core, endpoint: TokenEndpoint) -> N
             "imaps://bridge@mail.example.com/INBOX",
             oauth=oauth_client("generic", **generic(endpoint)),
         )
+
+
+def test_bridge_toml_oauth_folder_is_polled(
+    eng: Core, endpoint: TokenEndpoint, oauth_dovecot: Dovecot
+) -> None:
+    """`[[imap_folders]]` with an `oauth` table: written into the table at start, polled."""
+    from bridge.settings import ImapFolderSetting, OAuthSetting
+
+    oauth = OAuthSetting(token_url=endpoint.url, client_id=CLIENT_ID, client_secret_env=SECRET_ENV)
+    item = ImapFolderSetting(
+        community="eng", url=oauth_dovecot.url(auth=";AUTH=XOAUTH2"), oauth=oauth, policy="open"
+    )
+    oauth_dovecot.append("INBOX", crlf(conversation(1, "toml")[0]))
+    with running(eng, tuned(eng, imap_folders=[item])):
+        wait_for(lambda: raw_count(eng) == 1, "the message")
+    with eng.engine.connect() as conn:
+        row = conn.execute(select(FOLDERS)).one()
+    assert (row.origin, json.loads(row.oauth)["client_id"]) == ("settings", CLIENT_ID)
+
+
+def test_bridge_toml_oauth_refuses_a_password_as_well() -> None:
+    from pydantic import ValidationError
+
+    from bridge.settings import ImapFolderSetting, OAuthSetting
+
+    oauth = OAuthSetting(provider="google", service_account_file="/etc/sa.json")
+    with pytest.raises(ValidationError, match="exactly one of"):
+        ImapFolderSetting(community="eng", url="imaps://u@h/INBOX", oauth=oauth, password_env="P")
