@@ -142,6 +142,16 @@ def list_routes(conn: Connection) -> list[dict[str, Any]]:
     return out
 
 
+def _refuse_own_setting(name: str) -> None:
+    """The bridge's own settings are no folder's secret: an admin on the web could
+    otherwise have their values (the signing key, the database URL with its password)
+    sent to a server of their choosing as a password or a client secret."""
+    from bridge.settings import Settings
+
+    if name.upper() in {f"BRIDGE_{field.upper()}" for field in Settings.model_fields}:
+        raise UsageError(f"{name} is one of the bridge's own settings, not a mailbox's secret")
+
+
 def folder_status(row: Any) -> dict[str, Any]:
     """How a polled folder is doing, as its poller last recorded it, in plain words."""
     client = OAuthClient.from_json(row.oauth)
@@ -236,6 +246,8 @@ def add_imap_route(
         )
     if password_env and not _ENV_NAME.match(password_env):
         raise UsageError(f"--password-env '{password_env}' is not an environment variable name")
+    for name in (password_env, oauth.secret_env if oauth is not None else ""):
+        _refuse_own_setting(name)
     values: dict[str, Any] = {
         "url": str(parsed),
         "password_env": password_env,

@@ -392,3 +392,17 @@ def test_bridge_toml_oauth_refuses_a_password_as_well() -> None:
     oauth = OAuthSetting(provider="google", service_account_file="/etc/sa.json")
     with pytest.raises(ValidationError, match="exactly one of"):
         ImapFolderSetting(community="eng", url="imaps://u@h/INBOX", oauth=oauth, password_env="P")
+
+
+@pytest.mark.parametrize("name", ["BRIDGE_SECRET_KEY", "BRIDGE_DATABASE_URL", "bridge_smtp_relay"])
+def test_no_folder_may_send_the_bridges_own_settings_as_its_secret(
+    eng: Core, endpoint: TokenEndpoint, name: str
+) -> None:
+    """An admin naming the signing key or the database URL as a folder's secret would have
+    it sent to a server they choose: refused, as a password and as a client secret."""
+    url = "imaps://bridge;AUTH=XOAUTH2@mail.example.com/INBOX"
+    client = oauth_client("generic", token_url=endpoint.url, client_id="x", secret_env=name)
+    with writer(eng.engine).begin() as conn, pytest.raises(UsageError, match="own settings"):
+        route_admin.add_imap_route(conn, "eng", url, oauth=client)
+    with writer(eng.engine).begin() as conn, pytest.raises(UsageError, match="own settings"):
+        route_admin.add_imap_route(conn, "eng", url.replace(";AUTH=XOAUTH2", ""), password_env=name)
