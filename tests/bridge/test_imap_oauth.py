@@ -257,15 +257,31 @@ def test_microsoft_certificate_preset(
 
 
 def test_microsoft_secret_preset_fills_in_tenant_url_and_scope(
-    eng: Core, endpoint: TokenEndpoint
+    eng: Core, endpoint: TokenEndpoint, oauth_dovecot: Dovecot
 ) -> None:
+    """With a secret: the tenant's token URL and Exchange's scope, the secret in the form."""
     client = oauth_client(
-        "microsoft", tenant="contoso.example", client_id="app", secret_env=SECRET_ENV
+        "microsoft", tenant="contoso.example", client_id=CLIENT_ID, secret_env=SECRET_ENV
     )
     assert client.endpoint() == (
         "https://login.microsoftonline.com/contoso.example/oauth2/v2.0/token"
     )
-    assert client.scope == "https://outlook.office365.com/.default"
+    # The stand-in endpoint in place of login.microsoftonline.com, as a test needs it.
+    add_folder(
+        eng,
+        oauth_dovecot,
+        provider="microsoft",
+        tenant="contoso.example",
+        client_id=CLIENT_ID,
+        secret_env=SECRET_ENV,
+        token_url=endpoint.url,
+    )
+    tested = cli(eng, "route", "test", "eng")
+    assert tested.exit_code == 0, tested.output
+    (form,) = endpoint.requests
+    assert set(form) == {"grant_type", "client_id", "client_secret", "scope"}
+    assert form["scope"] == "https://outlook.office365.com/.default"
+    assert form["client_secret"] == endpoint.clients[CLIENT_ID].secret
 
 
 def test_google_service_account_preset(
@@ -406,3 +422,22 @@ def test_no_folder_may_send_the_bridges_own_settings_as_its_secret(
         route_admin.add_imap_route(conn, "eng", url, oauth=client)
     with writer(eng.engine).begin() as conn, pytest.raises(UsageError, match="own settings"):
         route_admin.add_imap_route(conn, "eng", url.replace(";AUTH=XOAUTH2", ""), password_env=name)
+
+
+def test_an_endpoint_quoting_the_secret_back_does_not_leak_it(
+    eng: Core, endpoint: TokenEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Providers add their own line to errors; should one quote what it was sent, the
+    error the bridge keeps and shows has it blanked out."""
+    from mail.oauth import TokenError, TokenSource
+
+    wrong = "wrong-secret-" + secrets.token_hex(6)
+    monkeypatch.setenv(SECRET_ENV, wrong)
+    endpoint.echo = True
+    source = TokenSource(oauth_client("generic", **generic(endpoint)), USER)
+    with pytest.raises(TokenError) as refused:
+        source.token()
+    assert str(refused.value).startswith("the client secret was rejected by the token endpoint")
+    assert "[hidden]" in str(refused.value)
+    assert wrong not in str(refused.value)
+    assert wrong not in source.last_error

@@ -60,6 +60,7 @@ class TokenEndpoint:
     issued: list[str] = field(default_factory=list)
     signing_key: bytes = b""  # set to another key to issue tokens Dovecot refuses
     down: bool = False  # answer 503, as an endpoint in trouble does
+    echo: bool = False  # quote the secret it was sent in its error, as a careless one might
 
     def __post_init__(self) -> None:
         self.signing_key = self.signing_key or self.dovecot_key
@@ -134,7 +135,8 @@ class TokenEndpoint:
         if not client.secret or not secrets.compare_digest(
             form.get("client_secret", ""), client.secret
         ):
-            raise Refused("invalid_client", "TEST7000215: Invalid client secret provided.")
+            said = f" '{form.get('client_secret', '')}'" if self.echo else ""
+            raise Refused("invalid_client", f"TEST7000215: Invalid client secret{said} provided.")
         return client
 
     def _service_account(self, form: dict[str, str], audience: str) -> tuple[str, str]:
