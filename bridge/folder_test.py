@@ -40,17 +40,16 @@ def folders_of(conn: Connection, slug: str, url: str | None) -> list[Any]:
 def check_folder(row: Any, slug: str, settings: Settings) -> list[tuple[str, bool, str]]:
     """Each step as (name, worked, what happened); stops at the first that fails."""
     steps: list[tuple[str, bool, str]] = []
-    config = poller_config(row, slug, settings)
     source = token_source(row, settings)
+    config = poller_config(row, slug, settings, source=source)
     if source is not None:
         try:
             source.token()
         except Exception as exc:
             return [("token", False, plain_error(exc))]
         left = (source.expires_at or time.time()) - time.time()
+        # The login below uses the token just fetched (cached), not a second one.
         steps.append(("token", True, f"from {source.client.describe()}, valid {left:.0f} s"))
-        # The login below uses the token just fetched, not a second one.
-        config.secret = source.token
     try:
         info = probe(config)
     except (LoginError, LoginRefused, OSError, TokenError) as exc:

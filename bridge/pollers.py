@@ -182,13 +182,17 @@ def status_recorder(
 
 
 def poller_config(
-    row: Any, slug: str, settings: Settings, engine: Engine | None = None
+    row: Any,
+    slug: str,
+    settings: Settings,
+    engine: Engine | None = None,
+    source: TokenSource | None = None,
 ) -> PollerConfig:
     """A poller's configuration from its imap_folder row and the settings; with `engine`,
-    the poller records its status in the row."""
+    the poller records its status in the row. `source` defaults to the row's own."""
     context = ssl.create_default_context(cafile=settings.imap_ca_file or None)
     url = parse_imap_url(row.url)
-    source = token_source(row, settings)
+    source = source or token_source(row, settings)
     return PollerConfig(
         url=url,
         secret=source.token if source else secret_reader(row.password_env, row.secret_file),
