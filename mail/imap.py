@@ -34,7 +34,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 from imapclient.imapclient import DELETED, SocketTimeout
 
 from mail.envelope import Envelope, Inbox
-from mail.oauth import TokenError
+from mail.oauth import TokenError, is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -210,9 +210,11 @@ class PollerConfig:
         return self.name or f"imap {self.url.host}/{self.url.folder}"
 
 
-def log_in(cfg: PollerConfig, *, warn_plaintext: bool = True) -> IMAPClient:
-    """A connection to the folder's server, logged in (STARTTLS first where offered)."""
+def log_in(cfg: PollerConfig, *, warn_plaintext: bool = True) -> tuple[IMAPClient, bool]:
+    """A connection to the folder's server, logged in (STARTTLS first where offered), and
+    whether it is unencrypted."""
     url = cfg.url
+    plaintext = False
     client = IMAPClient(
         url.host,
         port=url.port,
@@ -222,15 +224,23 @@ def log_in(cfg: PollerConfig, *, warn_plaintext: bool = True) -> IMAPClient:
     )
     try:
         if not url.tls:
-            if client.has_capability("STARTTLS"):
+            plaintext = not client.has_capability("STARTTLS")
+            if not plaintext:
                 client.starttls(cfg.ssl_context)
+            elif url.xoauth2 and not is_loopback(url.host):
+                # A token is the mailbox for an hour, to whoever reads it on the path
+                # (or strips STARTTLS from the greeting): never sent in clear off-host.
+                raise ConnectionError(
+                    "the server offers no STARTTLS, and an access token is never sent"
+                    " unencrypted: use imaps://"
+                )
             elif warn_plaintext:
                 # What the issue asks of imap://; imaps:// is the safe choice off-host.
                 log.warning("%s: no STARTTLS offered; logging in unencrypted", cfg.label())
         secret = cfg.secret()
         if not url.xoauth2:
             client.login(url.user, secret)
-            return client
+            return client, plaintext
         try:
             client.oauth2_login(url.user, secret)
         except LoginError as exc:
@@ -243,12 +253,12 @@ def log_in(cfg: PollerConfig, *, warn_plaintext: bool = True) -> IMAPClient:
     except BaseException:
         _close(client)
         raise
-    return client
+    return client, plaintext
 
 
 def probe(cfg: PollerConfig) -> dict[str, int]:
     """Log in and open the folder read-only, as the poller would; its size and UIDVALIDITY."""
-    client = log_in(cfg)
+    client, _ = log_in(cfg)
     try:
         info = client.select_folder(cfg.url.folder, readonly=True)
         return {
@@ -367,8 +377,8 @@ class FolderPoller:
     def _connect(self) -> IMAPClient:
         self.state = "connecting"
         cfg = self.config
-        client = log_in(cfg, warn_plaintext=not self._warned_plaintext)
-        self._warned_plaintext = self._warned_plaintext or not cfg.url.tls
+        client, plaintext = log_in(cfg, warn_plaintext=not self._warned_plaintext)
+        self._warned_plaintext = self._warned_plaintext or plaintext
         self._tell("connected", "")
         try:
             if cfg.after.kind == "move" and not client.folder_exists(cfg.after.target):

@@ -166,12 +166,13 @@ def _check_token_url(url: str) -> None:
     if parts.scheme == "https" and parts.hostname:
         return
     # Plain HTTP would carry the secret in clear: only to this host (tests, a local proxy).
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
         return
     raise ValueError(f"token URL '{url}': use https:// (plain http only to this host)")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """This host: where plain HTTP and unencrypted IMAP carry nothing across a network."""
     if host == "localhost":
         return True
     try:

@@ -441,3 +441,54 @@ def test_an_endpoint_quoting_the_secret_back_does_not_leak_it(
     assert "[hidden]" in str(refused.value)
     assert wrong not in str(refused.value)
     assert wrong not in source.last_error
+
+
+def _outward_address() -> str:
+    """This machine's own non-loopback IPv4 address (no packet is sent), or skip."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe_socket:
+        try:
+            probe_socket.connect(("192.0.2.1", 9))  # TEST-NET-1: only picks the route
+            address = str(probe_socket.getsockname()[0])
+        except OSError:
+            pytest.skip("no non-loopback IPv4 address on this machine")
+    if address.startswith("127."):
+        pytest.skip("no non-loopback IPv4 address on this machine")
+    return address
+
+
+def test_no_token_is_sent_where_starttls_was_stripped(endpoint: TokenEndpoint) -> None:
+    """imap:// to a host that is not this one, whose greeting offers no STARTTLS (as when
+    someone on the path strips it): the token is not even fetched, let alone sent."""
+    import socket
+    import threading
+
+    from mail.imap import ImapUrl, PollerConfig, log_in
+
+    address = _outward_address()
+    server = socket.create_server((address, 0))
+    seen: list[bytes] = []
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        with conn, conn.makefile("rb") as lines:
+            conn.sendall(b"* OK [CAPABILITY IMAP4rev1 AUTH=XOAUTH2] a server without TLS\r\n")
+            for line in lines:
+                seen.append(line)
+                tag, _, command = line.decode().strip().partition(" ")
+                if command.upper() == "CAPABILITY":
+                    conn.sendall(b"* CAPABILITY IMAP4rev1 AUTH=XOAUTH2\r\n")
+                conn.sendall(f"{tag} OK done\r\n".encode())
+
+    threading.Thread(target=answer, daemon=True).start()
+    fetched: list[str] = []
+    url = ImapUrl(False, USER, address, server.getsockname()[1], "INBOX", xoauth2=True)
+    config = PollerConfig(url, lambda: fetched.append("token") or "a-token", "eng", timeout=10)
+    try:
+        with pytest.raises(ConnectionError, match="never sent unencrypted"):
+            log_in(config)
+    finally:
+        server.close()
+    assert fetched == []
+    assert not any(b"AUTHENTICATE" in line.upper() for line in seen)
