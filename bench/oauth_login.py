@@ -18,6 +18,7 @@ per token lifetime (an hour at Microsoft and Google), so these are per-hour cost
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import secrets
 import statistics
@@ -46,6 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=200)
     args = parser.parse_args()
+    logging.getLogger("mail.imap").setLevel(logging.ERROR)  # the loopback plaintext warning
     endpoint = TokenEndpoint(dovecot_key=secrets.token_bytes(32), user=USER, lifetime=3600)
     dovecot = Dovecot(oauth_key=endpoint.dovecot_key)
     folder = Path(tempfile.mkdtemp(prefix="bench-oauth-"))
