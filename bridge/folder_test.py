@@ -50,12 +50,15 @@ def check_folder(row: Any, slug: str, settings: Settings) -> list[tuple[str, boo
         left = (source.expires_at or time.time()) - time.time()
         # The login below uses the token just fetched (cached), not a second one.
         steps.append(("token", True, f"from {source.client.describe()}, valid {left:.0f} s"))
+    logged_in = ("login", True, f"as the folder's user on {config.url.host}:{config.url.port}")
     try:
         info = probe(config)
     except (LoginError, LoginRefused, OSError, TokenError) as exc:
         return [*steps, ("login", False, plain_error(exc))]
     except Exception as exc:  # logged in, but the folder would not open
-        return [*steps, ("select", False, plain_error(exc))]
-    steps.append(("login", True, f"as the folder's user on {config.url.host}:{config.url.port}"))
-    steps.append(("select", True, f"{config.url.folder}: {info['messages']} messages"))
-    return steps
+        return [*steps, logged_in, ("select", False, plain_error(exc))]
+    return [
+        *steps,
+        logged_in,
+        ("select", True, f"{config.url.folder}: {info['messages']} messages"),
+    ]

@@ -492,3 +492,18 @@ def test_no_token_is_sent_where_starttls_was_stripped(endpoint: TokenEndpoint) -
         server.close()
     assert fetched == []
     assert not any(b"AUTHENTICATE" in line.upper() for line in seen)
+
+
+def test_route_test_names_the_step_that_failed(
+    eng: Core, endpoint: TokenEndpoint, oauth_dovecot: Dovecot
+) -> None:
+    """Token and login work, the folder does not exist: `route test` says select failed."""
+    client = oauth_client("generic", **generic(endpoint))
+    url = oauth_dovecot.url("Missing", auth=";AUTH=XOAUTH2")
+    with writer(eng.engine).begin() as conn:
+        route_admin.add_imap_route(conn, "eng", url, oauth=client)
+    tested = cli(eng, "route", "test", "eng", url)
+    assert tested.exit_code == 1
+    assert "token    ok" in tested.output
+    assert "login    ok" in tested.output
+    assert "select   FAILED" in tested.output
