@@ -303,6 +303,7 @@ def test_google_service_account_preset(
 def test_google_key_not_registered_is_refused_in_plain_words(
     eng: Core, endpoint: TokenEndpoint, oauth_dovecot: Dovecot, tmp_path: Path
 ) -> None:
+    """A service account key the endpoint does not know: the grant refused, said plainly."""
     key_file = tmp_path / "sa.json"
     service_account(endpoint, key_file, "bridge@project.iam.example")
     endpoint.clients.clear()  # the key was deleted in the console
@@ -366,6 +367,7 @@ def test_route_add_oauth_stores_names_never_secrets(
 def test_route_add_oauth_refuses_incomplete_clients(
     eng: Core, oauth_dovecot: Dovecot, args: tuple[str, ...], says: str
 ) -> None:
+    """A client missing what its provider needs is refused with what is missing."""
     url = oauth_dovecot.url(auth=";AUTH=XOAUTH2")
     added = cli(eng, "route", "add", "eng", "--imap", url, "--oauth-client-secret-env", "V", *args)
     assert added.exit_code != 0
@@ -373,6 +375,7 @@ def test_route_add_oauth_refuses_incomplete_clients(
 
 
 def test_oauth_needs_xoauth2_in_the_url(eng: Core, endpoint: TokenEndpoint) -> None:
+    """Tokens go with ;AUTH=XOAUTH2: a client on a password URL is refused at once."""
     with writer(eng.engine).begin() as conn, pytest.raises(UsageError, match="AUTH=XOAUTH2"):
         route_admin.add_imap_route(
             conn,
@@ -401,6 +404,7 @@ def test_bridge_toml_oauth_folder_is_polled(
 
 
 def test_bridge_toml_oauth_refuses_a_password_as_well() -> None:
+    """In bridge.toml too, a folder has one way to log in."""
     from pydantic import ValidationError
 
     from bridge.settings import ImapFolderSetting, OAuthSetting

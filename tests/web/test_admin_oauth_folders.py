@@ -48,6 +48,7 @@ def post(client: TestClient, path: str, **form: str) -> Any:
 def test_admin_adds_a_microsoft_certificate_folder(
     core: Core, endpoint: TokenEndpoint, tmp_path: Path
 ) -> None:
+    """The form's OAuth2 fields make the same client as `route add --oauth microsoft`."""
     create_community(core)
     pem = tmp_path / "app.pem"
     certificate_client(endpoint, "app-id", pem)
@@ -79,6 +80,7 @@ def test_folder_page_shows_the_plain_error_and_no_secret(
     dovecot: Dovecot,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """A running poller's plain error on the community and routes pages; no secret there."""
     create_community(core)
     good = "the-real-secret-" + secrets.token_hex(6)
     endpoint.clients["app"] = Client("app", secret=good)

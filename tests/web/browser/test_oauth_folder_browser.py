@@ -151,6 +151,7 @@ def _wait_on_page(page: Any, path: str, text: str, timeout: float = 90.0) -> str
 def test_admin_connects_an_oauth_mailbox_and_sees_its_status(
     chromium: Any, server: Server, endpoint: TokenEndpoint, oauth_dovecot: Dovecot
 ) -> None:
+    """Wrong secret: the plain error; right secret: connected, mail in; no secret shown."""
     context, traffic = new_context(chromium, server)
     page = context.new_page()
     community = f"{server.url}/admin/c/{SLUG}"
