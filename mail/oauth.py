@@ -298,7 +298,8 @@ def read_answer(status: int, body: bytes, client: OAuthClient, now: float) -> To
             lifetime = float(data.get("expires_in", 3600))
         except (TypeError, ValueError):
             lifetime = 3600.0
-        return Token(data["access_token"], now, max(1.0, lifetime))
+        # A day at most: an endpoint's "forever" must not stop renewals for good.
+        return Token(data["access_token"], now, min(86400.0, max(1.0, lifetime)))
     if status == 200:
         raise TokenError("the token endpoint's answer holds no access token")
     raise TokenError(
@@ -324,8 +325,8 @@ def explain(error: str, description: str, client: OAuthClient, status: int) -> s
         "invalid_request": "the token endpoint found the request malformed",
         "unsupported_grant_type": "the token endpoint does not offer this grant",
     }
-    text = known.get(error) or f"the token endpoint refused the request (HTTP {status}"
-    text += f", {error})" if error not in known else ""
+    code = f", {error[:60]}" if error else ""
+    text = known.get(error) or f"the token endpoint refused the request (HTTP {status}{code})"
     # Providers add a code and a line (Entra ID: "AADSTS7000215: Invalid client secret").
     first = description.strip().splitlines()[0][:160] if description.strip() else ""
     return f"{text}: {first}" if first else text

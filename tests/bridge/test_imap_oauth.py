@@ -511,3 +511,28 @@ def test_route_test_names_the_step_that_failed(
     assert "token    ok" in tested.output
     assert "login    ok" in tested.output
     assert "select   FAILED" in tested.output
+
+
+def test_token_endpoint_answers_in_plain_words() -> None:
+    """Each answer an endpoint may give becomes a token or a sentence an admin can act on."""
+    from mail.oauth import TokenError, read_answer
+
+    secret = oauth_client(
+        "generic", token_url="https://idp.example/t", client_id="a", secret_env="V"
+    )
+    google = oauth_client("google", service_account_file="/etc/sa.json")
+    answer = json.dumps({"access_token": "t", "expires_in": 1e12}).encode()
+    assert read_answer(200, answer, secret, 0.0).lifetime == 86400.0
+    cases = [
+        (503, b"<html>down</html>", secret, "answered HTTP 503 without JSON"),
+        (503, b"{}", secret, "refused the request (HTTP 503)"),
+        (400, b'{"error": "odd_error"}', secret, "refused the request (HTTP 400, odd_error)"),
+        (401, b'{"error": "invalid_client"}', secret, "the client secret was rejected"),
+        (400, b'{"error": "invalid_grant"}', google, "refused the grant (the service account key"),
+        (400, b'{"error": "unauthorized_client"}', google, "domain-wide delegation"),
+        (200, b'{"token_type": "Bearer"}', secret, "holds no access token"),
+    ]
+    for status, body, client, says in cases:
+        with pytest.raises(TokenError) as refused:
+            read_answer(status, body, client, 0.0)
+        assert says in str(refused.value)
