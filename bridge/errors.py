@@ -20,6 +20,8 @@ MailError                         (mail/errors.py)
 │   └── TokenExpired              a genuine token past its day
 ├── BadArchive                    an import path that is no archive we can read
 ├── LeaseLost                     an IMAP poller no longer holds its folder
+├── OAuthError                    no OAuth2 token for a mailbox could be had
+├── LoginRefused                  the IMAP server refused the OAuth2 token
 ├── DNSTempError                  a DNS lookup that may succeed later
 └── DmarcPermError                a DMARC record that cannot be used
 ThreadsError                      (threads/errors.py)

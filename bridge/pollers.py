@@ -27,7 +27,7 @@ import secrets
 import ssl
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from bridge.settings import Settings
 from mail.envelope import Inbox
 from mail.errors import LeaseLost
 from mail.imap import Checkpoint, FolderPoller, PollerConfig, parse_after_action, parse_imap_url
+from mail.oauth import OAuthClient, TokenSource
 from threads.db import writer
 from threads.models import Community, ImapFolder, as_utc, utcnow
 
@@ -134,6 +135,7 @@ def sync_configured_folders(engine: Engine, settings: Settings) -> None:
                 item.url,
                 password_env=item.password_env,
                 secret_file=item.secret_file,
+                oauth=item.oauth.client() if item.oauth is not None else None,
                 after=item.after,
                 policy=item.policy,
                 cc_threshold=item.cc_threshold,
@@ -142,13 +144,57 @@ def sync_configured_folders(engine: Engine, settings: Settings) -> None:
             )
 
 
-def poller_config(row: Any, slug: str, config: ImapConfig) -> PollerConfig:
-    """A poller's configuration from its imap_folder row and the pollers' shared settings."""
+def token_source(row: Any, config: ImapConfig) -> TokenSource | None:
+    """The folder's OAuth2 token source, if it has a client; tokens live in memory only."""
+    client = OAuthClient.from_json(row.oauth)
+    if client is None:
+        return None
+    user = parse_imap_url(row.url).user
+    return TokenSource(client, user, backoff_max=config.backoff_max_seconds)
+
+
+def status_recorder(
+    engine: Engine, folder_id: int, source: TokenSource | None
+) -> Callable[[str, str], None]:
+    """Writes the poller's status into the folder's row, where other processes read it."""
+    write = writer(engine)
+
+    def record(status: str, error: str) -> None:
+        if source is not None and not error and source.last_error:
+            # Logged in with a token still valid, but its successor could not be had.
+            error = f"the next token could not be fetched: {source.last_error}"
+        expires = source.expires_at if source is not None else None
+        values = {
+            "status": status,
+            "status_error": error[:512],
+            "status_at": utcnow(),
+            "token_expires_at": datetime.fromtimestamp(expires, UTC) if expires else None,
+        }
+        with write.begin() as conn:
+            conn.execute(update(FOLDERS).where(FOLDERS.c.id == folder_id).values(**values))
+
+    return record
+
+
+def poller_config(
+    row: Any,
+    slug: str,
+    config: ImapConfig,
+    engine: Engine | None = None,
+    source: TokenSource | None = None,
+) -> PollerConfig:
+    """A poller's configuration from its imap_folder row and the pollers' shared settings;
+    with `engine`,
+    the poller records its status in the row. `source` defaults to the row's own."""
     context = ssl.create_default_context(cafile=config.ca_file or None)
     url = parse_imap_url(row.url)
+    source = source or token_source(row, config)
     return PollerConfig(
         url=url,
-        secret=secret_reader(row.password_env, row.secret_file),
+        secret=source.token if source else secret_reader(row.password_env, row.secret_file),
+        refused=source.refused if source else None,
+        relogin_due=source.due if source else None,
+        on_status=status_recorder(engine, row.id, source) if engine is not None else None,
         community=slug,
         after=parse_after_action(row.after_action),
         poll_seconds=config.poll_seconds,
@@ -208,7 +254,10 @@ class ImapPollers:
                 continue
             folder = DatabaseFolder(self._engine, row.id, self.holder, lease)
             poller = FolderPoller(
-                poller_config(row, slug, self._settings.imap), self._inbox, folder, folder
+                poller_config(row, slug, self._settings.imap, self._engine),
+                self._inbox,
+                folder,
+                folder,
             )
             self.pollers[row.id] = poller
             poller.start()

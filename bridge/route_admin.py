@@ -19,7 +19,16 @@ from sqlmodel import col
 from bridge.admin import audit, community_id_of, insert_route
 from bridge.errors import UsageError
 from mail.imap import parse_after_action, parse_imap_url
-from threads.models import Community, ImapFolder, Route, RouteKind, RoutePolicy, utcnow
+from mail.oauth import OAuthClient, oauth_client
+from threads.models import (
+    Community,
+    ImapFolder,
+    Route,
+    RouteKind,
+    RoutePolicy,
+    as_utc,
+    utcnow,
+)
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -124,14 +133,66 @@ def list_routes(conn: Connection) -> list[dict[str, Any]]:
             "value": row.url,
             "policy": str(row.policy),
             "cc_threshold": int(row.cc_threshold),
+            **folder_status(row),
         }
         for row in conn.execute(
-            select(c.c.slug, f.c.url, f.c.policy, f.c.cc_threshold)
-            .join(c, c.c.id == f.c.community_id)
-            .order_by(c.c.slug, f.c.url)
+            select(c.c.slug, f).join(c, c.c.id == f.c.community_id).order_by(c.c.slug, f.c.url)
         )
     ]
     return out
+
+
+def _refuse_own_setting(name: str) -> None:
+    """The bridge's own settings are no folder's secret: an admin on the web could
+    otherwise have their values (the signing key, the database URL with its password)
+    sent to a server of their choosing as a password or a client secret."""
+    from bridge.settings import Settings
+
+    if name.upper() in {f"BRIDGE_{field.upper()}" for field in Settings.model_fields}:
+        raise UsageError(f"{name} is one of the bridge's own settings, not a mailbox's secret")
+
+
+def folder_status(row: Any) -> dict[str, Any]:
+    """How a polled folder is doing, as its poller last recorded it, in plain words."""
+    client = OAuthClient.from_json(row.oauth)
+    expires = as_utc(row.token_expires_at) if row.token_expires_at is not None else None
+    return {
+        "oauth": client.describe() if client is not None else "",
+        "status": row.status or "not polled yet",
+        "status_at": as_utc(row.status_at).isoformat() if row.status_at is not None else "",
+        "last_error": row.status_error,
+        "token_expires_at": expires.isoformat() if expires is not None else "",
+    }
+
+
+def oauth_from_options(
+    provider: str | None,
+    *,
+    token_url: str = "",
+    client_id: str = "",
+    secret_env: str = "",
+    scope: str = "",
+    tenant: str = "",
+    certificate_file: str = "",
+    service_account_file: str = "",
+) -> OAuthClient | None:
+    """The OAuth2 client the CLI or a form describes, or None when it names none."""
+    given = (token_url, client_id, secret_env, scope, tenant, certificate_file)
+    if not provider and not any(given) and not service_account_file:
+        return None
+    try:
+        return oauth_client(
+            provider or "generic",
+            token_url=token_url.strip(),
+            client_id=client_id.strip(),
+            secret_env=secret_env.strip(),
+            scope=scope.strip(),
+            tenant=tenant.strip(),
+            certificate_file=certificate_file.strip(),
+            service_account_file=service_account_file.strip(),
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def remove_route(conn: Connection, slug: str, kind: str, value: str, *, actor: str = "cli") -> None:
@@ -153,6 +214,7 @@ def add_imap_route(
     *,
     password_env: str = "",
     secret_file: str = "",
+    oauth: OAuthClient | None = None,
     after: str = "leave",
     origin: str = "cli",
     replace: bool = False,
@@ -172,16 +234,28 @@ def add_imap_route(
         parsed, action = parse_imap_url(url), parse_after_action(after)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    if bool(password_env) == bool(secret_file):
-        raise UsageError("an IMAP route needs exactly one of --password-env VAR or --secret-file")
+    if oauth is not None:
+        if not parsed.xoauth2 or password_env or secret_file:
+            raise UsageError(
+                "OAuth2 goes with ;AUTH=XOAUTH2 after the user in the URL"
+                " and without --password-env or --secret-file"
+            )
+    elif bool(password_env) == bool(secret_file):
+        raise UsageError(
+            "an IMAP route needs exactly one of --password-env VAR, --secret-file or --oauth-*"
+        )
     if password_env and not _ENV_NAME.match(password_env):
         raise UsageError(f"--password-env '{password_env}' is not an environment variable name")
+    for name in (password_env, oauth.secret_env if oauth is not None else ""):
+        _refuse_own_setting(name)
     values: dict[str, Any] = {
         "url": str(parsed),
         "password_env": password_env,
         # Absolute: `bridge serve` may run from another directory than `route add`.
         "secret_file": str(Path(secret_file).expanduser().resolve()) if secret_file else "",
         "after_action": str(action),
+        # Names and paths only (mail/oauth.py OAuthClient): the secret stays where it is.
+        "oauth": oauth.to_json() if oauth is not None else "",
         "origin": origin,
         "policy": policy,
         "cc_threshold": cc_threshold,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import (
@@ -24,6 +24,41 @@ from pydantic_settings import (
 
 from bridge import config
 
+if TYPE_CHECKING:
+    from mail.oauth import OAuthClient
+
+
+class OAuthSetting(BaseModel):
+    """A folder's OAuth2 client (`[imap_folders.oauth]`): the keys of `route add --oauth-*`."""
+
+    provider: Literal["generic", "microsoft", "google"] = "generic"
+    token_url: str = ""
+    client_id: str = ""
+    client_secret_env: str = ""
+    scope: str = ""
+    tenant: str = ""
+    certificate_file: str = ""
+    service_account_file: str = ""
+
+    def client(self) -> OAuthClient:
+        from mail.oauth import oauth_client
+
+        return oauth_client(
+            self.provider,
+            token_url=self.token_url,
+            client_id=self.client_id,
+            secret_env=self.client_secret_env,
+            scope=self.scope,
+            tenant=self.tenant,
+            certificate_file=self.certificate_file,
+            service_account_file=self.service_account_file,
+        )
+
+    @model_validator(mode="after")
+    def _check(self) -> OAuthSetting:
+        self.client()  # ValueError names what is missing; none of these keys is a secret
+        return self
+
 
 class ImapFolderSetting(BaseModel):
     """One mailbox folder polled into a community (`[[imap_folders]]` in bridge.toml)."""
@@ -32,6 +67,8 @@ class ImapFolderSetting(BaseModel):
     url: str
     password_env: str = ""
     secret_file: str = ""
+    # OAuth2: the bridge fetches its own tokens (for imaps://USER;AUTH=XOAUTH2@HOST/...).
+    oauth: OAuthSetting | None = None
     after: str = "leave"
     # A connected mailbox is someone's inbox: its threads wait for consent unless "open".
     policy: Literal["open", "consent"] = "consent"
@@ -44,8 +81,9 @@ class ImapFolderSetting(BaseModel):
         # The URL is checked when the imap role starts (bridge/pollers.py), not here:
         # pydantic's errors echo their input, and a mistyped URL may hold a password.
         parse_after_action(self.after)
-        if bool(self.password_env) == bool(self.secret_file):
-            raise ValueError(f"{self.url}: give exactly one of password_env or secret_file")
+        named = bool(self.password_env) + bool(self.secret_file) + (self.oauth is not None)
+        if named != 1:
+            raise ValueError(f"{self.url}: give exactly one of password_env, secret_file or oauth")
         return self
 
 

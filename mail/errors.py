@@ -81,3 +81,18 @@ class DNSTempError(MailError):
 class DmarcPermError(MailError):
     """The DMARC record(s) found cannot be used: several at one name, or no valid
     policy (mail/sender_auth/dmarc.py). Recorded as `permerror` in the verdict."""
+
+
+class OAuthError(MailError):
+    """An OAuth2 access token for a mailbox could not be had (mail/oauth.py): a secret
+    not set, a key file unreadable, the token endpoint refusing or unreachable. str(self)
+    is plain words, safe to log and show, and never holds a token, secret or assertion.
+
+    The IMAP poller records it as the folder's state and retries with backoff;
+    `bridge route test` prints it; the web shows it on the admin pages, never as a 500.
+    """
+
+
+class LoginRefused(MailError):
+    """The IMAP server refused a login with an OAuth2 token (mail/imap.py); the poller
+    drops the token, fetches a new one and says so in the folder's state."""

@@ -30,11 +30,12 @@ from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 from imapclient.imapclient import DELETED, SocketTimeout
 
 from mail.envelope import Envelope, Inbox
-from mail.errors import InvalidInput, LeaseLost
+from mail.errors import InvalidInput, LeaseLost, LoginRefused, OAuthError
+from mail.oauth import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -191,9 +192,76 @@ class PollerConfig:
     # then is history: archived with source "imap-history", so it is never announced
     # to anyone (connecting a mailbox must not mail its whole past to its participants).
     connected_at: datetime | None = None
+    # OAuth2: called when the server refuses a login, so the next one gets a fresh token.
+    refused: Callable[[], None] | None = None
+    # True once the session should log in again (its token is near the end of its life):
+    # servers end sessions whose token ran out, and a clean re-login loses no mail.
+    relogin_due: Callable[[], bool] | None = None
+    # Told "connected" after each login and "retrying" with the error in plain words
+    # after each failure, so admins in other processes can see how the folder is doing.
+    on_status: Callable[[str, str], None] | None = None
 
     def label(self) -> str:
         return self.name or f"imap {self.url.host}/{self.url.folder}"
+
+
+def log_in(cfg: PollerConfig, *, warn_plaintext: bool = True) -> tuple[IMAPClient, bool]:
+    """A connection to the folder's server, logged in (STARTTLS first where offered), and
+    whether it is unencrypted."""
+    url = cfg.url
+    plaintext = False
+    client = IMAPClient(
+        url.host,
+        port=url.port,
+        ssl=url.tls,
+        ssl_context=cfg.ssl_context,
+        timeout=SocketTimeout(connect=min(cfg.timeout, 30.0), read=cfg.timeout),
+    )
+    try:
+        if not url.tls:
+            plaintext = not client.has_capability("STARTTLS")
+            if not plaintext:
+                client.starttls(cfg.ssl_context)
+            elif url.xoauth2 and not is_loopback(url.host):
+                # A token is the mailbox for an hour, to whoever reads it on the path
+                # (or strips STARTTLS from the greeting): never sent in clear off-host.
+                raise ConnectionError(
+                    "the server offers no STARTTLS, and an access token is never sent"
+                    " unencrypted: use imaps://"
+                )
+            elif warn_plaintext:
+                # What the issue asks of imap://; imaps:// is the safe choice off-host.
+                log.warning("%s: no STARTTLS offered; logging in unencrypted", cfg.label())
+        secret = cfg.secret()
+        if not url.xoauth2:
+            client.login(url.user, secret)
+            return client, plaintext
+        try:
+            client.oauth2_login(url.user, secret)
+        except LoginError as exc:
+            if cfg.refused is not None:
+                cfg.refused()
+            raise LoginRefused(
+                "the mail server refused the access token; if a new one is refused"
+                " too, check the app's permission on the mailbox"
+            ) from exc
+    except BaseException:
+        _close(client)
+        raise
+    return client, plaintext
+
+
+def probe(cfg: PollerConfig) -> dict[str, int]:
+    """Log in and open the folder read-only, as the poller would; its size and UIDVALIDITY."""
+    client, _ = log_in(cfg)
+    try:
+        info = client.select_folder(cfg.url.folder, readonly=True)
+        return {
+            "messages": int(info.get(b"EXISTS", 0)),
+            "uidvalidity": int(info.get(b"UIDVALIDITY", 0)),
+        }
+    finally:
+        _close(client)
 
 
 def backoff_delay(failures: int, cap: float, rand: Callable[[], float] = random.random) -> float:
@@ -270,6 +338,7 @@ class FolderPoller:
                 delay = backoff_delay(self._failures, self.config.backoff_max_seconds)
                 log.warning("%s: %s; reconnecting in %.1f s", label, _describe(exc), delay)
                 self.state = "backoff"
+                self._tell("retrying", plain_error(exc))
                 try:
                     self._pause(delay)
                 except LeaseLost:
@@ -290,6 +359,8 @@ class FolderPoller:
                 self._failures = 0
                 if self._halt.is_set():
                     return
+                if self._relogin_due():
+                    return
                 if client.has_capability("IDLE"):
                     self._idle(client)
                 else:
@@ -300,27 +371,11 @@ class FolderPoller:
 
     def _connect(self) -> IMAPClient:
         self.state = "connecting"
-        url, cfg = self.config.url, self.config
-        client = IMAPClient(
-            url.host,
-            port=url.port,
-            ssl=url.tls,
-            ssl_context=cfg.ssl_context,
-            timeout=SocketTimeout(connect=min(cfg.timeout, 30.0), read=cfg.timeout),
-        )
+        cfg = self.config
+        client, plaintext = log_in(cfg, warn_plaintext=not self._warned_plaintext)
+        self._warned_plaintext = self._warned_plaintext or plaintext
+        self._tell("connected", "")
         try:
-            if not url.tls:
-                if client.has_capability("STARTTLS"):
-                    client.starttls(cfg.ssl_context)
-                elif not self._warned_plaintext:
-                    # What the issue asks of imap://; imaps:// is the safe choice off-host.
-                    log.warning("%s: no STARTTLS offered; logging in unencrypted", cfg.label())
-                    self._warned_plaintext = True
-            secret = cfg.secret()
-            if url.xoauth2:
-                client.oauth2_login(url.user, secret)
-            else:
-                client.login(url.user, secret)
             if cfg.after.kind == "move" and not client.folder_exists(cfg.after.target):
                 client.create_folder(cfg.after.target)
         except BaseException:
@@ -443,8 +498,27 @@ class FolderPoller:
                     # IDLE; the DONE round trip raises if the connection is gone.
                     return
                 self._keep_lease()
+                if self._relogin_due():
+                    return
         finally:
             client.idle_done()
+
+    # -- token and status ----------------------------------------------------------
+
+    def _relogin_due(self) -> bool:
+        due = self.config.relogin_due
+        if due is None or not due():
+            return False
+        log.info("%s: logging in again with a fresh token", self.config.label())
+        return True
+
+    def _tell(self, status: str, error: str) -> None:
+        if self.config.on_status is None:
+            return
+        try:
+            self.config.on_status(status, error)
+        except Exception:  # a status the admin cannot see must not stop the mail
+            log.exception("%s: could not record the folder's status", self.config.label())
 
     # -- lease and waiting ---------------------------------------------------------
 
@@ -505,3 +579,12 @@ def _close(client: IMAPClient) -> None:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def plain_error(exc: BaseException) -> str:
+    """A failure as an admin reads it on the folder's status: no class names where words do."""
+    if isinstance(exc, LoginRefused | LoginError | OAuthError):
+        return str(exc)[:500]
+    if isinstance(exc, OSError):
+        return f"the mail server could not be reached: {exc.strerror or exc}"[:500]
+    return _describe(exc)[:500]

@@ -410,6 +410,15 @@ class ImapFolder(TableModel, table=True):
     lease_holder: str = Field(default="", max_length=64)
     lease_until: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    # OAuth2 client (mail/oauth.py OAuthClient as JSON): token URL, client id, and the
+    # names of the secret's variable or key files; never a secret or a token.
+    oauth: str = Field(default="", max_length=2048)
+    # What the polling process last saw, for `bridge route list` and the admin pages:
+    # connected or retrying, the last error in plain words, and the token's expiry.
+    status: str = Field(default="", max_length=32)
+    status_error: str = Field(default="", max_length=512)
+    status_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    token_expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 # --- Outbound mail (bridge/outbound/sender.py) ----------------------------------------

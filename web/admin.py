@@ -135,11 +135,10 @@ def community_page(
             .order_by(R.c.value)
         ).all()
         members = admin.members(conn, row.id)
-        folders = conn.execute(
-            select(F.c.url, F.c.after_action, F.c.origin, F.c.policy, F.c.cc_threshold).where(
-                F.c.community_id == row.id
-            )
-        ).all()
+        folders = [
+            {**f._asdict(), **route_admin.folder_status(f)}
+            for f in conn.execute(select(F).where(F.c.community_id == row.id).order_by(F.c.url))
+        ]
     return render(
         request,
         "admin/community.html",
@@ -221,15 +220,35 @@ def community_folders(
     viewer: AdminDep,
     slug: str,
     url: str = Form(..., max_length=512),
-    secret: str = Form(..., max_length=1024),  # the variable's name or the file's path
-    kept_in: str = Form("env"),  # env or file
+    secret: str = Form("", max_length=1024),  # the variable's name or the file's path
+    kept_in: str = Form("env"),  # env, file, or oauth (then `secret` names the client secret)
     after: str = Form("leave", max_length=256),
     policy: str = Form("consent"),  # a connected mailbox is someone's inbox
     cc_threshold: int = Form(0),
+    oauth_provider: str = Form("generic", max_length=16),
+    oauth_token_url: str = Form("", max_length=1024),
+    oauth_client_id: str = Form("", max_length=256),
+    oauth_scope: str = Form("", max_length=512),
+    oauth_tenant: str = Form("", max_length=128),
+    oauth_certificate_file: str = Form("", max_length=1024),
+    oauth_service_account_file: str = Form("", max_length=1024),
 ) -> Response:
     """Poll a mailbox folder into the community, as `bridge route add --imap` does."""
     secret_file, password_env = (secret, "") if kept_in == "file" else ("", secret)
     try:
+        oauth = None
+        if kept_in == "oauth":
+            password_env = ""
+            oauth = route_admin.oauth_from_options(
+                oauth_provider,
+                token_url=oauth_token_url,
+                client_id=oauth_client_id,
+                secret_env=secret,
+                scope=oauth_scope,
+                tenant=oauth_tenant,
+                certificate_file=oauth_certificate_file,
+                service_account_file=oauth_service_account_file,
+            )
         with writer(core.engine).begin() as conn:
             _community(conn, viewer, slug)
             stored = route_admin.add_imap_route(
@@ -242,6 +261,7 @@ def community_folders(
                 actor=_actor(viewer),
                 secret_file=secret_file,
                 password_env=password_env,
+                oauth=oauth,
             )
     except UsageError as exc:
         return _back(f"/admin/c/{slug}", str(exc))
@@ -305,11 +325,14 @@ def routes_page(
             .join(C, C.c.id == R.c.community_id)
             .order_by(C.c.slug, R.c.kind, R.c.value)
         ).all()
-        folders = conn.execute(
-            select(F.c.url, F.c.policy, F.c.cc_threshold, C.c.slug, C.c.name)
-            .join(C, C.c.id == F.c.community_id)
-            .order_by(C.c.slug, F.c.url)
-        ).all()
+        folders = [
+            {**f._asdict(), **route_admin.folder_status(f)}
+            for f in conn.execute(
+                select(F, C.c.slug, C.c.name)
+                .join(C, C.c.id == F.c.community_id)
+                .order_by(C.c.slug, F.c.url)
+            )
+        ]
         answer = _route_test(conn, to.strip(), list_id.strip()) if (to or list_id) else None
     return render(
         request,

@@ -38,7 +38,9 @@ from mail.errors import (
     DNSTempError,
     InvalidInput,
     LeaseLost,
+    LoginRefused,
     MailError,
+    OAuthError,
     TokenError,
     TokenExpired,
 )
@@ -78,6 +80,8 @@ INTERNAL: tuple[type[Exception], ...] = (
     Isolate,
     BadArchive,
     LeaseLost,
+    OAuthError,
+    LoginRefused,
     DNSTempError,
     DmarcPermError,
 )

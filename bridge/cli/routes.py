@@ -7,10 +7,11 @@ conversations as candidates until someone on them opens them).
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
-from bridge import route_admin
+from bridge import folder_test, route_admin
 from bridge.cli.context import actor, with_core
 from bridge.core import Core
 from bridge.errors import UsageError
@@ -29,6 +30,27 @@ def route() -> None:
 @click.option("--imap", "imap_url", help="Poll imaps://user@host[:port]/FOLDER (or imap://).")
 @click.option("--password-env", default="", help="Variable holding the IMAP password or token.")
 @click.option("--secret-file", default="", help="File holding the IMAP password or token.")
+@click.option(
+    "--oauth",
+    "oauth_provider",
+    type=click.Choice(["generic", "microsoft", "google"]),
+    help="Fetch OAuth2 tokens for ;AUTH=XOAUTH2: a preset, or generic client credentials.",
+)
+@click.option("--oauth-token-url", default="", help="Token endpoint (a preset fills it in).")
+@click.option("--oauth-client-id", default="", help="The application's client id.")
+@click.option("--oauth-client-secret-env", default="", help="Variable holding the client secret.")
+@click.option("--oauth-scope", default="", help="Scope to ask for (a preset fills it in).")
+@click.option("--oauth-tenant", default="", help="microsoft: the directory (tenant) id or domain.")
+@click.option(
+    "--oauth-certificate-file",
+    default="",
+    help="microsoft: PEM file with the app's certificate and private key, instead of a secret.",
+)
+@click.option(
+    "--oauth-service-account-file",
+    default="",
+    help="google: the service account's JSON key (domain-wide delegation).",
+)
 @click.option(
     "--after",
     default="leave",
@@ -57,6 +79,14 @@ def route_add(
     imap_url: str | None,
     password_env: str,
     secret_file: str,
+    oauth_provider: str | None,
+    oauth_token_url: str,
+    oauth_client_id: str,
+    oauth_client_secret_env: str,
+    oauth_scope: str,
+    oauth_tenant: str,
+    oauth_certificate_file: str,
+    oauth_service_account_file: str,
     after: str,
     policy: str | None,
     cc_threshold: int,
@@ -64,6 +94,16 @@ def route_add(
     """Route mail for ADDRESS, with List-Id LIST_ID, or in an IMAP folder to community SLUG."""
     if sum(map(bool, (address, list_id, imap_url))) != 1:
         raise UsageError("give exactly one of --address, --list-id or --imap")
+    oauth = route_admin.oauth_from_options(
+        oauth_provider,
+        token_url=oauth_token_url,
+        client_id=oauth_client_id,
+        secret_env=oauth_client_secret_env,
+        scope=oauth_scope,
+        tenant=oauth_tenant,
+        certificate_file=oauth_certificate_file,
+        service_account_file=oauth_service_account_file,
+    )
     if imap_url:
         with writer(core.engine).begin() as conn:
             url = route_admin.add_imap_route(
@@ -72,6 +112,7 @@ def route_add(
                 imap_url,
                 password_env=password_env,
                 secret_file=secret_file,
+                oauth=oauth,
                 after=after,
                 policy=policy or "consent",
                 cc_threshold=cc_threshold,
@@ -81,8 +122,8 @@ def route_add(
             f"route imap {url} -> {slug} ({_policy_text(policy or 'consent', cc_threshold)})"
         )
         return
-    if password_env or secret_file or after != "leave":
-        raise UsageError("--password-env, --secret-file and --after go with --imap")
+    if password_env or secret_file or oauth or after != "leave":
+        raise UsageError("--password-env, --secret-file, --oauth-* and --after go with --imap")
     kind, value = ("address", address) if address else ("list_id", list_id)
     policy = policy or "open"
     with writer(core.engine).begin() as conn:
@@ -137,6 +178,39 @@ def route_list(core: Core, community: str | None, as_json: bool) -> None:
     for r in rows:
         if as_json:
             click.echo(json.dumps(r, ensure_ascii=False))
-        else:
-            how = _policy_text(r["policy"], r["cc_threshold"])
-            click.echo(f"{r['community']:<16} {r['kind']:<8} {r['value']}  [{how}]")
+            continue
+        how = _policy_text(r["policy"], r["cc_threshold"])
+        click.echo(f"{r['community']:<16} {r['kind']:<8} {r['value']}  [{how}]")
+        if r["kind"] == "imap":
+            for line in _folder_lines(r):
+                click.echo(f"{'':<26}{line}")
+
+
+def _folder_lines(r: dict[str, Any]) -> list[str]:
+    """A polled folder's client, state, token expiry and last error, one per line."""
+    lines = [f"oauth: {r['oauth']}"] if r["oauth"] else []
+    since = f" since {r['status_at'][:19].replace('T', ' ')} UTC" if r["status_at"] else ""
+    lines.append(f"state: {r['status']}{since}")
+    if r["token_expires_at"]:
+        lines.append(f"token expires: {r['token_expires_at'][:19].replace('T', ' ')} UTC")
+    if r["last_error"]:
+        lines.append(f"last error: {r['last_error']}")
+    return lines
+
+
+@route.command("test")
+@click.argument("slug")
+@click.argument("url", required=False)
+@with_core
+def route_test(core: Core, slug: str, url: str | None) -> None:
+    """Check SLUG's IMAP folders (or the one at URL): token, login, select; reads no mail."""
+    with core.engine.connect() as conn:
+        rows = folder_test.folders_of(conn, slug, url)
+    failed = 0
+    for row in rows:
+        click.echo(row.url)
+        for step, ok, text in folder_test.check_folder(row, slug, core.settings):
+            click.echo(f"  {step:<8} {'ok' if ok else 'FAILED'}  {text}")
+            failed += not ok
+    if failed:
+        raise SystemExit(1)

@@ -13,6 +13,7 @@ is what a mail server delivering into a shared mailbox looks like to a poller.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import grp
 import os
@@ -29,6 +30,7 @@ from pathlib import Path
 from imapclient import IMAPClient
 
 from tests.support.net import free_port
+from tests.support.token_endpoint import ISSUER
 
 USER = "bridge"
 PASSWORD = "imap-test-secret"  # a throw-away test server's password
@@ -46,7 +48,7 @@ def _dovecot_binary() -> str:
 class Dovecot:
     """One throw-away IMAP server; `restart` kills every process of it, as a crash would."""
 
-    def __init__(self, *, capability: str = "", tls: bool = False) -> None:
+    def __init__(self, *, capability: str = "", tls: bool = False, oauth_key: bytes = b"") -> None:
         self.binary = _dovecot_binary()
         self.base = Path(tempfile.mkdtemp(prefix="bridge-dovecot-"))
         # The mail user (nobody) must reach its Maildir below this directory.
@@ -74,6 +76,7 @@ class Dovecot:
             self._make_certificate()
             tls_lines = f"ssl = yes\nssl_cert = <{self.cert}\nssl_key = <{self.base / 'key.pem'}\n"
         rootless = "" if root else "  chroot =\n"
+        oauth_passdb = self._oauth_passdb(oauth_key) if oauth_key else ""
         (self.base / "dovecot.conf").write_text(
             f"""base_dir = {self.base}/run
 state_dir = {self.base}/state
@@ -91,8 +94,9 @@ mail_location = maildir:{mail}/%u
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {users}
+{"  mechanisms = plain login" if oauth_key else ""}
 }}
-userdb {{
+{oauth_passdb}userdb {{
   driver = passwd-file
   args = username_format=%u {users}
 }}
@@ -111,6 +115,29 @@ service anvil {{
 """
         )
         self.start()
+
+    def _oauth_passdb(self, key: bytes) -> str:
+        """XOAUTH2 accepted only with a JWT Dovecot validates itself: HS256 with `key`, not
+        expired, from tests/support/token_endpoint.py's issuer, for the user logging in."""
+        keys = self.base / "keys" / "default" / "HS256"
+        keys.mkdir(parents=True)
+        # Dovecot looks the key up as shared/<azp>/<alg>/<kid>: "default" when absent.
+        (keys / "default").write_text(base64.b64encode(key).decode())
+        for path in (self.base / "keys", keys.parent, keys, keys / "default"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        (self.base / "oauth2.conf").write_text(
+            f"""introspection_mode = local
+local_validation_key_dict = fs:posix:prefix={self.base / "keys"}/
+username_attribute = sub
+issuers = {ISSUER}
+"""
+        )
+        return f"""passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {self.base / "oauth2.conf"}
+}}
+"""
 
     def _make_certificate(self) -> None:
         subprocess.run(

@@ -347,3 +347,46 @@ def test_0018_adds_the_expert_opt_out_and_takes_it_away(tmp_path: Path) -> None:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0016")
     assert "expert_opt_out" not in inspect(engine).get_table_names()
+
+
+def test_upgrade_to_0020_keeps_polled_folders_and_their_checkpoints(tmp_path: Path) -> None:
+    """A folder polled with a password before 0020 keeps its checkpoint and gets no OAuth
+    client and no status; downgrading drops the new columns and keeps the row."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from threads.db import MIGRATIONS
+
+    engine = make_engine(settings_for(tmp_path).effective_database_url)
+    migrate(engine, "0016")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO community (slug, name, description, visibility, posting,"
+                " archived, created_at) VALUES ('eng', 'Eng', '', 'org', 'org', false,"
+                " '2026-03-02 09:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO imap_folder (community_id, url, password_env, secret_file,"
+                " after_action, origin, policy, cc_threshold, uidvalidity, last_uid,"
+                " lease_holder, created_at) VALUES (1, 'imaps://u@h:993/INBOX', 'PW', '',"
+                " 'leave', 'cli', 'open', 0, 42, 7, '', '2026-03-02 09:00:00')"
+            )
+        )
+    migrate(engine)
+    query = "SELECT password_env, uidvalidity, last_uid, oauth, status, status_error,"
+    query += " token_expires_at FROM imap_folder"
+    with engine.connect() as conn:
+        assert tuple(conn.execute(text(query)).one()) == ("PW", 42, 7, "", "", "", None)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0016")
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT * FROM imap_folder")).one()
+    assert "oauth" not in row._mapping
+    assert (row.uidvalidity, row.last_uid) == (42, 7)
