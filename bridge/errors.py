@@ -6,6 +6,7 @@ BridgeError
 │   └── NotPermitted        550 5.7.1
 ├── Held                kept, not published; a kind for code, a reason for people
 └── UsageError          a CLI or web request that cannot be carried out
+    └── ConfigError         settings that cannot work (a missing signing key); refuses to start
 """
 
 from __future__ import annotations
@@ -43,3 +44,7 @@ class Held(BridgeError):
 
 class UsageError(BridgeError):
     """Bad input from an operator or a web form; str(self) is shown to them."""
+
+
+class ConfigError(UsageError):
+    """The settings name something that is not there or not usable; said at start, once."""

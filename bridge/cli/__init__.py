@@ -11,7 +11,19 @@ from __future__ import annotations
 
 import click
 
-from bridge.cli import archive, communities, held, logs, outbox, people, routes, serve, withdrawn
+from bridge.cli import (
+    archive,
+    communities,
+    dkim,
+    doctor,
+    held,
+    logs,
+    outbox,
+    people,
+    routes,
+    serve,
+    withdrawn,
+)
 
 
 @click.group()
@@ -36,6 +48,8 @@ for command in (
     logs.audit,
     outbox.outbox,
     withdrawn.withdrawn,
+    dkim.dkim,
+    doctor.doctor,
 ):
     main.add_command(command)
 

@@ -12,7 +12,8 @@ Each round, in this order:
    address mark the failed address, reply commands ("mute") are carried out,
    and the owner of a misused reply address is told (at most once per
    `mismatch_notice_hours`).
-5. Due mail is delivered (bridge/outbound/delivery.py): to the relay, or
+5. Due mail is signed (DKIM, when a selector is set: bridge/dkim_keys.py) and
+   delivered (bridge/outbound/delivery.py): to the relay, or
    into the Maildir outbox when none is configured. A temporary failure is
    retried with doubling waits; a permanent one, or one past
    `outbound_give_up_hours`, is given up with the reason recorded.
@@ -34,6 +35,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select, update
 
 from bridge.core import Core
+from bridge.dkim_keys import signer_for
 from bridge.heartbeat import renewing
 from bridge.outbound.delivery import (
     Deferred,
@@ -118,6 +120,10 @@ class Sender:
         self.engine = engine
         self.settings = settings
         self.transport = transport or transport_for(settings)
+        # Signed when handed over, not when queued: a queued copy gets the key in
+        # use at delivery (a rotated selector applies at once), and the bytes kept
+        # in the queue are the ones composed. Raises ConfigError without a usable key.
+        self.signer = signer_for(settings)
         self.name = worker_name()
         self._writer = writer(engine)
 
@@ -306,7 +312,7 @@ class Sender:
                     r.id,
                     f"{replies.BOUNCE_PREFIX}+{bounce_token(s.secret_key, r.id)}@{s.mail_domain}",
                     r.recipient,
-                    bytes(r.data),
+                    self.signer.sign(bytes(r.data)) if self.signer else bytes(r.data),
                 )
                 for r in rows
                 if r.recipient not in blocked

@@ -7,7 +7,6 @@ exactly the fault these tests are about.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.header import decode_header, make_header
@@ -24,35 +23,12 @@ from mail.compose import (
     compose_notice,
     compose_post,
 )
-from mail.wire import STRUCTURED, WIRE, fold_items, new_message, to_wire
+from mail.wire import WIRE, fold_items, new_message, to_wire
+from tests.support.wire import ENCODED_WORD, check_wire, headers
 
 TOKEN = "reply+" + "Ab9-_" * 40 + "@bridge.example"  # a reply token's length and alphabet
 UNSUB_URL = "https://bridge.example/unsubscribe/" + "tK3_" * 40
 UNSUB_MAILTO = "mailto:" + TOKEN + "?subject=unsubscribe"
-ENCODED_WORD = re.compile(rb"=\?[^?\s]+\?[bqBQ]\?")
-
-
-def headers(raw: bytes) -> dict[str, bytes]:
-    """Each header's raw value, continuation lines unfolded (the last of repeated names)."""
-    head = raw.split(b"\r\n\r\n", 1)[0]
-    out: dict[str, bytes] = {}
-    for field in re.split(rb"\r\n(?![ \t])", head):
-        name, _, value = field.partition(b":")
-        out[name.decode().lower()] = value
-    return out
-
-
-def check_wire(raw: bytes) -> dict[str, bytes]:
-    """Structured headers ASCII, without encoded words; lines within RFC 5322's 998."""
-    assert b"\n" not in raw.replace(b"\r\n", b""), "bare LF on the wire"
-    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
-    found = headers(raw)
-    for name in STRUCTURED & found.keys():
-        # List-Id's description is a phrase (RFC 2919 3), encoded when not ASCII; its id is not.
-        value = found[name].rsplit(b"<", 1)[-1] if name == "list-id" else found[name]
-        assert value.isascii(), name
-        assert not ENCODED_WORD.search(value), f"{name}: {value[:80]!r}"
-    return found
 
 
 def long_post(**overrides: object) -> Post:
