@@ -44,6 +44,7 @@ from bridge.outbound.delivery import (
     Refused,
     RelayConfig,
     RelayTransport,
+    Result,
     Transport,
 )
 from bridge.outbound.held import HeldReader
@@ -64,6 +65,7 @@ from mail.compose import (
     compose_digest,
     compose_post,
 )
+from mail.signing import UnsignableMessage
 from mail.tokens import (
     bounce_token,
     reply_token,
@@ -307,18 +309,10 @@ class Sender:
                 blocked = outbound.disabled_addresses(conn, [r.recipient for r in rows])
             if not rows:
                 return sent, deferred, failed
-            batch = [
-                Outgoing(
-                    r.id,
-                    f"{replies.BOUNCE_PREFIX}+{bounce_token(s.secret_key, r.id)}@{s.mail_domain}",
-                    r.recipient,
-                    self.signer.sign(bytes(r.data)) if self.signer else bytes(r.data),
-                )
-                for r in rows
-                if r.recipient not in blocked
-            ]
+            batch, refused = self._outgoing(rows, blocked)
             with renewing(self.engine, leases.OUTBOUND_CLAIMS, self.name, lease):
                 results = self.transport.send(batch) if batch else {}
+            results.update(refused)
             now = utcnow()
             with self._writer.begin() as conn:
                 for r in rows:
@@ -374,6 +368,28 @@ class Sender:
                                 now + timedelta(seconds=wait),
                             )
                             deferred += 1
+
+    def _outgoing(
+        self, rows: list[Any], blocked: set[str]
+    ) -> tuple[list[Outgoing], dict[int, Result]]:
+        """The batch to hand over, signed when signing is on. A message that cannot be
+        signed is refused with the reason, never sent unsigned."""
+        s = self.settings
+        batch: list[Outgoing] = []
+        refused: dict[int, Result] = {}
+        for r in rows:
+            if r.recipient in blocked:
+                continue
+            data = bytes(r.data)
+            if self.signer is not None:
+                try:
+                    data = self.signer.sign(data)
+                except UnsignableMessage as exc:
+                    refused[r.id] = Refused(f"cannot be DKIM-signed: {exc}")
+                    continue
+            verp = f"{replies.BOUNCE_PREFIX}+{bounce_token(s.secret_key, r.id)}@{s.mail_domain}"
+            batch.append(Outgoing(r.id, verp, r.recipient, data))
+        return batch, refused
 
 
 class SenderThread(threading.Thread):
