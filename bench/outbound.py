@@ -47,7 +47,6 @@ from tests.support.net import free_port  # noqa: E402
 from threads.access import Viewer  # noqa: E402
 from threads.db import writer  # noqa: E402
 
-
 PUBLIC = "https://bridge.example.com"
 
 

@@ -278,7 +278,7 @@ class Settings(BaseSettings):
         value = value.strip().lower().rstrip(".")
         check = valid_selector if info.field_name == "dkim_selector" else valid_domain
         if value and not check(value):
-            raise ValueError(f"{value!r} is not a DNS name")
+            raise ValueError("not a DNS name (letters, digits and hyphens, dot-separated)")
         return value
 
     @classmethod
