@@ -4,14 +4,17 @@ that verifies against the record `bridge dkim keygen` printed.
 The key is made by the real command, its printed record published on the DNS
 stub, and the sender signs at hand-over to a recording aiosmtpd relay on
 loopback. Each kind is produced by the code that produces it in service:
-web replies' copies, a daily digest, a login link, a consent nudge and the
-"opened" notice, a moderator's rejection notice. Assertions read the bytes
-the relay took.
+web replies' copies, a daily digest, a login link, a consent nudge, the help
+answer to a reply it could not read and the "opened" notice, a moderator's rejection notice, the warning to the owner of
+a reply address someone else used. Assertions read the bytes the relay took.
 """
 
 from __future__ import annotations
 
+import smtplib
 from collections.abc import Iterator
+from email import message_from_bytes
+from email.utils import parseaddr
 from pathlib import Path
 
 import pytest
@@ -25,9 +28,11 @@ from bridge.moderation import decide
 from bridge.outbound.notices import send_notice
 from bridge.outbound.sender import Sender
 from bridge.posting import post_reply
+from bridge.worker import drain
 from mail.envelope import Envelope
 from tests.support import replies
 from tests.support.dnsstub import DNSStub
+from tests.support.factories import bridge_listener
 from tests.support.messages import make_mail
 from tests.support.relay import RelayHandler
 from tests.support.wire import check_wire, dkim_verifies, headers
@@ -159,6 +164,20 @@ def test_nudge_and_opened_notice_land(
     assert nudges, "the consent gate mailed no nudge"
     for raw in nudges:
         assert_lands(raw, dns_stub)
+    # An answer to the nudge that says neither "open" nor "keep private" gets the help mail.
+    nudge = message_from_bytes(nudges[0])
+    answer = make_mail(
+        "Re: " + str(nudge["Subject"]),
+        sender=str(nudge["To"]),
+        to=parseaddr(nudge["Reply-To"])[1],
+        msgid="puzzled@example.com",
+        body="What is this about?\n",
+    )
+    receipt = core.inbox.accept(answer, Envelope("smtp", rcpt_to=[parseaddr(nudge["Reply-To"])[1]]))
+    core.pipeline.run([receipt.raw_id])
+    (help_mail,) = relayed(core, handler)
+    found = assert_lands(help_mail, dns_stub)
+    assert found["subject"].strip() == b"Your answer about a conversation"
     with core.engine.connect() as conn:
         candidate = conn.execute(select(ConsentCandidate.__table__)).one()
     with writer(core.engine).begin() as conn:
@@ -191,6 +210,35 @@ def test_rejection_notice_lands(
     (raw,) = relayed(core, relay[1])
     found = assert_lands(raw, dns_stub)
     assert b"out@elsewhere.example" in found["to"]
+
+
+def test_forged_reply_warning_lands(
+    signed_core: Core, relay: tuple[int, RelayHandler], dns_stub: DNSStub
+) -> None:
+    """The warning to a reply address's owner when someone else used it (held.py)."""
+    core, handler = signed_core, relay[1]
+    thread_id = replies.archived_thread(core)
+    post_reply(core, replies.EDITOR, thread_id, "Agreed, ship it on Monday.\n", name="Lee")
+    Sender(core.engine, core.settings).run_once()
+    copy = next(data for _, rcpt, data in handler.received if rcpt == ["p1@example.com"])
+    handler.received.clear()
+    token_address = parseaddr(message_from_bytes(copy)["Reply-To"])[1]
+    forged = make_mail(
+        "Re: Rollout plan",
+        sender="Mallory <mallory@example.com>",
+        to=token_address,
+        msgid="forged@example.com",
+        body="Cancel it.\n",
+    )
+    with bridge_listener(core, DOMAIN) as port, smtplib.SMTP("127.0.0.1", port) as client:
+        wire = forged.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        client.sendmail("mallory@example.com", [token_address], wire)
+    drain(core)
+    Sender(core.engine, core.settings).run_once()
+    warnings = [data for _, rcpt, data in handler.received if rcpt == ["p1@example.com"]]
+    assert len(warnings) == 1
+    found = assert_lands(warnings[0], dns_stub)
+    assert found["auto-submitted"].strip() == b"auto-generated"
 
 
 def test_tampered_copy_fails_verification(
