@@ -114,6 +114,9 @@ def test_missing_and_exposed_keys(tmp_path: Path, dns_stub: DNSStub) -> None:
     found = by_check(list(diagnose(s, online=False)))
     assert found["dkim key"].status == "fail"
     assert "bridge dkim keygen --selector s1" in found["dkim key"].detail
+    # A fresh install: the database is not there yet, and doctor does not create it.
+    assert found["database"].status == "warn"
+    assert not (tmp_path / "d" / "bridge.sqlite3").exists()
     key = keygen(s, "s1", DOMAIN)
     os.chmod(key.path, 0o644)
     found = by_check(list(diagnose(s, online=False)))

@@ -5,8 +5,9 @@ The key is made by the real command, its printed record published on the DNS
 stub, and the sender signs at hand-over to a recording aiosmtpd relay on
 loopback. Each kind is produced by the code that produces it in service:
 web replies' copies, a daily digest, a login link, a consent nudge, the help
-answer to a reply it could not read and the "opened" notice, a moderator's rejection notice, the warning to the owner of
-a reply address someone else used. Assertions read the bytes the relay took.
+answer to a reply it could not read and the "opened" notice, a moderator's
+rejection notice, the warning to the owner of a reply address someone else
+used. Assertions read the bytes the relay took.
 """
 
 from __future__ import annotations
