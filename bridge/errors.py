@@ -7,6 +7,7 @@ is a bug or an outage: the boundaries log it and answer without a traceback.
 
 BridgeError                       (bridge/errors.py)
 ├── UsageError                    an operator's or a form's request that cannot be done
+│   └── ConfigError               settings that cannot work (no signing key): will not start
 ├── PostRefused                   a web reply that cannot be posted; the reason is the author's
 ├── Held                          the message is kept, not published; a kind and a reason
 ├── DeliveryError                 one outbound delivery attempt that did not deliver
@@ -111,3 +112,8 @@ class Isolate(BridgeError):
     """Raised out of a pipeline batch's transaction when a write failed part-way, so the
     batch is re-run with a savepoint per message (bridge/pipeline/pipeline.py). Caught
     there; it never leaves the pipeline."""
+
+
+class ConfigError(UsageError):
+    """The settings name something that is not there or not usable (a DKIM selector
+    without its key): said once at start, as one line, and the process does not start."""

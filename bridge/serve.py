@@ -24,7 +24,8 @@ import uvicorn
 
 from bridge import admin, demo
 from bridge.core import Core, open_core
-from bridge.errors import UsageError
+from bridge.dkim_keys import signer_for
+from bridge.errors import ConfigError, UsageError
 from bridge.heartbeat import LeaseSweeper, release_dead
 from bridge.recipients import RoutedRecipients
 from bridge.settings import Settings
@@ -61,6 +62,13 @@ def run(settings: Settings, *, roles: tuple[str, ...] = ROLES, demo_content: boo
             f"BRIDGE_WEB_HOST={settings.web_host} is reachable from the network: set "
             "BRIDGE_PUBLIC_URL to the address people use (login links are built from it)"
         )
+    if {"web", "sender"} & set(roles):
+        # Both send mail (the web role its login links): a signing key that is
+        # missing must stop the start, not leave mail going out unsigned.
+        try:
+            signer_for(settings)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -218,6 +218,13 @@ class Settings(BaseSettings):
         default_factory=list,
         description="DNS servers for sender checks (host or host:port); empty: resolv.conf.",
     )
+    dkim_selector: str = Field(
+        default="",
+        description="DKIM selector to sign outgoing mail with (key in DATA/dkim); empty: unsigned.",
+    )
+    dkim_domain: str = Field(
+        default="", description="Domain DKIM signatures are made for (d=); empty: the mail domain."
+    )
     mismatch_notice_hours: float = Field(
         default=24, gt=0, description="At most one forged-reply warning per owner in this time."
     )
@@ -303,6 +310,17 @@ class Settings(BaseSettings):
             return [d.strip().lower() for d in value.split(",") if d.strip()]
         return value
 
+    @field_validator("dkim_selector", "dkim_domain")
+    @classmethod
+    def _dns_name(cls, value: str, info: Any) -> str:
+        from mail.signing import valid_domain, valid_selector
+
+        value = value.strip().lower().rstrip(".")
+        check = valid_selector if info.field_name == "dkim_selector" else valid_domain
+        if value and not check(value):
+            raise ValueError("not a DNS name (letters, digits and hyphens, dot-separated)")
+        return value
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -331,6 +349,14 @@ class Settings(BaseSettings):
     def web_base_url(self) -> str:
         """The base of links we mail: the public URL, else the listener; never a Host header."""
         return (self.public_url or f"http://{self.web_host}:{self.web_port}").rstrip("/")
+
+    @property
+    def effective_dkim_domain(self) -> str:
+        return self.dkim_domain or self.mail_domain
+
+    @property
+    def dkim_dir(self) -> Path:
+        return self.data / "dkim"
 
     @property
     def outbox_dir(self) -> Path:

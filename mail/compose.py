@@ -48,11 +48,14 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from mail.headers import clean_text
+from mail.wire import new_message
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "mail"
 # References grow with every reply; clients cope with a few dozen ids. RFC 5322
 # 3.6.4 lets us keep the first (the thread's root) and the most recent ones.
 MAX_REFERENCES = 20
+# An id is written whole on one line (mail/wire.py): room for "References: <" and CRLF.
+MAX_ID_LENGTH = 900
 _FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 
 
@@ -194,9 +197,10 @@ def _writable_id(value: str) -> bool:
 
     Ids seen in the wild it does not: "<@example.com>" and "<[x]@y>" make its
     parser raise IndexError, '<a"b@c>' is cut to "<a", and non-ASCII cannot
-    go out without SMTPUTF8.
+    go out without SMTPUTF8. A sender-chosen id longer than MAX_ID_LENGTH would
+    make a line relays refuse (RFC 5321 4.5.3.1.6: 1000 octets with CRLF).
     """
-    if not value or not value.isascii():
+    if not value or not value.isascii() or len(value) > MAX_ID_LENGTH:
         return False
     try:
         header = policy.SMTP.header_factory("Message-ID", f"<{value}>")
@@ -256,7 +260,7 @@ def thread_index(header: bytes, message_id: str, depth: int) -> str:
 
 
 def _list_headers(msg: EmailMessage, lst: ListInfo, unsubscribe: tuple[str, str]) -> None:
-    msg["List-Id"] = f"{_quoted(lst.display_name)} <{lst.list_id}>"
+    msg["List-Id"] = f"{_phrase(lst.display_name)} <{lst.list_id}>"
     msg["List-Post"] = f"<mailto:{lst.address}>"
     if lst.public_url:
         msg["List-Archive"] = f"<{lst.public_url.rstrip('/')}/c/{lst.slug}>"
@@ -273,6 +277,24 @@ def _list_headers(msg: EmailMessage, lst: ListInfo, unsubscribe: tuple[str, str]
     msg["X-Commons-Bridge-Loop"] = lst.mail_domain
 
 
+def _phrase(name: str) -> str:
+    """List-Id's description: a quoted string, or RFC 2047 encoded words when it is not
+    ASCII (RFC 2919 section 3); the list id beside it is never encoded (mail/wire.py)."""
+    if name.isascii():
+        return _quoted(name)
+    # The whole name, so a comma or dot in it cannot end the phrase; each word within
+    # RFC 2047's 75 characters and whole characters (45 bytes make 60 of base64).
+    words, chunk = [], b""
+    for char in name:
+        data = char.encode("utf-8")
+        if len(chunk) + len(data) > 45:
+            words.append(chunk)
+            chunk = b""
+        chunk += data
+    words.append(chunk)
+    return " ".join(f"=?utf-8?b?{base64.b64encode(w).decode('ascii')}?=" for w in words)
+
+
 def _quoted(name: str) -> str:
     escaped = name.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
@@ -280,7 +302,7 @@ def _quoted(name: str) -> str:
 
 def compose_post(post: Post, lst: ListInfo, to: Addressing) -> EmailMessage:
     """A thread's message as one subscriber gets it, with a reply address only they can use."""
-    msg = EmailMessage()
+    msg = new_message()
     msg["From"] = _mailbox(
         display_from(post.author_name, post.author_address, lst.display_name), lst.address
     )
@@ -326,7 +348,7 @@ def compose_notice(
     sender_name: str = "Commons Bridge",
 ) -> EmailMessage:
     """A system notice to one person (login link, held reply): automatic, not list mail."""
-    msg = EmailMessage()
+    msg = new_message()
     msg["From"] = _mailbox(sender_name, f"bridge@{mail_domain}")
     msg["To"] = _recipient("", to)
     msg["Subject"] = _one_line(subject) or "(no subject)"
@@ -344,7 +366,7 @@ def compose_notice(
 def compose_digest(digest: Digest, to: Addressing) -> EmailMessage:
     """A day's messages of one community in one mail (Auto-Submitted: RFC 3834)."""
     lst = digest.community
-    msg = EmailMessage()
+    msg = new_message()
     msg["From"] = _mailbox(lst.display_name, lst.address)
     msg["To"] = _recipient(to.recipient_name, to.recipient)
     msg["Reply-To"] = _mailbox(lst.display_name, lst.address)

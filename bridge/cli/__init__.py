@@ -14,6 +14,8 @@ import click
 from bridge.cli import (
     archive,
     communities,
+    dkim,
+    doctor,
     experts,
     held,
     logs,
@@ -49,6 +51,8 @@ for command in (
     logs.audit,
     outbox.outbox,
     withdrawn.withdrawn,
+    dkim.dkim,
+    doctor.doctor,
 ):
     main.add_command(command)
 

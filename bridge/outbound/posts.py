@@ -10,7 +10,6 @@ import hashlib
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from email import policy
 from email.message import EmailMessage
 from urllib.parse import quote
 
@@ -27,6 +26,7 @@ from mail.compose import (
     thread_index_header,
 )
 from mail.tokens import unsubscribe_token
+from mail.wire import to_wire
 from threads import outbound
 from threads.db import insert_ignoring_conflict
 from threads.models import (
@@ -46,8 +46,9 @@ M = Message.__table__
 
 
 def as_bytes(msg: EmailMessage) -> bytes:
-    """What goes on the wire: CRLF line endings, long lines folded (RFC 5322)."""
-    return msg.as_bytes(policy=policy.SMTP)
+    """What goes on the wire: CRLF line endings, long lines folded (RFC 5322), structured
+    headers folded at their spaces and never encoded (mail/wire.py)."""
+    return to_wire(msg)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ Each round, in this order:
    address mark the failed address, reply commands ("mute") are carried out,
    and the owner of a misused reply address is told (at most once per
    `mismatch_notice_hours`).
-5. Due mail is delivered (bridge/outbound/delivery.py): to the relay, or
+5. Due mail is signed (DKIM, when a selector is set: bridge/dkim_keys.py) and
+   delivered (bridge/outbound/delivery.py): to the relay, or
    into the Maildir outbox when none is configured. A temporary failure is
    retried with doubling waits; a permanent one, or one past
    `outbound_give_up_hours`, is given up with the reason recorded.
@@ -35,6 +36,7 @@ from sqlalchemy import Connection, Engine, select, update
 
 from bridge.config import TransportConfig
 from bridge.core import Core
+from bridge.dkim_keys import signer_for
 from bridge.errors import Deferred, Refused
 from bridge.heartbeat import renewing
 from bridge.outbound.delivery import (
@@ -42,6 +44,7 @@ from bridge.outbound.delivery import (
     Outgoing,
     RelayConfig,
     RelayTransport,
+    Result,
     Transport,
 )
 from bridge.outbound.held import HeldReader
@@ -62,6 +65,7 @@ from mail.compose import (
     compose_digest,
     compose_post,
 )
+from mail.signing import UnsignableMessage
 from mail.tokens import (
     bounce_token,
     reply_token,
@@ -118,6 +122,10 @@ class Sender:
         self.engine = engine
         self.settings = settings
         self.transport = transport or transport_for(settings.transport)
+        # Signed when handed over, not when queued: a queued copy gets the key in
+        # use at delivery (a rotated selector applies at once), and the bytes kept
+        # in the queue are the ones composed. Raises ConfigError without a usable key.
+        self.signer = signer_for(settings)
         self.name = worker_name()
         self._writer = writer(engine)
 
@@ -301,18 +309,10 @@ class Sender:
                 blocked = outbound.disabled_addresses(conn, [r.recipient for r in rows])
             if not rows:
                 return sent, deferred, failed
-            batch = [
-                Outgoing(
-                    r.id,
-                    f"{replies.BOUNCE_PREFIX}+{bounce_token(s.secret_key, r.id)}@{s.mail_domain}",
-                    r.recipient,
-                    bytes(r.data),
-                )
-                for r in rows
-                if r.recipient not in blocked
-            ]
+            batch, refused = self._outgoing(rows, blocked)
             with renewing(self.engine, leases.OUTBOUND_CLAIMS, self.name, lease):
                 results = self.transport.send(batch) if batch else {}
+            results.update(refused)
             now = utcnow()
             with self._writer.begin() as conn:
                 for r in rows:
@@ -368,6 +368,28 @@ class Sender:
                                 now + timedelta(seconds=wait),
                             )
                             deferred += 1
+
+    def _outgoing(
+        self, rows: list[Any], blocked: set[str]
+    ) -> tuple[list[Outgoing], dict[int, Result]]:
+        """The batch to hand over, signed when signing is on. A message that cannot be
+        signed is refused with the reason, never sent unsigned."""
+        s = self.settings
+        batch: list[Outgoing] = []
+        refused: dict[int, Result] = {}
+        for r in rows:
+            if r.recipient in blocked:
+                continue
+            data = bytes(r.data)
+            if self.signer is not None:
+                try:
+                    data = self.signer.sign(data)
+                except UnsignableMessage as exc:
+                    refused[r.id] = Refused(f"cannot be DKIM-signed: {exc}")
+                    continue
+            verp = f"{replies.BOUNCE_PREFIX}+{bounce_token(s.secret_key, r.id)}@{s.mail_domain}"
+            batch.append(Outgoing(r.id, verp, r.recipient, data))
+        return batch, refused
 
 
 class SenderThread(threading.Thread):

@@ -1,6 +1,6 @@
 """The suite's shared fixtures, registered as a pytest plugin by tests/conftest.py:
-a core on a temporary data directory, a DNS stub, a Dovecot, a TLS certificate for loopback,
-and the PostgreSQL cluster's shutdown at the end of the session."""
+a core on a temporary data directory, a DNS stub, a recording relay, a Dovecot, a TLS
+certificate for loopback, and the PostgreSQL cluster's shutdown at the end of the session."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from tests.support.backend import DATABASES
 from tests.support.dnsstub import DNSStub
 from tests.support.dovecot import Dovecot
 from tests.support.env import settings_for
+from tests.support.net import free_port
+from tests.support.relay import RelayHandler
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -36,6 +38,19 @@ def dns_stub() -> Iterator[DNSStub]:
     """A DNS server on loopback (tests/support/dnsstub.py): publish records, count queries."""
     with DNSStub() as stub:
         yield stub
+
+
+@pytest.fixture
+def recording_relay() -> Iterator[tuple[int, RelayHandler]]:
+    """An aiosmtpd relay on a free loopback port (tests/support/relay.py): (port, handler)."""
+    from aiosmtpd.controller import Controller
+
+    handler = RelayHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, handler
+    controller.stop()
 
 
 @pytest.fixture(scope="module")

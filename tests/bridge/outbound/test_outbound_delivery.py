@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
 from bridge import admin
@@ -34,13 +33,8 @@ DOMAIN = "bridge.example"
 
 
 @pytest.fixture
-def relay() -> Iterator[tuple[int, RelayHandler]]:
-    handler = RelayHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield port, handler
-    controller.stop()
+def relay(recording_relay: tuple[int, RelayHandler]) -> tuple[int, RelayHandler]:
+    return recording_relay
 
 
 def make_core(tmp_path: Path, port: int, **overrides: Any) -> Core:
