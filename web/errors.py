@@ -26,6 +26,7 @@ from starlette.responses import Response as BaseResponse
 
 from bridge.errors import (
     BridgeError,
+    ConfigError,
     DeliveryError,
     Held,
     Isolate,
@@ -76,6 +77,7 @@ ANSWERS: dict[type[Exception], Answer] = {
 }
 # Never meant to reach a person: answered 500 and logged, like a bug.
 INTERNAL: tuple[type[Exception], ...] = (
+    ConfigError,  # the operator's settings, found at start; a page cannot help
     DeliveryError,
     Isolate,
     BadArchive,
