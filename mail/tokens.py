@@ -27,6 +27,11 @@ functions: no clock, no database (callers pass `today` and look ids up).
   names the candidate and expiry, bound to the nudged address like a reply
   token, so an answer "open" counts only from the person it was sent to.
   36 characters: "consent+" and the token fit the 64-octet local part.
+- A moderation token (`moderate+TOKEN@mail_domain`, the Reply-To of a
+  held-mail notice) names the held message, the community whose moderators
+  were told, the moderator and the day it expires, bound to the moderator's
+  address like a reply token: "approve" counts only from the person the
+  notice went to. 48 characters, as a reply token.
 """
 
 from __future__ import annotations
@@ -308,4 +313,64 @@ def verify_consent_reply_token(
     expected = _mac(key, b"consent-reply-from", payload, _address_bytes(address))[:_BIND]
     if not hmac.compare_digest(data[_CONSENT_REPLY.size + _TAG :], expected):
         raise TokenMismatch("consent reply token belongs to someone else: the From does not match")
+    return claim
+
+
+_MODERATE = struct.Struct(">IIIH")  # held raw message, community, moderator, expiry
+_MODERATE_BYTES = _MODERATE.size + _TAG + _BIND
+
+
+@dataclass(frozen=True, slots=True)
+class ModerationClaim:
+    """What a verified moderation token says: who may decide which held message, for where."""
+
+    raw_id: int
+    community_id: int
+    person_id: int
+    expires: date
+
+
+def moderation_token(
+    key: str, *, raw_id: int, community_id: int, person_id: int, address: str, expires: date
+) -> str:
+    """The local-part token of a held-mail notice's reply address, for `address` to answer."""
+    payload = _MODERATE.pack(raw_id, community_id, person_id, _days(expires))
+    tag = _mac(key, b"moderate", payload)[:_TAG]
+    bind = _mac(key, b"moderate-from", payload, _address_bytes(address))[:_BIND]
+    return _b32(payload + tag + bind)
+
+
+def read_moderation_token(token: str) -> ModerationClaim | None:
+    """The fields of a moderation token, unverified (routing may look; authorize verifies)."""
+    data = _unb32(token)
+    if data is None or len(data) != _MODERATE_BYTES:
+        return None
+    raw_id, community_id, person_id, days = _MODERATE.unpack(data[: _MODERATE.size])
+    return ModerationClaim(raw_id, community_id, person_id, _EPOCH + timedelta(days=days))
+
+
+def moderation_token_genuine(key: str, token: str) -> bool:
+    """Whether we signed this moderation token (its sender and expiry are checked later)."""
+    data = _unb32(token)
+    if data is None or len(data) != _MODERATE_BYTES:
+        return False
+    payload = data[: _MODERATE.size]
+    return hmac.compare_digest(
+        data[_MODERATE.size : _MODERATE.size + _TAG], _mac(key, b"moderate", payload)[:_TAG]
+    )
+
+
+def verify_moderation_token(key: str, token: str, *, address: str, today: date) -> ModerationClaim:
+    """The claim, if we signed it, it has not expired and `address` is its moderator's."""
+    if not moderation_token_genuine(key, token):
+        raise TokenError("moderation token invalid (altered or made with another key)")
+    data, claim = _unb32(token), read_moderation_token(token)
+    assert data is not None  # genuine implies readable
+    assert claim is not None
+    payload = data[: _MODERATE.size]
+    if claim.expires < today:
+        raise TokenExpired(f"moderation token expired on {claim.expires.isoformat()}")
+    expected = _mac(key, b"moderate-from", payload, _address_bytes(address))[:_BIND]
+    if not hmac.compare_digest(data[_MODERATE.size + _TAG :], expected):
+        raise TokenMismatch("moderation token belongs to someone else: the From does not match")
     return claim

@@ -45,6 +45,7 @@ from bridge.outbound.delivery import (
     Transport,
 )
 from bridge.outbound.held import HeldReader
+from bridge.outbound.moderation_mail import notify_moderators
 from bridge.outbound.posts import (
     PostRow,
     addressing,
@@ -104,6 +105,7 @@ class RoundReport:
     digests: int = 0
     events: int = 0
     nudges: int = 0
+    moderation: int = 0  # held-mail notices to moderators (bridge/outbound/moderation_mail.py)
     sent: int = 0
     deferred: int = 0
     failed: int = 0
@@ -127,6 +129,7 @@ class Sender:
         report.digests = self.compose_digests()
         report.nudges = nudges.nudge_waiting(self.engine, self.settings)
         report.events = HeldReader(self.engine, self.settings).read()
+        report.moderation = notify_moderators(self.engine, self.settings)
         report.sent, report.deferred, report.failed = self.deliver_due()
         return report
 
