@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, func, or_, select, update
 
 from bridge.errors import Held, UsageError
 from bridge.moderation import record_decision, routed_to
@@ -97,11 +97,21 @@ def notify_moderators(engine: Engine, settings: Settings) -> int:
         return 0  # no key, no reply tokens: /admin/held stays the way to decide
     now = utcnow()
     pending: dict[int, list[HeldItem]] = defaultdict(list)
+    # Only messages not yet announced anywhere, or first announced lately: one
+    # bound for two communities reaches the second within an hour of the first
+    # (its digest window), and no round parses the whole held queue again.
+    first = (
+        select(NOTICES.c.raw_id, func.min(NOTICES.c.notified_at).label("at"))
+        .group_by(NOTICES.c.raw_id)
+        .subquery()
+    )
     with engine.connect() as conn:
         rows = conn.execute(
             select(RAW)
+            .outerjoin(first, first.c.raw_id == RAW.c.id)
             .where(RAW.c.state == RawState.held, RAW.c.hold_kind.in_(list(ANNOUNCED)))
             .where(RAW.c.received_at >= now - HORIZON)
+            .where(or_(first.c.at.is_(None), first.c.at >= now - 2 * DIGEST_WINDOW))
             .order_by(RAW.c.id)
         ).all()
         if not rows:

@@ -371,3 +371,24 @@ def test_an_answer_is_never_published(core: Core, smtp_port: int) -> None:
     round_trip(core)
     assert not published(core, f"Re: {notice['Subject']}")
     assert hold_kinds(core, f"Re: {notice['Subject']}") == [HoldKind.invalid_reply]
+
+
+def test_mail_to_two_communities_needs_a_moderator_of_both(core: Core, smtp_port: int) -> None:
+    """Each community's moderators are told; one who moderates only one of them cannot decide."""
+    with writer(core.engine).begin() as conn:
+        admin.set_member(conn, "ops", "otto@example.com", "moderator", actor="test")
+    both = "eng@lists.example.com, ops@lists.example.com"
+    msg = mail(OUTSIDER, both, "For both", "Hello both lists.\n")
+    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as client:
+        client.send_message(
+            msg, from_addr=OUTSIDER, to_addrs=["eng@lists.example.com", "ops@lists.example.com"]
+        )
+    round_trip(core)
+    (notice,) = notices_to(core, MODERATOR)
+    assert len(notices_to(core, "otto@example.com")) == 1
+    answer(smtp_port, notice, "approve\n")
+    round_trip(core)
+    assert not published(core, "For both")
+    refused = [m for m in mail_to(core, MODERATOR) if "refused" in str(m["Subject"])]
+    assert len(refused) == 1
+    assert "every community" in refused[0].get_body(("plain",)).get_content()
