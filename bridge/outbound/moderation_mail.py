@@ -162,6 +162,17 @@ def _item(row: Any, parsed: ParsedMessage) -> HeldItem:
 
 def _announce(conn: Connection, settings: Settings, cid: int, items: list[HeldItem]) -> int:
     """Queue one notice (or digest) per moderator for `items`; record them as announced."""
+    # Recorded first, in the same transaction as the mail: an item another sender
+    # process announced meanwhile is dropped here rather than mailed twice.
+    now = utcnow()
+    fresh = []
+    for item in items:
+        stmt = insert_ignoring_conflict(conn, NOTICES, ["raw_id", "community_id"])
+        if conn.execute(
+            stmt.values(raw_id=item.raw_id, community_id=cid, notified_at=now)
+        ).rowcount:
+            fresh.append(item)
+    items = fresh
     community = conn.execute(
         select(Community.__table__.c.name).where(Community.__table__.c.id == cid)
     ).scalar()
@@ -194,12 +205,9 @@ def _announce(conn: Connection, settings: Settings, cid: int, items: list[HeldIt
         queue_notice_in(
             conn, settings, person.email, subject, text, kind="moderation", reply_to=reply_to
         )
-    if not by_person:
+    if items and not by_person:
         log.warning("held mail for community %s: no moderator and no admin to tell", cid)
-    now = utcnow()
     for item in items:
-        stmt = insert_ignoring_conflict(conn, NOTICES, ["raw_id", "community_id"])
-        conn.execute(stmt.values(raw_id=item.raw_id, community_id=cid, notified_at=now))
         _tell_sender(conn, settings, item, str(community or ""))
     return len(by_person)
 
