@@ -138,6 +138,10 @@ _FORMS = (
         re.compile(r"could not be delivered to one or more of its\s+recipients[^\n]*\n", re.I),
     ),
     _Form("gmail", re.compile(r"Delivery to the following recipients? failed permanently:", re.I)),
+    # Gmail's newer wording names the address inside its first sentence.
+    _Form("gmail", re.compile(r"Your message wasn.t delivered to (?=\S+@\S+ because)", re.I)),
+    # MDaemon: the verdict, then its SMTP session transcript with the RCPT lines.
+    _Form("mdaemon", re.compile(r"had PERMANENT fatal delivery errors", re.I)),
     # The Windows SMTP service (IIS, older Exchange) writes its DSN as bare text.
     _Form("dsn-text", re.compile(r"Delivery to the following recipients? failed\.", re.I)),
     # Lotus Notes / Domino: "was not delivered to:" then the address, then
@@ -150,6 +154,8 @@ _FORMS = (
             r"The following recipient\(s\) could not be reached:|"
             r"did not reach the following recipient\(s\):|"
             r"The following recipient\(s\) cannot be reached:|"
+            # German Exchange ("Unzustellbar:").
+            r"konnte an folgende Empf\S+nger oder Gruppen nicht \S+bermittelt werden:|"
             # Exchange Online names the address in its first sentence.
             r"^Your message to (?=\S+@\S+ couldn.t be delivered)",
             re.I | re.M,

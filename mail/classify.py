@@ -42,9 +42,15 @@ _BOUNCE_SUBJECT = re.compile(
     r"delivery (?:delayed|has failed|notification)|delayed mail)",
     re.I,
 )
-# Exchange sends its NDRs from a system mailbox whose name is the same everywhere.
+# Exchange sends its NDRs from a system mailbox whose name is the same everywhere;
+# MDaemon signs its own as MDaemon@host.
 _DAEMON_SENDERS = frozenset(
-    {"mailer-daemon", "mail-daemon", "microsoftexchange329e71ec88ae4615bbc36ab6ce41109e"}
+    {
+        "mailer-daemon",
+        "mail-daemon",
+        "mdaemon",
+        "microsoftexchange329e71ec88ae4615bbc36ab6ce41109e",
+    }
 )
 _SENSITIVITY_VALUES = frozenset({"normal", "personal", "private", "company-confidential"})
 _MSIP_FIELD = re.compile(r"MSIP_Label_([0-9a-f-]+)_(\w+)\s*=\s*([^;]*)", re.I)

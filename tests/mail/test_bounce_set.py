@@ -1,9 +1,10 @@
 """The bounce test set: one sample per MTA style, scored found / missed / wrongly scored.
 
 tests/data/bounces/ holds fictional bounces in each MTA's own wording
-(Exchange, Lotus Notes, qmail, Postfix, Exim, Sendmail, the Windows SMTP
-service's plain-text DSN, delay warnings) and look-alikes that must name
-nobody (out-of-office, challenge-response, a person writing about a bounce);
+(Exchange in English and German, Lotus Notes, qmail, Postfix, Exim, Sendmail,
+Gmail, MDaemon, the Windows SMTP service's plain-text DSN, delay warnings) and
+look-alikes that must name nobody (out-of-office, challenge-response, a read
+receipt, a person writing about a bounce);
 expected.toml says what each must yield. Real-world negatives come from
 CPython's test_email data and the mailing-list corpora.
 """
@@ -94,9 +95,16 @@ def test_every_mta_style_is_named() -> None:
         assert report is not None, path.name
         kinds[path.name] = report.kind
     assert "generic" not in kinds.values(), kinds
-    assert {"exchange", "lotus", "qmail", "postfix", "exim", "sendmail", "dsn-text"} <= set(
-        kinds.values()
-    )
+    assert {
+        "exchange",
+        "lotus",
+        "qmail",
+        "postfix",
+        "exim",
+        "sendmail",
+        "dsn-text",
+        "mdaemon",
+    } <= set(kinds.values())
 
 
 def test_delay_warnings_are_never_failures() -> None:
