@@ -70,6 +70,8 @@ SENDER_WINDOW = timedelta(days=1)
 # As long as the sender role keeps looking at held mail (bridge/outbound/held.py).
 HORIZON = timedelta(days=14)
 FIRST_LINES, LINE_CHARS = 8, 200
+# A flood of held mail makes one readable digest, not a megabyte of it.
+DIGEST_MAX = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,9 +200,9 @@ def _announce(conn: Connection, settings: Settings, cid: int, items: list[HeldIt
                 + "@"
                 + settings.mail_domain,
             )
-            for item in its
+            for item in its[:DIGEST_MAX]
         ]
-        subject, text = _notice_text(settings, str(community or ""), entries)
+        subject, text = _notice_text(settings, str(community or ""), entries, len(its))
         reply_to = entries[0][1] if len(entries) == 1 else ""
         queue_notice_in(
             conn, settings, person.email, subject, text, kind="moderation", reply_to=reply_to
@@ -234,9 +236,13 @@ def _admins(conn: Connection) -> list[Moderator]:
 
 
 def _notice_text(
-    settings: Settings, community: str, entries: list[tuple[HeldItem, str]]
+    settings: Settings, community: str, entries: list[tuple[HeldItem, str]], total: int
 ) -> tuple[str, str]:
-    """Subject and text of a notice: one held message, or a numbered digest of several."""
+    """Subject and text of a notice: one held message, or a numbered digest of several.
+
+    A digest lists at most DIGEST_MAX of the `total` held messages; the rest
+    are counted and left to the web page.
+    """
     web = settings.public_url.rstrip("/")
     if len(entries) == 1:
         item, address = entries[0]
@@ -250,9 +256,9 @@ def _notice_text(
             + (f"\nOr decide on the web: {web}/admin/held/{item.raw_id}\n" if web else "")
         )
         return subject, text
-    subject = f"{len(entries)} messages held for moderation in {community}"[:200]
+    subject = f"{total} messages held for moderation in {community}"[:200]
     parts = [
-        f"{len(entries)} messages to {community} are held and wait for a moderator. "
+        f"{total} messages to {community} are held and wait for a moderator. "
         "Each has its own reply address: write to it with the first line "
         '"approve", or "reject" and your reason (mailed to the sender).\n'
     ]
@@ -264,6 +270,8 @@ def _notice_text(
             f"Reject: mailto:{address}?subject=reject&body=reject%20\n"
             f"Reply address: {address}\n"
         )
+    if total > len(entries):
+        parts.append(f"\n... and {total - len(entries)} more, listed on the web only.\n")
     if web:
         parts.append(f"\nOr decide on the web: {web}/admin/held\n")
     return subject, "".join(parts)

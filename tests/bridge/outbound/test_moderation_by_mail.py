@@ -392,3 +392,30 @@ def test_mail_to_two_communities_needs_a_moderator_of_both(core: Core, smtp_port
     refused = [m for m in mail_to(core, MODERATOR) if "refused" in str(m["Subject"])]
     assert len(refused) == 1
     assert "every community" in refused[0].get_body(("plain",)).get_content()
+
+
+def test_a_flood_of_held_mail_makes_one_bounded_digest(core: Core) -> None:
+    """55 held in the hour after a notice: one digest listing 50, counting the rest."""
+    from tests.support.factories import deliver
+
+    to = "eng@lists.example.com"
+    first = mail(OUTSIDER, to, "Flood 0", "first\n")
+    deliver(core, first.as_bytes(), rcpt=(to,))
+    Sender(core.engine, core.settings).run_once()
+    flood = [mail(OUTSIDER, to, f"Flood {n}", f"offer {n}\n").as_bytes() for n in range(1, 56)]
+    outcomes = deliver(core, *flood, rcpt=(to,))
+    assert {o.state for o in outcomes} == {RawState.held}
+    with writer(core.engine).begin() as conn:
+        conn.execute(
+            update(ModerationNotice.__table__).values(
+                notified_at=datetime.now(UTC) - timedelta(hours=2)
+            )
+        )
+    Sender(core.engine, core.settings).run_once()
+    digest = next(m for m in notices_to(core, MODERATOR) if "55 messages" in str(m["Subject"]))
+    text = digest.get_body(("plain",)).get_content()
+    assert text.count("Reply address: moderate+") == 50
+    assert "... and 5 more, listed on the web only." in text
+    # All 55 count as announced: the next round mails nothing more.
+    Sender(core.engine, core.settings).run_once()
+    assert len(notices_to(core, MODERATOR)) == 2
