@@ -297,7 +297,7 @@ def _tell_sender(conn: Connection, settings: Settings, item: HeldItem, community
         item.sender,
         f"Waiting for a moderator: {item.subject}"[:200],
         f'Your message "{item.subject}" to {community} is waiting for a moderator. '
-        "You will hear from us if it is not published.\n\n"
+        "You will hear from us if a moderator rejects it.\n\n"
         "This notice is sent at most once a day.\n",
         kind="held",
     )
