@@ -93,8 +93,18 @@ class Moderator:
     email: str
 
 
-def notify_moderators(engine: Engine, settings: Settings) -> int:
-    """Mail moderators what is newly held (digests within the hour); returns notices queued."""
+# Held raw message id -> where it is bound and what a notice says of it. The bytes
+# of a held message never change; the cache spares re-parsing the messages that
+# wait out a community's digest hour on every sender round.
+Seen = dict[int, tuple[tuple[int, ...], "HeldItem"]]
+
+
+def notify_moderators(engine: Engine, settings: Settings, seen: Seen | None = None) -> int:
+    """Mail moderators what is newly held (digests within the hour); returns notices queued.
+
+    `seen` is the caller's cache across rounds (the sender keeps one).
+    """
+    seen = {} if seen is None else seen
     if not settings.secret_key:
         return 0  # no key, no reply tokens: /admin/held stays the way to decide
     now = utcnow()
@@ -131,13 +141,16 @@ def notify_moderators(engine: Engine, settings: Settings) -> int:
             ).scalars()
         )
         routes = steps.load_routes(conn)
+    for stale in seen.keys() - {row.id for row in rows}:
+        del seen[stale]
     for row in rows:
-        try:
-            parsed = parse_message(row.data)
-            communities = routed_to(routes, row, parsed)
-        except Held:  # no route any more: /admin/held shows it to admins
-            continue
-        item = _item(row, parsed)
+        if row.id not in seen:
+            try:
+                parsed = parse_message(row.data)
+                seen[row.id] = (routed_to(routes, row, parsed), _item(row, parsed))
+            except Held:  # no route any more: /admin/held shows it to admins
+                continue
+        communities, item = seen[row.id]
         for cid in communities:
             if (row.id, cid) not in told and cid not in recent:
                 pending[cid].append(item)

@@ -45,7 +45,7 @@ from bridge.outbound.delivery import (
     Transport,
 )
 from bridge.outbound.held import HeldReader
-from bridge.outbound.moderation_mail import notify_moderators
+from bridge.outbound.moderation_mail import Seen, notify_moderators
 from bridge.outbound.posts import (
     PostRow,
     addressing,
@@ -122,6 +122,7 @@ class Sender:
         self.transport = transport or transport_for(settings)
         self.name = worker_name()
         self._writer = writer(engine)
+        self._held_seen: Seen = {}  # held mail already parsed for moderation notices
 
     def run_once(self) -> RoundReport:
         report = RoundReport()
@@ -129,7 +130,7 @@ class Sender:
         report.digests = self.compose_digests()
         report.nudges = nudges.nudge_waiting(self.engine, self.settings)
         report.events = HeldReader(self.engine, self.settings).read()
-        report.moderation = notify_moderators(self.engine, self.settings)
+        report.moderation = notify_moderators(self.engine, self.settings, self._held_seen)
         report.sent, report.deferred, report.failed = self.deliver_due()
         return report
 

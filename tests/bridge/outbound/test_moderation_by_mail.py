@@ -200,12 +200,15 @@ def test_reject_with_hostile_reason_is_mailed_as_text(core: Core, smtp_port: int
 
 def test_several_held_in_an_hour_go_out_as_one_digest(core: Core, smtp_port: int) -> None:
     """The first held message is announced at once; the next ones wait and come as one digest."""
+    # One sender for every round, as `bridge serve` runs it: its cache of parsed
+    # held mail carries the waiting messages from one round to the next.
+    sender = Sender(core.engine, core.settings)
     first = hold_one(core, smtp_port, "First offer")
-    Sender(core.engine, core.settings).run_once()
+    sender.run_once()
     assert len(notices_to(core, MODERATOR)) == 1
     second = hold_one(core, smtp_port, "Second offer")
     third = hold_one(core, smtp_port, "Third offer")
-    Sender(core.engine, core.settings).run_once()
+    sender.run_once()
     assert len(notices_to(core, MODERATOR)) == 1  # within the hour: waiting
     with writer(core.engine).begin() as conn:
         conn.execute(
@@ -213,7 +216,7 @@ def test_several_held_in_an_hour_go_out_as_one_digest(core: Core, smtp_port: int
                 notified_at=datetime.now(UTC) - timedelta(hours=2)
             )
         )
-    Sender(core.engine, core.settings).run_once()
+    sender.run_once()
     notices = notices_to(core, MODERATOR)
     assert len(notices) == 2
     digest = next(m for m in notices if "2 messages held" in str(m["Subject"]))
