@@ -260,6 +260,17 @@ class ModerationNotice(TableModel, table=True):
     notified_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
 
 
+class ModerationDigest(TableModel, table=True):
+    # One digest of held messages mailed to one moderator: its numbered entries, so an
+    # answer to the digest ("approve 1 3", "reject 2 off topic") names them by number.
+    __tablename__ = "moderation_digest"
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    raw_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
 class AuditEntry(TableModel, table=True):
     # One admin action: who did what to which object, when, and the state before and after.
     __tablename__ = "audit_log"

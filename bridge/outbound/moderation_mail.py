@@ -8,7 +8,9 @@ message goes out at once; whatever is held in the hour after a community's
 last notice waits and goes out as one digest. Each entry carries its own
 reply address `moderate+TOKEN@mail_domain`, signed for that message,
 community and moderator (mail/tokens.py); a single notice also sets it as
-Reply-To, so answering "approve" or "reject REASON" is enough.
+Reply-To, so answering "approve" or "reject REASON" is enough. A digest's
+Reply-To names the digest (its numbered entries are kept in
+`moderation_digest`): "approve 1 3", "reject 2 REASON" or "approve all".
 
 The same round tells a held message's sender that it waits for a moderator,
 at most once a day per address, and only when the sender check proved the
@@ -28,10 +30,10 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, or_, select, update
+from sqlalchemy import Connection, Engine, func, insert, or_, select, update
 
 from bridge.errors import Held, UsageError
 from bridge.moderation import record_decision, routed_to
@@ -41,13 +43,14 @@ from bridge.pipeline.rules import ADMIN_ONLY
 from bridge.settings import Settings
 from mail.headers import clean_text
 from mail.parse import ParsedMessage, parse_message
-from mail.tokens import TokenError, moderation_token, verify_moderation_token
+from mail.tokens import ModerationClaim, TokenError, moderation_token, verify_moderation_token
 from threads import outbound
 from threads.db import insert_ignoring_conflict, writer
 from threads.models import (
     Community,
     HoldKind,
     Membership,
+    ModerationDigest,
     ModerationNotice,
     Person,
     RawMessage,
@@ -59,6 +62,7 @@ from threads.models import (
 log = logging.getLogger(__name__)
 RAW = RawMessage.__table__
 NOTICES = ModerationNotice.__table__
+DIGESTS = ModerationDigest.__table__
 # Holds a person decides on: the judgement ones for moderators, the rest for admins.
 ANNOUNCED = frozenset(
     {HoldKind.posting, HoldKind.sensitivity, HoldKind.confidential, HoldKind.auth_failed}
@@ -216,7 +220,9 @@ def _announce(conn: Connection, settings: Settings, cid: int, items: list[HeldIt
             for item in its[:DIGEST_MAX]
         ]
         subject, text = _notice_text(settings, str(community or ""), entries, len(its))
-        reply_to = entries[0][1] if len(entries) == 1 else ""
+        reply_to = entries[0][1]
+        if len(entries) > 1:
+            reply_to = _digest_address(conn, settings, cid, person, entries, expires)
         queue_notice_in(
             conn, settings, person.email, subject, text, kind="moderation", reply_to=reply_to
         )
@@ -225,6 +231,35 @@ def _announce(conn: Connection, settings: Settings, cid: int, items: list[HeldIt
     for item in items:
         _tell_sender(conn, settings, item, str(community or ""))
     return len(by_person)
+
+
+def _digest_address(
+    conn: Connection,
+    settings: Settings,
+    cid: int,
+    person: Moderator,
+    entries: list[tuple[HeldItem, str]],
+    expires: date,
+) -> str:
+    """Record a digest's numbered entries; the address that answers for all of them."""
+    digest_id = conn.execute(
+        insert(DIGESTS).values(
+            community_id=cid,
+            person_id=person.person_id,
+            raw_ids=[item.raw_id for item, _ in entries],
+            created_at=utcnow(),
+        )
+    ).inserted_primary_key[0]  # type: ignore[index]  # one row inserted: its key is there
+    token = moderation_token(
+        settings.secret_key,
+        raw_id=int(digest_id),
+        community_id=cid,
+        person_id=person.person_id,
+        address=person.email,
+        expires=expires,
+        digest=True,
+    )
+    return f"moderate+{token}@{settings.mail_domain}"
 
 
 def _moderators(conn: Connection, cid: int) -> list[Moderator]:
@@ -271,9 +306,12 @@ def _notice_text(
         return subject, text
     subject = f"{total} messages held for moderation in {community}"[:200]
     parts = [
-        f"{total} messages to {community} are held and wait for a moderator. "
-        "Each has its own reply address: write to it with the first line "
-        '"approve", or "reject" and your reason (mailed to the sender).\n'
+        f"{total} messages to {community} are held and wait for a moderator.\n\n"
+        "Answer this message with a line per decision, naming the entries by number "
+        "(a rejection's reason is mailed to its sender):\n\n"
+        "  approve 1 3\n  reject 2 Off topic for this list\n  approve all\n\n"
+        'Or write to an entry\'s own address with the first line "approve", or '
+        '"reject" and your reason.\n'
     ]
     for number, (item, address) in enumerate(entries, start=1):
         parts.append(
@@ -322,44 +360,37 @@ def _tell_sender(conn: Connection, settings: Settings, item: HeldItem, community
 def carry_out(
     engine: Engine, settings: Settings, answer_id: int, data: bytes, rcpt: list[str]
 ) -> tuple[str, str, str]:
-    """Decide the held message a `moderation` answer names; (event kind, address, detail)."""
+    """Decide the held messages a `moderation` answer names; (event kind, address, detail)."""
     parsed = parse_message(data)
     sender = parsed.from_.address if parsed.from_ else ""
     found = moderation_replies.find_moderation_claim(rcpt)
-    command = moderation_replies.moderation_command(parsed)
-    if found is None or command is None:
-        return "moderation", sender, "no moderation token or no decision in the answer"
+    if found is None:
+        return "moderation", sender, "no moderation token"
     try:
         claim = verify_moderation_token(
             settings.secret_key, found[0], address=sender, today=datetime.now(UTC).date()
         )
     except TokenError as exc:
         return "moderation", sender, f"refused: {exc}"
-    decision, reason = command
     with writer(engine).begin() as conn:
-        refusal = _refusal(conn, claim.raw_id, claim.community_id, claim.person_id, sender)
-        if refusal is None:
-            try:
-                record_decision(
-                    conn,
-                    settings,
-                    claim.raw_id,
-                    decision,
-                    actor=f"mail:{sender.lower()}",
-                    actor_is_admin=_is_admin(conn, claim.person_id),
-                    reason=reason,
-                )
-            except UsageError as exc:
-                refusal = str(exc)
-        if refusal is None:
-            done = f"{decision} message {claim.raw_id} carried out"
+        wanted = _wanted(conn, claim, parsed)
+        if isinstance(wanted, str):
+            results = [(False, wanted)]
+        else:
+            results = [
+                _decide_one(conn, settings, claim, sender, raw_id, decision, reason)
+                for raw_id, decision, reason in wanted
+            ]
+        done = "; ".join(text for _, text in results)
+        if all(ok for ok, _ in results):
             conn.execute(
                 update(RAW)
                 .where(RAW.c.id == answer_id, RAW.c.state == RawState.held)
-                .values(state=RawState.done, reason=f"moderation answer: {done}", hold_kind=None)
+                .values(
+                    state=RawState.done, reason=f"moderation answer: {done}"[:2000], hold_kind=None
+                )
             )
         else:
-            done = f"{decision} message {claim.raw_id} refused: {refusal}"
             conn.execute(
                 update(RAW)
                 .where(RAW.c.id == answer_id)
@@ -370,10 +401,60 @@ def carry_out(
             settings,
             sender,
             f"Moderation: {done}"[:200],
-            f"Your answer was read: {done}.\n",
+            "Your answer was read:\n\n" + "".join(f"  {text}\n" for _, text in results),
             kind="notice",
         )
     return "moderation", sender, done
+
+
+def _wanted(
+    conn: Connection, claim: ModerationClaim, parsed: ParsedMessage
+) -> list[tuple[int, str, str]] | str:
+    """(held raw id, decision, reason) for each decision the answer makes, or why none."""
+    if not claim.digest:
+        command = moderation_replies.moderation_command(parsed)
+        return [(claim.raw_id, *command)] if command else "no decision in the answer"
+    row = conn.execute(select(DIGESTS).where(DIGESTS.c.id == claim.raw_id)).first()
+    if row is None or (row.community_id, row.person_id) != (claim.community_id, claim.person_id):
+        return f"digest {claim.raw_id} is unknown"
+    entries = [int(r) for r in row.raw_ids]
+    wanted: list[tuple[int, str, str]] = []
+    for line in moderation_replies.digest_commands(parsed):
+        for number in line.numbers or range(1, len(entries) + 1):
+            if not 1 <= number <= len(entries):
+                return f"the digest has no entry {number} (1 to {len(entries)})"
+            wanted.append((entries[number - 1], line.decision, line.reason))
+    return wanted or "no decision in the answer"
+
+
+def _decide_one(
+    conn: Connection,
+    settings: Settings,
+    claim: ModerationClaim,
+    sender: str,
+    raw_id: int,
+    decision: str,
+    reason: str,
+) -> tuple[bool, str]:
+    """One decision, in a savepoint of the answer's transaction: (carried out, what happened)."""
+    with conn.begin_nested():
+        refusal = _refusal(conn, raw_id, claim.community_id, claim.person_id, sender)
+        if refusal is None:
+            try:
+                record_decision(
+                    conn,
+                    settings,
+                    raw_id,
+                    decision,
+                    actor=f"mail:{sender.lower()}",
+                    actor_is_admin=_is_admin(conn, claim.person_id),
+                    reason=reason,
+                )
+            except UsageError as exc:
+                refusal = str(exc)
+    if refusal is None:
+        return True, f"{decision} message {raw_id} carried out"
+    return False, f"{decision} message {raw_id} refused: {refusal}"
 
 
 def _refusal(

@@ -6,7 +6,9 @@ community and the moderator, bound to the moderator's address
 (mail/tokens.py). The pipeline never publishes such an answer: it checks it
 here and always holds it, typed —
 - `moderation` when it is sound (our token, used by its own moderator, the
-  sender authenticated, a decision word found); the sender role then carries
+  sender authenticated, a decision word found: "approve" / "reject REASON"
+  for one message, lines like "approve 1 3" / "reject 2 REASON" / "approve
+  all" for a digest); the sender role then carries
   it out with the same decision function as /admin/held, after checking that
   the person still moderates that community and the message is still held;
 - `misused_reply`, `invalid_reply` or `auth_failed` otherwise, with the reason.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bridge.errors import Held
@@ -75,6 +78,44 @@ def moderation_command(parsed: ParsedMessage) -> tuple[str, str] | None:
     return None
 
 
+_DIGEST_LINE = re.compile(
+    r"^\W*(approve|reject)\s+(all|\d+(?:\s*(?:,|and|\s)\s*\d+)*)\b[\s:,.!-]*(.*)$", re.I
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestDecision:
+    """One line of an answer to a digest: entries by number (None: all), what, and why."""
+
+    numbers: tuple[int, ...] | None
+    decision: str
+    reason: str
+
+
+def digest_commands(parsed: ParsedMessage) -> list[DigestDecision]:
+    """Lines like "approve 1 3", "reject 2 off topic", "approve all" outside quotes.
+
+    An answer to a digest must name its entries: a bare "approve" could mean
+    any of them, and publishing is not undone.
+    """
+    found: list[DigestDecision] = []
+    for line in parsed.visible_text.splitlines():
+        if line.lstrip().startswith(">"):
+            continue
+        match = _DIGEST_LINE.match(line.strip())
+        if match is None:
+            continue
+        decision, which, rest = match.group(1).lower(), match.group(2).lower(), match.group(3)
+        numbers = None if which == "all" else tuple(int(n) for n in re.findall(r"\d+", which))
+        reason = "" if decision == "approve" else clean_text(rest).strip()[:REASON_CHARS]
+        found.append(
+            DigestDecision(
+                numbers, decision, reason or ("" if decision == "approve" else NO_REASON)
+            )
+        )
+    return found
+
+
 def check_answer(
     secret_key: str,
     trusted_authserv_ids: frozenset[str],
@@ -106,6 +147,17 @@ def check_answer(
             HoldKind.auth_failed,
             f"moderation answer: the sender is not authenticated ({said}); "
             "only a proven moderator may decide by mail",
+        )
+    if claim.digest:
+        lines = digest_commands(parsed)
+        if not lines:
+            raise Held(
+                HoldKind.invalid_reply,
+                "moderation answer to a digest names no entry: write e.g. approve 1 3",
+            )
+        raise Held(
+            HoldKind.moderation,
+            f"moderation answer: {len(lines)} decision line(s) on digest {claim.raw_id}",
         )
     command = moderation_command(parsed)
     if command is None:

@@ -220,7 +220,7 @@ def test_several_held_in_an_hour_go_out_as_one_digest(core: Core, smtp_port: int
     notices = notices_to(core, MODERATOR)
     assert len(notices) == 2
     digest = next(m for m in notices if "2 messages held" in str(m["Subject"]))
-    assert digest["Reply-To"] is None  # each entry has its own address
+    assert digest["Reply-To"].addresses[0].addr_spec.startswith("moderate+")
     text = digest.get_body(("plain",)).get_content()
     assert "Second offer" in text
     assert "Third offer" in text
@@ -235,6 +235,43 @@ def test_several_held_in_an_hour_go_out_as_one_digest(core: Core, smtp_port: int
     assert state_of(core, second) == RawState.done
     assert state_of(core, third) == RawState.held
     assert state_of(core, first) == RawState.held
+    # Answering the digest itself names entries by number; a decided one is refused.
+    answer(smtp_port, digest, "reject 2 Not for this list\napprove 1\n\n> 1.\n> approve all\n")
+    round_trip(core)
+    assert state_of(core, third) == RawState.rejected
+    assert state_of(core, first) == RawState.held
+    (told,) = [m for m in mail_to(core, MODERATOR) if "refused" in str(m["Subject"])]
+    body = told.get_body(("plain",)).get_content()
+    assert f"reject message {third} carried out" in body
+    assert f"approve message {second} refused" in body
+
+
+def test_approve_all_on_a_digest(core: Core, smtp_port: int) -> None:
+    """ "approve all" in answer to a digest publishes each of its entries; a bad number none."""
+    sender = Sender(core.engine, core.settings)
+    hold_one(core, smtp_port, "Zero")
+    sender.run_once()
+    a = hold_one(core, smtp_port, "Alpha")
+    b = hold_one(core, smtp_port, "Beta")
+    with writer(core.engine).begin() as conn:
+        conn.execute(
+            update(ModerationNotice.__table__).values(
+                notified_at=datetime.now(UTC) - timedelta(hours=2)
+            )
+        )
+    sender.run_once()
+    digest = next(m for m in notices_to(core, MODERATOR) if "2 messages" in str(m["Subject"]))
+    answer(smtp_port, digest, "approve 1 7\n")
+    round_trip(core)
+    assert (state_of(core, a), state_of(core, b)) == (RawState.held, RawState.held)
+    answer(smtp_port, digest, "approve all\n", sender="mallory@example.com")
+    round_trip(core)
+    assert (state_of(core, a), state_of(core, b)) == (RawState.held, RawState.held)
+    answer(smtp_port, digest, "Approve all.\n")
+    round_trip(core)
+    assert published(core, "Alpha")
+    assert published(core, "Beta")
+    assert len(audits(core, "held.approve")) == 2
 
 
 def test_without_moderators_the_admins_are_told(core: Core, smtp_port: int) -> None:

@@ -6,7 +6,13 @@ from datetime import date, timedelta
 
 import pytest
 
-from bridge.pipeline.moderation_replies import NO_REASON, find_moderation_claim, moderation_command
+from bridge.pipeline.moderation_replies import (
+    NO_REASON,
+    DigestDecision,
+    digest_commands,
+    find_moderation_claim,
+    moderation_command,
+)
 from mail.parse import parse_message
 from mail.tokens import (
     TokenExpired,
@@ -89,3 +95,31 @@ def test_reply_and_consent_tokens_are_not_moderation_tokens() -> None:
         KEY, community_id=3, thread_id=7, person_id=11, address="a@example.com", expires=TODAY
     )
     assert not moderation_token_genuine(KEY, token)
+
+
+def test_digest_lines_name_entries() -> None:
+    """A digest answer's lines name entries by number or "all"; quoted lines and bare words not."""
+    parsed = parse_message(
+        make_mail(
+            "Re: 3 held",
+            body="approve 1, 3 and 4\nreject 2 off topic\napprove\n\n> approve all\n",
+        )
+    )
+    assert digest_commands(parsed) == [
+        DigestDecision((1, 3, 4), "approve", ""),
+        DigestDecision((2,), "reject", "off topic"),
+    ]
+    everything = parse_message(make_mail("Re: 3 held", body="Reject all: spam\n"))
+    assert digest_commands(everything) == [DigestDecision(None, "reject", "spam")]
+
+
+def test_digest_token_is_not_a_message_token() -> None:
+    """The same fields signed for a digest verify as a digest, and as nothing else."""
+    fields = {"raw_id": 5, "community_id": 3, "person_id": 11, "address": "m@example.com"}
+    expires = TODAY + timedelta(days=1)
+    digest = moderation_token(KEY, expires=expires, digest=True, **fields)  # type: ignore[arg-type]
+    single = moderation_token(KEY, expires=expires, **fields)  # type: ignore[arg-type]
+    assert digest != single
+    check = verify_moderation_token
+    assert check(KEY, digest, address="m@example.com", today=TODAY).digest
+    assert not check(KEY, single, address="m@example.com", today=TODAY).digest
