@@ -141,20 +141,10 @@ def held_messages(core: Core, *, limit: int = 200) -> list[HeldMessage]:
         routes = steps.load_routes(conn)
     out = []
     for row in rows:
-        view = steps.RawView(
-            row.id,
-            row.data,
-            row.source,
-            row.mail_from,
-            list(row.rcpt_to or []),
-            row.community_hint,
-            row.sha256,
-            row.source_ref,
-        )
         try:
             parsed = parse_message(row.data)
             sender = parsed.from_.address if parsed.from_ else row.mail_from
-            ids = tuple(ref.id for ref in steps.route(routes, view, parsed))
+            ids = routed_to(routes, row, parsed)
         except Exception:  # no route, or unparseable: admins only
             sender, ids = row.mail_from, ()
         kind = HoldKind(row.hold_kind) if row.hold_kind else None
@@ -172,6 +162,26 @@ def held_messages(core: Core, *, limit: int = 200) -> list[HeldMessage]:
             )
         )
     return out
+
+
+def routed_to(routes: Any, row: Any, parsed: Any) -> tuple[int, ...]:
+    """The communities a held raw message (a `raw_message` row) would be filed in.
+
+    Raises `Held` when it has no route (such mail is for admins only).
+    """
+    from bridge.pipeline import steps
+
+    view = steps.RawView(
+        row.id,
+        row.data,
+        row.source,
+        row.mail_from,
+        list(row.rcpt_to or []),
+        row.community_hint,
+        row.sha256,
+        row.source_ref,
+    )
+    return tuple(ref.id for ref in steps.route(routes, view, parsed))
 
 
 def decide(

@@ -15,7 +15,12 @@ import time
 from sqlalchemy import Engine, select
 
 from mail.smtp import RecipientPolicy
-from mail.tokens import bounce_token_genuine, consent_reply_token_genuine, reply_token_genuine
+from mail.tokens import (
+    bounce_token_genuine,
+    consent_reply_token_genuine,
+    moderation_token_genuine,
+    reply_token_genuine,
+)
 from threads.models import Route, RouteKind
 
 log = logging.getLogger(__name__)
@@ -72,7 +77,8 @@ class OwnAddresses:
     """The bridge's own addresses at `mail_domain`: bounces, replies and postmaster.
 
     Replies to our notifications come to `reply+TOKEN@mail_domain`, answers to
-    consent nudges to `consent+TOKEN@mail_domain`, and delivery reports to
+    consent nudges to `consent+TOKEN@mail_domain`, moderators' answers to
+    held-mail notices to `moderate+TOKEN@mail_domain`, and delivery reports to
     `bounces@` or `bounces+VERP@mail_domain`. Given the secret key,
     a token that we did not sign is refused here, at RCPT, so its sender's server
     tells them at once (mail/tokens.py); a genuine token is taken even when it
@@ -98,6 +104,8 @@ class OwnAddresses:
             return not self._key or reply_token_genuine(self._key, local[len("reply+") :])
         if local.startswith("bounces+"):
             return not self._key or bounce_token_genuine(self._key, local[len("bounces+") :])
+        if local.startswith("moderate+"):
+            return not self._key or moderation_token_genuine(self._key, local[len("moderate+") :])
         if local.startswith("consent+"):
             token = local[len("consent+") :]
             return not self._key or consent_reply_token_genuine(self._key, token)

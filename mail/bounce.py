@@ -41,10 +41,19 @@ _BOUNCE_SUBJECT = re.compile(
     r"unzustellbar|non remis|message status|user unknown|automatically rejected",
     re.I,
 )
-# MDaemon (Alt-N) signs its bounces as MDaemon@host.
+# MDaemon (Alt-N) signs its bounces as MDaemon@host; Exchange's system
+# mailbox has one fixed name in every organisation.
 _DAEMON_LOCALS = frozenset(
-    {"mailer-daemon", "mail-daemon", "postmaster", "mailerdaemon", "mdaemon"}
+    {
+        "mailer-daemon",
+        "mail-daemon",
+        "postmaster",
+        "mailerdaemon",
+        "mdaemon",
+        "microsoftexchange329e71ec88ae4615bbc36ab6ce41109e",
+    }
 )
+_REPLY_PREFIX = re.compile(r"^\s*(?:re|aw|sv|vs|fwd?|wg|tr)\s*:", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,19 +122,43 @@ _FORMS = (
     _Form(
         "gmail", re.compile(r"Delivery to the following recipients? has been delayed:", re.I), True
     ),
+    # Exchange Online's delay notice and the Windows SMTP service's plain
+    # "Delivery Status Notification (Delay)", which carries no report part.
+    _Form(
+        "exchange", re.compile(r"Delivery is delayed to these recipients or groups:", re.I), True
+    ),
+    _Form(
+        "dsn-text",
+        re.compile(r"Delivery to the following recipients? (?:has been|was) delayed\.?", re.I),
+        True,
+    ),
     _Form("qmail", re.compile(r"This is the qmail-send program", re.I)),
     _Form(
         "exim",
         re.compile(r"could not be delivered to one or more of its\s+recipients[^\n]*\n", re.I),
     ),
     _Form("gmail", re.compile(r"Delivery to the following recipients? failed permanently:", re.I)),
+    # Gmail's newer wording names the address inside its first sentence.
+    _Form("gmail", re.compile(r"Your message wasn.t delivered to (?=\S+@\S+ because)", re.I)),
+    # MDaemon: the verdict, then its SMTP session transcript with the RCPT lines.
+    _Form("mdaemon", re.compile(r"had PERMANENT fatal delivery errors", re.I)),
+    # The Windows SMTP service (IIS, older Exchange) writes its DSN as bare text.
+    _Form("dsn-text", re.compile(r"Delivery to the following recipients? failed\.", re.I)),
+    # Lotus Notes / Domino: "was not delivered to:" then the address, then
+    # "because:" and the router's reason, on lines of their own or in a table.
+    _Form("lotus", re.compile(r"was not delivered to:", re.I)),
     _Form(
         "exchange",
         re.compile(
             r"Delivery has failed to these recipients or groups:|"
             r"The following recipient\(s\) could not be reached:|"
-            r"did not reach the following recipient\(s\):",
-            re.I,
+            r"did not reach the following recipient\(s\):|"
+            r"The following recipient\(s\) cannot be reached:|"
+            # German Exchange ("Unzustellbar:").
+            r"konnte an folgende Empf\S+nger oder Gruppen nicht \S+bermittelt werden:|"
+            # Exchange Online names the address in its first sentence.
+            r"^Your message to (?=\S+@\S+ couldn.t be delivered)",
+            re.I | re.M,
         ),
     ),
     _Form(
@@ -374,7 +407,12 @@ def _plain_text(msg: ParsedMessage) -> Bounce | None:
     excluded = _excluded(msg)
     head = _section(text, 0)
     warning = bool(_WARNING.search(head) or _WARNING_SUBJECT.search(msg.subject))
+    automatic = _looks_like_report(msg)
     for form in _FORMS:
+        # The generic wordings are ones a person may write too; only an
+        # automatic-looking sender's text is read for them.
+        if form.kind == "generic" and not automatic:
+            continue
         start = form.start.search(text)
         if not start:
             continue
@@ -388,7 +426,7 @@ def _plain_text(msg: ParsedMessage) -> Bounce | None:
     header = _x_failed_recipients(msg, excluded)
     if header:
         return Bounce(header, "exim")
-    if _looks_like_report(msg):
+    if automatic:
         recipients = _recipients(_strip_quoted_fields(head), not warning, excluded)
         if recipients:
             return Bounce(recipients, "generic")
@@ -457,9 +495,20 @@ def _x_failed_recipients(msg: ParsedMessage, excluded: set[str]) -> tuple[Failed
 
 
 def _looks_like_report(msg: ParsedMessage) -> bool:
-    """Automatic sender and a bounce subject: the generic scan is then trusted."""
+    """A daemon sender, a report part or a bounce subject: the generic scan is then trusted.
+
+    A reply in a conversation ("Re: Mail delivery problems" answering an
+    earlier message) is a person writing about a bounce, not the bounce
+    itself. A reply prefix alone is not enough: some gateways title their
+    bounces "RE: <original subject> : non remis (delivery failed)".
+    """
     local = (msg.from_.address if msg.from_ else "").lower().partition("@")[0]
-    return local in _DAEMON_LOCALS or bool(_BOUNCE_SUBJECT.search(msg.subject))
+    if local in _DAEMON_LOCALS:
+        return True
+    if any(a.content_type in _DSN_TYPES for a in msg.attachments):
+        return True
+    answers = bool(msg.in_reply_to or msg.references) and bool(_REPLY_PREFIX.match(msg.subject))
+    return not answers and bool(_BOUNCE_SUBJECT.search(msg.subject))
 
 
 def _excluded(msg: ParsedMessage) -> set[str]:

@@ -38,10 +38,20 @@ _AUTO_REPLY_SUBJECT = re.compile(
 _BOUNCE_SUBJECT = re.compile(
     r"^\s*(?:undeliver(?:ed|able)|delivery status notification|mail delivery (?:failed|failure|"
     r"system)|returned mail|failure notice|delivery failure|non[- ]delivery|"
-    r"unzustellbar|nicht zustellbar|non remis|undelivered mail returned to sender)",
+    r"unzustellbar|nicht zustellbar|non remis|undelivered mail returned to sender|"
+    r"delivery (?:delayed|has failed|notification)|delayed mail)",
     re.I,
 )
-_DAEMON_SENDERS = frozenset({"mailer-daemon", "mail-daemon"})
+# Exchange sends its NDRs from a system mailbox whose name is the same everywhere;
+# MDaemon signs its own as MDaemon@host.
+_DAEMON_SENDERS = frozenset(
+    {
+        "mailer-daemon",
+        "mail-daemon",
+        "mdaemon",
+        "microsoftexchange329e71ec88ae4615bbc36ab6ce41109e",
+    }
+)
 _SENSITIVITY_VALUES = frozenset({"normal", "personal", "private", "company-confidential"})
 _MSIP_FIELD = re.compile(r"MSIP_Label_([0-9a-f-]+)_(\w+)\s*=\s*([^;]*)", re.I)
 

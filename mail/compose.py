@@ -346,11 +346,18 @@ def compose_notice(
     message_id: str,
     date: datetime,
     sender_name: str = "Commons Bridge",
+    reply_to: str = "",
 ) -> EmailMessage:
-    """A system notice to one person (login link, held reply): automatic, not list mail."""
+    """A system notice to one person (login link, held reply): automatic, not list mail.
+
+    `reply_to` is a token address when the notice can be answered (a held-mail
+    notice to a moderator: "approve" or "reject").
+    """
     msg = new_message()
     msg["From"] = _mailbox(sender_name, f"bridge@{mail_domain}")
     msg["To"] = _recipient("", to)
+    if reply_to:
+        msg["Reply-To"] = _mailbox(sender_name, reply_to)
     msg["Subject"] = _one_line(subject) or "(no subject)"
     msg["Date"] = format_datetime(_aware(date))
     msg["Message-ID"] = message_id_header(message_id, mail_domain)

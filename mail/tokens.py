@@ -27,12 +27,19 @@ functions: no clock, no database (callers pass `today` and look ids up).
   names the candidate and expiry, bound to the nudged address like a reply
   token, so an answer "open" counts only from the person it was sent to.
   36 characters: "consent+" and the token fit the 64-octet local part.
+- A moderation token (`moderate+TOKEN@mail_domain`, the Reply-To of a
+  held-mail notice) names the held message, the community whose moderators
+  were told, the moderator and the day it expires, bound to the moderator's
+  address like a reply token: "approve" counts only from the person the
+  notice went to. 48 characters, as a reply token. A digest of several held
+  messages has one under a label of its own, naming the digest instead.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -299,3 +306,82 @@ def verify_consent_reply_token(
     if not hmac.compare_digest(data[_CONSENT_REPLY.size + _TAG :], expected):
         raise TokenMismatch("consent reply token belongs to someone else: the From does not match")
     return claim
+
+
+_MODERATE = struct.Struct(">IIIH")  # held message (or digest), community, moderator, expiry
+_MODERATE_BYTES = _MODERATE.size + _TAG + _BIND
+# A digest's token signs under a label of its own: its first field is a digest's id.
+_MODERATE_LABELS = {False: b"moderate", True: b"moderate-digest"}
+
+
+@dataclass(frozen=True, slots=True)
+class ModerationClaim:
+    """What a moderation token says: who may decide which held message (or digest's
+    messages, when `digest`), for which community, until when."""
+
+    raw_id: int  # the held raw message; a moderation digest's id when `digest`
+    community_id: int
+    person_id: int
+    expires: date
+    digest: bool = False
+
+
+def moderation_token(
+    key: str,
+    *,
+    raw_id: int,
+    community_id: int,
+    person_id: int,
+    address: str,
+    expires: date,
+    digest: bool = False,
+) -> str:
+    """The local-part token of a held-mail notice's reply address, for `address` to answer."""
+    label = _MODERATE_LABELS[digest]
+    payload = _MODERATE.pack(raw_id, community_id, person_id, _days(expires))
+    tag = _mac(key, label, payload)[:_TAG]
+    bind = _mac(key, label + b"-from", payload, _address_bytes(address))[:_BIND]
+    return _b32(payload + tag + bind)
+
+
+def read_moderation_token(token: str) -> ModerationClaim | None:
+    """The fields of a moderation token, unverified (routing may look; authorize verifies)."""
+    data = _unb32(token)
+    if data is None or len(data) != _MODERATE_BYTES:
+        return None
+    raw_id, community_id, person_id, days = _MODERATE.unpack(data[: _MODERATE.size])
+    return ModerationClaim(raw_id, community_id, person_id, _EPOCH + timedelta(days=days))
+
+
+def _moderation_label(key: str, token: str) -> bytes | None:
+    """The label this token was signed under by us, or None when we did not sign it."""
+    data = _unb32(token)
+    if data is None or len(data) != _MODERATE_BYTES:
+        return None
+    payload, tag = data[: _MODERATE.size], data[_MODERATE.size : _MODERATE.size + _TAG]
+    for label in _MODERATE_LABELS.values():
+        if hmac.compare_digest(tag, _mac(key, label, payload)[:_TAG]):
+            return label
+    return None
+
+
+def moderation_token_genuine(key: str, token: str) -> bool:
+    """Whether we signed this moderation token (its sender and expiry are checked later)."""
+    return _moderation_label(key, token) is not None
+
+
+def verify_moderation_token(key: str, token: str, *, address: str, today: date) -> ModerationClaim:
+    """The claim, if we signed it, it has not expired and `address` is its moderator's."""
+    label = _moderation_label(key, token)
+    if label is None:
+        raise TokenError("moderation token invalid (altered or made with another key)")
+    data, claim = _unb32(token), read_moderation_token(token)
+    assert data is not None  # genuine implies readable
+    assert claim is not None
+    payload = data[: _MODERATE.size]
+    if claim.expires < today:
+        raise TokenExpired(f"moderation token expired on {claim.expires.isoformat()}")
+    expected = _mac(key, label + b"-from", payload, _address_bytes(address))[:_BIND]
+    if not hmac.compare_digest(data[_MODERATE.size + _TAG :], expected):
+        raise TokenMismatch("moderation token belongs to someone else: the From does not match")
+    return dataclasses.replace(claim, digest=label == _MODERATE_LABELS[True])

@@ -105,6 +105,7 @@ class HoldKind(enum.StrEnum):
     invalid_reply = "invalid_reply"  # a reply token that is invalid, expired or unusable
     misused_reply = "misused_reply"  # someone used another person's reply address
     command = "command"  # a reply that is a command (mute, unsubscribe, withdraw)
+    moderation = "moderation"  # a moderator's "approve" / "reject" answer to a held-mail notice
     too_large = "too_large"  # over a parse limit (size, MIME depth or parts)
     parse_timeout = "parse_timeout"  # parsing was stopped at BRIDGE_PARSE_TIMEOUT
 
@@ -246,6 +247,28 @@ class ModerationDecision(TableModel, table=True):
     actor: str = Field(max_length=320)
     reason: str = ""
     at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class ModerationNotice(TableModel, table=True):
+    # That a held message was mailed to one community's moderators (or the admins):
+    # each held message is announced once, and the last one's time paces the digests.
+    __tablename__ = "moderation_notice"
+    __table_args__ = (UniqueConstraint("raw_id", "community_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    raw_id: int = Field(foreign_key="raw_message.id", index=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    notified_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class ModerationDigest(TableModel, table=True):
+    # One digest of held messages mailed to one moderator: its numbered entries, so an
+    # answer to the digest ("approve 1 3", "reject 2 off topic") names them by number.
+    __tablename__ = "moderation_digest"
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    raw_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
 
 
 class AuditEntry(TableModel, table=True):
@@ -463,6 +486,8 @@ class MailAddress(TableModel, table=True):
     hard_bounces: int = 0
     soft_bounces: int = 0
     last_bounce_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # The first bounce since the address last worked: "bouncing since" on /me.
+    first_bounce_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     last_reason: str = ""
     disabled: bool = False
     disabled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

@@ -147,6 +147,11 @@ def record_bounce(
         .where(ADDR.c.address == address)
         .values({counter.name: counter + 1, "last_bounce_at": now, "last_reason": reason[:2000]})
     )
+    conn.execute(
+        update(ADDR)
+        .where(ADDR.c.address == address, ADDR.c.first_bounce_at.is_(None))
+        .values(first_bounce_at=now)
+    )
     stopped = conn.execute(
         update(ADDR)
         .where(
@@ -160,14 +165,29 @@ def record_bounce(
 
 
 def enable_address(conn: Connection, address: str) -> bool:
-    """An admin says the address works again: bounces forgotten, mail resumes."""
+    """An admin (or the person) says the address works again: bounces forgotten, mail resumes."""
     return bool(
         conn.execute(
             update(ADDR)
             .where(ADDR.c.address == address.strip().lower())
-            .values(disabled=False, disabled_at=None, hard_bounces=0, soft_bounces=0)
+            .values(
+                disabled=False,
+                disabled_at=None,
+                hard_bounces=0,
+                soft_bounces=0,
+                first_bounce_at=None,
+            )
         ).rowcount
     )
+
+
+def bounce_state(conn: Connection, address: str) -> Any | None:
+    """What delivery knows of `address` when it has bounced at all, else None."""
+    return conn.execute(
+        select(ADDR)
+        .where(ADDR.c.address == address.strip().lower())
+        .where((ADDR.c.hard_bounces > 0) | (ADDR.c.soft_bounces > 0) | ADDR.c.disabled)
+    ).first()
 
 
 def set_thread_choice(conn: Connection, thread_id: int, address: str, state: str | None) -> None:

@@ -32,9 +32,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import delete, func, insert, select, update
 from starlette.background import BackgroundTask
 
+from bridge.outbound.bounce_state import reenable
 from bridge.outbound.notices import send_notice
 from bridge.settings import Settings
-from threads import expert_reads
+from threads import expert_reads, outbound
 from threads.db import writer
 from threads.models import (
     Community,
@@ -289,6 +290,25 @@ def me(request: Request, core: CoreDep, viewer: ViewerDep) -> Response:
             .order_by(c.c.name)
         ).all()
         listed = not expert_reads.is_opted_out(conn, viewer.email or "")
+        bounces = outbound.bounce_state(conn, viewer.email or "")
+    done = request.query_params.get("done") == "bounces"
     return render(
-        request, "login_me.html", headers=NO_REFERRER, viewer=viewer, roles=roles, listed=listed
+        request,
+        "login_me.html",
+        headers=NO_REFERRER,
+        viewer=viewer,
+        roles=roles,
+        listed=listed,
+        bounces=bounces,
+        bounces_cleared=done,
     )
+
+
+@router.post("/me/bounces", response_model=None)
+def reenable_my_mail(core: CoreDep, viewer: ViewerDep) -> Response:
+    """The person says their mailbox works again: mail to them resumes (audited)."""
+    if viewer.anonymous or viewer.email is None:
+        return RedirectResponse("/login?next=/me", status_code=303)
+    with writer(core.engine).begin() as conn:
+        reenable(conn, viewer.email, actor=viewer.email)
+    return RedirectResponse("/me?done=bounces", status_code=303)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
+from bridge.outbound.bounce_state import reenable
 from threads import outbound
 from threads.db import writer
 from web.deps import CoreDep, OutboxAdminDep
@@ -82,5 +83,5 @@ def enable_address(
     address: str = Form(...),
 ) -> Response:
     with writer(core.engine).begin() as conn:
-        outbound.enable_address(conn, address)
+        reenable(conn, address, actor=viewer.email or "unknown")
     return RedirectResponse("/admin/bounces", status_code=303)

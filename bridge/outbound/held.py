@@ -12,7 +12,9 @@ looked at yet (`mail_event` keeps which) and acts:
   message marked done; "withdraw" only for a message of the token's thread
   that the token's own person wrote (the token already proved the sender);
 - when someone used another person's reply address, that person is told,
-  at most once per `mismatch_notice_hours`.
+  at most once per `mismatch_notice_hours`;
+- a moderator's "approve" / "reject" answer to a held-mail notice decides
+  that message (bridge/outbound/moderation_mail.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select, update
 from sqlmodel import col
 
+from bridge.outbound import moderation_mail
 from bridge.outbound.posts import bounce_local, queue_notice_in
 from bridge.pipeline import replies
 from bridge.settings import Settings
@@ -97,6 +100,8 @@ class HeldReader:
             return self._command(row.id, rcpt, command)
         if kind == HoldKind.misused_reply:
             return self._mismatch(row.data, rcpt)
+        if kind == HoldKind.moderation:
+            return moderation_mail.carry_out(self.engine, s, row.id, row.data, rcpt)
         return "none", "", ""
 
     def _bounce(self, data: bytes, verp: list[str]) -> tuple[str, str, str]:

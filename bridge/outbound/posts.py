@@ -200,7 +200,14 @@ def bounce_local(address: str, mail_domain: str, prefix: str = replies.BOUNCE_PR
 
 
 def queue_notice_in(
-    conn: Connection, settings: Settings, to: str, subject: str, text: str, *, kind: str
+    conn: Connection,
+    settings: Settings,
+    to: str,
+    subject: str,
+    text: str,
+    *,
+    kind: str,
+    reply_to: str = "",
 ) -> tuple[int, str]:
     now = utcnow()
     message_id = f"notice.{uuid.uuid4().hex}@{settings.mail_domain}"
@@ -211,6 +218,7 @@ def queue_notice_in(
         text=text,
         message_id=message_id,
         date=now,
+        reply_to=reply_to,
     )
     (mail_id,) = outbound.enqueue(
         conn,

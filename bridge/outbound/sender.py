@@ -48,6 +48,7 @@ from bridge.outbound.delivery import (
     Transport,
 )
 from bridge.outbound.held import HeldReader
+from bridge.outbound.moderation_mail import Seen, notify_moderators
 from bridge.outbound.posts import (
     PostRow,
     addressing,
@@ -108,6 +109,7 @@ class RoundReport:
     digests: int = 0
     events: int = 0
     nudges: int = 0
+    moderation: int = 0  # held-mail notices to moderators (bridge/outbound/moderation_mail.py)
     sent: int = 0
     deferred: int = 0
     failed: int = 0
@@ -128,6 +130,7 @@ class Sender:
         self.signer = signer_for(settings)
         self.name = worker_name()
         self._writer = writer(engine)
+        self._held_seen: Seen = {}  # held mail already parsed for moderation notices
 
     def run_once(self) -> RoundReport:
         report = RoundReport()
@@ -135,6 +138,7 @@ class Sender:
         report.digests = self.compose_digests()
         report.nudges = nudges.nudge_waiting(self.engine, self.settings.consent)
         report.events = HeldReader(self.engine, self.settings).read()
+        report.moderation = notify_moderators(self.engine, self.settings, self._held_seen)
         report.sent, report.deferred, report.failed = self.deliver_due()
         return report
 

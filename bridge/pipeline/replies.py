@@ -46,12 +46,12 @@ COMMANDS = {"mute": "mute", "unsubscribe": "unsubscribe", "stop": "mute", "withd
 _AUTH_RESULT = re.compile(r"\b(dkim|spf|dmarc)\s*=\s*([a-z]+)", re.I)
 
 
-def token_in(address: str) -> str | None:
+def token_in(address: str, prefix: str = REPLY_PREFIX) -> str | None:
     """The token of a `reply+TOKEN@…` address (any domain: the signature decides), or None."""
     local, at, _domain = address.strip().strip("<>").rpartition("@")
-    if not at or not local.lower().startswith(REPLY_PREFIX + "+"):
+    if not at or not local.lower().startswith(prefix + "+"):
         return None
-    return local[len(REPLY_PREFIX) + 1 :].lower() or None
+    return local[len(prefix) + 1 :].lower() or None
 
 
 def find_reply_claim(addresses: Iterable[str]) -> ReplyClaim | None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from bridge.config import PipelineConfig
 from bridge.errors import Held
-from bridge.pipeline import replies
+from bridge.pipeline import moderation_replies, replies
 from bridge.pipeline.sender_trust import CHECKED_SOURCES, Trust
 from bridge.pipeline.steps import CommunityRef
 from mail.classify import Classification, LabelVerdict, label_verdict, subject_tag
@@ -107,6 +107,21 @@ def _no_sender(facts: Facts) -> str | None:
     return None
 
 
+def _moderation_answer(facts: Facts) -> str | None:
+    # check_answer always raises Held: an answer to a held-mail notice is never a post.
+    config = facts.config
+    for ref in facts.communities:
+        if ref.moderation_token:
+            moderation_replies.check_answer(
+                config.secret_key,
+                config.trusted_authserv_ids,
+                ref.moderation_token,
+                facts.parsed,
+                facts.trust,
+            )
+    return None
+
+
 def _sender_authenticated(facts: Facts) -> str | None:
     """An organisation From must be proven; any From whose domain asks receivers to reject
     unauthenticated mail (DMARC p=reject or quarantine) and fails is held too.
@@ -186,6 +201,12 @@ RULES: tuple[Rule, ...] = (
         judgement=True,
     ),
     Rule("no-sender", "No usable From address.", HoldKind.no_sender, _no_sender),
+    Rule(
+        "moderation-answer",
+        "An answer to a held-mail notice: carried out by the sender role, never posted.",
+        HoldKind.moderation,
+        _moderation_answer,
+    ),
     Rule(
         "sender-authenticated",
         "An organisation From (or a domain that asks for it) proven by DKIM, SPF, DMARC or ARC.",

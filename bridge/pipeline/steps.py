@@ -20,7 +20,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from bridge.config import PipelineConfig
 from bridge.errors import Held
-from bridge.pipeline import replies
+from bridge.pipeline import moderation_replies, replies
 from mail.classify import Classification
 from mail.headers import Address, impersonated_address
 from mail.imap import parse_imap_url
@@ -73,6 +73,8 @@ class CommunityRef:
     slug: str
     archived: bool
     reply_token: str = ""  # set when routed by a reply token; authorize verifies it
+    # Set when the mail answers a held-mail notice (bridge/pipeline/moderation_replies.py).
+    moderation_token: str = ""
     # Posting policy (members|org|anyone) and who always may post (members,
     # moderators, admins); `live` and `approved` are set by `route` for one message.
     posting: str = "org"
@@ -176,6 +178,15 @@ def _find_communities(routes: Routes, raw: RawView, parsed: ParsedMessage) -> li
                 HoldKind.no_route, f"no route: community '{raw.community_hint}' does not exist"
             )
         return [ref]
+    if (answer := moderation_replies.find_moderation_claim(raw.rcpt_to)) is not None:
+        token, moderation = answer
+        by_id = {ref.id: ref for ref in routes.by_slug.values()}
+        if (ref := by_id.get(moderation.community_id)) is None:
+            raise Held(
+                HoldKind.no_route,
+                "no route: the moderation answer names a community that no longer exists",
+            )
+        return [dataclasses.replace(ref, moderation_token=token)]
     if (claim := replies.find_reply_claim(raw.rcpt_to)) is not None:
         by_id = {ref.id: ref for ref in routes.by_slug.values()}
         if (ref := by_id.get(claim.community_id)) is None:

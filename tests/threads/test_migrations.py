@@ -390,3 +390,32 @@ def test_upgrade_to_0020_keeps_polled_folders_and_their_checkpoints(tmp_path: Pa
         row = conn.execute(text("SELECT * FROM imap_folder")).one()
     assert "oauth" not in row._mapping
     assert (row.uidvalidity, row.last_uid) == (42, 7)
+
+
+def test_upgrade_to_0019_dates_existing_bounces_and_adds_moderation_notices(
+    tmp_path: Path,
+) -> None:
+    """A bounced address is "bouncing since" its last bounce after 0019; no notices yet."""
+    from sqlalchemy import text
+
+    engine = make_engine(settings_for(tmp_path).effective_database_url)
+    migrate(engine, "0016")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO mail_address (address, hard_bounces, soft_bounces, last_bounce_at,"
+                " last_reason, disabled) VALUES ('a@example.com', 2, 0, :t, 'hard', false),"
+                " ('b@example.com', 0, 0, NULL, '', false)"
+            ),
+            {"t": "2026-03-02 09:00:00"},
+        )
+    migrate(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT address, first_bounce_at FROM mail_address ORDER BY address")
+        ).all()
+        notices = conn.execute(text("SELECT count(*) FROM moderation_notice")).scalar_one()
+    assert rows[0][1] is not None
+    assert str(rows[0][1]).startswith("2026-03-02 09:00:00")
+    assert rows[1][1] is None
+    assert notices == 0

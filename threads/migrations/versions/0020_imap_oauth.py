@@ -14,7 +14,7 @@ import sqlmodel.sql.sqltypes  # the name autogenerate writes: sqlmodel.sql.sqlty
 from alembic import op
 
 revision = "0020"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
