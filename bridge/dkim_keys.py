@@ -18,9 +18,9 @@ from pathlib import Path
 
 from bridge.errors import ConfigError
 from bridge.settings import Settings
+from mail.errors import SigningKeyError
 from mail.signing import (
     DkimSigner,
-    SigningKeyError,
     generate_key,
     public_record,
     record_name,

@@ -23,6 +23,8 @@ MailError                         (mail/errors.py)
 ├── LeaseLost                     an IMAP poller no longer holds its folder
 ├── OAuthError                    no OAuth2 token for a mailbox could be had
 ├── LoginRefused                  the IMAP server refused the OAuth2 token
+├── SigningKeyError (ValueError)  a DKIM key that cannot sign
+├── UnsignableMessage (ValueError) bytes DKIM cannot sign
 ├── DNSTempError                  a DNS lookup that may succeed later
 └── DmarcPermError                a DMARC record that cannot be used
 ThreadsError                      (threads/errors.py)

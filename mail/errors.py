@@ -96,3 +96,14 @@ class OAuthError(MailError):
 class LoginRefused(MailError):
     """The IMAP server refused a login with an OAuth2 token (mail/imap.py); the poller
     drops the token, fetches a new one and says so in the folder's state."""
+
+
+class SigningKeyError(MailError, ValueError):
+    """A DKIM private key that cannot sign: unreadable, not a PEM RSA key, or too short
+    (mail/signing.py). The bridge refuses to start with it (bridge/dkim_keys.py turns it
+    into a ConfigError): mail is never sent unsigned because of a key problem."""
+
+
+class UnsignableMessage(MailError, ValueError):
+    """Bytes that are not a message DKIM can sign (a header line that is not a field);
+    the sender marks that one queued copy failed with the reason."""

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 from dkim.canonicalization import CanonicalizationPolicy
 
+from mail.errors import SigningKeyError, UnsignableMessage
 from mail.wire import fold_items
 
 KEY_BITS = 2048
@@ -65,14 +66,6 @@ _CANON = CanonicalizationPolicy.from_c_value(b"relaxed/simple")
 
 # A DNS label (RFC 1035 2.3.1, with digits first allowed as RFC 1123 does).
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-
-
-class SigningKeyError(ValueError):
-    """The private key cannot sign: unreadable, not a PEM RSA key, or too short."""
-
-
-class UnsignableMessage(ValueError):
-    """The bytes are not a message DKIM can sign (a header line that is not a field)."""
 
 
 def valid_selector(selector: str) -> bool:

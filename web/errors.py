@@ -42,8 +42,10 @@ from mail.errors import (
     LoginRefused,
     MailError,
     OAuthError,
+    SigningKeyError,
     TokenError,
     TokenExpired,
+    UnsignableMessage,
 )
 from threads.errors import DuplicateMessage, InvalidAddress, ThreadsError
 from web.api import error_response as api_error
@@ -84,6 +86,8 @@ INTERNAL: tuple[type[Exception], ...] = (
     LeaseLost,
     OAuthError,
     LoginRefused,
+    SigningKeyError,
+    UnsignableMessage,
     DNSTempError,
     DmarcPermError,
 )

@@ -12,7 +12,8 @@ import click
 from bridge.dkim_keys import key_path, keygen
 from bridge.errors import ConfigError
 from bridge.settings import Settings, load_settings
-from mail.signing import SigningKeyError, public_record, record_name
+from mail.errors import SigningKeyError
+from mail.signing import public_record, record_name
 
 _DATA = click.option(
     "--data", type=click.Path(path_type=Path), help="Data directory (BRIDGE_DATA)."

@@ -66,7 +66,7 @@ from mail.compose import (
     compose_digest,
     compose_post,
 )
-from mail.signing import UnsignableMessage
+from mail.errors import UnsignableMessage
 from mail.tokens import (
     bounce_token,
     reply_token,

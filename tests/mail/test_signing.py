@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from mail.errors import SigningKeyError, UnsignableMessage
 from mail.signing import (
     DkimSigner,
-    SigningKeyError,
-    UnsignableMessage,
     generate_key,
     public_record,
     record_key,
