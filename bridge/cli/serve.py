@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from bridge.settings import load_settings
+from bridge.errors import UsageError
 
 
 @click.command()
@@ -33,6 +33,10 @@ def serve(
 ) -> None:
     """Run the SMTP listener, the IMAP pollers, the pipeline worker and the web app."""
     from bridge.serve import ROLES, run
+    from bridge.settings import load_settings
 
     settings = load_settings(data=data, smtp_port=smtp_port, web_port=web_port)
-    run(settings, roles=roles or ROLES, demo_content=demo)
+    try:
+        run(settings, roles=roles or ROLES, demo_content=demo)
+    except UsageError as exc:  # a taken port, say: one line, no traceback
+        raise click.ClickException(str(exc)) from exc
