@@ -15,6 +15,7 @@ from bridge.cli import archive, communities, held, logs, outbox, people, routes,
 
 
 @click.group()
+@click.version_option(package_name="commons-bridge", prog_name="bridge")
 def main() -> None:
     """Commons Bridge: e-mail threads as open, searchable community discussions."""
 
