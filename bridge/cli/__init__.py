@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import click
 
+from bridge import __version__
 from bridge.cli import archive, communities, held, logs, outbox, people, routes, serve, withdrawn
 
 
 @click.group()
-@click.version_option(package_name="commons-bridge", prog_name="bridge")
+@click.version_option(__version__, prog_name="bridge")
 def main() -> None:
     """Commons Bridge: e-mail threads as open, searchable community discussions."""
 
