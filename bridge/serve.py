@@ -92,7 +92,9 @@ def _run(
         # Migrate once, then fork the extra web processes before this one starts
         # any thread or opens its pools: each child opens its own engine.
         open_core(settings).close()
-        web_children = [_fork_web(settings, web_socket) for _ in range(settings.web_processes - 1)]
+        web_children = [
+            _fork_web(settings, web_socket, smtp_socket) for _ in range(settings.web_processes - 1)
+        ]
     core = open_core(settings)
     if demo_content:
         seeded = demo.seed(core)
@@ -198,11 +200,15 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _fork_web(settings: Settings, sock: socket.socket) -> int:
+def _fork_web(
+    settings: Settings, sock: socket.socket, smtp_socket: socket.socket | None = None
+) -> int:
     """A child process serving the web app on the shared `sock` until told to stop."""
     pid = os.fork()
     if pid:
         return pid
+    if smtp_socket is not None:
+        smtp_socket.close()  # the parent's listener alone answers SMTP
     code = 0
     try:
         _die_with_parent()
