@@ -15,6 +15,14 @@ from mail.parse import parse_message
 
 # Enough of the body to recognise the message; --json has all of it.
 TEXT_LINES = 20
+# C0 and C1 controls but tab and newline: mail is written by strangers, and an
+# escape sequence printed raw would drive the operator's terminal.
+_CONTROLS = dict.fromkeys([*range(0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0)])
+
+
+def printable(text: str) -> str:
+    """`text` without the control characters a terminal would act on."""
+    return text.translate(_CONTROLS)
 
 
 def parse_file(file: Path) -> dict[str, Any]:
@@ -69,4 +77,4 @@ def text_report(out: dict[str, Any]) -> str:
         lines.append(f"  | … {len(text) - TEXT_LINES} more line(s); --json shows all")
     if out["quoted_text"]:
         lines.append(f"  ({len(out['quoted_text'].splitlines())} quoted line(s) folded away)")
-    return "\n".join(lines)
+    return printable("\n".join(lines))

@@ -170,12 +170,22 @@ def search(core: Core, query: str, as_json: bool, limit: int, as_email: str | No
     if not hits:
         click.echo(f"no messages match {query!r}", err=True)
     for h in hits:
-        click.echo(f"{h.thread_id:>6}  {h.subject}\n        {styled_snippet(h.snippet)}")
+        subject, snippet = _terminal_safe(h.subject), _terminal_safe(h.snippet)
+        click.echo(f"{h.thread_id:>6}  {subject}\n        {styled_snippet(snippet)}")
 
 
 def clean_snippet(snippet: str) -> str:
     """The snippet as plain text: no match markers, one line."""
     return " ".join(snippet.replace("\x02", "").replace("\x03", "").split())
+
+
+def _terminal_safe(text: str) -> str:
+    from bridge.parse_report import printable
+
+    # \x02 and \x03 mark the matches: kept for styled_snippet, every other control goes.
+    return printable(text.replace("\x02", "\ue000").replace("\x03", "\ue001")).translate(
+        {0xE000: 0x02, 0xE001: 0x03}
+    )
 
 
 def styled_snippet(snippet: str) -> str:

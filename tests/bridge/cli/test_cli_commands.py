@@ -284,3 +284,22 @@ def test_member_import_again_changes_roles_and_audits(bridge_cli, tmp_path: Path
         ],
         key=str,
     )
+
+
+def test_terminal_escapes_in_mail_never_reach_the_terminal(bridge_cli, tmp_path: Path) -> None:
+    """A stranger's escape sequences (retitle the window, recolour) are dropped from text output."""
+    raw = (
+        b"From: x@example.com\r\nTo: c@lists.example.com\r\nMessage-ID: <esc@example.com>\r\n"
+        b"Date: Mon, 2 Mar 2026 09:00:00 +0000\r\nSubject: escape test\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        b"zebrafish \x1b]0;owned\x07 and \x1b[2J cleared \xc2\x9b31m screen\r\n"
+    )
+    (tmp_path / "esc.eml").write_bytes(raw)
+    parsed = bridge_cli("parse", str(tmp_path / "esc.eml")).stdout
+    assert "zebrafish" in parsed
+    bridge_cli("community", "add", "c", "--name", "C", "--address", "c@lists.example.com")
+    bridge_cli("import", "--community", "c", str(tmp_path / "esc.eml"))
+    found = bridge_cli("search", "zebrafish").stdout
+    assert "zebrafish" in found
+    for out in (parsed, found):
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", out), repr(out)
