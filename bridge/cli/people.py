@@ -93,6 +93,7 @@ def member_remove(core: Core, slug: str, email: str) -> None:
 def member_list(core: Core, slug: str, as_json: bool) -> None:
     """Members and moderators of community SLUG, moderators first."""
     from bridge import admin
+    from bridge.parse_report import printable
 
     with core.engine.connect() as conn:
         rows = admin.members(conn, admin.community_id_of(conn, slug))
@@ -102,7 +103,9 @@ def member_list(core: Core, slug: str, as_json: bool) -> None:
             click.echo(json.dumps(item, ensure_ascii=False))
         else:
             flags = "  (disabled)" if r.disabled else ""
-            click.echo(f"{item['role']:<10} {r.email}  {r.name}{flags}".rstrip())
+            # Names come from mail headers and CSV files: no control characters on a terminal.
+            line = f"{item['role']:<10} {r.email}  {printable(r.name)}{flags}"
+            click.echo(line.rstrip())
     if not rows and not as_json:
         click.echo(f"{slug} has no members", err=True)
 

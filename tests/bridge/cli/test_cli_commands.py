@@ -303,3 +303,12 @@ def test_terminal_escapes_in_mail_never_reach_the_terminal(bridge_cli, tmp_path:
     assert "zebrafish" in found
     for out in (parsed, found):
         assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", out), repr(out)
+
+
+def test_member_names_with_escapes_are_listed_without_them(bridge_cli, tmp_path: Path) -> None:
+    """A name from a CSV file carrying an escape sequence is listed without it."""
+    bridge_cli("community", "add", "all", "--name", "Everyone")
+    csv = tmp_path / "people.csv"
+    csv.write_text("eve@example.com,member,Eve\x1b[2J Doe\n", encoding="utf-8")
+    bridge_cli("member", "import", "all", str(csv))
+    assert bridge_cli("member", "list", "all").stdout == "member     eve@example.com  Eve[2J Doe\n"
