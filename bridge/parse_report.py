@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bridge.errors import UsageError
 from mail.classify import classify
 from mail.parse import parse_message
 
@@ -27,7 +28,11 @@ def printable(text: str) -> str:
 
 def parse_file(file: Path) -> dict[str, Any]:
     """The JSON-ready summary of one message file."""
-    parsed = parse_message(file.read_bytes())
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{file}: {exc.strerror or exc}") from exc
+    parsed = parse_message(data)
     result = classify(parsed)
     report = result.bounce_report
     return {

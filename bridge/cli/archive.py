@@ -40,14 +40,19 @@ def import_(core: Core, community: str, paths: tuple[Path, ...]) -> None:
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per file.")
 def parse(files: tuple[Path, ...], as_json: bool) -> None:
     """Parse message files and print what the pipeline sees (no database)."""
     from bridge.parse_report import parse_file, text_report
 
     for n, file in enumerate(files):
-        out = parse_file(file)
+        try:
+            out = parse_file(file)
+        except UsageError as exc:  # an unreadable file: one line (no core to do it for us)
+            raise click.ClickException(str(exc)) from exc
         if as_json:
             click.echo(json.dumps(out, ensure_ascii=False))
         else:

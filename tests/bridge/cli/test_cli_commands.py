@@ -245,6 +245,14 @@ def test_every_error_is_one_line(bridge_cli, tmp_path: Path) -> None:
         assert result.stderr.startswith("Error: "), (args, result.stderr)
 
 
+def test_parse_of_a_directory_is_a_usage_error(bridge_cli, tmp_path: Path) -> None:
+    """A folder given to `parse` is refused by the argument check, not with a traceback."""
+    result = bridge_cli("parse", str(tmp_path), ok=False)
+    assert result.returncode == 2
+    assert "is a directory" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def _one_line_csv(tmp_path: Path) -> Path:
     path = tmp_path / "one.csv"
     path.write_text("a@example.com\n", encoding="utf-8")
