@@ -149,6 +149,34 @@ def community_id_of(conn: Connection, slug: str) -> int:
     return int(cid)
 
 
+def community_listing(conn: Connection) -> list[dict[str, Any]]:
+    """Every community by slug, archived ones too, with its settings and totals."""
+    c = Community.__table__
+    rows = conn.execute(
+        select(
+            c.c.slug,
+            c.c.name,
+            c.c.visibility,
+            c.c.posting,
+            c.c.archived,
+            c.c.thread_total,
+            c.c.message_total,
+        ).order_by(c.c.slug)
+    )
+    return [
+        {
+            "slug": r.slug,
+            "name": r.name,
+            "visibility": str(r.visibility),
+            "posting": str(r.posting),
+            "archived": bool(r.archived),
+            "threads": int(r.thread_total or 0),
+            "messages": int(r.message_total or 0),
+        }
+        for r in rows
+    ]
+
+
 def _community_state(conn: Connection, cid: int) -> dict[str, Any]:
     c = Community.__table__
     row = conn.execute(

@@ -50,7 +50,10 @@ with the reason. Neither loses the raw bytes.
 
 from __future__ import annotations
 
-from threads.models import HoldKind
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the CLI imports this tree at start; the models are slow to import
+    from threads.models import HoldKind
 
 
 class BridgeError(Exception):

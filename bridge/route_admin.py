@@ -207,6 +207,22 @@ def remove_route(conn: Connection, slug: str, kind: str, value: str, *, actor: s
     audit(conn, actor, "route.remove", slug, {"kind": str(kind), "value": value}, None)
 
 
+def remove_target(conn: Connection, slug: str, target: str, *, actor: str = "cli") -> str:
+    """Remove `slug`'s route or polled folder that `target` names (as `set_route_policy`
+    reads it); returns what was removed. The folder's checkpoint goes with it."""
+    cid = community_id_of(conn, slug)
+    table, key = _policy_row(conn, cid, slug, target)
+    if table is ImapFolder.__table__:
+        url = conn.execute(select(table.c.url).where(key)).scalar_one()
+        conn.execute(delete(table).where(key))
+        audit(conn, actor, "route.imap.remove", slug, {"url": url}, None)
+        return str(url)
+    row = conn.execute(select(table.c.kind, table.c.value).where(key)).one()
+    conn.execute(delete(table).where(key))
+    audit(conn, actor, "route.remove", slug, {"kind": str(row.kind), "value": row.value}, None)
+    return f"{row.kind} {row.value}"
+
+
 def add_imap_route(
     conn: Connection,
     slug: str,

@@ -11,6 +11,7 @@ processes, then keep sweeping for them (bridge/heartbeat.py).
 from __future__ import annotations
 
 import ctypes
+import errno
 import ipaddress
 import logging
 import os
@@ -25,7 +26,7 @@ import uvicorn
 from bridge import admin, demo
 from bridge.core import Core, open_core
 from bridge.dkim_keys import signer_for
-from bridge.errors import ConfigError, UsageError
+from bridge.errors import UsageError
 from bridge.heartbeat import LeaseSweeper, release_dead
 from bridge.recipients import RoutedRecipients
 from bridge.settings import Settings
@@ -45,13 +46,6 @@ SWEEP_SECONDS = 10.0
 
 
 def run(settings: Settings, *, roles: tuple[str, ...] = ROLES, demo_content: bool = False) -> None:
-    if demo_content and "verify_senders" not in settings.model_fields_set:
-        # The demo must work on a machine that resolves no names: no DNS lookups.
-        settings = settings.model_copy(update={"verify_senders": "trusted"})
-        click.echo(
-            "demo: sender checks read trusted Authentication-Results only (no DNS lookups); "
-            "BRIDGE_VERIFY_SENDERS=auto checks DKIM, SPF and DMARC itself"
-        )
     if (
         "web" in roles
         and not settings.public_url
@@ -65,23 +59,48 @@ def run(settings: Settings, *, roles: tuple[str, ...] = ROLES, demo_content: boo
     if {"web", "sender"} & set(roles):
         # Both send mail (the web role its login links): a signing key that is
         # missing must stop the start, not leave mail going out unsigned.
-        try:
-            signer_for(settings)
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
+        # ConfigError: one line and exit 1 (bridge/cli/errors.py).
+        signer_for(settings)
+    # Every port is bound before anything is migrated, seeded or printed: a taken
+    # port ends the command with one line, and nobody is told to log in to a
+    # server that never started.
+    web_socket, smtp_socket = bind_ports(settings, roles)
+    try:
+        _run(settings, roles, demo_content, web_socket, smtp_socket)
+    finally:
+        for sock in (web_socket, smtp_socket):
+            if sock is not None:
+                sock.close()
+
+
+def _run(
+    settings: Settings,
+    roles: tuple[str, ...],
+    demo_content: bool,
+    web_socket: socket.socket | None,
+    smtp_socket: socket.socket | None,
+) -> None:
+    if demo_content and "verify_senders" not in settings.model_fields_set:
+        # The demo must work on a machine that resolves no names: no DNS lookups.
+        settings = settings.model_copy(update={"verify_senders": "trusted"})
+        click.echo(
+            "demo: sender checks read trusted Authentication-Results only (no DNS lookups); "
+            "BRIDGE_VERIFY_SENDERS=auto checks DKIM, SPF and DMARC itself"
+        )
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     # aiosmtpd logs every connection at INFO, addresses included; keep its warnings only.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    web_socket, web_children = None, []
-    if "web" in roles and settings.web_processes > 1:
+    web_children = []
+    if web_socket is not None and settings.web_processes > 1:
         # Migrate once, then fork the extra web processes before this one starts
         # any thread or opens its pools: each child opens its own engine.
         open_core(settings).close()
-        web_socket = _listen(settings.web_host, settings.web_port)
-        web_children = [_fork_web(settings, web_socket) for _ in range(settings.web_processes - 1)]
+        web_children = [
+            _fork_web(settings, web_socket, smtp_socket) for _ in range(settings.web_processes - 1)
+        ]
     core = open_core(settings)
     if demo_content:
         seeded = demo.seed(core)
@@ -103,7 +122,7 @@ def run(settings: Settings, *, roles: tuple[str, ...] = ROLES, demo_content: boo
         if "sender" in roles:
             stops.append(_start_sender(core))
         if "smtp" in roles:
-            stops.append(_start_smtp(core, settings))
+            stops.append(_start_smtp(core, settings, smtp_socket))
         if "imap" in roles:
             stops.append(_start_imap(core, settings))
         click.echo(_banner(settings, roles))
@@ -139,26 +158,63 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+def bind_ports(
+    settings: Settings, roles: tuple[str, ...]
+) -> tuple[socket.socket | None, socket.socket | None]:
+    """The web and SMTP listening sockets the roles need, or a UsageError naming the
+    port that cannot be had and how to choose another."""
+    web = smtp = None
+    try:
+        if "web" in roles:
+            web = _listen_on(settings.web_host, settings.web_port, "web", "--web-port")
+        if "smtp" in roles:
+            smtp = _listen_on(settings.smtp_host, settings.smtp_port, "SMTP", "--smtp-port")
+    except BaseException:
+        if web is not None:
+            web.close()
+        raise
+    return web, smtp
+
+
+def _listen_on(host: str, port: int, what: str, flag: str) -> socket.socket:
+    try:
+        return _listen(host, port)
+    except OSError as exc:
+        setting = "BRIDGE_" + flag.removeprefix("--").replace("-", "_").upper()
+        reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"failed: {exc}"
+        raise UsageError(
+            f"{what} port {host}:{port} {reason}; choose another with {flag} PORT or {setting}"
+        ) from exc
+
+
 def _listen(host: str, port: int) -> socket.socket:
-    """One listening socket the web processes share: a connection waits in its one
-    queue until some process accepts it, so a process that dies loses none."""
+    """One listening socket: the web processes share it (a connection waits in its one
+    queue until some process accepts it, so a process that dies loses none)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP said explicitly: asyncio sets TCP_NODELAY on accepted connections
     # only when the protocol number is TCP's, and without it every keep-alive
     # response waited ~40 ms for a delayed ACK (Nagle).
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
     sock.set_inheritable(True)
     return sock
 
 
-def _fork_web(settings: Settings, sock: socket.socket) -> int:
+def _fork_web(
+    settings: Settings, sock: socket.socket, smtp_socket: socket.socket | None = None
+) -> int:
     """A child process serving the web app on the shared `sock` until told to stop."""
     pid = os.fork()
     if pid:
         return pid
+    if smtp_socket is not None:
+        smtp_socket.close()  # the parent's listener alone answers SMTP
     code = 0
     try:
         _die_with_parent()
@@ -225,7 +281,9 @@ def _start_sender(core: Core) -> Callable[[], None]:
     return stop
 
 
-def _start_smtp(core: Core, settings: Settings) -> Callable[[], None]:
+def _start_smtp(
+    core: Core, settings: Settings, sock: socket.socket | None = None
+) -> Callable[[], None]:
     from bridge.recipients import AnyOf, OwnAddresses
     from mail.smtp import load_auth_users, tls_context
 
@@ -252,6 +310,7 @@ def _start_smtp(core: Core, settings: Settings) -> Callable[[], None]:
         limits=config.limits,
         tls=tls,
         auth_users=users,
+        sock=sock,
     )
     smtp.start()
     return smtp.stop

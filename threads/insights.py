@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, exists, or_, select
+from sqlalchemy import Connection, exists, func, or_, select
 
 from threads.models import (
     CandidateState,
@@ -284,6 +284,22 @@ def community_insights(conn: Connection, community_id: int, period: Period) -> I
         nudged_then_opened=consent.nudged_then_opened,
         totals={name: sum(values) for name, values in series.items()},
     )
+
+
+def last_activity(conn: Connection, community_id: int) -> datetime | None:
+    """The community's latest thread activity or candidate found, whichever is later.
+
+    Both from indexes that lead with the community; reads are left out (their
+    table has no time index), and nobody reads what did not happen first.
+    """
+    thread = conn.execute(
+        select(func.max(THREAD.c.last_activity_at)).where(THREAD.c.community_id == community_id)
+    ).scalar()
+    found = conn.execute(
+        select(func.max(CAND.c.created_at)).where(CAND.c.community_id == community_id)
+    ).scalar()
+    moments = [m for m in (as_utc(thread), as_utc(found)) if m is not None]
+    return max(moments) if moments else None
 
 
 def candidate_times(conn: Connection, community_id: int, period: Period) -> list[CandidateTimes]:

@@ -49,6 +49,7 @@ from threads.threading import (
     reference_chain,
     subject_candidate,
     thread_index_key,
+    thread_title,
 )
 
 MSG = Message.__table__
@@ -400,7 +401,7 @@ def _count_into_thread(conn: Connection, thread_id: int, letter: Letter) -> None
     audience = {a["address"].lower() for a in [*letter.to, *letter.cc]}
     conn.execute(
         _COUNT_INTO_THREAD,
-        {"t": thread_id, "d": letter.date, "s": letter.subject, "n": len(audience)},
+        {"t": thread_id, "d": letter.date, "s": thread_title(letter.subject), "n": len(audience)},
     )
 
 
@@ -423,7 +424,7 @@ def refresh_thread(conn: Connection, thread_id: int) -> None:
     }
     if opener is not None:
         audience = {a["address"].lower() for a in [*(opener[1] or []), *(opener[2] or [])]}
-        values.update(subject=opener[0], original_recipients=len(audience))
+        values.update(subject=thread_title(opener[0]), original_recipients=len(audience))
     conn.execute(update(THREAD).where(THREAD.c.id == thread_id).values(values))
 
 

@@ -9,7 +9,6 @@ mail client can import the conversation with every header intact.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import errors
 from email.headerregistry import Address
@@ -20,6 +19,7 @@ from xml.etree import ElementTree as ET
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
+from mail.mbox import mboxrd
 from threads import queries
 from threads.models import utcnow
 from web.archive import ReaderArchive
@@ -31,7 +31,6 @@ router = APIRouter()
 ATOM = "http://www.w3.org/2005/Atom"
 FEED_ENTRIES = 30
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_FROM_LINE = re.compile(rb"^(>*From )", re.M)
 # Where a hidden address stood in a rebuilt message (RFC 2606: .invalid never resolves).
 HIDDEN_MAILBOX = "address-hidden@external.invalid"
 
@@ -172,7 +171,7 @@ def thread_mbox(
             raws = _rebuilt(archive.thread_messages(thread_id))
     name = f"thread-{thread_id}.mbox"
     return StreamingResponse(
-        _mboxrd(raws),
+        mboxrd(raws),
         media_type="application/mbox",
         headers={"Content-Disposition": content_disposition("attachment", name)},
     )
@@ -220,14 +219,3 @@ def _mailbox(name: str | None, address: str | None) -> Address:
 def _header_text(value: str) -> str:
     # A header value is one line: folded or hostile line breaks become spaces.
     return " ".join(value.split())
-
-
-def _mboxrd(raws: list[tuple[bytes, str, datetime | None]]) -> Iterator[bytes]:
-    for data, sender, when in raws:
-        stamp = (when or datetime(1970, 1, 1, tzinfo=UTC)).astimezone(UTC)
-        asctime = stamp.strftime("%a %b %d %H:%M:%S %Y")
-        envelope = (sender or "MAILER-DAEMON").replace(" ", "")
-        body = _FROM_LINE.sub(rb">\1", data)
-        if not body.endswith(b"\n"):
-            body += b"\n"
-        yield f"From {envelope} {asctime}\n".encode() + body + b"\n"

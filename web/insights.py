@@ -26,6 +26,7 @@ from threads.insights import (
     Period,
     community_insights,
     daily,
+    last_activity,
     weekly,
 )
 from threads.models import Community, utcnow
@@ -61,6 +62,18 @@ def choose_period(weeks: str | None, days: str | None, now: datetime) -> Period:
     return weekly(int(value), now)
 
 
+def period_for(
+    conn: Connection, community_id: int, weeks: str | None, days: str | None
+) -> tuple[Period, datetime | None]:
+    """The period asked for, ending today; or, for a community quiet for all of it,
+    ending at its last activity (returned too), rather than a page of empty weeks."""
+    period = choose_period(weeks, days, utcnow())
+    latest = last_activity(conn, community_id)
+    if latest is not None and latest < period.start:
+        return choose_period(weeks, days, latest), latest
+    return period, None
+
+
 @router.get("/c/{slug}/insights", response_class=HTMLResponse)
 def insights_page(
     request: Request,
@@ -72,7 +85,7 @@ def insights_page(
 ) -> HTMLResponse:
     with core.engine.connect() as conn:
         community = _community(conn, viewer, slug)
-        period = choose_period(weeks, days, utcnow())
+        period, quiet_since = period_for(conn, community.id, weeks, days)
         figures = community_insights(conn, community.id, period)
     return render(
         request,
@@ -85,6 +98,7 @@ def insights_page(
         consent_chart=charts.figure(consent_chart(figures)),
         reach_chart=charts.figure(reach_chart(figures)),
         span=_span(period),
+        quiet_since=f"{quiet_since.day} {quiet_since:%b %Y}" if quiet_since else None,
     )
 
 
@@ -216,7 +230,7 @@ def insights_json(
 ) -> InsightsOut:
     with core.engine.connect() as conn:
         community = _community(conn, viewer, slug)
-        period = choose_period(weeks, days, utcnow())
+        period, _ = period_for(conn, community.id, weeks, days)
         figures = community_insights(conn, community.id, period)
     return to_json(community.slug, figures)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import click
 
+from bridge import __version__
 from bridge.cli import (
     archive,
     communities,
@@ -29,6 +30,7 @@ from bridge.cli.errors import BridgeGroup
 
 
 @click.group(cls=BridgeGroup)
+@click.version_option(__version__, prog_name="bridge")
 def main() -> None:
     """Commons Bridge: e-mail threads as open, searchable community discussions."""
 

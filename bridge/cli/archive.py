@@ -6,15 +6,20 @@ what that address may read, as the web app would.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from bridge.cli.context import viewer, with_core
-from bridge.core import Core
 from bridge.errors import UsageError
+
+if TYPE_CHECKING:  # imported lazily: `bridge --help` stays fast
+    from bridge.core import Core
 
 
 @click.command("import")
@@ -35,35 +40,86 @@ def import_(core: Core, community: str, paths: tuple[Path, ...]) -> None:
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per file.")
 def parse(files: tuple[Path, ...], as_json: bool) -> None:
     """Parse message files and print what the pipeline sees (no database)."""
-    from mail.classify import classify
-    from mail.parse import parse_message
+    from bridge.parse_report import parse_file, text_report
 
-    for file in files:
-        parsed = parse_message(file.read_bytes())
-        result = classify(parsed)
-        report = result.bounce_report
-        out = {
-            "file": str(file),
-            **parsed.to_json(),
-            "auto_reply": result.auto_reply,
-            # Failed and delayed recipients (permanent false) of a bounce or DSN.
-            "bounce": report.to_json() if report else None,
-        }
+    for n, file in enumerate(files):
+        out = parse_file(file)  # an unreadable file: UsageError, one line
         if as_json:
             click.echo(json.dumps(out, ensure_ascii=False))
         else:
-            click.echo(
-                f"{file}: {out['subject']!r} from {out['from']} ({len(out['defects'])} defects)"
-            )
+            click.echo(("\n" if n else "") + text_report(out))
 
 
 @click.group()
 def export() -> None:
     """Export archive contents."""
+
+
+_ONE_COMMUNITY = click.option("--community", help="Only this community (default: all).")
+_OUTPUT = click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File (default: stdout).",
+)
+
+
+@export.command("mbox")
+@_ONE_COMMUNITY
+@_OUTPUT
+@with_core
+def export_mbox(core: Core, community: str | None, output: Path | None) -> None:
+    """Every message as it arrived (raw bytes), thread by thread, as one mbox (mboxrd)."""
+    from bridge.export import mbox
+
+    _write(core, output, binary=True, chunks=lambda conn: mbox(conn, community))
+
+
+@export.command("json")
+@_ONE_COMMUNITY
+@_OUTPUT
+@with_core
+def export_json(core: Core, community: str | None, output: Path | None) -> None:
+    """Communities, threads and messages with their text, as one JSON document."""
+    from bridge.export import json_chunks
+
+    _write(core, output, binary=False, chunks=lambda conn: json_chunks(conn, community))
+
+
+def _write(
+    core: Core, output: Path | None, *, binary: bool, chunks: Callable[[Any], Iterable[Any]]
+) -> None:
+    with core.engine.connect() as conn:
+        pieces = chunks(conn)  # a missing community fails here, before any output
+        with _sink(output, binary=binary) as out:
+            for piece in pieces:
+                out.write(piece)
+
+
+@contextlib.contextmanager
+def _sink(output: Path | None, *, binary: bool) -> Iterator[IO[Any]]:
+    """The file to write (replaced only once complete), or standard output."""
+    if output is None:
+        stream: IO[Any] = sys.stdout.buffer if binary else sys.stdout
+        yield stream
+        stream.flush()
+        return
+    partial = output.with_name(output.name + ".partial")
+    try:
+        f: IO[Any] = partial.open("wb") if binary else partial.open("w", encoding="utf-8")
+        with f:
+            yield f
+        partial.replace(output)
+    except OSError as exc:
+        raise UsageError(f"{output}: {exc.strerror or exc}") from exc
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 @export.command("threads")
@@ -106,12 +162,40 @@ def search(core: Core, query: str, as_json: bool, limit: int, as_email: str | No
             "message_pk": h.message_pk,
             "thread_id": h.thread_id,
             "subject": h.subject,
-            "snippet": h.snippet.replace("\x02", "[").replace("\x03", "]"),
+            "snippet": clean_snippet(h.snippet),
         }
         for h in hits
     ]
     if as_json:
         click.echo(json.dumps({"query": query, "results": results}, ensure_ascii=False))
-    else:
-        for r in results:
-            click.echo(f"{r['thread_id']:>6}  {r['subject']}\n        {r['snippet']}")
+        return
+    if not hits:
+        click.echo(f"no messages match {query!r}", err=True)
+    for h in hits:
+        subject, snippet = _terminal_safe(h.subject), _terminal_safe(h.snippet)
+        click.echo(f"{h.thread_id:>6}  {subject}\n        {styled_snippet(snippet)}")
+
+
+def clean_snippet(snippet: str) -> str:
+    """The snippet as plain text: no match markers, one line."""
+    return " ".join(snippet.replace("\x02", "").replace("\x03", "").split())
+
+
+def _terminal_safe(text: str) -> str:
+    from bridge.parse_report import printable
+
+    # \x02 and \x03 mark the matches: kept for styled_snippet, every other control goes.
+    return printable(text.replace("\x02", "\ue000").replace("\x03", "\ue001")).translate(
+        {0xE000: 0x02, 0xE001: 0x03}
+    )
+
+
+def styled_snippet(snippet: str) -> str:
+    """The snippet on one line, matched words in bold (click drops the styling
+    when the output is not a terminal, so pipes and files get plain text)."""
+    parts = " ".join(snippet.split()).split("\x02")
+    out = [parts[0].replace("\x03", "")]
+    for part in parts[1:]:
+        word, _, rest = part.partition("\x03")
+        out.append(click.style(word, bold=True) + rest.replace("\x03", ""))
+    return "".join(out)

@@ -2,17 +2,42 @@
 
 from __future__ import annotations
 
+import json
+from typing import TYPE_CHECKING
+
 import click
 
-from bridge import admin
 from bridge.cli.context import actor, with_core
-from bridge.core import Core
-from threads.db import writer
+
+if TYPE_CHECKING:  # imported lazily: `bridge --help` stays fast
+    from bridge.core import Core
 
 
 @click.group()
 def community() -> None:
     """Manage communities."""
+
+
+@community.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@with_core
+def community_list(core: Core, as_json: bool) -> None:
+    """Every community, archived ones too, with its settings and totals."""
+    from bridge import admin
+
+    with core.engine.connect() as conn:
+        rows = admin.community_listing(conn)
+    for r in rows:
+        if as_json:
+            click.echo(json.dumps(r, ensure_ascii=False))
+        else:
+            archived = "  (archived)" if r["archived"] else ""
+            click.echo(
+                f"{r['slug']:<16} {r['name']}  [{r['visibility']}, posting {r['posting']}] "
+                f"{r['threads']} threads, {r['messages']} messages{archived}"
+            )
+    if not rows and not as_json:
+        click.echo("no communities yet: bridge community add SLUG --name NAME", err=True)
 
 
 @community.command("add")
@@ -39,6 +64,9 @@ def community_add(
     posting: str,
 ) -> None:
     """Create a community (private to the organisation unless told otherwise)."""
+    from bridge import admin
+    from threads.db import writer
+
     with writer(core.engine).begin() as conn:
         admin.add_community(
             conn,
@@ -71,6 +99,9 @@ def community_edit(
     archived: bool | None,
 ) -> None:
     """Change a community's name, description, visibility, posting policy or archive it."""
+    from bridge import admin
+    from threads.db import writer
+
     with writer(core.engine).begin() as conn:
         admin.edit_community(
             conn,

@@ -11,13 +11,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from bridge.core import Core, open_core
 from bridge.errors import UsageError
-from bridge.settings import load_settings
+
+if TYPE_CHECKING:  # the core, settings and models are imported when a command runs
+    from bridge.core import Core
 
 F = Callable[..., Any]
 
@@ -28,6 +29,9 @@ def with_core(func: F) -> F:
     @click.option("--data", type=click.Path(path_type=Path), help="Data directory (BRIDGE_DATA).")
     @functools.wraps(func)
     def wrapper(data: Path | None, **kw: Any) -> Any:
+        from bridge.core import open_core
+        from bridge.settings import load_settings
+
         core = open_core(load_settings(data=data))
         try:
             return func(core, **kw)

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from bridge.dkim_keys import key_path, keygen
-from bridge.errors import ConfigError
+from bridge.errors import UsageError
 from bridge.settings import Settings, load_settings
 from mail.errors import SigningKeyError
 from mail.signing import public_record, record_name
@@ -51,10 +51,7 @@ def keygen_(data: Path | None, selector: str | None, domain: str | None, force: 
     """Write a new RSA 2048 key under DATA/dkim/ (mode 0600) and print its DNS record."""
     settings = load_settings(data=data)
     chosen, signing_domain = _names(settings, selector, domain)
-    try:
-        key = keygen(settings, chosen, signing_domain, force=force)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    key = keygen(settings, chosen, signing_domain, force=force)
     click.echo(f"Wrote {key.path}")
     _print_record(key.record_name, key.record)
     if settings.dkim_selector != chosen:
@@ -73,7 +70,7 @@ def record(data: Path | None, selector: str | None, domain: str | None) -> None:
     try:
         value = public_record(path.read_bytes())
     except OSError as exc:
-        raise click.ClickException(f"{path}: {exc.strerror}") from None
+        raise UsageError(f"{path}: {exc.strerror}") from None
     except SigningKeyError as exc:
-        raise click.ClickException(f"{path}: {exc}") from None
+        raise UsageError(f"{path}: {exc}") from None
     _print_record(record_name(chosen, signing_domain), value)

@@ -7,14 +7,14 @@ reprocess runs failed or held mail through the pipeline again after a fix.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy import select
-from sqlmodel import col
 
-from bridge import moderation
 from bridge.cli.context import actor, with_core
-from bridge.core import Core
+
+if TYPE_CHECKING:  # imported lazily: `bridge --help` stays fast
+    from bridge.core import Core
 
 
 @click.group()
@@ -27,6 +27,10 @@ def held() -> None:
 @with_core
 def held_list(core: Core, as_json: bool) -> None:
     """Held messages, newest first, with the communities they route to and why."""
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from bridge import moderation
     from threads.models import Community
 
     with core.engine.connect() as conn:
@@ -42,6 +46,8 @@ def held_list(core: Core, as_json: bool) -> None:
 
 
 def _decide(core: Core, raw_id: int, decision: str, reason: str = "") -> None:
+    from bridge import moderation
+
     # The shell is the local admin, as for every other admin command.
     state = moderation.decide(
         core, raw_id, decision, actor=actor(), actor_is_admin=True, reason=reason
@@ -81,5 +87,7 @@ def held_discard(core: Core, raw_id: int) -> None:
 @with_core
 def reprocess(core: Core, which: str | None) -> None:
     """Run stored raw messages through the pipeline again, after a fix."""
+    from bridge import moderation
+
     counts = moderation.reprocess(core, which or "failed")
     click.echo(", ".join(f"{state} {n}" for state, n in sorted(counts.items())) or "nothing to do")

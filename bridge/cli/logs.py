@@ -4,20 +4,37 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import click
 
-from bridge import admin, moderation
 from bridge.cli.context import with_core
-from bridge.core import Core
 from bridge.errors import UsageError
-from threads.models import RawState
+
+if TYPE_CHECKING:  # imported lazily: `bridge --help` stays fast
+    from bridge.core import Core
+
+# threads.models RawState's values, spelled out so `bridge log --help` needs no
+# models (tests/bridge/cli/test_cli_startup.py checks they agree).
+RAW_STATES = (
+    "pending",
+    "done",
+    "duplicate",
+    "held",
+    "failed",
+    "rejected",
+    "discarded",
+    "candidate",
+    "private",
+    "ignored",
+    "withdrawn",
+)
 
 
 @click.command("log")
 @click.option(
     "--state",
-    type=click.Choice([s.value for s in RawState]),
+    type=click.Choice(RAW_STATES),
     help="Only this state (candidate, private and ignored are consent routes' mail).",
 )
 @click.option("--since", help="ISO date/time, or a duration like 2h, 3d.")
@@ -26,6 +43,8 @@ from threads.models import RawState
 @with_core
 def log_(core: Core, state: str | None, since: str | None, limit: int, as_json: bool) -> None:
     """Each raw message: time, source, envelope, Message-ID, subject, state and reason."""
+    from bridge import moderation
+
     after = _parse_since(since) if since else None
     with core.engine.connect() as conn:
         found = moderation.incoming_log(conn, state=state, since=after, limit=limit)
@@ -61,6 +80,8 @@ def _parse_since(value: str) -> datetime:
 @with_core
 def audit(core: Core, limit: int, as_json: bool) -> None:
     """The audit log of admin actions, newest first."""
+    from bridge import admin
+
     with core.engine.connect() as conn:
         rows = admin.audit_log(conn, limit=limit)
     for r in rows:

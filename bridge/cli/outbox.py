@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from bridge.cli.context import with_core
-from bridge.core import Core
-from threads import outbound
-from threads.db import writer
-from threads.models import as_utc
+
+if TYPE_CHECKING:  # imported lazily: `bridge --help` stays fast
+    from bridge.core import Core
 
 
 def _iso(value: Any) -> str | None:
+    from threads.models import as_utc
+
     return as_utc(value).isoformat() if value is not None else None
 
 
@@ -31,6 +32,9 @@ def outbox(
     core: Core, state: str | None, bounces: bool, enable: str | None, limit: int, as_json: bool
 ) -> None:
     """Outgoing mail, newest first, with state and the reason it failed; or bounces."""
+    from threads import outbound
+    from threads.db import writer
+
     if enable:
         with writer(core.engine).begin() as conn:
             changed = outbound.enable_address(conn, enable)

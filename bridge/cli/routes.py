@@ -7,15 +7,15 @@ conversations as candidates until someone on them opens them).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from bridge import folder_test, route_admin
 from bridge.cli.context import actor, with_core
-from bridge.core import Core
 from bridge.errors import UsageError
-from threads.db import writer
+
+if TYPE_CHECKING:  # imported lazily: `bridge --help` stays fast
+    from bridge.core import Core
 
 
 @click.group()
@@ -92,6 +92,9 @@ def route_add(
     cc_threshold: int,
 ) -> None:
     """Route mail for ADDRESS, with List-Id LIST_ID, or in an IMAP folder to community SLUG."""
+    from bridge import route_admin
+    from threads.db import writer
+
     if sum(map(bool, (address, list_id, imap_url))) != 1:
         raise UsageError("give exactly one of --address, --list-id or --imap")
     oauth = route_admin.oauth_from_options(
@@ -158,6 +161,9 @@ def route_edit(
 
     Applies to mail processed from now on; candidates keep their state.
     """
+    from bridge import route_admin
+    from threads.db import writer
+
     if policy is None and cc_threshold is None:
         raise UsageError("give --policy, --cc-threshold or both")
     with writer(core.engine).begin() as conn:
@@ -173,6 +179,8 @@ def route_edit(
 @with_core
 def route_list(core: Core, community: str | None, as_json: bool) -> None:
     """Every route and polled IMAP folder, with its policy and cc threshold."""
+    from bridge import route_admin
+
     with core.engine.connect() as conn:
         rows = [r for r in route_admin.list_routes(conn) if community in (None, r["community"])]
     for r in rows:
@@ -204,6 +212,8 @@ def _folder_lines(r: dict[str, Any]) -> list[str]:
 @with_core
 def route_test(core: Core, slug: str, url: str | None) -> None:
     """Check SLUG's IMAP folders (or the one at URL): token, login, select; reads no mail."""
+    from bridge import folder_test
+
     with core.engine.connect() as conn:
         rows = folder_test.folders_of(conn, slug, url)
     failed = 0
@@ -214,3 +224,21 @@ def route_test(core: Core, slug: str, url: str | None) -> None:
             failed += not ok
     if failed:
         raise SystemExit(1)
+
+
+@route.command("remove")
+@click.argument("slug")
+@click.argument("target")
+@with_core
+def route_remove(core: Core, slug: str, target: str) -> None:
+    """Stop routing TARGET (an address, List-Id or IMAP URL) to community SLUG.
+
+    Mail already filed stays; new mail for TARGET is refused (or, for a
+    folder, no longer polled).
+    """
+    from bridge import route_admin
+    from threads.db import writer
+
+    with writer(core.engine).begin() as conn:
+        removed = route_admin.remove_target(conn, slug, target, actor=actor())
+    click.echo(f"route {removed} of {slug} removed")

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import click
 
-from bridge.settings import load_settings
-
 
 @click.command()
 @click.option("--data", type=click.Path(path_type=Path), help="Data directory (BRIDGE_DATA).")
@@ -33,6 +31,8 @@ def serve(
 ) -> None:
     """Run the SMTP listener, the IMAP pollers, the pipeline worker and the web app."""
     from bridge.serve import ROLES, run
+    from bridge.settings import load_settings
 
     settings = load_settings(data=data, smtp_port=smtp_port, web_port=web_port)
+    # A taken port, say, is a UsageError: one line, no traceback (bridge/cli/errors.py).
     run(settings, roles=roles or ROLES, demo_content=demo)

@@ -8,14 +8,14 @@ BRIDGE_WITHDRAWN_RAW_DAYS ago are erased, their sha256 kept.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy import select
 
 from bridge.cli.context import with_core
-from bridge.core import Core
-from threads.models import Message, RawMessage, as_utc
-from threads.withdraw import sweep
+
+if TYPE_CHECKING:  # imported lazily: `bridge --help` stays fast
+    from bridge.core import Core
 
 
 @click.group("withdrawn")
@@ -28,6 +28,10 @@ def withdrawn() -> None:
 @with_core
 def withdrawn_list(core: Core, as_json: bool) -> None:
     """Withdrawn messages, newest first, and whether their raw bytes are still kept."""
+    from sqlalchemy import select
+
+    from threads.models import Message, RawMessage, as_utc
+
     m, r = Message.__table__, RawMessage.__table__
     with core.engine.connect() as conn:
         rows = conn.execute(
@@ -62,5 +66,7 @@ def withdrawn_list(core: Core, as_json: bool) -> None:
 @with_core
 def withdrawn_purge(core: Core, days: int | None) -> None:
     """Erase the raw bytes of withdrawn messages past their retention (sha256 kept)."""
+    from threads.withdraw import sweep
+
     keep = core.settings.withdrawn_raw_days if days is None else days
     click.echo(f"erased {sweep(core.engine, keep)} raw message(s)")

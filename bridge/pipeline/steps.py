@@ -229,7 +229,7 @@ def letter_from(raw: RawView, parsed: ParsedMessage, classification: Classificat
         from_addr=sender.address.lower(),
         to=_addresses(parsed.to),
         cc=_addresses(parsed.cc),
-        date=parsed.date.astimezone(UTC) if parsed.date else None,
+        date=parsed.date.astimezone(UTC) if parsed.date else _arrival(raw),
         visible_text=parsed.visible_text,
         quoted_text=parsed.quoted_text,
         signature=parsed.signature,
@@ -238,6 +238,18 @@ def letter_from(raw: RawView, parsed: ParsedMessage, classification: Classificat
         sensitivity=classification.sensitivity,
         attachment_count=len(parsed.attachments),
     )
+
+
+def _arrival(raw: RawView) -> datetime | None:
+    """When the bridge accepted a message that carries no Date of its own.
+
+    RFC 5322 requires a Date, but mail without one arrives (Python's smtplib
+    sends a bare EmailMessage as it is): the arrival time is the best date it
+    has, and without one it would sort after every dated message and never
+    open its thread (a later reply would then give the thread its title)."""
+    if raw.received_at is None:
+        return None
+    return raw.received_at if raw.received_at.tzinfo else raw.received_at.replace(tzinfo=UTC)
 
 
 def _addresses(addrs: Iterable[Address]) -> list[dict[str, str]]:

@@ -9,8 +9,10 @@ is possible (aiosmtpd's auth_require_tls keeps it behind STARTTLS).
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import ssl
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +50,13 @@ class SMTPListener(Controller):
         limits: Limits | None = None,
         tls: ssl.SSLContext | None = None,
         auth_users: Mapping[str, str] | None = None,
+        sock: socket.socket | None = None,
     ) -> None:
+        # A socket the caller bound already (`bridge serve` binds every port before
+        # it seeds or prints anything, so a taken port fails first and alone).
+        self._sock = sock
+        if sock is not None:
+            port = sock.getsockname()[1]
         self.limits = limits or Limits()
         self._gate = Gate(self.limits)
         users = dict(auth_users or {})
@@ -79,6 +87,11 @@ class SMTPListener(Controller):
             tls_context=tls,
             **options,
         )
+
+    def _create_server(self) -> Awaitable[asyncio.AbstractServer]:
+        if self._sock is None:
+            return super()._create_server()
+        return self.loop.create_server(self._factory_invoker, sock=self._sock, ssl=self.ssl_context)
 
     def factory(self) -> SMTP:
         return BridgeSession(

@@ -13,6 +13,7 @@ import pytest
 
 from bridge.core import Core, open_core
 from tests.support.backend import DATABASES
+from tests.support.cli import BridgeCli
 from tests.support.dnsstub import DNSStub
 from tests.support.dovecot import Dovecot
 from tests.support.env import settings_for
@@ -31,6 +32,12 @@ def core(tmp_path: Path) -> Iterator[Core]:
     c = open_core(settings_for(tmp_path / "data"))
     yield c
     c.close()
+
+
+@pytest.fixture
+def bridge_cli(tmp_path: Path) -> BridgeCli:
+    """`bridge` as a subprocess on a fresh store (tests/support/cli.py)."""
+    return BridgeCli(tmp_path)
 
 
 @pytest.fixture

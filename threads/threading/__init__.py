@@ -38,7 +38,7 @@ from threads.threading.msgids import (
     reference_chain,
     thread_index_key,
 )
-from threads.threading.subjects import has_reply_prefix, normalize_subject
+from threads.threading.subjects import has_reply_prefix, normalize_subject, thread_title
 
 __all__ = [
     "CLOCK_SKEW",
@@ -61,4 +61,5 @@ __all__ = [
     "subject_links",
     "thread_index_key",
     "thread_input",
+    "thread_title",
 ]

@@ -19,6 +19,7 @@ _REPLY_WORDS = frozenset(
         "rif",  # Italian "riferimento"
         "r",  # Italian Outlook
         "ref",
+        "ré",  # French clients that translate "Re"
         "réf",  # French
         "res",  # Brazilian Portuguese Outlook "resposta"
         "vá",  # Hungarian "válasz"
@@ -102,6 +103,17 @@ def normalize_subject(subject: str | None) -> str:
         return ""
     rest, _ = _strip_leading(subject)
     return " ".join(rest.casefold().split())
+
+
+def thread_title(subject: str | None) -> str:
+    """A thread's title from its first message's subject: reply and forward
+    prefixes and list tags removed ("AW: [eng] Re: Budget" is "Budget"), the
+    case kept. A reply that arrives before what it answers (or alone) must not
+    name the thread "Re: ..."; a subject that is nothing but prefixes stays."""
+    if not subject:
+        return ""
+    rest, _ = _strip_leading(subject)
+    return " ".join(rest.split()) or " ".join(subject.split())
 
 
 def has_reply_prefix(subject: str | None) -> bool:

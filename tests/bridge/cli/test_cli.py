@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import BridgeCli
 from tests.support.env import bridge_env
 from tests.support.messages import conversation, make_mail
 from tests.support.paths import MAIL_SAMPLES
@@ -17,22 +18,8 @@ DATA = MAIL_SAMPLES
 
 
 @pytest.fixture
-def bridge(tmp_path: Path):
-    env = bridge_env(tmp_path / "d")
-
-    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "bridge", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-        )
-        if ok:
-            assert result.returncode == 0, result.stderr
-        return result
-
-    return run
+def bridge(tmp_path: Path) -> BridgeCli:
+    return BridgeCli(tmp_path)
 
 
 def test_parse_json_contract(bridge, tmp_path: Path) -> None:

@@ -9,27 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import BridgeCli
 from tests.support.env import bridge_env
 from tests.support.messages import conversation
 
 
 @pytest.fixture
-def bridge(tmp_path: Path):
-    env = bridge_env(tmp_path / "d", BRIDGE_ORG_DOMAINS="example.com")
-
-    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "bridge", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-        )
-        if ok:
-            assert result.returncode == 0, result.stderr
-        return result
-
-    return run
+def bridge(tmp_path: Path) -> BridgeCli:
+    return BridgeCli(tmp_path, BRIDGE_ORG_DOMAINS="example.com")
 
 
 def test_search_and_export_as_a_person(bridge, tmp_path: Path) -> None:
