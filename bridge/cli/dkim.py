@@ -6,14 +6,14 @@ Prints only the public half: the private key stays in its 0600 file.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from bridge.dkim_keys import key_path, keygen
 from bridge.errors import UsageError
-from bridge.settings import Settings, load_settings
-from mail.errors import SigningKeyError
-from mail.signing import public_record, record_name
+
+if TYPE_CHECKING:  # imported lazily: `bridge --help` stays fast
+    from bridge.settings import Settings
 
 _DATA = click.option(
     "--data", type=click.Path(path_type=Path), help="Data directory (BRIDGE_DATA)."
@@ -49,6 +49,9 @@ def _print_record(name: str, record: str) -> None:
 @click.option("--force", is_flag=True, help="Replace an existing key of that selector.")
 def keygen_(data: Path | None, selector: str | None, domain: str | None, force: bool) -> None:
     """Write a new RSA 2048 key under DATA/dkim/ (mode 0600) and print its DNS record."""
+    from bridge.dkim_keys import keygen
+    from bridge.settings import load_settings
+
     settings = load_settings(data=data)
     chosen, signing_domain = _names(settings, selector, domain)
     key = keygen(settings, chosen, signing_domain, force=force)
@@ -64,6 +67,11 @@ def keygen_(data: Path | None, selector: str | None, domain: str | None, force: 
 @_DOMAIN
 def record(data: Path | None, selector: str | None, domain: str | None) -> None:
     """Print the DNS record of an existing key (the one in use by default)."""
+    from bridge.dkim_keys import key_path
+    from bridge.settings import load_settings
+    from mail.errors import SigningKeyError
+    from mail.signing import public_record, record_name
+
     settings = load_settings(data=data)
     chosen, signing_domain = _names(settings, selector, domain)
     path = key_path(settings, chosen, signing_domain)

@@ -11,10 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from pydantic import ValidationError
-
-from bridge.doctor import Finding, diagnose
-from bridge.settings import load_settings
 
 
 @click.command()
@@ -22,6 +18,11 @@ from bridge.settings import load_settings
 @click.option("--offline", is_flag=True, help="Skip the relay and DNS checks.")
 def doctor(data: Path | None, offline: bool) -> None:
     """Check settings, ports, data directory, database, relay, DKIM key and DNS records."""
+    from pydantic import ValidationError
+
+    from bridge.doctor import Finding, diagnose
+    from bridge.settings import load_settings
+
     try:
         settings = load_settings(data=data)
     except ValidationError as exc:

@@ -12,19 +12,27 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from pydantic import ValidationError
-from sqlalchemy.exc import OperationalError
 
 from bridge.errors import BridgeError, Held
 from mail.errors import MailError
 from threads.errors import ThreadsError
 
-# What this boundary answers; the exit status is click's for ClickException (1).
-ANSWERED = (BridgeError, MailError, ThreadsError, ValidationError, OperationalError)
+
+def answered() -> tuple[type[BaseException], ...]:
+    """What this boundary answers (the exit status is click's for ClickException, 1).
+    pydantic and SQLAlchemy are imported when an error is being answered, not at start:
+    `bridge --help` must not load them."""
+    from pydantic import ValidationError
+    from sqlalchemy.exc import OperationalError
+
+    return (BridgeError, MailError, ThreadsError, ValidationError, OperationalError)
 
 
 def one_line(error: BaseException) -> str:
     """What the operator reads after "Error: ": never a traceback, never a setting's value."""
+    from pydantic import ValidationError
+    from sqlalchemy.exc import OperationalError
+
     if isinstance(error, ValidationError):
         # pydantic's own text repeats the input, which may be a password.
         return "; ".join(
@@ -44,5 +52,9 @@ class BridgeGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ANSWERED as error:
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # click's own: --help, usage errors, Ctrl-C
+        except Exception as error:
+            if not isinstance(error, answered()):
+                raise
             raise click.ClickException(one_line(error)) from error

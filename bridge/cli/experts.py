@@ -8,12 +8,15 @@ web's /experts page; without it the shell reads everything as a local admin.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from bridge.cli.context import viewer, with_core
-from bridge.core import Core
 from bridge.errors import UsageError
+
+if TYPE_CHECKING:  # imported lazily: `bridge --help` stays fast
+    from bridge.core import Core
 
 
 @click.command()
