@@ -144,17 +144,17 @@ def sync_configured_folders(engine: Engine, settings: Settings) -> None:
 
 def poller_config(row: Any, slug: str, config: ImapConfig) -> PollerConfig:
     """A poller's configuration from its imap_folder row and the pollers' shared settings."""
-    context = ssl.create_default_context(cafile=config.ca_file or None)
+    context = ssl.create_default_context(cafile=config.imap_ca_file or None)
     url = parse_imap_url(row.url)
     return PollerConfig(
         url=url,
         secret=secret_reader(row.password_env, row.secret_file),
         community=slug,
         after=parse_after_action(row.after_action),
-        poll_seconds=config.poll_seconds,
-        idle_seconds=config.idle_seconds,
-        lease_seconds=config.lease_seconds,
-        backoff_max_seconds=config.backoff_max_seconds,
+        poll_seconds=config.imap_poll_seconds,
+        idle_seconds=config.imap_idle_seconds,
+        lease_seconds=config.imap_lease_seconds,
+        backoff_max_seconds=config.imap_backoff_max_seconds,
         ssl_context=context,
         # The URL's user is often an address; logs name the row, host and folder only.
         name=f"imap#{row.id} {url.host}/{url.folder}",
