@@ -4,20 +4,25 @@ checks, the SMTP listener, the relay and the IMAP pollers read.
 `Settings` (bridge/settings.py) is the one place values come from; its properties
 `pipeline`, `consent`, `sender_trust`, `smtp`, `transport` and `imap` build these
 views, and each consumer takes its area's view when it is made (once per process:
-bridge/core.py, bridge/serve.py). Nothing copies settings fields anywhere else,
-and no view has defaults of its own: a value always comes from `Settings`.
+bridge/core.py, bridge/serve.py). A view's fields carry the names of the
+settings they come from, and `_view` fills them by name: nothing copies settings
+fields by hand, and no view has defaults of its own. Only what a view derives
+(sets, the links' base URL, the SMTP limits) is written out.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from mail.smtp.limits import Limits
 
 if TYPE_CHECKING:  # settings.py imports this module; the builders only read its fields
     from bridge.settings import Settings
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +34,9 @@ class ConsentConfig:
     # The base of links we mail: BRIDGE_PUBLIC_URL, else the web listener.
     public_url: str
     trusted_authserv_ids: frozenset[str]
-    daily_cap: int
-    link_days: int
-    openers: str
+    nudge_daily_cap: int
+    consent_link_days: int
+    consent_openers: str
     org_domains: frozenset[str]
 
 
@@ -39,7 +44,7 @@ class ConsentConfig:
 class SenderTrustConfig:
     """How senders are authenticated (bridge/pipeline/sender_trust.py)."""
 
-    mode: str
+    verify_senders: str
     trusted_authserv_ids: frozenset[str]
     trusted_arc_sealers: frozenset[str]
     # BRIDGE_DNS_SERVERS ("host[:port]"; empty: the system's resolv.conf).
@@ -80,28 +85,28 @@ class PipelineConfig:
 class ListenerConfig:
     """The SMTP listener `bridge serve` starts (mail/smtp/listener.py)."""
 
-    host: str
-    port: int
+    smtp_host: str
+    smtp_port: int
     # The name in our greeting, and the domain of the bridge's own reply addresses.
     mail_domain: str
     secret_key: str
     limits: Limits
-    tls_cert: str
-    tls_key: str
-    auth_users: str
+    smtp_tls_cert: str
+    smtp_tls_key: str
+    smtp_auth_users: str
 
 
 @dataclass(frozen=True, slots=True)
 class TransportConfig:
-    """Where outbound mail goes: a relay, or the outbox Maildir when `relay` is empty."""
+    """Where outbound mail goes: a relay, or the outbox Maildir when `smtp_relay` is empty."""
 
-    relay: str
-    tls: str
-    user: str
-    password: str
-    timeout: float
-    ca_file: str
-    local_hostname: str
+    smtp_relay: str
+    smtp_relay_tls: str
+    smtp_relay_user: str
+    smtp_relay_password: str
+    smtp_relay_timeout: float
+    smtp_relay_ca_file: str
+    mail_domain: str  # our EHLO name
     outbox_dir: Path
 
 
@@ -109,29 +114,33 @@ class TransportConfig:
 class ImapConfig:
     """What every IMAP poller shares (bridge/pollers.py); each folder's own row is in the store."""
 
-    poll_seconds: float
-    idle_seconds: float
-    lease_seconds: float
-    backoff_max_seconds: float
-    ca_file: str
+    imap_poll_seconds: float
+    imap_idle_seconds: float
+    imap_lease_seconds: float
+    imap_backoff_max_seconds: float
+    imap_ca_file: str
+
+
+def _view(cls: Callable[..., T], s: Settings, **derived: object) -> T:
+    """`cls` filled from the settings of the same names, and `derived` for the rest."""
+    names = [f.name for f in fields(cast(Any, cls))]  # every view is a dataclass
+    return cls(**{name: derived[name] if name in derived else getattr(s, name) for name in names})
 
 
 def consent_config(s: Settings) -> ConsentConfig:
-    return ConsentConfig(
-        secret_key=s.secret_key,
-        mail_domain=s.mail_domain,
+    return _view(
+        ConsentConfig,
+        s,
         public_url=s.web_base_url,
         trusted_authserv_ids=frozenset(s.trusted_authserv_ids),
-        daily_cap=s.nudge_daily_cap,
-        link_days=s.consent_link_days,
-        openers=s.consent_openers,
         org_domains=frozenset(s.org_domains),
     )
 
 
 def sender_trust_config(s: Settings) -> SenderTrustConfig:
-    return SenderTrustConfig(
-        mode=s.verify_senders,
+    return _view(
+        SenderTrustConfig,
+        s,
         trusted_authserv_ids=frozenset(s.trusted_authserv_ids),
         trusted_arc_sealers=frozenset(s.trusted_arc_sealers),
         dns_servers=tuple(s.dns_servers),
@@ -139,65 +148,36 @@ def sender_trust_config(s: Settings) -> SenderTrustConfig:
 
 
 def pipeline_config(s: Settings) -> PipelineConfig:
-    return PipelineConfig(
-        attachments_dir=s.attachments_dir,
-        mail_domain=s.mail_domain,
+    return _view(
+        PipelineConfig,
+        s,
         publishable_labels=frozenset(label.lower() for label in s.publishable_labels),
         confidential_labels=frozenset(label.lower() for label in s.confidential_labels),
         confidential_subject_tags=tuple(s.confidential_subject_tags),
-        secret_key=s.secret_key,
         trusted_authserv_ids=frozenset(s.trusted_authserv_ids),
-        attachment_max_bytes=s.attachment_max_bytes,
-        message_attachments_max_bytes=s.message_attachments_max_bytes,
         org_domains=frozenset(s.org_domains),
         public_url=s.web_base_url,  # absolute links even without BRIDGE_PUBLIC_URL
-        reply_token_days=s.reply_token_days,
         consent=consent_config(s),
-        parse_workers=s.parse_workers,
-        parse_timeout=s.parse_timeout,
     )
 
 
 def listener_config(s: Settings) -> ListenerConfig:
-    return ListenerConfig(
-        host=s.smtp_host,
-        port=s.smtp_port,
-        mail_domain=s.mail_domain,
-        secret_key=s.secret_key,
-        limits=Limits(
-            max_size=s.smtp_max_size,
-            max_recipients=s.smtp_max_recipients,
-            max_line_length=s.smtp_max_line_length,
-            idle_timeout=s.smtp_idle_timeout,
-            data_timeout=s.smtp_data_timeout,
-            max_connections=s.smtp_max_connections,
-            max_per_client=s.smtp_max_per_client,
-            rate_per_minute=s.smtp_rate_limit,
-        ),
-        tls_cert=s.smtp_tls_cert,
-        tls_key=s.smtp_tls_key,
-        auth_users=s.smtp_auth_users,
+    limits = Limits(
+        max_size=s.smtp_max_size,
+        max_recipients=s.smtp_max_recipients,
+        max_line_length=s.smtp_max_line_length,
+        idle_timeout=s.smtp_idle_timeout,
+        data_timeout=s.smtp_data_timeout,
+        max_connections=s.smtp_max_connections,
+        max_per_client=s.smtp_max_per_client,
+        rate_per_minute=s.smtp_rate_limit,
     )
+    return _view(ListenerConfig, s, limits=limits)
 
 
 def transport_config(s: Settings) -> TransportConfig:
-    return TransportConfig(
-        relay=s.smtp_relay,
-        tls=s.smtp_relay_tls,
-        user=s.smtp_relay_user,
-        password=s.smtp_relay_password,
-        timeout=s.smtp_relay_timeout,
-        ca_file=s.smtp_relay_ca_file,
-        local_hostname=s.mail_domain,
-        outbox_dir=s.outbox_dir,
-    )
+    return _view(TransportConfig, s)
 
 
 def imap_config(s: Settings) -> ImapConfig:
-    return ImapConfig(
-        poll_seconds=s.imap_poll_seconds,
-        idle_seconds=s.imap_idle_seconds,
-        lease_seconds=s.imap_lease_seconds,
-        backoff_max_seconds=s.imap_backoff_max_seconds,
-        ca_file=s.imap_ca_file,
-    )
+    return _view(ImapConfig, s)

@@ -150,7 +150,7 @@ def token_source(row: Any, config: ImapConfig) -> TokenSource | None:
     if client is None:
         return None
     user = parse_imap_url(row.url).user
-    return TokenSource(client, user, backoff_max=config.backoff_max_seconds)
+    return TokenSource(client, user, backoff_max=config.imap_backoff_max_seconds)
 
 
 def status_recorder(
@@ -184,9 +184,8 @@ def poller_config(
     source: TokenSource | None = None,
 ) -> PollerConfig:
     """A poller's configuration from its imap_folder row and the pollers' shared settings;
-    with `engine`,
-    the poller records its status in the row. `source` defaults to the row's own."""
-    context = ssl.create_default_context(cafile=config.ca_file or None)
+    with `engine`, the poller records its status in the row. `source` defaults to the row's own."""
+    context = ssl.create_default_context(cafile=config.imap_ca_file or None)
     url = parse_imap_url(row.url)
     source = source or token_source(row, config)
     return PollerConfig(
@@ -197,10 +196,10 @@ def poller_config(
         on_status=status_recorder(engine, row.id, source) if engine is not None else None,
         community=slug,
         after=parse_after_action(row.after_action),
-        poll_seconds=config.poll_seconds,
-        idle_seconds=config.idle_seconds,
-        lease_seconds=config.lease_seconds,
-        backoff_max_seconds=config.backoff_max_seconds,
+        poll_seconds=config.imap_poll_seconds,
+        idle_seconds=config.imap_idle_seconds,
+        lease_seconds=config.imap_lease_seconds,
+        backoff_max_seconds=config.imap_backoff_max_seconds,
         ssl_context=context,
         # The URL's user is often an address; logs name the row, host and folder only.
         name=f"imap#{row.id} {url.host}/{url.folder}",

@@ -288,24 +288,24 @@ def _start_smtp(
     from mail.smtp import load_auth_users, tls_context
 
     config = settings.smtp
-    if bool(config.tls_cert) != bool(config.tls_key):
+    if bool(config.smtp_tls_cert) != bool(config.smtp_tls_key):
         raise UsageError("BRIDGE_SMTP_TLS_CERT and BRIDGE_SMTP_TLS_KEY go together")
     try:
-        users = load_auth_users(config.auth_users)
+        users = load_auth_users(config.smtp_auth_users)
     except (OSError, ValueError) as exc:
         raise UsageError(f"BRIDGE_SMTP_AUTH_USERS: {exc}") from exc
-    if users and not config.tls_cert:
+    if users and not config.smtp_tls_cert:
         # AUTH is offered only after STARTTLS: passwords never cross the wire in clear.
         raise UsageError("BRIDGE_SMTP_AUTH_USERS needs BRIDGE_SMTP_TLS_CERT and _KEY")
     tls = None
-    if config.tls_cert:
-        tls = tls_context(config.tls_cert, config.tls_key)
+    if config.smtp_tls_cert:
+        tls = tls_context(config.smtp_tls_cert, config.smtp_tls_key)
     smtp = SMTPListener(
         core.inbox,
         # The bridge's own reply/bounce addresses first (no query), then the route table.
         AnyOf(OwnAddresses(config.mail_domain, config.secret_key), RoutedRecipients(core.engine)),
-        hostname=config.host,
-        port=config.port,
+        hostname=config.smtp_host,
+        port=config.smtp_port,
         server_hostname=config.mail_domain,
         limits=config.limits,
         tls=tls,

@@ -87,17 +87,17 @@ M = Message.__table__
 
 
 def transport_for(config: TransportConfig) -> Transport:
-    if not config.relay:
+    if not config.smtp_relay:
         return MaildirTransport(config.outbox_dir)
     return RelayTransport(
         RelayConfig.parse(
-            config.relay,
-            tls=config.tls,
-            user=config.user,
-            password=config.password,
-            timeout=config.timeout,
-            ca_file=config.ca_file,
-            local_hostname=config.local_hostname,
+            config.smtp_relay,
+            tls=config.smtp_relay_tls,
+            user=config.smtp_relay_user,
+            password=config.smtp_relay_password,
+            timeout=config.smtp_relay_timeout,
+            ca_file=config.smtp_relay_ca_file,
+            local_hostname=config.mail_domain,
         )
     )
 

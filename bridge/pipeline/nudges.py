@@ -77,7 +77,10 @@ def queue_nudge(conn: Connection, config: ConsentConfig, candidate_id: int) -> b
     if not consent.nudges_starter(row, config.org_domains):
         return False  # an outsider started it: colleagues on it decide on their page
     now = utcnow()
-    if consent.nudges_sent_since(conn, row.starter, now - timedelta(days=1)) >= config.daily_cap:
+    if (
+        consent.nudges_sent_since(conn, row.starter, now - timedelta(days=1))
+        >= config.nudge_daily_cap
+    ):
         return False  # nudge_waiting sends it once the cap allows
     # The claim: only the transaction that stamps the row sends its nudge.
     claimed = conn.execute(
@@ -108,7 +111,7 @@ def queue_nudge(conn: Connection, config: ConsentConfig, candidate_id: int) -> b
 
 def links(config: ConsentConfig, candidate_id: int, address: str, today: date) -> dict[str, str]:
     """The nudge's open and keep-private links for `address`."""
-    expires = today + timedelta(days=config.link_days)
+    expires = today + timedelta(days=config.consent_link_days)
     base = config.public_url.rstrip("/")
     return {
         action: base
@@ -129,7 +132,7 @@ def reply_address(config: ConsentConfig, candidate_id: int, address: str, today:
         config.secret_key,
         candidate_id=candidate_id,
         address=address,
-        expires=today + timedelta(days=config.link_days),
+        expires=today + timedelta(days=config.consent_link_days),
     )
     return f"{CONSENT_PREFIX}+{token}@{config.mail_domain}"
 
@@ -163,7 +166,7 @@ def compose_nudge(
         community=row.community_name,
         open_url=urls["open"],
         private_url=urls["private"],
-        days=config.link_days,
+        days=config.consent_link_days,
         address=row.starter,
     )
     msg = compose_notice(
@@ -241,7 +244,7 @@ def nudge_waiting(engine: Engine, config: ConsentConfig, *, limit: int = 100) ->
         capped = {
             starter
             for starter in {row.starter for row in waiting}
-            if consent.nudges_sent_since(conn, starter, since) >= config.daily_cap
+            if consent.nudges_sent_since(conn, starter, since) >= config.nudge_daily_cap
         }
     sent = 0
     for row in waiting:
@@ -329,7 +332,7 @@ def _act(
     candidate = conn.execute(select(CAND).where(CAND.c.id == candidate_id)).first()
     if candidate is None:
         return f"{REASON}candidate {candidate_id} no longer exists; nothing done"
-    if not consent.may_decide(candidate, sender, config.openers, config.org_domains):
+    if not consent.may_decide(candidate, sender, config.consent_openers, config.org_domains):
         return f"{REASON}{sender} may not decide candidate {candidate_id}; nothing done"
     if answer is None:
         _explain(conn, config, sender, candidate.subject)

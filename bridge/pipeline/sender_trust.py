@@ -86,7 +86,7 @@ class SenderChecker:
         self, data: bytes, parsed: ParsedMessage, *, source: str, source_ref: str, mail_from: str
     ) -> Trust:
         """The trust one message earns; never raises (a failed check proves nothing)."""
-        if self.config.mode == "off":
+        if self.config.verify_senders == "off":
             return UNCHECKED
         if source == "web":
             # bridge/posting.py writes the From of the signed-in person itself.
@@ -100,7 +100,7 @@ class SenderChecker:
         verdict = trusted_verdict(parsed.headers, self.config.trusted_authserv_ids, from_domain)
         if source == "imap" and _exchange_internal(parsed.headers):
             return Trust(verdict, proven=True, note="authenticated by Exchange (AuthAs: Internal)")
-        if verdict is None and source in CHECKED_SOURCES and self.config.mode == "auto":
+        if verdict is None and source in CHECKED_SOURCES and self.config.verify_senders == "auto":
             helo, ip = _client(source_ref) if source == "smtp" else ("", "")
             verdict = verify(
                 data,
