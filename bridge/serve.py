@@ -22,10 +22,11 @@ from collections.abc import Callable
 import click
 import uvicorn
 
-from bridge import admin, demo
+from bridge import admin, demo, logs
 from bridge.core import Core, open_core
 from bridge.errors import UsageError
 from bridge.heartbeat import LeaseSweeper, release_dead
+from bridge.metrics import Metrics, SMTPEvents
 from bridge.recipients import RoutedRecipients
 from bridge.settings import Settings
 from bridge.worker import Worker
@@ -61,9 +62,7 @@ def run(settings: Settings, *, roles: tuple[str, ...] = ROLES, demo_content: boo
             f"BRIDGE_WEB_HOST={settings.web_host} is reachable from the network: set "
             "BRIDGE_PUBLIC_URL to the address people use (login links are built from it)"
         )
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_format)  # text, or JSON lines (BRIDGE_LOG_FORMAT=json)
     # aiosmtpd logs every connection at INFO, addresses included; keep its warnings only.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -86,6 +85,7 @@ def run(settings: Settings, *, roles: tuple[str, ...] = ROLES, demo_content: boo
             f"demo: log in at {settings.web_base_url}/login as {DEMO_ADMIN}; "
             "login links are printed here"
         )
+    metrics = Metrics(core.engine)  # this process's figures, at /metrics when it serves web
     stops: list[Callable[[], None]] = []
     try:
         if LEASING_ROLES & set(roles):
@@ -95,12 +95,12 @@ def run(settings: Settings, *, roles: tuple[str, ...] = ROLES, demo_content: boo
         if "sender" in roles:
             stops.append(_start_sender(core))
         if "smtp" in roles:
-            stops.append(_start_smtp(core, settings))
+            stops.append(_start_smtp(core, settings, metrics.smtp))
         if "imap" in roles:
             stops.append(_start_imap(core, settings))
         click.echo(_banner(settings, roles))
         if "web" in roles:
-            app = create_app(core)
+            app = create_app(core, metrics)
             # With --demo nobody reads the outbox: print login links on the console too.
             app.state.print_login_links = demo_content
             _serve_web(app, settings, web_socket)
@@ -217,7 +217,9 @@ def _start_sender(core: Core) -> Callable[[], None]:
     return stop
 
 
-def _start_smtp(core: Core, settings: Settings) -> Callable[[], None]:
+def _start_smtp(
+    core: Core, settings: Settings, events: SMTPEvents | None = None
+) -> Callable[[], None]:
     from bridge.recipients import AnyOf, OwnAddresses
     from mail.smtp import Limits, load_auth_users, tls_context
 
@@ -254,6 +256,7 @@ def _start_smtp(core: Core, settings: Settings) -> Callable[[], None]:
         ),
         tls=tls,
         auth_users=users,
+        observer=events,
     )
     smtp.start()
     return smtp.stop

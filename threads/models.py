@@ -571,3 +571,23 @@ class ThreadRead(TableModel, table=True):
     thread_id: int = Field(foreign_key="thread.id")
     person_id: int = Field(foreign_key="person.id", index=True)
     first_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class TokenKind(enum.StrEnum):
+    # What a personal token opens: the JSON API (as its owner), or only feed URLs.
+    api = "api"
+    feed = "feed"
+
+
+class AccessToken(TableModel, table=True):
+    # A personal token for scripts (API) or feed readers (feeds only); only the
+    # sha256 of the secret is kept, so a copy of the database opens nothing.
+    __tablename__ = "access_token"
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    kind: TokenKind = Field(sa_type=String(8))
+    name: str = Field(default="", max_length=200)
+    token_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    last_used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

@@ -49,6 +49,7 @@ from web.deps import CoreDep, ViewerDep
 from web.render import render
 from web.security import browser_nonce, digest, end_session, session_id, start_session
 from web.state import prints_login_links
+from web.token_pages import feed_token, my_tokens
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -287,4 +288,13 @@ def me(request: Request, core: CoreDep, viewer: ViewerDep) -> Response:
             .where(ms.c.person_id == viewer.person_id)
             .order_by(c.c.name)
         ).all()
-    return render(request, "login_me.html", headers=NO_REFERRER, viewer=viewer, roles=roles)
+    return render(
+        request,
+        "login_me.html",
+        headers=NO_REFERRER,
+        viewer=viewer,
+        roles=roles,
+        api_tokens=my_tokens(request, viewer),
+        feed_token=feed_token(request, viewer),
+        token_error=request.query_params.get("token_error") == "name",
+    )

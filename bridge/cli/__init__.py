@@ -11,7 +11,18 @@ from __future__ import annotations
 
 import click
 
-from bridge.cli import archive, communities, held, logs, outbox, people, routes, serve, withdrawn
+from bridge.cli import (
+    archive,
+    communities,
+    held,
+    logs,
+    outbox,
+    people,
+    routes,
+    serve,
+    tokens,
+    withdrawn,
+)
 
 
 @click.group()
@@ -36,6 +47,7 @@ for command in (
     logs.audit,
     outbox.outbox,
     withdrawn.withdrawn,
+    tokens.token,
 ):
     main.add_command(command)
 

@@ -23,7 +23,7 @@ from mail.smtp.commit import GroupCommit
 from mail.smtp.gate import Gate
 from mail.smtp.handler import BridgeHandler, RecipientPolicy
 from mail.smtp.limits import Limits
-from mail.smtp.session import BridgeSession
+from mail.smtp.session import BridgeSession, SessionObserver
 
 
 def tls_context(cert: str | Path, key: str | Path) -> ssl.SSLContext:
@@ -48,8 +48,10 @@ class SMTPListener(Controller):
         limits: Limits | None = None,
         tls: ssl.SSLContext | None = None,
         auth_users: Mapping[str, str] | None = None,
+        observer: SessionObserver | None = None,
     ) -> None:
         self.limits = limits or Limits()
+        self._observer = observer
         self._gate = Gate(self.limits)
         users = dict(auth_users or {})
         offer_auth = bool(users) and tls is not None
@@ -86,6 +88,7 @@ class SMTPListener(Controller):
             gate=self._gate,
             limits=self.limits,
             commits=self._commits,
+            observer=self._observer,
             **self.SMTP_kwargs,
         )
 

@@ -1,0 +1,37 @@
+"""Personal access tokens: API tokens for scripts, feed tokens for feed readers.
+
+Revision ID: 0022
+Revises: 0016
+
+`access_token` keeps the sha256 of each token's secret, its owner, its kind
+(`api` or `feed`), a name the owner chose, and when it was made, last used
+and revoked. A revoked row stays, so the audit log's entries keep naming it.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0022"
+down_revision = "0016"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "access_token",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("person_id", sa.Integer(), sa.ForeignKey("person.id"), nullable=False),
+        sa.Column("kind", sa.String(8), nullable=False),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.create_index("ix_access_token_person_id", "access_token", ["person_id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_access_token_person_id", table_name="access_token")
+    op.drop_table("access_token")
