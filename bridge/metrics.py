@@ -27,7 +27,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, case, func, select
 
-from threads.models import MailAddress, OutboundMail, RawMessage, as_utc, utcnow
+from threads.models import MailAddress, OutboundMail, OutboundState, RawMessage, as_utc, utcnow
 
 # Web pages and API answers: from a cached read (ms) to a slow export (seconds).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -133,8 +133,12 @@ class ArchiveCollector(Collector):
             "Outgoing mail by state (deferred: queued again after a failed attempt)",
             labels=["state"],
         )
-        for state, count in outbound:
-            mail.add_metric([str(state)], count)
+        # Every state, zeros included: a panel or alert on a series that appears only
+        # once something fails would read "no data" instead of 0 until then.
+        counts = dict.fromkeys(["deferred", *(s.value for s in OutboundState)], 0)
+        counts.update({str(state): count for state, count in outbound})
+        for state, count in counts.items():
+            mail.add_metric([state], count)
         yield mail
         yield GaugeMetricFamily(
             "bridge_outbound_oldest_age_seconds",

@@ -13,6 +13,7 @@ import click
 
 from bridge.cli import (
     archive,
+    backup,
     communities,
     held,
     logs,
@@ -48,6 +49,8 @@ for command in (
     outbox.outbox,
     withdrawn.withdrawn,
     tokens.token,
+    backup.backup,
+    backup.restore,
 ):
     main.add_command(command)
 

@@ -203,3 +203,32 @@ def _envelope(source: str) -> Any:
     from mail.envelope import Envelope
 
     return Envelope(source=source, mail_from="", rcpt_to=())
+
+
+def test_sample_dashboard_reads_only_metrics_we_export(ops: dict[str, Any]) -> None:
+    """Every bridge_* series the Grafana sample queries exists in a real scrape."""
+    import json
+
+    from tests.support.paths import ROOT
+
+    core, app = ops["core"], ops["app"]
+    client = TestClient(app, client=LOOPBACK)
+    events = ops["metrics"].smtp
+    with (
+        bridge_listener(core, "bridge.example", observer=events) as port,
+        smtplib.SMTP("127.0.0.1", port) as smtp,
+    ):
+        smtp.ehlo()
+        smtp.mail("a@example.com")
+        smtp.rcpt("nobody@nowhere.example")
+    client.get("/search?q=budget")
+    scraped = set(re.findall(r"^(bridge_[a-z_]+)", client.get("/metrics").text, re.M))
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"bridge_[a-z_]+", target["expr"])
+    }
+    assert queried
+    assert queried <= scraped, queried - scraped
