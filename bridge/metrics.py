@@ -25,7 +25,7 @@ from datetime import datetime
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Engine, func, select
 
 from threads.models import MailAddress, OutboundMail, OutboundState, RawMessage, as_utc, utcnow
 
@@ -94,21 +94,27 @@ class ArchiveCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         raw, out, addr = RawMessage.__table__, OutboundMail.__table__, MailAddress.__table__
         now = utcnow()
+        # Every query reads an index or a few rows: raw_message and outbound_mail rows
+        # carry the mail's bytes ahead of these columns, so a scan would read them all.
         with self.engine.connect() as conn:
             by_state = conn.execute(
-                select(raw.c.source, raw.c.state, func.count()).group_by(raw.c.source, raw.c.state)
+                select(raw.c.source, raw.c.state, func.count()).group_by(raw.c.state, raw.c.source)
             ).all()
             pending = conn.execute(
-                select(func.count(), func.min(raw.c.received_at)).where(raw.c.state == "pending")
+                select(func.count(), func.min(raw.c.id)).where(raw.c.state == "pending")
             ).one()
-            deferred = case((out.c.attempts > 0, "deferred"), else_="queued")
-            outbound_state = case((out.c.state == "queued", deferred), else_=out.c.state)
-            outbound = conn.execute(
-                select(outbound_state, func.count()).group_by(outbound_state)
-            ).all()
-            waiting = conn.execute(
-                select(func.min(out.c.created_at)).where(out.c.state == "queued")
-            ).scalar()
+            oldest = None
+            if pending[1] is not None:
+                oldest = conn.execute(
+                    select(raw.c.received_at).where(raw.c.id == pending[1])
+                ).scalar()
+            outbound = conn.execute(select(out.c.state, func.count()).group_by(out.c.state)).all()
+            queued = out.c.state == "queued"
+            deferred, waiting = conn.execute(
+                select(func.count().filter(out.c.attempts > 0), func.min(out.c.created_at)).where(
+                    queued
+                )
+            ).one()
             bounces = conn.execute(
                 select(func.sum(addr.c.hard_bounces), func.sum(addr.c.soft_bounces))
             ).one()
@@ -126,7 +132,7 @@ class ArchiveCollector(Collector):
         yield GaugeMetricFamily(
             "bridge_queue_oldest_age_seconds",
             "Age of the oldest raw message waiting for the pipeline (0 when none)",
-            value=_age(now, pending[1]),
+            value=_age(now, oldest),
         )
         mail = GaugeMetricFamily(
             "bridge_outbound_mail",
@@ -137,6 +143,8 @@ class ArchiveCollector(Collector):
         # once something fails would read "no data" instead of 0 until then.
         counts = dict.fromkeys(["deferred", *(s.value for s in OutboundState)], 0)
         counts.update({str(state): count for state, count in outbound})
+        counts["queued"] -= deferred  # queued again after a failed attempt: deferred
+        counts["deferred"] = deferred
         for state, count in counts.items():
             mail.add_metric([state], count)
         yield mail

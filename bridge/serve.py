@@ -123,6 +123,8 @@ def _serve_web(app: object, settings: Settings, sock: socket.socket | None) -> N
         host=settings.web_host,
         port=settings.web_port,
         log_level="warning",
+        # JSON logs: uvicorn's records go through the root handler too, not its own text one.
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
     )
     uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
 

@@ -194,6 +194,9 @@ def test_feed_token_follows_membership_and_revocation(world: dict[str, Any]) -> 
     new_href = _feed_href(browser.get("/c/pubc").text)
     assert new_href != pub_href
     assert reader.get(new_href).status_code == 200
+    with writer(core.engine).begin() as conn:
+        admin.set_disabled(conn, MEMBER, True, actor="test")
+    assert reader.get(new_href).status_code == 403  # a disabled person's links stop too
 
 
 def test_me_page_makes_shows_once_and_revokes_tokens(world: dict[str, Any]) -> None:
@@ -291,3 +294,22 @@ def test_token_cli_create_list_revoke(world: dict[str, Any], tmp_path: Path) -> 
     nameless = bridge("create", MEMBER, "--name", " ")
     assert nameless.returncode != 0
     assert "name" in nameless.stderr
+
+
+def test_a_bearer_header_does_not_lift_csrf_off_cookie_forms(world: dict[str, Any]) -> None:
+    """Pages and forms still need the CSRF token, whatever Authorization header comes along."""
+    core, app = world["core"], world["app"]
+    token = api_token(core, MEMBER)
+    browser = TestClient(app)
+    sign_in(browser, core, MEMBER)
+    thread_id = browser.get("/api/communities/memc/threads").json()["threads"][0]["id"]
+    forged = browser.post(
+        f"/t/{thread_id}/reply",
+        data={"body": "forged"},
+        headers=bearer(token),
+        follow_redirects=False,
+    )
+    assert forged.status_code == 403
+    assert browser.post("/logout", headers=bearer(token)).status_code == 403
+    # An API token in the query string is no credential either.
+    assert TestClient(app).get(f"/api/communities/memc/threads?token={token}").status_code == 401

@@ -1,4 +1,5 @@
-"""Personal access tokens: API tokens for scripts, feed tokens for feed readers.
+"""Personal access tokens (API tokens for scripts, feed tokens for feed readers); an index for
+counting raw mail by state and source.
 
 Revision ID: 0022
 Revises: 0016
@@ -6,6 +7,10 @@ Revises: 0016
 `access_token` keeps the sha256 of each token's secret, its owner, its kind
 (`api` or `feed`), a name the owner chose, and when it was made, last used
 and revoked. A revoked row stays, so the audit log's entries keep naming it.
+
+`ix_raw_message_state_source` lets /metrics count raw messages by state and
+source from the index: the rows hold the raw bytes before those columns, and
+a scan read all of them (825 ms per scrape at 20,000 messages, bench/ops.py).
 """
 
 import sqlalchemy as sa
@@ -30,8 +35,10 @@ def upgrade() -> None:
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_index("ix_access_token_person_id", "access_token", ["person_id"])
+    op.create_index("ix_raw_message_state_source", "raw_message", ["state", "source"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_raw_message_state_source", table_name="raw_message")
     op.drop_index("ix_access_token_person_id", table_name="access_token")
     op.drop_table("access_token")
