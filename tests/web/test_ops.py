@@ -232,3 +232,16 @@ def test_sample_dashboard_reads_only_metrics_we_export(ops: dict[str, Any]) -> N
     }
     assert queried
     assert queried <= scraped, queried - scraped
+
+
+def test_metrics_count_raw_mail_from_an_index(ops: dict[str, Any]) -> None:
+    """The scrape's count by state and source reads an index, never the rows with raw bytes."""
+    from bridge.metrics import RAW_BY_STATE
+
+    core = ops["core"]
+    if core.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's plan is read here; PostgreSQL's planner decides by statistics")
+    sql = str(RAW_BY_STATE.compile(core.engine))
+    with core.engine.connect() as conn:
+        plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+    assert "COVERING INDEX ix_raw_message_state_source" in plan
