@@ -11,11 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from pydantic import ValidationError
 
-from bridge import backup as backups
-from bridge.errors import UsageError
-from bridge.settings import Settings, load_settings
+# The heavy modules (database, settings) are imported inside the commands, so that
+# `bridge --help` does not pay for them.
 
 
 @click.command("backup")
@@ -23,6 +21,10 @@ from bridge.settings import Settings, load_settings
 @click.option("--data", type=click.Path(path_type=Path), help="Data directory (BRIDGE_DATA).")
 def backup(file: Path, data: Path | None) -> None:
     """Write a consistent backup of the database, attachments and keys to FILE (.tar or .tar.gz)."""
+    from bridge import backup as backups
+    from bridge.errors import UsageError
+    from bridge.settings import load_settings
+
     settings = load_settings(data=data)
     if not file.parent.is_dir():
         raise click.ClickException(f"{file.parent} is not a directory")
@@ -43,6 +45,12 @@ def backup(file: Path, data: Path | None) -> None:
 )
 def restore(file: Path, data: Path) -> None:
     """Restore backup FILE into the empty data directory DATA (and BRIDGE_DATABASE_URL)."""
+    from pydantic import ValidationError
+
+    from bridge import backup as backups
+    from bridge.errors import UsageError
+    from bridge.settings import Settings
+
     try:
         # Not load_settings: it would write a fresh secret key into DATA before the restore.
         settings = Settings(data=data)

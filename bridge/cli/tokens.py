@@ -8,14 +8,15 @@ act with the owner's rights. Feed tokens are made by readers on /me.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
-from bridge import tokens
 from bridge.cli.context import actor, with_core
-from bridge.core import Core
-from threads.db import writer
-from threads.tokens import TokenRow
+
+if TYPE_CHECKING:
+    from bridge.core import Core
+    from threads.tokens import TokenRow
 
 
 @click.group()
@@ -29,6 +30,9 @@ def token() -> None:
 @with_core
 def token_create(core: Core, email: str, name: str) -> None:
     """Make an API token acting as EMAIL; prints it once."""
+    from bridge import tokens
+    from threads.db import writer
+
     with writer(core.engine).begin() as conn:
         token_id, secret = tokens.create(conn, email, name, actor=actor())
     click.echo(secret)
@@ -41,6 +45,8 @@ def token_create(core: Core, email: str, name: str) -> None:
 @with_core
 def token_list(core: Core, email: str, as_json: bool) -> None:
     """EMAIL's tokens (API and feed), newest first; never the secrets."""
+    from bridge import tokens
+
     with core.engine.connect() as conn:
         rows = tokens.listed(conn, email)
     if as_json:
@@ -59,6 +65,9 @@ def token_list(core: Core, email: str, as_json: bool) -> None:
 @with_core
 def token_revoke(core: Core, token_id: int) -> None:
     """Revoke token TOKEN_ID (from `bridge token list`): it stops working at once."""
+    from bridge import tokens
+    from threads.db import writer
+
     with writer(core.engine).begin() as conn:
         row = tokens.revoke(conn, token_id, actor=actor())
     click.echo(f"revoked token {row.id} ({row.kind}: {row.name})")
