@@ -7,9 +7,9 @@
   request cannot be forged cross-site. A bearer header that opens nothing
   (unknown, revoked, a disabled owner, a feed token) is 401, never anonymous
   reading: a script whose token died must notice.
-- Feed tokens: `?token=cbf_…` on the Atom feed URLs only (`FeedViewerDep`),
-  for feed readers that keep no cookies (web/feeds.py). They open nothing else: the API
-  takes only API tokens and pages take only cookies.
+- Feed tokens: `?token=cbf_…` on the two Atom feed URLs only (web/feeds.py
+  `FeedViewerDep`), for feed readers that keep no cookies. They open nothing
+  else: the API takes only API tokens, and pages take only cookies.
 Both act with the owner's rights at the time of each request.
 """
 

@@ -20,7 +20,7 @@ from bridge import tokens as token_admin
 from bridge.errors import UsageError
 from threads import tokens
 from threads.access import Viewer
-from threads.db import writer
+from threads.db import serialize_on, writer
 from threads.models import TokenKind
 from web.deps import CoreDep, ViewerDep
 from web.render import render
@@ -33,7 +33,7 @@ FEED_LINKS_LABEL = "feed links"
 NO_REFERRER = {"Referrer-Policy": "no-referrer"}  # the page holds a secret
 
 
-def feed_token(request: Request, viewer: Viewer, *, create: bool = True) -> str | None:
+def feed_token(request: Request, viewer: Viewer) -> str | None:
     """The viewer's feed token (made on first need), or None for anonymous viewers."""
     if viewer.anonymous or viewer.person_id is None:
         return None
@@ -42,9 +42,10 @@ def feed_token(request: Request, viewer: Viewer, *, create: bool = True) -> str 
     with core.engine.connect() as conn:
         row_id = tokens.live_token_id(conn, viewer.person_id, TokenKind.feed)
     if row_id is None:
-        if not create:
-            return None
         with writer(core.engine).begin() as conn:
+            # Two pages loading at once must not make two tokens (SQLite's writers already
+            # take turns; PostgreSQL's take this lock in turn).
+            serialize_on(conn, [f"feed-token:{viewer.person_id}"])
             row_id = tokens.live_token_id(conn, viewer.person_id, TokenKind.feed)
             if row_id is None:
                 row_id, _ = tokens.issue_derived(
