@@ -74,7 +74,11 @@ class DatabaseInbox:
         row = _row(content_hash(raw), raw, envelope)
         row.update(state=RawState.rejected, reason=reason[:2000])
         with self._engine.begin() as conn:
-            conn.execute(insert_ignoring_conflict(conn, RAW, ["sha256"]).values(row))
+            stored = conn.execute(
+                insert_ignoring_conflict(conn, RAW, ["sha256"]).values(row).returning(RAW.c.id)
+            ).scalar()
+        if stored is not None:  # None: these very bytes were kept before
+            logs.message_state(stored, "rejected", source=envelope.source)
 
 
 _IDS_BY_HASH = select(RAW.c.sha256, RAW.c.id).where(

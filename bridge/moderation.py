@@ -47,6 +47,8 @@ def reprocess(core: Core, which: str) -> Counter[str]:
     """
     with writer(core.engine).begin() as conn:
         ids = mark_pending(conn, which)
+    for raw_id in ids:
+        logs.message_state(raw_id, "pending")
     counts: Counter[str] = Counter()
     for start in range(0, len(ids), 200):
         counts.update(o.state.value for o in core.pipeline.run(ids[start : start + 200]))

@@ -12,6 +12,7 @@ import pytest
 
 from bridge import logs
 from bridge.core import Core
+from bridge.moderation import reprocess
 from tests.support.factories import bridge_listener, create_community
 from tests.support.messages import make_mail
 
@@ -45,7 +46,14 @@ def test_message_states_are_json_events_with_the_raw_id(core: Core, json_log: io
             ["eng@lists.example.com"],
             _crlf(make_mail("Away", msgid="b@x.test", headers={"Auto-Submitted": "auto-replied"})),
         )
+        # Bare LF in DATA: refused at the edge, the bytes kept as `rejected`.
+        smtp.docmd("MAIL FROM:<ana@example.com>")
+        smtp.docmd("RCPT TO:<eng@lists.example.com>")
+        smtp.docmd("DATA")
+        smtp.send(b"Subject: bare\nbad line endings\r\n.\r\n")
+        assert smtp.getreply()[0] == 550
     core.pipeline.run([1, 2])
+    reprocess(core, "held")  # the held auto-reply goes round again: pending, then held
     logging.getLogger("somewhere").error("boom\nsecond line", exc_info=ValueError("x"))
     lines = json_log.getvalue().splitlines()
     entries = [json.loads(line) for line in lines]  # every line is one JSON object
@@ -58,7 +66,10 @@ def test_message_states_are_json_events_with_the_raw_id(core: Core, json_log: io
         (1, "pending", "smtp", None),
         (1, "done", None, None),
         (2, "pending", "smtp", None),
+        (2, "pending", None, None),
         (2, "held", None, "auto_reply"),
+        (2, "held", None, "auto_reply"),
+        (3, "rejected", "smtp", None),
     ]
     error = entries[-1]
     assert (error["level"], error["logger"], error["message"]) == (
