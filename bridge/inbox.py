@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, select
 
+from bridge import logs
 from mail.envelope import Envelope, Receipt
 from threads.db import insert_ignoring_conflict, writer
 from threads.models import RawMessage, RawState, utcnow
@@ -38,7 +39,8 @@ class DatabaseInbox:
 
     def accept_many(self, items: Iterable[tuple[bytes, Envelope]]) -> list[Receipt]:
         """Store several messages in one transaction (bulk import); same promise as accept."""
-        rows = [_row(content_hash(raw), raw, env) for raw, env in items]
+        items_list = list(items)
+        rows = [_row(content_hash(raw), raw, env) for raw, env in items_list]
         with self._engine.begin() as conn:
             wanted = {row["sha256"] for row in rows}
             known = dict(conn.execute(_IDS_BY_HASH, {"h": list(wanted)}).all())
@@ -60,6 +62,9 @@ class DatabaseInbox:
                 known[digest] = receipts[-1].raw_id
             else:
                 receipts.append(Receipt(known[digest], duplicate=True))
+        for receipt, (_raw, env) in zip(receipts, items_list, strict=True):
+            if not receipt.duplicate:
+                logs.message_state(receipt.raw_id, "pending", source=env.source)
         if self.on_accept and any(not r.duplicate for r in receipts):
             self.on_accept()
         return receipts
@@ -69,7 +74,11 @@ class DatabaseInbox:
         row = _row(content_hash(raw), raw, envelope)
         row.update(state=RawState.rejected, reason=reason[:2000])
         with self._engine.begin() as conn:
-            conn.execute(insert_ignoring_conflict(conn, RAW, ["sha256"]).values(row))
+            stored = conn.execute(
+                insert_ignoring_conflict(conn, RAW, ["sha256"]).values(row).returning(RAW.c.id)
+            ).scalar()
+        if stored is not None:  # None: these very bytes were kept before
+            logs.message_state(stored, "rejected", source=envelope.source)
 
 
 _IDS_BY_HASH = select(RAW.c.sha256, RAW.c.id).where(

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from bridge import logs
 from bridge.admin import audit
 from bridge.core import Core
 from bridge.errors import UsageError
@@ -46,6 +47,8 @@ def reprocess(core: Core, which: str) -> Counter[str]:
     """
     with writer(core.engine).begin() as conn:
         ids = mark_pending(conn, which)
+    for raw_id in ids:
+        logs.message_state(raw_id, "pending")
     counts: Counter[str] = Counter()
     for start in range(0, len(ids), 200):
         counts.update(o.state.value for o in core.pipeline.run(ids[start : start + 200]))
@@ -216,8 +219,9 @@ def decide(
             reason=reason,
         )
     if decision == "approve":
-        outcomes = core.pipeline.run([raw_id])
+        outcomes = core.pipeline.run([raw_id])  # which logs the state it reaches
         return str(outcomes[0].state) if outcomes else str(RawState.pending)
+    logs.message_state(raw_id, done.state)
     if done.notice is not None:
         deliver_if_local(core.engine, core.settings, done.notice)
     return str(done.state)

@@ -23,11 +23,12 @@ from collections.abc import Callable
 import click
 import uvicorn
 
-from bridge import admin, demo
+from bridge import admin, demo, logs
 from bridge.core import Core, open_core
 from bridge.dkim_keys import signer_for
 from bridge.errors import UsageError
 from bridge.heartbeat import LeaseSweeper, release_dead
+from bridge.metrics import Metrics, SMTPEvents
 from bridge.recipients import RoutedRecipients
 from bridge.settings import Settings
 from bridge.worker import Worker
@@ -87,9 +88,7 @@ def _run(
             "demo: sender checks read trusted Authentication-Results only (no DNS lookups); "
             "BRIDGE_VERIFY_SENDERS=auto checks DKIM, SPF and DMARC itself"
         )
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_format)  # text, or JSON lines (BRIDGE_LOG_FORMAT=json)
     # aiosmtpd logs every connection at INFO, addresses included; keep its warnings only.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -113,6 +112,7 @@ def _run(
             f"demo: log in at {settings.web_base_url}/login as {DEMO_ADMIN}; "
             "login links are printed here"
         )
+    metrics = Metrics(core.engine)  # this process's figures, at /metrics when it serves web
     stops: list[Callable[[], None]] = []
     try:
         if LEASING_ROLES & set(roles):
@@ -122,12 +122,12 @@ def _run(
         if "sender" in roles:
             stops.append(_start_sender(core))
         if "smtp" in roles:
-            stops.append(_start_smtp(core, settings, smtp_socket))
+            stops.append(_start_smtp(core, settings, smtp_socket, metrics.smtp))
         if "imap" in roles:
             stops.append(_start_imap(core, settings))
         click.echo(_banner(settings, roles))
         if "web" in roles:
-            app = create_app(core)
+            app = create_app(core, metrics)
             # With --demo nobody reads the outbox: print login links on the console too.
             app.state.print_login_links = demo_content
             _serve_web(app, settings, web_socket)
@@ -150,6 +150,8 @@ def _serve_web(app: object, settings: Settings, sock: socket.socket | None) -> N
         host=settings.web_host,
         port=settings.web_port,
         log_level="warning",
+        # JSON logs: uvicorn's records go through the root handler too, not its own text one.
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
     )
     uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
 
@@ -282,7 +284,10 @@ def _start_sender(core: Core) -> Callable[[], None]:
 
 
 def _start_smtp(
-    core: Core, settings: Settings, sock: socket.socket | None = None
+    core: Core,
+    settings: Settings,
+    sock: socket.socket | None = None,
+    events: SMTPEvents | None = None,
 ) -> Callable[[], None]:
     from bridge.recipients import AnyOf, OwnAddresses
     from mail.smtp import load_auth_users, tls_context
@@ -311,6 +316,7 @@ def _start_smtp(
         tls=tls,
         auth_users=users,
         sock=sock,
+        observer=events,
     )
     smtp.start()
     return smtp.stop

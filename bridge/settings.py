@@ -263,6 +263,13 @@ class Settings(BaseSettings):
     web_threads: int = Field(
         default=2, ge=1, le=64, description="Requests one web process works on at once."
     )
+    metrics_token: str = Field(
+        default="",
+        description="Bearer token for /metrics; empty: only direct loopback clients may read it.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as text, or as JSON objects one per line."
+    )
     login_link_minutes: int = Field(
         default=15, gt=0, le=1440, description="How long a mailed login link works."
     )

@@ -286,7 +286,12 @@ class AuditEntry(TableModel, table=True):
 class RawMessage(TableModel, table=True):
     # Exactly what arrived, with its envelope; written before anything else happens.
     __tablename__ = "raw_message"
-    __table_args__ = (Index("ix_raw_message_state_id", "state", "id"),)
+    __table_args__ = (
+        Index("ix_raw_message_state_id", "state", "id"),
+        # Counts by state and source (/metrics) from the index alone: the row itself
+        # holds the raw bytes, which a scan would have to read through.
+        Index("ix_raw_message_state_source", "state", "source"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     sha256: str = Field(unique=True, max_length=64)
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
@@ -613,3 +618,23 @@ class ExpertOptOut(TableModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(unique=True, max_length=320)  # normalised (threads/people.py)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class TokenKind(enum.StrEnum):
+    # What a personal token opens: the JSON API (as its owner), or only feed URLs.
+    api = "api"
+    feed = "feed"
+
+
+class AccessToken(TableModel, table=True):
+    # A personal token for scripts (API) or feed readers (feeds only); only the
+    # sha256 of the secret is kept, so a copy of the database opens nothing.
+    __tablename__ = "access_token"
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    kind: TokenKind = Field(sa_type=String(8))
+    name: str = Field(default="", max_length=200)
+    token_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    last_used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

@@ -1,18 +1,30 @@
 """The JSON API under /api: the same reads as the pages, and the reply action.
 
-Same viewer, same readable communities, same 404 for what one may not read.
-The schema is FastAPI's OpenAPI document, at /openapi.json and /api/openapi.json.
-A reply is a POST with the session cookie and the CSRF token in the
-`X-CSRF-Token` header (web/security.py), like the page's form.
+Same viewer, same readable communities, same 404 for what a logged-in viewer
+may not read. `GET /api` is a short index; the schema is FastAPI's OpenAPI
+document, at /openapi.json and /api/openapi.json, shown at /docs.
+Scripts authenticate with `Authorization: Bearer TOKEN` (a personal API
+token, web/bearer.py); a browser's session cookie works too, and then a
+reply is a POST with the CSRF token in the `X-CSRF-Token` header
+(web/security.py), like the page's form.
+
+Anonymous callers read public communities. Where an anonymous call finds
+nothing it may read (a community or thread that is missing or not public,
+or no public community at all) the answer is 401 saying a login or token is
+needed, rather than an empty list or a bare 404: a script with a forgotten
+token learns why. It says the same for what exists and what does not, so it
+confirms no private name.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBearer
 from markupsafe import escape
 from pydantic import BaseModel, Field
 
@@ -23,8 +35,21 @@ from threads.search.language import describe_query, parse_query
 from web.archive import ReaderArchive
 from web.deps import CoreDep, ViewerDep
 from web.reading import NOT_FOUND_COMMUNITY, NOT_FOUND_PERSON, not_found
+from web.state import metrics_of
 
-router = APIRouter(prefix="/api", tags=["api"])
+
+# Declares Bearer authentication on every call in the schema, so /docs offers "Authorize";
+# the token itself is read by web/viewer.py (auto_error off: anonymous reads stay open).
+def _remember_viewer(request: Request, viewer: ViewerDep) -> None:
+    # For `error_response`: whose 404 it is (anonymous callers get the 401 instead).
+    request.state.api_viewer = viewer
+
+
+router = APIRouter(
+    prefix="/api",
+    tags=["api"],
+    dependencies=[Depends(HTTPBearer(auto_error=False)), Depends(_remember_viewer)],
+)
 
 
 class PersonOut(BaseModel):
@@ -167,10 +192,55 @@ def _people(addrs: list[dict[str, str]]) -> list[PersonOut]:
     return [PersonOut(name=a.get("name") or "", address=a.get("address") or "") for a in addrs]
 
 
+LOGIN_NEEDED = (
+    "This needs a login: send 'Authorization: Bearer TOKEN' with a personal API token "
+    "(made on /me or by 'bridge token create'), or it does not exist."
+)
+ANONYMOUS_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="bridge"'}
+
+
+class ApiIndexOut(BaseModel):
+    name: str
+    docs: str
+    openapi: str
+    authentication: str
+    viewer: str = Field(description="who this request is: an address, or 'anonymous'")
+    endpoints: dict[str, str]
+
+
+@router.get("", response_model=ApiIndexOut)
+def api_index(request: Request, viewer: ViewerDep) -> Any:
+    """What the API offers, where its documentation is, and how to authenticate."""
+    return ApiIndexOut(
+        name="Commons Bridge API",
+        docs="/docs",
+        openapi="/api/openapi.json",
+        authentication=(
+            "Authorization: Bearer TOKEN (a personal API token from /me or "
+            "'bridge token create EMAIL --name NAME'); without one, public communities only"
+        ),
+        viewer="anonymous" if viewer.anonymous else viewer.email,
+        endpoints={
+            "GET /api/communities": "communities you may read",
+            "GET /api/communities/{slug}/threads": "a community's threads, newest activity first",
+            "GET /api/threads/{id}": "a thread's messages",
+            "GET /api/search?q=": "search, in the search page's language",
+            "GET /api/people/{address}": "what someone wrote that you may read",
+            "POST /api/threads/{id}/replies": "reply to a thread as yourself",
+        },
+    )
+
+
+def login_needed() -> HTTPException:
+    return HTTPException(401, LOGIN_NEEDED, headers=ANONYMOUS_CHALLENGE)
+
+
 @router.get("/communities", response_model=list[CommunityOut])
 def api_communities(request: Request, core: CoreDep, viewer: ViewerDep) -> Any:
     """The communities the viewer may read, with their activity."""
     with ReaderArchive(core, viewer) as archive:
+        if viewer.anonymous and not archive.readable:
+            raise login_needed()
         return [_community(c) for c in archive.communities()]
 
 
@@ -285,7 +355,10 @@ def api_search(
     """The search language of the search page; results grouped by thread, best first."""
     parsed = parse_query(q)
     with ReaderArchive(core, viewer) as archive:
-        found = archive.search(parsed, offset=(page - 1) * 20, limit=20)
+        if viewer.anonymous and not archive.readable:
+            raise login_needed()
+        with metrics_of(request).searches.time():
+            found = archive.search(parsed, offset=(page - 1) * 20, limit=20)
     return SearchOut(
         query=q,
         read_as=describe_query(parsed),
@@ -358,6 +431,8 @@ def api_reply(
     reply: ReplyIn,
 ) -> Any:
     """Post a reply as the viewer: filed through the pipeline and mailed to the thread."""
+    if viewer.anonymous:
+        raise login_needed()
     with ReaderArchive(core, viewer) as archive:
         archive.thread(thread_id)
     pk = post_reply(core, viewer, thread_id, reply.body)  # PostRefused: 400 (web/errors.py)
@@ -369,8 +444,18 @@ def api_schema(request: Request) -> JSONResponse:
     return JSONResponse(request.app.openapi())
 
 
-def error_response(request: Request, status: int, detail: Any) -> JSONResponse | None:
-    """JSON errors for /api paths (the app's error handlers call this first)."""
-    if not request.url.path.startswith("/api/"):
+def error_response(
+    request: Request, status: int, detail: Any, headers: Mapping[str, str] | None = None
+) -> JSONResponse | None:
+    """JSON errors for /api paths (the app's error handlers call this first).
+
+    An anonymous viewer's 404 from a route that looked them up becomes the
+    401 of `login_needed` (see the module docstring); an unknown path stays 404.
+    """
+    path = request.url.path
+    if path != "/api" and not path.startswith("/api/"):
         return None
-    return JSONResponse({"detail": detail}, status_code=status)
+    viewer = getattr(request.state, "api_viewer", None) or getattr(request.state, "viewer", None)
+    if status == 404 and getattr(viewer, "anonymous", False):
+        status, detail, headers = 401, LOGIN_NEEDED, ANONYMOUS_CHALLENGE
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)

@@ -24,10 +24,24 @@ from markupsafe import Markup, escape
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.core import Core
+from bridge.metrics import Metrics
 from mail.blocks import diff_line_kind, text_blocks
 from threads import reach
 from web import admin as admin_pages
-from web import auth, consent, errors, experts, insights, oidc, outbox, pages, unsubscribe
+from web import (
+    auth,
+    consent,
+    docs,
+    errors,
+    experts,
+    insights,
+    oidc,
+    ops,
+    outbox,
+    pages,
+    token_pages,
+    unsubscribe,
+)
 from web.api import router as api_router
 from web.attachments import router as attachments_router
 from web.feeds import router as feeds_router
@@ -39,8 +53,10 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 __all__ = ["CSP", "create_app"]
 
 
-def create_app(core: Core) -> FastAPI:
+def create_app(core: Core, metrics: Metrics | None = None) -> FastAPI:
     reads = reach.ReadLog(core.engine)  # first reads, written in batches
+    # The process's metrics (bridge serve shares them with the SMTP listener).
+    metrics = metrics or Metrics(core.engine)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -65,9 +81,11 @@ def create_app(core: Core) -> FastAPI:
     templates.env.globals["diff_line_kind"] = diff_line_kind
     templates.env.globals["csrf_token"] = csrf_token
     templates.env.globals["current_viewer"] = current_viewer
+    templates.env.globals["feed_link"] = token_pages.feed_link  # with the reader's feed token
     templates.env.globals["consent_waiting"] = consent.waiting_count  # the header's "Cc threads"
     app.state.core = core
     app.state.reads = reads
+    app.state.metrics = metrics
     # Cookies are Secure (and __Host- prefixed) when the bridge is reached over https.
     cookies = CookieNames(secure=core.settings.web_base_url.startswith("https://"))
     app.state.cookies = cookies
@@ -80,12 +98,17 @@ def create_app(core: Core) -> FastAPI:
     app.include_router(unsubscribe.router)  # mailed unsubscribe/mute links (no login)
     app.include_router(outbox.router)  # admin: outgoing mail and bounced addresses
     app.include_router(auth.router)  # /login, the magic link, /logout
+    app.include_router(token_pages.router)  # a reader's API and feed tokens on /me
     app.include_router(oidc.router)  # optional single sign-on (BRIDGE_OIDC_ISSUER)
     app.include_router(admin_pages.router)  # admin and moderation under /admin
     app.include_router(consent.router)  # nudge links and a participant's candidates
     app.include_router(insights.router)  # the managers' page
     app.include_router(experts.router)  # who knows X: page, API, the /me opt-out
     app.include_router(withdraw_router)  # an author withdraws a message (page, form, API)
+    app.include_router(ops.router)  # /healthz, /readyz, /metrics
+    app.include_router(docs.router)  # /docs: Swagger UI over /api/openapi.json
+    # Innermost, so it sees the route the router matched (its template labels the figure).
+    app.add_middleware(ops.RequestTimer, metrics=metrics)
     # CSRF on every state-changing request and the security headers on every answer.
     app.add_middleware(SecurityMiddleware, secret=core.settings.secret_key, cookies=cookies)
     app.add_middleware(_DropNulFromQuery)

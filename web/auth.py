@@ -51,6 +51,7 @@ from web.deps import CoreDep, ViewerDep
 from web.render import render
 from web.security import browser_nonce, digest, end_session, session_id, start_session
 from web.state import prints_login_links
+from web.token_pages import feed_token, my_tokens
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -301,6 +302,9 @@ def me(request: Request, core: CoreDep, viewer: ViewerDep) -> Response:
         listed=listed,
         bounces=bounces,
         bounces_cleared=done,
+        api_tokens=my_tokens(request, viewer),
+        feed_token=feed_token(request, viewer),
+        token_error=request.query_params.get("token_error") == "name",
     )
 
 

@@ -16,6 +16,7 @@ person stays where they were, which no error page can do.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
@@ -115,7 +116,10 @@ def install(app: FastAPI, cookies: CookieNames) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> BaseResponse:
-        return _respond(request, exc.status_code, str(exc.detail))
+        answer = _respond(request, exc.status_code, str(exc.detail), exc.headers)
+        if exc.headers:  # WWW-Authenticate on a 401, Allow on a 405
+            answer.headers.update(exc.headers)
+        return answer
 
     @app.exception_handler(RequestValidationError)
     async def bad_input(request: Request, exc: RequestValidationError) -> BaseResponse:
@@ -142,8 +146,10 @@ def install(app: FastAPI, cookies: CookieNames) -> None:
         return page
 
 
-def _respond(request: Request, status: int, message: str) -> BaseResponse:
-    return api_error(request, status, message) or error_page(request, status, message)
+def _respond(
+    request: Request, status: int, message: str, headers: Mapping[str, str] | None = None
+) -> BaseResponse:
+    return api_error(request, status, message, headers) or error_page(request, status, message)
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:

@@ -1,7 +1,9 @@
 """Atom feeds (RFC 4287) per community and per thread, and a thread as an mbox download.
 
 Feeds carry text only (the visible part of each message, escaped by the XML
-writer); characters XML 1.0 cannot carry are dropped. The mbox is the raw
+writer); characters XML 1.0 cannot carry are dropped. Feed readers keep no
+cookies: a logged-in reader's feed links carry their feed token (`?token=`,
+web/bearer.py), which opens these two feeds and nothing else. The mbox is the raw
 bytes exactly as they arrived, in mboxrd framing (">From " quoting), so a
 mail client can import the conversation with every header intact.
 """
@@ -14,16 +16,19 @@ from email import errors
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
+from typing import Annotated
 from xml.etree import ElementTree as ET
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 
 from mail.mbox import mboxrd
 from threads import queries
-from threads.models import utcnow
+from threads.access import Viewer
+from threads.models import TokenKind, utcnow
 from web.archive import ReaderArchive
 from web.attachments import content_disposition
+from web.bearer import token_viewer
 from web.deps import CoreDep, ViewerDep
 from web.reading import NOT_FOUND_COMMUNITY, not_found
 
@@ -33,6 +38,21 @@ FEED_ENTRIES = 30
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 # Where a hidden address stood in a rebuilt message (RFC 2606: .invalid never resolves).
 HIDDEN_MAILBOX = "address-hidden@external.invalid"
+
+
+def feed_viewer(request: Request, cookie_viewer: ViewerDep) -> Viewer:
+    """A feed's viewer: the owner of a `?token=` feed token, else the cookie's viewer."""
+    secret = request.query_params.get("token")
+    if not secret:
+        return cookie_viewer
+    viewer = token_viewer(request, secret, TokenKind.feed)
+    if viewer is None:
+        # A feed reader shows the status: say plainly what happened to the link.
+        raise HTTPException(403, "This feed link's token was revoked or is not valid.")
+    return viewer
+
+
+FeedViewerDep = Annotated[Viewer, Depends(feed_viewer)]
 
 
 def _text(value: str | None) -> str:
@@ -90,7 +110,7 @@ class _Feed:
 def community_feed(
     request: Request,
     core: CoreDep,
-    viewer: ViewerDep,
+    viewer: FeedViewerDep,
     slug: str,
 ) -> Response:
     """The community's most recently active threads, each with its newest message."""
@@ -120,7 +140,7 @@ def community_feed(
 def thread_feed(
     request: Request,
     core: CoreDep,
-    viewer: ViewerDep,
+    viewer: FeedViewerDep,
     thread_id: int,
 ) -> Response:
     """Every message of the thread, newest first."""

@@ -28,7 +28,7 @@ from web.deps import CoreDep, ViewerDep
 from web.reading import NOT_FOUND_COMMUNITY, NOT_FOUND_PERSON, PAGE_SIZE, human_size, not_found
 from web.render import render
 from web.security import CSP
-from web.state import read_log_of
+from web.state import metrics_of, read_log_of
 
 router = APIRouter()
 SEARCH_PAGE = 20
@@ -245,7 +245,7 @@ def search_page(
     page: int = Query(1, ge=1, le=1000),
 ) -> HTMLResponse:
     parsed = parse_query(q)
-    with ReaderArchive(core, viewer) as archive:
+    with ReaderArchive(core, viewer) as archive, metrics_of(request).searches.time():
         results = archive.search(parsed, offset=(page - 1) * SEARCH_PAGE, limit=SEARCH_PAGE)
     pages = max(1, -(-results.total_threads // SEARCH_PAGE))
     return render(

@@ -15,6 +15,8 @@ mounted apps and routes other modules add later alike):
   seen before login, which someone may have planted or read, is refused
   afterwards, even once that session has ended (OWASP's rule to renew
   tokens when privileges change).
+  API requests with an `Authorization: Bearer` token are exempt: the token,
+  not a cookie, names the viewer (web/bearer.py says why that is safe).
   Paths in `CSRF_EXEMPT` are authorised by a signed token in the address
   instead of a cookie (RFC 8058 one-click unsubscribe, POSTed by mail
   providers that have no cookie and cannot carry our token).
@@ -41,6 +43,7 @@ from typing import Any
 from fastapi import Request
 from starlette.datastructures import MutableHeaders
 
+from web.bearer import carries_bearer
 from web.state import cookies_of, core_of
 
 Scope = MutableMapping[str, Any]
@@ -228,7 +231,11 @@ class SecurityMiddleware:
             await self.app(scope, receive, send)
             return
         state = _state(scope)
-        if scope["method"] in UNSAFE_METHODS and not scope["path"].startswith(CSRF_EXEMPT):
+        if (
+            scope["method"] in UNSAFE_METHODS
+            and not scope["path"].startswith(CSRF_EXEMPT)
+            and not carries_bearer(scope.get("headers", []), scope["path"])
+        ):
             body = await _read_body(receive)
             if body is None or not await self._token_ok(scope, body):
                 await _forbidden(scope, send, self.names)

@@ -1,7 +1,7 @@
 """What `create_app` keeps on `app.state`, read back typed: the one module that reads it.
 
 The app holds the process's core (settings, engine, pipeline), the Jinja2
-templates, the batched read log and the cookie names. Routes receive the
+templates, the batched read log, the metrics and the cookie names. Routes receive the
 core as a dependency (web/deps.py `CoreDep`); code that runs outside a
 route's signature (the security middleware's helpers, template globals, the
 viewer lookup) reads it here, so nothing else in web/ touches `app.state`.
@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
 from bridge.core import Core
+from bridge.metrics import Metrics
 from threads.reach import ReadLog
 
 if TYPE_CHECKING:  # web.security reads its cookie names here: no import at run time
@@ -33,6 +34,11 @@ def templates_of(request: Request) -> Jinja2Templates:
 def read_log_of(request: Request) -> ReadLog:
     """First reads of threads, written in batches (threads/reach.py)."""
     return cast(ReadLog, request.app.state.reads)
+
+
+def metrics_of(request: Request) -> Metrics:
+    """The process's Prometheus instruments (bridge/metrics.py)."""
+    return cast(Metrics, request.app.state.metrics)
 
 
 def cookies_of(request: Request) -> CookieNames:

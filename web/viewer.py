@@ -2,7 +2,8 @@
 
 The session cookie (web/security.py) names a `web_session` row; the row names
 the person. No cookie, a cookie we did not sign, an expired or deleted
-session, or a disabled person: the viewer is anonymous. The answer is kept on
+session, or a disabled person: the viewer is anonymous. On /api paths an
+`Authorization: Bearer` token (web/bearer.py) names the viewer instead. The answer is kept on
 the request, so a page asking twice costs one query.
 """
 
@@ -13,6 +14,7 @@ from sqlalchemy import select
 
 from threads.access import ANONYMOUS, Viewer, viewer_for_person
 from threads.models import WebSession, as_utc, utcnow
+from web.bearer import api_viewer, bearer
 from web.security import digest, session_id
 from web.state import core_of
 
@@ -24,8 +26,10 @@ def current_viewer(request: Request) -> Viewer:
     if isinstance(cached, Viewer):
         return cached
     viewer = ANONYMOUS
-    sid = session_id(request)
-    if sid:
+    if (secret := bearer(request)) is not None:
+        # A bearer request is its token's owner alone: its cookies are not consulted.
+        viewer = api_viewer(request, secret)
+    elif sid := session_id(request):
         core = core_of(request)
         with core.engine.connect() as conn:
             row = conn.execute(

@@ -14,6 +14,7 @@ import click
 from bridge import __version__
 from bridge.cli import (
     archive,
+    backup,
     communities,
     dkim,
     doctor,
@@ -24,6 +25,7 @@ from bridge.cli import (
     people,
     routes,
     serve,
+    tokens,
     withdrawn,
 )
 from bridge.cli.errors import BridgeGroup
@@ -55,6 +57,9 @@ for command in (
     withdrawn.withdrawn,
     dkim.dkim,
     doctor.doctor,
+    tokens.token,
+    backup.backup,
+    backup.restore,
 ):
     main.add_command(command)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
+from bridge import logs
 from bridge.config import PipelineConfig
 from bridge.errors import Held, Isolate
 from bridge.outbound import opened
@@ -95,7 +96,10 @@ class Pipeline:
     def finish(self, submitted: Submitted, *, worker: str | None = None) -> list[Outcome]:
         """Wait for what `submit` handed out, then file it."""
         results = self._parser.collect(submitted.batch)
-        return self._file_prepared(self._prepare(submitted.raws, results), worker)
+        outcomes = self._file_prepared(self._prepare(submitted.raws, results), worker)
+        for o in outcomes:  # committed: each message's new state, one event each
+            logs.message_state(o.raw_id, o.state, hold_kind=o.hold_kind)
+        return outcomes
 
     def _file_prepared(self, prepared: list[_Prepared], worker: str | None) -> list[Outcome]:
         steps.save_attachments(

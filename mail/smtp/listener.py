@@ -25,7 +25,7 @@ from mail.smtp.commit import GroupCommit
 from mail.smtp.gate import Gate
 from mail.smtp.handler import BridgeHandler, RecipientPolicy
 from mail.smtp.limits import Limits
-from mail.smtp.session import BridgeSession
+from mail.smtp.session import BridgeSession, SessionObserver
 
 
 def tls_context(cert: str | Path, key: str | Path) -> ssl.SSLContext:
@@ -51,6 +51,7 @@ class SMTPListener(Controller):
         tls: ssl.SSLContext | None = None,
         auth_users: Mapping[str, str] | None = None,
         sock: socket.socket | None = None,
+        observer: SessionObserver | None = None,
     ) -> None:
         # A socket the caller bound already (`bridge serve` binds every port before
         # it seeds or prints anything, so a taken port fails first and alone).
@@ -58,6 +59,7 @@ class SMTPListener(Controller):
         if sock is not None:
             port = sock.getsockname()[1]
         self.limits = limits or Limits()
+        self._observer = observer
         self._gate = Gate(self.limits)
         users = dict(auth_users or {})
         offer_auth = bool(users) and tls is not None
@@ -99,6 +101,7 @@ class SMTPListener(Controller):
             gate=self._gate,
             limits=self.limits,
             commits=self._commits,
+            observer=self._observer,
             **self.SMTP_kwargs,
         )
 

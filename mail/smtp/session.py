@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from aiosmtpd.smtp import SMTP, syntax
 
@@ -39,6 +39,22 @@ _READ_LIMIT = 256 * 1024
 _SIZE_PARAM = re.compile(r"\sSIZE=(\d+)", re.IGNORECASE)
 
 
+class SessionObserver(Protocol):
+    """Counts what the listener does, for the operator's metrics (no addresses, no text)."""
+
+    def session_opened(self) -> None: ...
+
+    def refused(self, code: str) -> None: ...
+
+
+class _Unobserved:
+    def session_opened(self) -> None:
+        pass
+
+    def refused(self, code: str) -> None:
+        pass
+
+
 class BridgeSession(SMTP):
     """One connection. Adds the caps, the strict DATA reader and our wording of replies."""
 
@@ -49,6 +65,7 @@ class BridgeSession(SMTP):
         gate: Gate,
         limits: Limits,
         commits: GroupCommit,
+        observer: SessionObserver | None = None,
         **kwargs: Any,
     ) -> None:
         # aiosmtpd sizes its StreamReader by this: the most it buffers before a
@@ -60,10 +77,12 @@ class BridgeSession(SMTP):
         self._limits = limits
         self._commits = commits
         self._admitted: str | None = None  # the client address holding a gate slot
+        self._observer = observer or _Unobserved()
 
     async def _handle_client(self) -> None:
         assert self.session is not None
         client = peer_ip(self.session)
+        self._observer.session_opened()
         refused = self._gate.admit(client)
         if refused is not None:
             # Over a cap: say so and hang up; the client retries later (RFC 5321 3.8).
@@ -95,7 +114,10 @@ class BridgeSession(SMTP):
     async def push(self, status: Any) -> None:
         if isinstance(status, str):
             status = status.encode("utf-8" if self.enable_SMTPUTF8 else "ascii")
-        await super().push(TRANSLATED.get(status, status))
+        status = TRANSLATED.get(status, status)
+        if status[:1] in (b"4", b"5"):
+            self._observer.refused(status[:3].decode("ascii", "replace"))
+        await super().push(status)
 
     async def handle_exception(self, error: Exception) -> str:
         # aiosmtpd's default answers 500 with the exception text; ours is

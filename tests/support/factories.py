@@ -39,9 +39,12 @@ def deliver(
 
 
 @contextmanager
-def bridge_listener(core: Core, domain: str, limits: Limits | None = None) -> Iterator[int]:
+def bridge_listener(
+    core: Core, domain: str, limits: Limits | None = None, observer: Any = None
+) -> Iterator[int]:
     """The real SMTP listener on a free loopback port, wired as `bridge serve` wires it:
-    the bridge's own reply/bounce addresses at `domain`, then the route table."""
+    the bridge's own reply/bounce addresses at `domain`, then the route table (and the
+    metrics' `observer`, if given)."""
     from bridge.recipients import AnyOf, OwnAddresses, RoutedRecipients
     from mail.smtp import SMTPListener
     from tests.support.net import free_port
@@ -54,6 +57,7 @@ def bridge_listener(core: Core, domain: str, limits: Limits | None = None) -> It
         port=port,
         server_hostname=domain,
         limits=limits,
+        observer=observer,
     )
     listener.start()
     try:
