@@ -25,7 +25,7 @@ from threads.search.compiler import Compiler
 from threads.search.index import FTS
 from threads.search.language import All, Not, SearchQuery
 from threads.search.rank import Candidate
-from threads.search.snippet import engine_snippets, make_snippet, mark_words
+from threads.search.snippet import Matcher, make_snippet, mark
 
 M, C, T = Message.__table__, Community.__table__, Thread.__table__
 
@@ -140,7 +140,7 @@ def run(
     results.total_messages = len(candidates)
     results.total_threads = len(threads)
     page = threads[offset : offset + limit]
-    results.threads = _describe(conn, compiler, expr, query.words, page)
+    results.threads = _describe(conn, Matcher.of(query.text_terms), page)
     return results
 
 
@@ -251,11 +251,7 @@ def _scanned(
 
 
 def _describe(
-    conn: Connection,
-    compiler: Compiler,
-    expr: str | None,
-    words: frozenset[str],
-    page: list[tuple[float, int, Candidate]],
+    conn: Connection, matcher: Matcher, page: list[tuple[float, int, Candidate]]
 ) -> list[ThreadHit]:
     """Subjects, senders, communities and snippets for one page of threads."""
     if not page:
@@ -279,20 +275,16 @@ def _describe(
             .where(M.c.id.in_(pks))
         )
     }
-    # Snippets cost as much as ranking, so they are made for the page of results only.
-    snippets = engine_snippets(conn, compiler, expr, pks)
     out = []
     for score, matches, c in page:
         r = rows.get(c.pk)
         if r is None:
             continue
-        snippet = snippets.get(c.pk)
-        if not snippet or "\x02" not in snippet:
-            snippet = make_snippet(r.visible_text or "", words)
+        snippet = make_snippet(r.visible_text or "", matcher)
         out.append(
             ThreadHit(
                 c.thread_id,
-                mark_words(r.subject or "", words),
+                mark(r.subject or "", matcher),
                 r.cid,
                 r.slug,
                 r.name,
