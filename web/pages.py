@@ -228,5 +228,6 @@ def search_page(
         page=page,
         pages=pages,
         page_url=lambda n: "/search?" + urlencode({"q": q, "page": n}),
+        suggestion_url="/search?" + urlencode({"q": results.suggestion or ""}),
         viewer=viewer,
     )

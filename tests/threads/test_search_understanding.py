@@ -128,3 +128,47 @@ def test_snippets_mark_cjk_words_and_folded_forms(archive: Core) -> None:
 def test_a_word_start_too_short_is_searched_as_a_word_with_a_notice(archive: Core) -> None:
     found = results(archive, "u*")
     assert any("word start" in n for n in found.notices)
+
+
+def test_did_you_mean_offers_a_near_word_that_finds_something(archive: Core) -> None:
+    found = results(archive, "upgrde window")
+    assert found.threads == []
+    assert found.suggestion == "upgrade window"
+    assert results(archive, "upgrade").suggestion is None  # found: nothing to suggest
+    assert results(archive, "qqqqzzzz").suggestion is None  # nothing near
+
+
+def test_did_you_mean_never_names_a_word_only_private_communities_hold(tmp_path) -> None:
+    """A word in a community the reader cannot read is never suggested to them."""
+    from bridge.core import open_core
+    from tests.support.env import settings_for
+
+    core = open_core(settings_for(tmp_path / "data"))
+    try:
+        create_community(core)
+        create_community(
+            core,
+            slug="secret",
+            name="Secret",
+            visibility="members",
+            addresses=["s@lists.example.com"],
+        )
+        deliver(
+            core,
+            make_mail("Lunch", msgid="p1@example.com", body="Sandwiches at noon.\n"),
+            make_mail(
+                "Project zebrafish",
+                msgid="s1@example.com",
+                to="s@lists.example.com",
+                body="The zebrafish acquisition closes Friday.\n",
+            ),
+        )
+        with core.engine.connect() as conn:
+            ids = dict(conn.exec_driver_sql("SELECT slug, id FROM community").all())
+            public_only = search.run(conn, parse_query("zebrafsh"), community_ids=[ids["eng"]])
+            member = search.run(conn, parse_query("zebrafsh"), community_ids=list(ids.values()))
+        assert public_only.threads == []
+        assert public_only.suggestion is None
+        assert member.suggestion == "zebrafish"
+    finally:
+        core.close()

@@ -26,6 +26,7 @@ from threads.search.index import FTS
 from threads.search.language import All, Not, SearchQuery
 from threads.search.rank import Candidate
 from threads.search.snippet import Matcher, make_snippet, mark
+from threads.search.suggest import suggest
 
 M, C, T = Message.__table__, Community.__table__, Thread.__table__
 
@@ -74,6 +75,8 @@ class SearchResults:
     total_messages: int = 0
     capped: bool = False  # more matched than were ranked
     notices: list[str] = field(default_factory=list)
+    # "Did you mean": a corrected query that finds threads the reader may read.
+    suggestion: str | None = None
 
 
 def run(
@@ -84,11 +87,14 @@ def run(
     offset: int = 0,
     limit: int = 20,
     address_domains: Sequence[str] | None = None,
+    suggestions: bool = True,
 ) -> SearchResults:
     """Threads matching `query` in `community_ids` (None: all), best first, one page of them.
 
     `address_domains`: from:/to:/cc: match only addresses at these domains
-    (the reader's visible ones; None: every address).
+    (the reader's visible ones; None: every address). When nothing is found,
+    `suggestion` may hold a corrected query that finds something in the same
+    communities (`suggestions=False`: do not look for one).
     """
     results = SearchResults(notices=list(query.notices))
     if query.empty or (community_ids is not None and not community_ids):
@@ -141,6 +147,20 @@ def run(
     results.total_threads = len(threads)
     page = threads[offset : offset + limit]
     results.threads = _describe(conn, Matcher.of(query.text_terms), page)
+    if suggestions and not threads and offset == 0 and expr is not None:
+
+        def finds(fixed: SearchQuery) -> bool:
+            again = run(
+                conn,
+                fixed,
+                community_ids=community_ids,
+                limit=1,
+                address_domains=address_domains,
+                suggestions=False,
+            )
+            return again.total_threads > 0
+
+        results.suggestion = suggest(conn, query, finds)
     return results
 
 

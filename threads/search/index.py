@@ -36,6 +36,8 @@ CREATE_SQLITE = (
     "CREATE VIRTUAL TABLE message_fts USING fts5("
     "subject, body, sender, subject_stems, body_stems, tokenize = 'ascii')"
 )
+# Which words the index holds, per column (threads/search/suggest.py).
+CREATE_VOCABULARY = "CREATE VIRTUAL TABLE message_fts_vocab USING fts5vocab(message_fts, 'col')"
 
 _INDEX_SQLITE = text(
     "INSERT INTO message_fts(rowid, subject, body, sender, subject_stems, body_stems) "

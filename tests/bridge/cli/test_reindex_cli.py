@@ -42,6 +42,8 @@ def test_reindex_rebuilds_with_progress_and_search_finds_inflected_words(tmp_pat
     found = bridge("search", "rollouts", "--json")
     (hit,) = json.loads(found.stdout)["results"]
     assert "the [rollout]" in hit["snippet"]
+    typo = bridge("search", "rolout")
+    assert typo.stdout.strip() == "nothing found; did you mean: rollout"
     again = bridge("reprocess", "--reindex", "--restart")
     assert again.stdout.strip() == "search index rebuilt: 3 messages written"
     wrong = bridge("reprocess", "--restart")

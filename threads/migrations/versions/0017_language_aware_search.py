@@ -8,7 +8,8 @@ The index is fed the words threads/search/analysis.py makes of each message
 stems of the message's language beside the exact words). On SQLite the FTS5
 table gains two stem columns and takes its words pre-analysed (tokenizer
 `ascii`), so it is built anew beside the old one from the messages the old
-one held, then takes its name. On PostgreSQL the table keeps its shape and
+one held, then takes its name; its vocabulary (`message_fts_vocab`, FTS5's
+own view of the words it holds) answers "did you mean". On PostgreSQL the table keeps its shape and
 every vector is written again. Both run here, in batches; an archive of a
 million messages takes a while (see docs/benchmarks.md), and
 `bridge reprocess --reindex` does the same later, resumably, when the analysis
@@ -18,7 +19,7 @@ changes again.
 import sqlalchemy as sa
 from alembic import op
 
-from threads.search.index import CREATE_SQLITE
+from threads.search.index import CREATE_SQLITE, CREATE_VOCABULARY
 from threads.search.reindex import CREATE_PROGRESS, optimize, rewrite_batch
 
 revision = "0017"
@@ -41,6 +42,7 @@ def upgrade() -> None:
     if sqlite:
         conn.execute(sa.text("DROP TABLE message_fts_old"))
         optimize(conn)
+        conn.execute(sa.text(CREATE_VOCABULARY))
     conn.execute(sa.text(CREATE_PROGRESS))
 
 
@@ -48,6 +50,7 @@ def downgrade() -> None:
     conn = op.get_bind()
     conn.execute(sa.text("DROP TABLE IF EXISTS message_fts_progress"))
     if conn.dialect.name == "sqlite":
+        conn.execute(sa.text("DROP TABLE IF EXISTS message_fts_vocab"))
         # Older code writes three columns of text it tokenizes itself; the index is
         # emptied, to be filled by that code's own rebuild.
         conn.execute(sa.text("DROP TABLE message_fts"))
