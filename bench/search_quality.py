@@ -13,12 +13,12 @@ line compares the backends: the share of queries whose first ten threads
 are the same set on both.
 
 --make draws the corpus queries from the store by fixed rules (seeded), for
-messages of at least 40 words: `exact`, three of the message's rarest words
-(each in 2-40 messages); `inflected`, a form the message does not contain of
-one of its words (another word of the corpus with the same English stem)
-with two rare words; `prefix`, a rare word of 7 letters or more cut by three
-letters, with `*`, and two rare words. The fictional messages and their
-queries are kept.
+messages of at least 40 words, from the words the index holds (no address):
+`exact`, three of the message's rarest words (each in 2-40 messages);
+`inflected`, a form the message does not contain of one of its words
+(another word of the corpus with the same English stem) with two rare words;
+`prefix`, a rare word of 7 letters or more cut by three letters, with `*`,
+and two rare words. The fictional messages and their queries are kept.
 """
 
 from __future__ import annotations
@@ -97,6 +97,7 @@ def report(name: str, ranks: dict[str, list[int | None]]) -> None:
 
 
 def make(core: Any, seed: int, per_kind: int) -> None:
+    from threads.privacy import index_text
     from threads.search.analysis import stem_words, words_of
 
     rng = random.Random(seed)
@@ -107,8 +108,13 @@ def make(core: Any, seed: int, per_kind: int) -> None:
                 "WHERE message_id NOT LIKE 'judged-%' ORDER BY id"
             )
         ).all()
+    # Words as the index holds them: addresses are never indexed (threads/privacy.py).
     plain = [
-        [w for w in words_of(f"{r.subject} {r.visible_text or ''}") if w.isascii() and w.isalpha()]
+        [
+            w
+            for w in words_of(index_text(f"{r.subject} {r.visible_text or ''}"))
+            if w.isascii() and w.isalpha()
+        ]
         for r in rows
     ]
     df: Counter[str] = Counter()
