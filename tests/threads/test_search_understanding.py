@@ -142,29 +142,12 @@ def test_did_you_mean_never_names_a_word_only_private_communities_hold(tmp_path)
     """A word in a community the reader cannot read is never suggested to them."""
     from bridge.core import open_core
     from tests.support.env import settings_for
+    from tests.support.search_world import public_and_private
 
     core = open_core(settings_for(tmp_path / "data"))
     try:
-        create_community(core)
-        create_community(
-            core,
-            slug="secret",
-            name="Secret",
-            visibility="members",
-            addresses=["s@lists.example.com"],
-        )
-        deliver(
-            core,
-            make_mail("Lunch", msgid="p1@example.com", body="Sandwiches at noon.\n"),
-            make_mail(
-                "Project zebrafish",
-                msgid="s1@example.com",
-                to="s@lists.example.com",
-                body="The zebrafish acquisition closes Friday.\n",
-            ),
-        )
+        ids = public_and_private(core)
         with core.engine.connect() as conn:
-            ids = dict(conn.exec_driver_sql("SELECT slug, id FROM community").all())
             public_only = search.run(conn, parse_query("zebrafsh"), community_ids=[ids["eng"]])
             member = search.run(conn, parse_query("zebrafsh"), community_ids=list(ids.values()))
         assert public_only.threads == []

@@ -7,8 +7,7 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from bridge.core import Core
-from tests.support.factories import create_community, deliver
-from tests.support.messages import make_mail
+from tests.support.search_world import public_and_private
 from threads.access import ANONYMOUS, Viewer
 from web.app import create_app
 from web.viewer import current_viewer
@@ -22,25 +21,8 @@ def client_as(core: Core, viewer: Viewer) -> TestClient:
     return TestClient(app, raise_server_exceptions=False)
 
 
-def world(core: Core) -> None:
-    create_community(core, visibility="public")
-    create_community(
-        core, slug="deal", name="Deal", visibility="members", addresses=["deal@lists.example.com"]
-    )
-    deliver(
-        core,
-        make_mail("Lunch", msgid="l@example.com", body="Sandwiches at noon.\n"),
-        make_mail(
-            "Project zebrafish",
-            msgid="z@example.com",
-            to="deal@lists.example.com",
-            body="The zebrafish acquisition closes Friday.\n",
-        ),
-    )
-
-
 def test_a_near_word_the_reader_may_read_is_offered_as_a_link(core: Core) -> None:
-    world(core)
+    public_and_private(core)
     page = client_as(core, ADMIN).get("/search", params={"q": "zebrafsh"})
     assert page.status_code == 200
     link = BeautifulSoup(page.text, "html.parser").select_one(".suggestion a")
@@ -52,7 +34,7 @@ def test_a_near_word_the_reader_may_read_is_offered_as_a_link(core: Core) -> Non
 
 
 def test_no_suggestion_names_a_word_of_a_community_the_reader_cannot_read(core: Core) -> None:
-    world(core)
+    public_and_private(core)
     outsider = client_as(core, ANONYMOUS)
     page = outsider.get("/search", params={"q": "zebrafsh"})
     assert page.status_code == 200

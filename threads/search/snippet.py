@@ -127,15 +127,34 @@ def make_snippet(body: str, matcher: Matcher, size: int = 28) -> str:
     if not tokens:
         return " ".join(body[:200].split())
     language = guess_language(words_of(text[:3000]))
-    marked = mark(text, matcher, language)
-    # The first match, found in the marked text, mapped back to a word of `text`.
-    first = 0
-    where = marked.find("\x02")
-    if where >= 0:
-        offset = where - marked[:where].count("\x02") - marked[:where].count("\x03")
-        first = next((i for i, t in enumerate(tokens) if t.end() > offset), 0)
+    first = _first_match(tokens, matcher, language)
     start = max(0, first - 6)
     end = min(len(tokens), start + size)
     piece = text[tokens[start].start() : tokens[end - 1].end()]
     piece = " ".join(mark(piece, matcher, language).split())
     return ("… " if start else "") + piece + (" …" if end < len(tokens) else "")
+
+
+def _first_match(tokens: list[re.Match[str]], matcher: Matcher, language: str) -> int:
+    """The index of the first token the query matches (0 if none), read a chunk at a time:
+    the first match is usually near the start, and stemming every word of a long
+    message for one snippet would cost more than the search."""
+    if matcher.empty:
+        return 0
+    for at in range(0, len(tokens), _CHUNK):
+        chunk = [t[0] for t in tokens[at : at + _CHUNK]]
+        plain = [i for i, w in enumerate(chunk) if not CJK_RUN.fullmatch(w)]
+        hits = matcher.hits([fold(chunk[i]) for i in plain], language)
+        found = [i for i, hit in zip(plain, hits, strict=True) if hit]
+        if matcher.cjk:
+            found += [
+                i
+                for i, w in enumerate(chunk)
+                if CJK_RUN.fullmatch(w) and any(n in fold(w) for n in matcher.cjk)
+            ]
+        if found:
+            return at + min(found)
+    return 0
+
+
+_CHUNK = 64
