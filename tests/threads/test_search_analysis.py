@@ -80,7 +80,7 @@ def test_query_words_look_up_their_stem_in_every_language() -> None:
     assert "datenbank" in query_stems("datenbanken")
     assert "баз" in query_stems("базы")
     assert query_stems("数据") == ()
-    assert query_stems("x86") == ()
+    assert query_stems("x86") == ("x86",)  # Snowball has no rule for it
 
 
 def test_analysed_message_carries_exact_words_stems_and_language() -> None:

@@ -42,6 +42,7 @@ _CJK = (
     "\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002ffff"
 )
 CJK_RUN = re.compile(f"[{_CJK}]+")
+_CJK_FROM = "\u0e00"
 # A word: letters and digits; underscore and punctuation separate words. CJK runs
 # are words of their own, cut into pairs by `words_of`.
 WORD = re.compile(f"[{_CJK}]+|[^\\W_{_CJK}]+")
@@ -84,22 +85,28 @@ STOPWORDS: dict[str, frozenset[str]] = {
     "russian": frozenset(),  # told by its script
 }
 LANGUAGES = tuple(STOPWORDS)
+_LANGUAGES_OF: dict[str, tuple[str, ...]] = {
+    w: tuple(lang for lang, common in STOPWORDS.items() if w in common)
+    for w in set().union(*STOPWORDS.values())
+}
 DEFAULT_LANGUAGE = "english"
 _CYRILLIC = re.compile("[\u0400-\u04ff]")
-# Words worth stemming: letters only (no digits), Latin or Cyrillic.
-_STEMMABLE = re.compile("[a-z\u00df-\u024f\u0400-\u04ff]{3,}")
 
 
 def fold(text: str) -> str:
     """NFKC, case-folded, Latin diacritics removed: the form every word is compared in."""
-    return _COMBINING.sub("", unicodedata.normalize("NFKC", text).casefold().translate(_LATIN))
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    if folded.isascii():  # most mail: nothing to fold further
+        return folded
+    return _COMBINING.sub("", folded.translate(_LATIN))
 
 
 def words_of(value: str) -> tuple[str, ...]:
     """The words of a text as the index holds them, in order; CJK runs as character pairs."""
     out: list[str] = []
     for run in WORD.findall(fold(value)):
-        if CJK_RUN.fullmatch(run):
+        # A run is all CJK or has none (WORD's alternatives), and CJK starts at U+0E00.
+        if run[0] >= _CJK_FROM and CJK_RUN.match(run):
             # Code points no script has yet (unassigned) are no part of a word.
             run = run if run.isprintable() else "".join(c for c in run if c.isprintable())
             out.extend(cjk_pairs(run) if run else ())
@@ -145,12 +152,7 @@ def guess_language(words: tuple[str, ...] | list[str]) -> str:
     sample = words[:400]
     if any(_CYRILLIC.match(w) for w in sample[:50]):
         return "russian"
-    counts: Counter[str] = Counter()
-    for w in sample:
-        if len(w) <= 6:
-            for lang, common in STOPWORDS.items():
-                if w in common:
-                    counts[lang] += 1
+    counts = Counter(lang for w in sample for lang in _LANGUAGES_OF.get(w, ()))
     if not counts:
         return DEFAULT_LANGUAGE
     best, n = counts.most_common(1)[0]
@@ -163,9 +165,10 @@ def _stemmer(language: str) -> Stemmer.Stemmer:
 
 
 def stem_words(words: tuple[str, ...] | list[str], language: str) -> list[str]:
-    """Each word's Snowball stem in `language` (words not worth stemming as they are)."""
-    stemmer = _stemmer(language)
-    return [stemmer.stemWord(w) if _STEMMABLE.fullmatch(w) else w for w in words]
+    """Each word's Snowball stem in `language`."""
+    # Snowball leaves what it has no rules for as it is (CJK pairs, numbers, short
+    # words), so every word goes through the stemmer in one call.
+    return list(_stemmer(language).stemWords(list(words)))
 
 
 def stems_of(words: tuple[str, ...], language: str) -> list[str]:
@@ -185,7 +188,7 @@ def query_stems(word: str) -> tuple[str, ...]:
     A query is too short to tell its language, so the word is stemmed in each
     and all distinct stems are looked up (usually one to three).
     """
-    if not _STEMMABLE.fullmatch(word):
+    if is_cjk(word):
         return ()
     return tuple(sorted({_stemmer(lang).stemWord(word) for lang in LANGUAGES} | {word}))
 
