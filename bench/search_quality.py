@@ -206,8 +206,12 @@ def main() -> int:
             shutil.rmtree(tmp, ignore_errors=True)
     if len(tops) == 2:
         a, b = tops.values()
-        same = sum(1 for q in a if a[q] == b.get(q))
-        print(f"same first ten threads on both backends: {same} of {len(a)} queries")
+        differ = [q for q in a if a[q] != b.get(q)]
+        print(
+            f"same first ten threads on both backends: {len(a) - len(differ)} of {len(a)} queries"
+        )
+        for q in differ:
+            print(f"  differs: {q}")
     return 0
 
 
