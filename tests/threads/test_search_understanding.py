@@ -155,3 +155,16 @@ def test_did_you_mean_never_names_a_word_only_private_communities_hold(tmp_path)
         assert member.suggestion == "zebrafish"
     finally:
         core.close()
+
+
+def test_a_snippet_finds_a_match_deep_in_a_long_message() -> None:
+    from threads.search.snippet import Matcher, make_snippet
+
+    body = "filler words here. " * 300 + "Then the hub was upgraded at last. " + "tail " * 50
+    snippet = make_snippet(body, Matcher.of(parse_query("upgrade").text_terms))
+    assert "\x02upgraded\x03" in snippet
+    assert snippet.startswith("… ")
+    assert snippet.endswith(" …")
+    far = "filler " * 2000 + "upgraded"
+    # Beyond the look-ahead the snippet is the message's start, unmarked.
+    assert "\x02" not in make_snippet(far, Matcher.of(parse_query("upgrade").text_terms))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import islice
 
 from threads.search.analysis import (
     CJK_RUN,
@@ -121,40 +122,52 @@ def _mark_cjk(run: str, needles: tuple[str, ...]) -> str:
 
 
 def make_snippet(body: str, matcher: Matcher, size: int = 28) -> str:
-    """About `size` words of `body` around the first match (or its start), matches marked."""
+    """About `size` words of `body` around the first match (or its start), matches marked.
+
+    Words are read from the start only as far as the first match and the words
+    after it: reading and folding every word of a long message for one snippet
+    cost more than the search itself.
+    """
     text = body[:20_000]
-    tokens = list(WORD.finditer(text))
+    language = guess_language(words_of(text[:1000]))
+    words = WORD.finditer(text)
+    tokens: list[re.Match[str]] = []
+    first = None
+    while first is None and len(tokens) < _LOOK_AHEAD:
+        chunk = list(islice(words, _CHUNK))
+        if not chunk:
+            break
+        first = _first_match(chunk, matcher, language)
+        first = None if first is None else len(tokens) + first
+        tokens += chunk
     if not tokens:
         return " ".join(body[:200].split())
-    language = guess_language(words_of(text[:3000]))
-    first = _first_match(tokens, matcher, language)
-    start = max(0, first - 6)
+    start = max(0, (first or 0) - 6)
+    tokens += islice(words, max(0, start + size + 1 - len(tokens)))
     end = min(len(tokens), start + size)
     piece = text[tokens[start].start() : tokens[end - 1].end()]
     piece = " ".join(mark(piece, matcher, language).split())
     return ("… " if start else "") + piece + (" …" if end < len(tokens) else "")
 
 
-def _first_match(tokens: list[re.Match[str]], matcher: Matcher, language: str) -> int:
-    """The index of the first token the query matches (0 if none), read a chunk at a time:
-    the first match is usually near the start, and stemming every word of a long
-    message for one snippet would cost more than the search."""
+def _first_match(chunk: list[re.Match[str]], matcher: Matcher, language: str) -> int | None:
+    """The index of the first word of `chunk` the query matches, if any."""
     if matcher.empty:
         return 0
-    for at in range(0, len(tokens), _CHUNK):
-        chunk = [t[0] for t in tokens[at : at + _CHUNK]]
-        plain = [i for i, w in enumerate(chunk) if not CJK_RUN.fullmatch(w)]
-        hits = matcher.hits([fold(chunk[i]) for i in plain], language)
-        found = [i for i, hit in zip(plain, hits, strict=True) if hit]
-        if matcher.cjk:
-            found += [
-                i
-                for i, w in enumerate(chunk)
-                if CJK_RUN.fullmatch(w) and any(n in fold(w) for n in matcher.cjk)
-            ]
-        if found:
-            return at + min(found)
-    return 0
+    words = [t[0] for t in chunk]
+    plain = [i for i, w in enumerate(words) if not CJK_RUN.fullmatch(w)]
+    hits = matcher.hits([fold(words[i]) for i in plain], language)
+    found = [i for i, hit in zip(plain, hits, strict=True) if hit]
+    if matcher.cjk:
+        found += [
+            i
+            for i, w in enumerate(words)
+            if CJK_RUN.fullmatch(w) and any(n in fold(w) for n in matcher.cjk)
+        ]
+    return min(found) if found else None
 
 
 _CHUNK = 64
+# A match further in than this many words (or only in the subject): the snippet is
+# the message's start.
+_LOOK_AHEAD = 1024
