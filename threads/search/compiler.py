@@ -121,9 +121,8 @@ class Compiler:
             for s in stems:
                 if s != words[0]:
                     alternatives.append(f"'{s}'{weight}")
-                alternatives.append(f"'{SUBJECT_STEM_MARK}{s}'")
-                if not subject:
-                    alternatives.append(f"'{STEM_MARK}{s}'")
+                # Every stem is indexed with STEM_MARK, a subject's also with its own.
+                alternatives.append(f"'{SUBJECT_STEM_MARK if subject else STEM_MARK}{s}'")
             return "(" + " | ".join(alternatives) + ")"
         positional = "(" + " <-> ".join(f"'{w}'{weight}" for w in words) + ")"
         if len(words) == 1:
