@@ -155,6 +155,8 @@ class SearchOut(BaseModel):
     capped: bool
     page: int
     results: list[SearchHitOut]
+    # A corrected query that finds threads this reader may read, when this one found none.
+    did_you_mean: str | None = None
 
 
 class PersonPageOut(BaseModel):
@@ -365,6 +367,7 @@ def api_search(
         notices=found.notices,
         total_threads=found.total_threads,
         capped=found.capped,
+        did_you_mean=found.suggestion,
         page=page,
         results=[
             SearchHitOut(

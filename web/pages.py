@@ -258,5 +258,6 @@ def search_page(
         page=page,
         pages=pages,
         page_url=lambda n: "/search?" + urlencode({"q": q, "page": n}),
+        suggestion_url="/search?" + urlencode({"q": results.suggestion or ""}),
         viewer=viewer,
     )

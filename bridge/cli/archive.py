@@ -156,7 +156,10 @@ def search(core: Core, query: str, as_json: bool, limit: int, as_email: str | No
         readable = None
         if as_email is not None:
             readable = readable_community_ids(conn, viewer(core, conn, as_email))
-        hits = fts.search(conn, fts.parse_query(query), community_ids=readable, limit=limit)
+        parsed = fts.parse_query(query)
+        hits = fts.search(conn, parsed, community_ids=readable, limit=limit)
+        # Found nothing: a near word that finds something this reader may read.
+        suggestion = None if hits else fts.run(conn, parsed, community_ids=readable).suggestion
     results = [
         {
             "message_pk": h.message_pk,
@@ -167,10 +170,13 @@ def search(core: Core, query: str, as_json: bool, limit: int, as_email: str | No
         for h in hits
     ]
     if as_json:
-        click.echo(json.dumps({"query": query, "results": results}, ensure_ascii=False))
+        out = {"query": query, "results": results, "did_you_mean": suggestion}
+        click.echo(json.dumps(out, ensure_ascii=False))
         return
     if not hits:
         click.echo(f"no messages match {query!r}", err=True)
+        if suggestion:
+            click.echo(f"did you mean: {suggestion}", err=True)
     for h in hits:
         subject, snippet = _terminal_safe(h.subject), _terminal_safe(h.snippet)
         click.echo(f"{h.thread_id:>6}  {subject}\n        {styled_snippet(snippet)}")

@@ -1,12 +1,14 @@
 """`bridge held` and `bridge reprocess`: raw mail that did not go through.
 
 Held mail waits for a moderator (approve, reject with a reason, discard);
-reprocess runs failed or held mail through the pipeline again after a fix.
+reprocess runs failed or held mail through the pipeline again after a fix,
+and with --reindex rebuilds the search index of the whole archive.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from typing import TYPE_CHECKING
 
 import click
@@ -84,10 +86,41 @@ def held_discard(core: Core, raw_id: int) -> None:
 @click.option("--failed", "which", flag_value="failed", help="Messages that failed (default).")
 @click.option("--held", "which", flag_value="held", help="Messages held with a reason.")
 @click.option("--all", "which", flag_value="all", help="Everything, re-filing stored messages.")
+@click.option(
+    "--reindex",
+    is_flag=True,
+    help="Rebuild the search index instead (after the search analysis changed); "
+    "a rebuild that was stopped carries on where it was.",
+)
+@click.option("--restart", is_flag=True, help="With --reindex: start over from the first message.")
 @with_core
-def reprocess(core: Core, which: str | None) -> None:
+def reprocess(core: Core, which: str | None, reindex: bool, restart: bool) -> None:
     """Run stored raw messages through the pipeline again, after a fix."""
+    if reindex:
+        _reindex(core, restart)
+        return
+    if restart:
+        raise click.UsageError("--restart goes with --reindex")
     from bridge import moderation
 
     counts = moderation.reprocess(core, which or "failed")
     click.echo(", ".join(f"{state} {n}" for state, n in sorted(counts.items())) or "nothing to do")
+
+
+def _reindex(core: Core, restart: bool) -> None:
+    from tqdm import tqdm
+
+    from threads.search.reindex import reindex
+
+    show = sys.stderr.isatty()
+    with tqdm(unit="msg", disable=not show, smoothing=0.1) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+            if not show:
+                click.echo(f"reindexed {done:,} of {total:,} messages", err=True)
+
+        written = reindex(core.engine, progress, restart=restart)
+    click.echo(f"search index rebuilt: {written:,} messages written")

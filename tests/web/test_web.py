@@ -550,9 +550,7 @@ def test_invites_forwards_and_impersonating_names_are_shown(app_core: Core) -> N
     event = invite.select_one(".event")
     assert event is not None
     assert "Quarterly planning" in event.get_text()
-    forwarded = soup(c.get(thread_href(c, "supplier contract"))).select_one(
-        "details.forwarded"
-    )
+    forwarded = soup(c.get(thread_href(c, "supplier contract"))).select_one("details.forwarded")
     assert forwarded is not None
     assert "Supplier contract" in forwarded.summary.get_text()
     assert "The contract renews in May." in forwarded.get_text()

@@ -39,7 +39,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import TSQUERY
 
 from threads.models import Message
-from threads.search.index import FTS
+from threads.search.analysis import STEM_MARK, SUBJECT_STEM_MARK, query_stems
+from threads.search.index import EXACT_COLUMNS, FTS, STEM_COLUMNS
 from threads.search.language import All, Any_, Filter, Node, Not, Term
 
 M = Message.__table__
@@ -90,12 +91,39 @@ class Compiler:
         return "(" + " & ".join([*pos, *(f"!{n}" for n in neg)]) + ")"
 
     def _term(self, term: Term) -> str:
-        if self.sqlite:
-            phrase = '"' + " ".join(term.words).replace('"', '""') + '"'
-            return f"subject : {phrase}" if term.field == "subject" else phrase
-        # Words are letters and digits only, so single quotes keep them literal.
-        weight = ":A" if term.field == "subject" else ""
+        """A term in engine syntax: exact words, or a word in any of its stems, or a prefix.
+
+        Stems differing from their word live apart from the exact words (their own
+        FTS5 columns; marked lexemes on PostgreSQL), so a word `w` with stems `s`
+        (`w` among them) is `w`, or any `s` among the exact words (a word that is
+        its own stem is only there), or any `s` among the stems. Exact words weigh more in the
+        ranking, so the form asked for ranks first.
+        """
         words = term.words
+        subject = term.field == "subject"
+        stems = () if term.exact or term.prefix or len(words) > 1 else query_stems(words[0])
+        if self.sqlite:
+            exact = "{subject}" if subject else EXACT_COLUMNS
+            stemmed = "{subject_stems}" if subject else STEM_COLUMNS
+            phrase = '"' + " ".join(words) + '"'
+            if term.prefix:
+                return f"({exact} : {phrase} *)"
+            parts = [f"{exact} : {phrase}"]
+            parts += [f'{exact} : "{s}"' for s in stems if s != words[0]]
+            parts += [f'{stemmed} : "{s}"' for s in stems]
+            return "(" + " OR ".join(parts) + ")"
+        # Words are letters and digits only, so single quotes keep them literal.
+        weight = ":A" if subject else ""
+        if term.prefix:
+            return f"('{words[0]}':*{weight[1:]})"
+        if stems:
+            alternatives = [f"'{words[0]}'{weight}"]
+            for s in stems:
+                if s != words[0]:
+                    alternatives.append(f"'{s}'{weight}")
+                # Every stem is indexed with STEM_MARK, a subject's also with its own.
+                alternatives.append(f"'{SUBJECT_STEM_MARK if subject else STEM_MARK}{s}'")
+            return "(" + " | ".join(alternatives) + ")"
         positional = "(" + " <-> ".join(f"'{w}'{weight}" for w in words) + ")"
         if len(words) == 1:
             return positional

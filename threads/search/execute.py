@@ -25,7 +25,8 @@ from threads.search.compiler import Compiler
 from threads.search.index import FTS
 from threads.search.language import All, Not, SearchQuery
 from threads.search.rank import Candidate
-from threads.search.snippet import engine_snippets, make_snippet, mark_words
+from threads.search.snippet import Matcher, make_snippet, mark
+from threads.search.suggest import suggest
 
 M, C, T = Message.__table__, Community.__table__, Thread.__table__
 
@@ -74,6 +75,8 @@ class SearchResults:
     total_messages: int = 0
     capped: bool = False  # more matched than were ranked
     notices: list[str] = field(default_factory=list)
+    # "Did you mean": a corrected query that finds threads the reader may read.
+    suggestion: str | None = None
 
 
 def run(
@@ -84,11 +87,14 @@ def run(
     offset: int = 0,
     limit: int = 20,
     address_domains: Sequence[str] | None = None,
+    suggestions: bool = True,
 ) -> SearchResults:
     """Threads matching `query` in `community_ids` (None: all), best first, one page of them.
 
     `address_domains`: from:/to:/cc: match only addresses at these domains
-    (the reader's visible ones; None: every address).
+    (the reader's visible ones; None: every address). When nothing is found,
+    `suggestion` may hold a corrected query that finds something in the same
+    communities (`suggestions=False`: do not look for one).
     """
     results = SearchResults(notices=list(query.notices))
     if query.empty or (community_ids is not None and not community_ids):
@@ -140,7 +146,21 @@ def run(
     results.total_messages = len(candidates)
     results.total_threads = len(threads)
     page = threads[offset : offset + limit]
-    results.threads = _describe(conn, compiler, expr, query.words, page)
+    results.threads = _describe(conn, Matcher.of(query.text_terms), page)
+    if suggestions and not threads and offset == 0 and expr is not None:
+
+        def finds(fixed: SearchQuery) -> bool:
+            again = run(
+                conn,
+                fixed,
+                community_ids=community_ids,
+                limit=1,
+                address_domains=address_domains,
+                suggestions=False,
+            )
+            return again.total_threads > 0
+
+        results.suggestion = suggest(conn, query, finds)
     return results
 
 
@@ -251,11 +271,7 @@ def _scanned(
 
 
 def _describe(
-    conn: Connection,
-    compiler: Compiler,
-    expr: str | None,
-    words: frozenset[str],
-    page: list[tuple[float, int, Candidate]],
+    conn: Connection, matcher: Matcher, page: list[tuple[float, int, Candidate]]
 ) -> list[ThreadHit]:
     """Subjects, senders, communities and snippets for one page of threads."""
     if not page:
@@ -279,20 +295,16 @@ def _describe(
             .where(M.c.id.in_(pks))
         )
     }
-    # Snippets cost as much as ranking, so they are made for the page of results only.
-    snippets = engine_snippets(conn, compiler, expr, pks)
     out = []
     for score, matches, c in page:
         r = rows.get(c.pk)
         if r is None:
             continue
-        snippet = snippets.get(c.pk)
-        if not snippet or "\x02" not in snippet:
-            snippet = make_snippet(r.visible_text or "", words)
+        snippet = make_snippet(r.visible_text or "", matcher)
         out.append(
             ThreadHit(
                 c.thread_id,
-                mark_words(r.subject or "", words),
+                mark(r.subject or "", matcher),
                 r.cid,
                 r.slug,
                 r.name,

@@ -1,12 +1,16 @@
 """The full-text index's table: writing and removing its rows, on either backend.
 
 `message_fts` has one row per indexed message, keyed by the message's id
-(its rowid). On SQLite it is an FTS5 table with three columns (subject, body,
-sender), ranked by bm25 with those columns weighted; on PostgreSQL it holds one
-tsvector per message with the subject weighted A and the sender B, built from
-the words threads/search/analysis.py gives (the same words FTS5 sees) plus
-the adjacent word pairs phrases are found by. The readers in this package
-name the table through `FTS`.
+(its rowid), and holds what threads/search/analysis.py makes of it: folded
+exact words, and the stems that differ from them. On SQLite it is an FTS5
+table of five columns (subject, body, sender, subject_stems, body_stems) fed
+words separated by spaces (the `ascii` tokenizer splits on spaces and ASCII
+punctuation only, so a CJK pair or a folded word stays one token), ranked by
+bm25 with the columns weighted. On PostgreSQL it holds one tsvector per
+message: the subject weighted A, the sender B, the text C, every stem marked
+with `STEM_MARK` and the subject's also with `SUBJECT_STEM_MARK`, plus the
+adjacent word pairs phrases are found by. The readers in this package name the table
+through `FTS`.
 """
 
 from __future__ import annotations
@@ -15,41 +19,84 @@ from collections.abc import Sequence
 
 from sqlalchemy import ARRAY, Connection, Integer, String, bindparam, column, table, text
 
-from threads.search.analysis import IndexEntry, pg_words, word_pairs
+from threads.search.analysis import (
+    STEM_MARK,
+    SUBJECT_STEM_MARK,
+    IndexEntry,
+    analyse,
+    word_pairs,
+)
 
 FTS = table("message_fts", column("rowid", Integer), column("tsv"))
 
+# Columns of the FTS5 table, in order; queries name them, bm25 weighs them (rank.py).
+EXACT_COLUMNS = "{subject body sender}"
+STEM_COLUMNS = "{subject_stems body_stems}"
+CREATE_SQLITE = (
+    "CREATE VIRTUAL TABLE message_fts USING fts5("
+    "subject, body, sender, subject_stems, body_stems, tokenize = 'ascii')"
+)
+# Which words the index holds, per column (threads/search/suggest.py).
+CREATE_VOCABULARY = "CREATE VIRTUAL TABLE message_fts_vocab USING fts5vocab(message_fts, 'col')"
+
 _INDEX_SQLITE = text(
-    "INSERT INTO message_fts(rowid, subject, body, sender) VALUES (:id, :s, :b, :f)"
+    "INSERT INTO message_fts(rowid, subject, body, sender, subject_stems, body_stems) "
+    "VALUES (:id, :s, :b, :f, :ss, :bs)"
 )
 _INDEX_POSTGRES = text(
     "INSERT INTO message_fts(rowid, tsv) VALUES (:id, "
     "setweight(to_tsvector('simple', :s), 'A') || "
-    "setweight(to_tsvector('simple', :f), 'B') || to_tsvector('simple', :b) || "
+    "setweight(to_tsvector('simple', :f), 'B') || "
+    "array_to_tsvector(CAST(:ss AS text[])) || "
+    "setweight(to_tsvector('simple', :b), 'C') || "
+    "array_to_tsvector(CAST(:bs AS text[])) || "
     "array_to_tsvector(CAST(:p AS text[]))) "
     "ON CONFLICT (rowid) DO UPDATE SET tsv = EXCLUDED.tsv"
-).bindparams(bindparam("p", type_=ARRAY(String)))
+).bindparams(
+    bindparam("p", type_=ARRAY(String)),
+    bindparam("ss", type_=ARRAY(String)),
+    bindparam("bs", type_=ARRAY(String)),
+)
 
 
 def index_messages(conn: Connection, entries: Sequence[IndexEntry]) -> None:
-    """Add messages to the full-text index (one statement for the whole batch)."""
+    """Add messages to the full-text index (one statement for the whole batch).
+
+    On SQLite a message already indexed must be removed first (`unindex_message`);
+    PostgreSQL's insert replaces its row.
+    """
     if not entries:
         return
-    if conn.dialect.name == "sqlite":
-        rows = [{"id": e.message_pk, "s": e.subject, "b": e.body, "f": e.sender} for e in entries]
-        conn.execute(_INDEX_SQLITE, rows)
-        return
-    rows = [
-        {
-            "id": e.message_pk,
-            "s": pg_words(e.subject),
-            "b": pg_words(e.body),
-            "f": pg_words(e.sender),
-            "p": word_pairs(e.subject, e.sender, e.body),
-        }
-        for e in entries
-    ]
-    conn.execute(_INDEX_POSTGRES, rows)
+    sqlite = conn.dialect.name == "sqlite"
+    rows = []
+    for e in entries:
+        a = analyse(e)
+        if sqlite:
+            rows.append(
+                {
+                    "id": e.message_pk,
+                    "s": " ".join(a.subject),
+                    "b": " ".join(a.body),
+                    "f": " ".join(a.sender),
+                    "ss": " ".join(a.subject_stems),
+                    "bs": " ".join(a.body_stems),
+                }
+            )
+        else:
+            rows.append(
+                {
+                    "id": e.message_pk,
+                    "s": " ".join(a.subject),
+                    "b": " ".join(a.body),
+                    "f": " ".join(a.sender),
+                    "ss": sorted({SUBJECT_STEM_MARK + s for s in a.subject_stems}),
+                    # Subject stems also as any stem: a word anywhere is one lexeme
+                    # fewer to look up (PostgreSQL's AND of ORs grows with each).
+                    "bs": sorted({STEM_MARK + s for s in (*a.body_stems, *a.subject_stems)}),
+                    "p": word_pairs(a.subject, a.sender, a.body),
+                }
+            )
+    conn.execute(_INDEX_SQLITE if sqlite else _INDEX_POSTGRES, rows)
 
 
 def unindex_message(conn: Connection, message_pk: int) -> None:

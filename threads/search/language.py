@@ -1,7 +1,10 @@
 """The search query language: what a person types, parsed into a tree; never an error.
 
-    budget review        both words, anywhere (subject, text, sender)
-    "upgrade window"     the words side by side
+    budget review        both words, anywhere (subject, text, sender), in any of
+                         their forms (upgrading finds upgrade: stems)
+    "upgrade window"     the words side by side, exactly as written ("upgrade" alone:
+                         that form only)
+    migrat*              words starting with migrat (two characters at least)
     from:ana  to:  cc:   a sender / recipient whose name or address contains the text
                          (a whole address, from:ana@example.com, is an exact match)
     subject:budget       the word (or "phrase") in the subject
@@ -25,21 +28,29 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from threads.search.analysis import WORD, words_of
+from threads.search.analysis import WORD, is_cjk, joined_words, words_of
 
 MAX_QUERY_CHARS = 1000
 MAX_TERMS = 40
 MAX_DEPTH = 8
+# A shorter word start would read a large share of the index's words.
+MIN_PREFIX = 2
 
 # --- the query as a tree -----------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class Term:
-    """Words in order (one word, or a phrase); `field` is "" (anywhere) or "subject"."""
+    """Words in order (one word, or a phrase); `field` is "" (anywhere) or "subject".
+
+    A single word also matches its stems unless `exact` (it was quoted); with
+    `prefix` it matches every word it begins.
+    """
 
     words: tuple[str, ...]
     field: str = ""
+    exact: bool = False
+    prefix: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +98,11 @@ class SearchQuery:
     @property
     def terms(self) -> tuple[tuple[str, ...], ...]:
         return tuple(t.words for t in _positive_terms(self.root))
+
+    @property
+    def text_terms(self) -> tuple[Term, ...]:
+        """The positive text terms, with their exact and prefix marks (for snippets)."""
+        return tuple(_positive_terms(self.root))
 
 
 def _positive_terms(node: Node) -> list[Term]:
@@ -192,17 +208,35 @@ class _Parser:
         self.terms += 1
         if kind == "op":
             return self.operator(a, b)
-        words = words_of(a)
-        return Term(words) if words else None
+        return self.term(a, kind == "phrase")
+
+    def term(self, text: str, quoted: bool, field: str = "") -> Term | None:
+        words = words_of(text)
+        if not words:
+            return None
+        if quoted or not text.endswith("*"):
+            # A phrase matches exact forms anyway; only a quoted single word says so.
+            return Term(words, field, exact=quoted and len(words) == 1)
+        if len(words) > 1:
+            self.notices.append(f"{text} searched as a phrase: * works after a single word.")
+            return Term(words, field)
+        if len(words[0]) < MIN_PREFIX and not is_cjk(words[0]):
+            self.notices.append(
+                f"{text}: a word start needs {MIN_PREFIX} letters at least; "
+                f"searched for {words[0]} alone."
+            )
+            return Term(words, field)
+        return Term(words, field, prefix=True)
 
     def operator(self, key: str, value: str) -> Node | None:
+        quoted = value.startswith('"')
+        value = value.strip('"')
         name = OPERATORS[key]
         if not value.strip():
             self.notices.append(f"{key}: needs something after the colon; it was left out.")
             return None
         if name == "subject":
-            words = words_of(value)
-            return Term(words, "subject") if words else None
+            return self.term(value, quoted, "subject")
         if name in ("before", "after"):
             day = parse_day(value)
             if day is None:
@@ -236,7 +270,6 @@ def tokenize(q: str, notices: list[str]) -> list[tuple[str, str, str]]:
             if key.lower() in OPERATORS:
                 if val.startswith('"'):
                     unclosed |= len(val) == 1 or not val.endswith('"')
-                    val = val.strip('"')
                 out.append(("op", key.lower(), val))
                 continue
             if key.lower() not in _URL_SCHEMES and val:
@@ -248,7 +281,7 @@ def tokenize(q: str, notices: list[str]) -> list[tuple[str, str, str]]:
         value = m.group(0)
         if kind == "phrase":
             unclosed |= len(value) == 1 or not value.endswith('"')
-            out.append(("word", value.strip('"'), ""))
+            out.append(("phrase", value.strip('"'), ""))
         elif kind == "word" and value in ("OR", "|"):
             out.append(("or", value, ""))
         elif kind == "word" and value in ("AND", "&"):
@@ -261,7 +294,7 @@ def tokenize(q: str, notices: list[str]) -> list[tuple[str, str, str]]:
         notices.append("A quotation mark was not closed; the rest was read as a phrase.")
     # "from: ana" means from:ana.
     for i, (kind, key, val) in enumerate(out[:-1]):
-        if kind == "op" and not val and out[i + 1][0] == "word":
+        if kind == "op" and not val and out[i + 1][0] in ("word", "phrase"):
             out[i] = ("op", key, out[i + 1][1])
             out[i + 1] = ("space", "", "")
     return [t for t in out if t[0] != "space"]
@@ -300,8 +333,10 @@ def describe_query(query: SearchQuery) -> str:
 
 def _show(node: Node, top: bool = False) -> str:
     if isinstance(node, Term):
-        body = " ".join(node.words)
-        body = f'"{body}"' if len(node.words) > 1 else body
+        shown = joined_words(node.words)
+        body = " ".join(shown)
+        body = f'"{body}"' if len(shown) > 1 or node.exact else body
+        body += "*" if node.prefix else ""
         return f"subject:{body}" if node.field else body
     if isinstance(node, Filter):
         return f"{node.field}:{json.dumps(node.value) if ' ' in node.value else node.value}"

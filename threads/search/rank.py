@@ -6,7 +6,8 @@ recent RANK_WINDOW matches only (message ids grow with arrival), which keeps a
 query's cost bounded at any archive size and favours recent discussion. A
 match's relevance is the engine's own (FTS5's bm25 or PostgreSQL's ts_rank,
 both weighting the subject above the sender and the sender above the text),
-times a gentle recency weight; a thread ranks by its best match.
+times a gentle recency weight; a thread ranks by its best match, raised a
+little for each doubling of its matching messages.
 
 Other modules read the bounds here as `rank.RANK_WINDOW`, not by importing
 the name, so a test that lowers the window lowers it everywhere.
@@ -30,6 +31,7 @@ M = Message.__table__
 RANK_WINDOW = 1000
 # Recency: a match loses up to half its weight with age (half of that in HALF_LIFE days).
 HALF_LIFE_DAYS = 180.0
+THREAD_BONUS = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +52,9 @@ def day(compiler: Compiler) -> ColumnElement[float | Decimal]:
 def score(compiler: Compiler, expr: str) -> ColumnElement[float]:
     """Relevance, higher is better: bm25 (lower is better, so negated) or ts_rank."""
     if compiler.sqlite:
-        return -func.bm25(literal_column("message_fts"), 4.0, 1.0, 2.0)
+        # subject, body, sender, then the stems of subject and body: exact forms
+        # weigh twice their stems.
+        return -func.bm25(literal_column("message_fts"), 4.0, 1.0, 2.0, 2.0, 0.5)
     return func.ts_rank(FTS.c.tsv, cast(bindparam(compiler.bind_name("q"), expr), TSQUERY))
 
 
@@ -68,6 +72,11 @@ def group(candidates: list[Candidate]) -> list[tuple[float, int, Candidate]]:
         else:
             top = (weight, c) if weight > prev[0] else (prev[0], prev[2])
             best[c.thread_id] = (top[0], prev[1] + 1, top[1])
+    # A thread where several messages match is a conversation about the words,
+    # not a passing mention: it gains a little with each doubling of its matches.
+    best = {
+        t: (score * (1.0 + THREAD_BONUS * math.log2(n)), n, c) for t, (score, n, c) in best.items()
+    }
 
     def key(item: tuple[float, int, Candidate]) -> tuple[float, float, int]:
         when = item[2].day or 0.0
