@@ -41,9 +41,10 @@ def test_reindex_rebuilds_with_progress_and_search_finds_inflected_words(tmp_pat
     assert "reindexed 3 of 3 messages" in done.stderr
     found = bridge("search", "rollouts", "--json")
     (hit,) = json.loads(found.stdout)["results"]
-    assert "the [rollout]" in hit["snippet"]
+    assert "the rollout" in hit["snippet"]
     typo = bridge("search", "rolout")
-    assert typo.stdout.strip() == "nothing found; did you mean: rollout"
+    assert typo.stdout == ""
+    assert typo.stderr.splitlines() == ["no messages match 'rolout'", "did you mean: rollout"]
     again = bridge("reprocess", "--reindex", "--restart")
     assert again.stdout.strip() == "search index rebuilt: 3 messages written"
     wrong = bridge("reprocess", "--restart")
