@@ -312,7 +312,7 @@ class ThreadMessage:
     from_impersonates: str | None = None
     # Its author withdrew it: only its place in the conversation is left (threads/withdraw.py).
     withdrawn: bool = False
-    # Whether its From was proven (threads/models.py SenderCheck); moderators are shown it.
+    # Whether its From was proven (threads/models/ SenderCheck); moderators are shown it.
     sender_check: str = ""
 
 
