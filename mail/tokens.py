@@ -197,17 +197,6 @@ def verify_unsubscribe_token(key: str, token: str) -> UnsubscribeClaim:
     return UnsubscribeClaim(str(address), int(community_id), thread_id)
 
 
-def token_address(local_prefix: str, address: str, mail_domain: str) -> str | None:
-    """The token of `prefix+TOKEN@mail_domain`, or None for any other address."""
-    local, at, domain = address.strip().strip("<>").rpartition("@")
-    if not at or domain.lower() != mail_domain.lower():
-        return None
-    prefix = local_prefix + "+"
-    if not local.lower().startswith(prefix):
-        return None
-    return local[len(prefix) :].lower() or None
-
-
 CONSENT_ACTIONS = ("open", "private", "any")
 _CONSENT_REPLY = struct.Struct(">IH")  # candidate, expiry (days since 2000)
 _CONSENT_REPLY_BYTES = _CONSENT_REPLY.size + _TAG + _BIND

@@ -253,8 +253,3 @@ def word_pairs(*values: str | tuple[str, ...]) -> list[str]:
         words = words_of(value) if isinstance(value, str) else value
         pairs.update(f"{a} {b}" for a, b in pairwise(words) if len(a) + len(b) < _MAX_PAIR)
     return sorted(pairs)
-
-
-def pg_words(value: str) -> str:
-    """The text's words for PostgreSQL's parser: folded words and spaces only."""
-    return " ".join(words_of(value))
