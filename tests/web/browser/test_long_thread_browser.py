@@ -6,7 +6,6 @@ each message answering the one before; one message carries a patch.
 
 from __future__ import annotations
 
-import json
 import re
 import smtplib
 import time
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.browser import Server, axe_source, new_context
+from tests.support.browser import Server, axe_source, new_context, serious_violations
 from tests.support.messages import make_mail
 from tests.support.paths import BROWSER_CACHE
 
@@ -142,13 +141,6 @@ def test_no_serious_accessibility_violations_on_a_long_thread(
     try:
         page = context.new_page()
         page.goto(server.url + long_thread)
-        page.evaluate(source)
-        result = page.evaluate(
-            "async () => JSON.stringify(await axe.run(document, {resultTypes: ['violations']}))"
-        )
-        violations = [
-            v for v in json.loads(result)["violations"] if v["impact"] in ("serious", "critical")
-        ]
-        assert violations == [], [(v["id"], v["nodes"][0]["target"]) for v in violations]
+        assert serious_violations(page, source) == []
     finally:
         context.close()
