@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -64,3 +66,15 @@ def message_state(
         fields["hold_kind"] = hold_kind
     detail = f" ({hold_kind})" if hold_kind else f" from {source}" if source else ""
     events.info("raw message %s: %s%s", raw_id, state, detail, extra=fields)
+
+
+@contextmanager
+def events_muted() -> Iterator[None]:
+    """No message events while the block runs: the demo's seeded mail is not news, and
+    64 lines of it would bury the login line a new user is looking for."""
+    level = events.level
+    events.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        events.setLevel(level)

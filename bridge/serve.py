@@ -102,7 +102,8 @@ def _run(
         ]
     core = open_core(settings)
     if demo_content:
-        seeded = demo.seed(core)
+        with logs.events_muted():
+            seeded = demo.seed(core)
         if seeded:
             click.echo(f"demo: seeded 2 communities and {seeded} messages")
         # Demo communities are private to the organisation: log in as the demo admin.

@@ -78,3 +78,5 @@ def test_serve_demo_starts_without_traceback_or_warning(tmp_path: Path) -> None:
     assert "Warning" not in text
     assert "demo: seeded 2 communities" in text
     assert f"log in at http://127.0.0.1:{web}/login as admin@example.com" in text
+    # The seeded mail's state changes are not news: they would bury the login line.
+    assert "bridge.events" not in text
