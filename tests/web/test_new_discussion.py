@@ -306,7 +306,8 @@ def test_the_sender_mails_the_new_thread_to_subscribers(
     )
     try:
         client = client_as(core, BEN)
-        answer = start(client, "orgc", "Release freeze", "Freeze starts Monday.\n")
+        files = [("freeze.ics", b"BEGIN:VCALENDAR\nEND:VCALENDAR\n", "text/calendar")]
+        answer = start(client, "orgc", "Release freeze", "Freeze starts Monday.\n", files=files)
         assert answer.status_code == 303
         thread_id, _ = _thread_of(core, answer.headers["location"])
         Sender(core.engine, core.settings).run_once()  # composes the copies, then sends them
@@ -323,3 +324,6 @@ def test_the_sender_mails_the_new_thread_to_subscribers(
     assert copy["To"] == ANA
     assert f"https://bridge.example.com/t/{thread_id}" in copy.get_body(("plain",)).get_content()
     assert "Freeze starts Monday." in copy.get_body(("plain",)).get_content()
+    # The file travels with the copy (under BRIDGE_OUTBOUND_ATTACHMENTS_MAX_BYTES).
+    attached = [(a.get_filename(), a.get_content()) for a in copy.iter_attachments()]
+    assert attached == [("freeze.ics", "BEGIN:VCALENDAR\nEND:VCALENDAR\n")]
