@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.browser import Server, axe_source, new_context, serious_violations
+from tests.support.browser import Server, axe_page, serious_violations
 from tests.support.paths import BROWSER_CACHE
 
 pytestmark = pytest.mark.browser
@@ -56,12 +56,7 @@ def test_start_a_discussion_and_find_it_on_the_community_page(
 def test_new_discussion_form_has_no_serious_accessibility_violations(
     chromium: Any, server: Server
 ) -> None:
-    source = axe_source(BROWSER_CACHE)
-    if source is None:
-        pytest.skip("axe-core could not be fetched from npm")
-    context, _ = new_context(chromium, server, bypass_csp=True)
-    try:
-        page = context.new_page()
+    with axe_page(chromium, server, BROWSER_CACHE) as (page, source):
         page.goto(server.url + "/c/engineering/new")
         assert page.get_by_role("heading", name="New discussion").is_visible()
         assert serious_violations(page, source) == []
@@ -72,5 +67,3 @@ def test_new_discussion_form_has_no_serious_accessibility_violations(
         page.wait_for_load_state()
         assert page.get_by_role("alert").inner_text() == "The subject is empty."
         assert serious_violations(page, source) == []
-    finally:
-        context.close()
