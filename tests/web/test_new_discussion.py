@@ -29,6 +29,7 @@ from threads import outbound
 from threads.db import writer
 from threads.models import Attachment, Message, Notification, RawMessage, Thread
 from web.app import create_app
+from web.security import MAX_FORM_BYTES
 
 ANA = "ana@example.com"  # member everywhere but quiet, every message by mail
 BEN = "ben@example.com"  # member of orgc, web only
@@ -327,3 +328,19 @@ def test_the_sender_mails_the_new_thread_to_subscribers(
     # The file travels with the copy (under BRIDGE_OUTBOUND_ATTACHMENTS_MAX_BYTES).
     attached = [(a.get_filename(), a.get_content()) for a in copy.iter_attachments()]
     assert attached == [("freeze.ics", "BEGIN:VCALENDAR\nEND:VCALENDAR\n")]
+
+
+def test_a_form_past_the_web_limit_gets_a_clear_413(core: Core) -> None:
+    client = client_as(core, ANA)
+    token = form_token(client, "orgc")
+    huge = b"z" * (MAX_FORM_BYTES + 1)
+    answer = client.post(
+        "/c/orgc/new",
+        data={"csrf_token": token, "subject": "Huge", "body": "Text"},
+        files=[("files", ("huge.bin", huge, "application/octet-stream"))],
+    )
+    assert answer.status_code == 413
+    assert "too large" in answer.text
+    assert "30 MB" in answer.text
+    with core.engine.connect() as conn:
+        assert conn.execute(select(RawMessage.id)).first() is None
