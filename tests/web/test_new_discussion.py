@@ -344,3 +344,14 @@ def test_a_form_past_the_web_limit_gets_a_clear_413(core: Core) -> None:
     assert "30 MB" in answer.text
     with core.engine.connect() as conn:
         assert conn.execute(select(RawMessage.id)).first() is None
+
+
+def test_the_same_subject_twice_starts_two_threads(core: Core) -> None:
+    """A new discussion is a new thread even when its subject matches one just started."""
+    client = client_as(core, ANA)
+    first = start(client, "orgc", "Weekly sync", "Agenda, week one.")
+    second = start(client, "orgc", "Weekly sync", "Agenda, week two.")
+    assert first.status_code == second.status_code == 303
+    one, _ = _thread_of(core, first.headers["location"])
+    two, _ = _thread_of(core, second.headers["location"])
+    assert one != two
