@@ -355,3 +355,25 @@ def test_the_same_subject_twice_starts_two_threads(core: Core) -> None:
     one, _ = _thread_of(core, first.headers["location"])
     two, _ = _thread_of(core, second.headers["location"])
     assert one != two
+
+
+def test_an_outsider_s_post_waits_for_a_moderator_and_says_so(core: Core) -> None:
+    """Where anyone may post, an outsider's new thread is held, kept, and not mailed."""
+    with writer(core.engine).begin() as conn:
+        admin.add_community(
+            conn,
+            "open",
+            "Open house",
+            "public",
+            addresses=["open@lists.example.com"],
+            posting="anyone",
+        )
+    client = client_as(core, OLGA)
+    answer = start(client, "open", "Hello from outside", "May I join?")
+    assert answer.status_code == 400
+    error = BeautifulSoup(answer.text, "html.parser").find(id="post-error").get_text()
+    assert error.startswith("The message was kept but not published")
+    with core.engine.connect() as conn:
+        kept = conn.execute(select(RawMessage.state, RawMessage.source)).all()
+        assert conn.execute(select(Notification.id)).first() is None
+    assert [tuple(k) for k in kept] == [("held", "web")]
