@@ -44,6 +44,7 @@ from web import (
 )
 from web.api import router as api_router
 from web.attachments import router as attachments_router
+from web.discussion import router as discussion_router
 from web.feeds import router as feeds_router
 from web.security import CSP, CookieNames, SecurityMiddleware, csrf_token
 from web.viewer import current_viewer
@@ -104,6 +105,7 @@ def create_app(core: Core, metrics: Metrics | None = None) -> FastAPI:
     app.include_router(consent.router)  # nudge links and a participant's candidates
     app.include_router(insights.router)  # the managers' page
     app.include_router(experts.router)  # who knows X: page, API, the /me opt-out
+    app.include_router(discussion_router)  # start a discussion: /c/{slug}/new
     app.include_router(withdraw_router)  # an author withdraws a message (page, form, API)
     app.include_router(ops.router)  # /healthz, /readyz, /metrics
     app.include_router(docs.router)  # /docs: Swagger UI over /api/openapi.json

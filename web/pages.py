@@ -59,6 +59,7 @@ def community(
         if row is None:
             raise not_found(NOT_FOUND_COMMUNITY)
         threads, total, more = archive.threads_page(row.id, page, filters, page_size=PAGE_SIZE)
+        can_post = may_post(archive.conn, viewer, row.id)
     params = {
         k: v
         for k, v in (
@@ -85,6 +86,7 @@ def community(
         filters=filters,
         page_url=page_url,
         viewer=viewer,
+        can_post=can_post,
     )
 
 

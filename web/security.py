@@ -236,7 +236,11 @@ class SecurityMiddleware:
             and not scope["path"].startswith(CSRF_EXEMPT)
             and not carries_bearer(scope.get("headers", []), scope["path"])
         ):
-            body = await _read_body(receive)
+            try:
+                body = await _read_body(receive)
+            except _TooLarge:
+                await _too_large(scope, send, self.names)
+                return
             if body is None or not await self._token_ok(scope, body):
                 await _forbidden(scope, send, self.names)
                 return
@@ -269,6 +273,10 @@ def _cookie_header(scope: Scope) -> bytes:
     return next((v for k, v in scope.get("headers", []) if k == b"cookie"), b"")
 
 
+class _TooLarge(Exception):
+    """A form body past MAX_FORM_BYTES: answered 413, not read further."""
+
+
 async def _read_body(receive: Receive) -> bytes | None:
     chunks: list[bytes] = []
     size = 0
@@ -279,7 +287,7 @@ async def _read_body(receive: Receive) -> bytes | None:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_FORM_BYTES:
-            return None
+            raise _TooLarge
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
@@ -313,6 +321,22 @@ async def _form_token(scope: Scope, body: bytes) -> str:
         await request.close()
 
 
+async def _too_large(scope: Scope, send: Send, names: CookieNames) -> None:
+    # Said plainly, so a person who attached a big file knows what to change.
+    limit = f"{MAX_FORM_BYTES // (1024 * 1024)} MB"
+    body = (
+        b"<!doctype html><meta charset=utf-8><title>Too large</title>"
+        b"<h1>What you sent is too large</h1><p>A form, its files included, may be at most "
+        + limit.encode()
+        + b". Go back, leave out or shrink a file, and try again.</p>"
+    )
+    content_type = b"text/html; charset=utf-8"
+    if scope["path"].startswith("/api/"):
+        body = b'{"detail": "the request body is larger than ' + limit.encode() + b'"}'
+        content_type = b"application/json"
+    await _answer(scope, send, names, 413, content_type, body)
+
+
 async def _forbidden(scope: Scope, send: Send, names: CookieNames) -> None:
     body = (
         b"<!doctype html><meta charset=utf-8><title>Form expired</title>"
@@ -324,9 +348,15 @@ async def _forbidden(scope: Scope, send: Send, names: CookieNames) -> None:
     if scope["path"].startswith("/api/"):
         body = b'{"detail": "missing or wrong CSRF token: send X-CSRF-Token"}'
         content_type = b"application/json"
+    await _answer(scope, send, names, 403, content_type, body)
+
+
+async def _answer(
+    scope: Scope, send: Send, names: CookieNames, status: int, content_type: bytes, body: bytes
+) -> None:
     start: Message = {
         "type": "http.response.start",
-        "status": 403,
+        "status": status,
         "headers": [(b"content-type", content_type)],
     }
     protect(MutableHeaders(scope=start), scope, names)

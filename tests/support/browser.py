@@ -13,10 +13,14 @@ import shutil
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -123,6 +127,20 @@ def new_context(chromium: Any, server: Server, **options: Any) -> tuple[Any, Tra
 
     context.route("**/*", route)
     return context, traffic
+
+
+@contextmanager
+def axe_page(chromium: Any, server: Server, cache: Path) -> Iterator[tuple[Any, str]]:
+    """(a signed-in page that axe may be injected into, axe's source); skips without axe."""
+    source = axe_source(cache)
+    if source is None:
+        pytest.skip("axe-core could not be fetched from npm")
+    # bypass_csp: our own CSP forbids the injected checker, as it should forbid any script.
+    context, _ = new_context(chromium, server, bypass_csp=True)
+    try:
+        yield context.new_page(), source
+    finally:
+        context.close()
 
 
 SCREENSHOTS = ROOT / "docs" / "screenshots"

@@ -83,6 +83,8 @@ class Policy:
       open      anyone gets `ok`; the content is filtered (no unreadable marker)
       read      per community: 200 for readers, 404 (like a missing one) for others
       post      per community: 404 if unreadable, success if may post, refused otherwise
+      compose   per community: a posting form; 404 if unreadable, the form if may post,
+                anonymous sent to /login (303), other readers 403
       act       per community: success for logged-in readers, else 404 / refused
       member    per community: its members and moderators; other readers 403, others 404
       moderate  per community: its moderators and admins; others 404
@@ -124,6 +126,11 @@ POLICY: dict[tuple[str, str], Policy] = {
     ("GET", "/a/{attachment_id}/{filename:path}"): Policy("read"),
     ("GET", "/m/{message_pk}/html"): Policy("read"),
     ("POST", "/t/{thread_id}/reply"): Policy("post", form={"body": "A reply from the matrix."}),
+    # Starting a discussion: the form for those who may post, 403 for other readers.
+    ("GET", "/c/{slug}/new"): Policy("compose"),
+    ("POST", "/c/{slug}/new"): Policy(
+        "post", form={"subject": "A new thread from the matrix", "body": "Started here."}
+    ),
     ("POST", "/t/{thread_id}/mail"): Policy("act", form={"action": "watch"}),
     ("GET", "/api"): Policy("open"),
     ("GET", "/docs"): Policy("open"),
@@ -223,7 +230,7 @@ POLICY: dict[tuple[str, str], Policy] = {
     ("POST", "/api/messages/{message_pk}/withdraw"): Policy("author", ok=(200, 404)),
 }
 DENIED = (403, 404)
-PER_COMMUNITY = {"read", "post", "act", "moderate", "member"}
+PER_COMMUNITY = {"read", "post", "compose", "act", "moderate", "member"}
 COMMUNITY_PARAM = re.compile(r"{(slug|thread_id|message_pk|attachment_id)}")
 
 
@@ -354,6 +361,8 @@ def expected(policy: Policy, role: str, slug: str | None) -> tuple[int, ...]:
         return (404,)
     if kind == "post":
         return (201, 303) if slug in POSTS[role] else (303, 400, 401, 403)
+    if kind == "compose":
+        return (200,) if slug in POSTS[role] else (303,) if not logged_in else (403,)
     if kind == "act":
         return (201, 303) if logged_in else (303, 401, 403, 404)
     if kind == "author":  # the message's author and admins; other readers 403
@@ -366,7 +375,7 @@ def test_every_route_declares_a_policy(world: dict[str, Any]) -> None:
     missing = [f"{m} {p}" for m, p in app_routes(world["app"]) if (m, p) not in POLICY]
     assert not missing, (
         "These routes have no access policy: " + ", ".join(missing) + ". Declare each in "
-        "POLICY in tests/web/test_permissions.py (kinds: open, read, post, act, member, "
+        "POLICY in tests/web/test_permissions.py (kinds: open, read, post, compose, act, member, "
         "moderate, staff, admin, self, token) so the permission matrix walks it."
     )
 
@@ -458,7 +467,7 @@ def _main_text(response: Any) -> str:
 def test_policies_name_known_kinds() -> None:
     """POLICY may name routes not wired yet; it must never name a misspelt kind."""
     kinds = {"open", "read", "post", "act", "member", "moderate", "staff", "admin", "self", "token"}
-    kinds.add("author")
+    kinds |= {"author", "compose"}
     assert {p.kind for p in POLICY.values()} <= kinds
 
 
