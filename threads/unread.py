@@ -1,0 +1,157 @@
+"""What's new: how far each logged-in reader has read each thread, and what came since.
+
+A reader's mark on a thread is the highest message id that was on a page they
+opened (ids grow with arrival, so later mail is above it). A thread's unread
+count is its messages above the mark, withdrawn ones left out (their rows stay
+as placeholders); a thread never opened counts every message. Counting a page
+of threads is one grouped query.
+
+Marks are written in the background, a batch every few seconds, as the reach
+log does (threads/reach.py): opening a thread must not wait for the single
+SQLite writer. Marks not yet written are kept in memory and laid over the
+stored ones, so the page after a thread already shows it read. With several
+web processes each overlays only its own pending marks, for those seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping, Sequence
+
+from sqlalchemy import ColumnElement, Connection, Engine, case, func, literal, select
+
+from threads.batches import BatchedWrites
+from threads.db import insert_keeping_highest, writer
+from threads.models import Message, ThreadSeen, utcnow
+
+SEEN = ThreadSeen.__table__
+M = Message.__table__
+log = logging.getLogger(__name__)
+
+
+def unread_counts(
+    conn: Connection,
+    person_id: int,
+    thread_ids: Collection[int],
+    *,
+    communities: Collection[int],
+    pending: Mapping[int, int] | None = None,
+) -> dict[int, int]:
+    """Unread messages per thread (threads with none are left out), in one query, counting
+    only messages in `communities` (those the reader may read). `pending`: marks not yet
+    written, by thread id."""
+    if not thread_ids:
+        return {}
+    seen = (
+        select(SEEN.c.thread_id, SEEN.c.seen_up_to)
+        .where(SEEN.c.person_id == person_id, SEEN.c.thread_id.in_(list(thread_ids)))
+        .subquery()
+    )
+    mark: ColumnElement[int] = func.coalesce(seen.c.seen_up_to, 0)
+    overlay = {t: pk for t, pk in (pending or {}).items() if t in thread_ids}
+    if overlay:
+        waiting = case(overlay, value=M.c.thread_id, else_=0)
+        mark = case((waiting > mark, waiting), else_=mark)
+    query = (
+        select(M.c.thread_id, func.count())
+        .select_from(M.outerjoin(seen, seen.c.thread_id == M.c.thread_id))
+        .where(
+            M.c.thread_id.in_(list(thread_ids)),
+            M.c.community_id.in_(list(communities)),
+            M.c.placeholder.is_(False),
+            M.c.id > mark,
+        )
+        .group_by(M.c.thread_id)
+    )
+    return {int(t): int(n) for t, n in conn.execute(query).tuples()}
+
+
+def seen_mark(conn: Connection, person_id: int, thread_id: int) -> int | None:
+    """The reader's stored mark on a thread; None if they never opened it."""
+    return conn.execute(
+        select(SEEN.c.seen_up_to).where(
+            SEEN.c.person_id == person_id, SEEN.c.thread_id == thread_id
+        )
+    ).scalar()
+
+
+def first_unread(pks: Sequence[tuple[int, bool]], mark: int | None) -> int | None:
+    """The first message above `mark` among (pk, withdrawn) pairs; None when the thread
+    was never opened (it opens at its start) or nothing is new."""
+    if mark is None:
+        return None
+    return min((pk for pk, withdrawn in pks if pk > mark and not withdrawn), default=None)
+
+
+def mark_community_read(conn: Connection, person_id: int, community_id: int) -> None:
+    """Mark every thread of a community read up to its newest message, in one statement."""
+    stmt = insert_keeping_highest(
+        conn, SEEN, ["person_id", "thread_id"], "seen_up_to", touched=["seen_at"]
+    )
+    newest = (
+        select(
+            literal(person_id).label("person_id"),
+            M.c.thread_id,
+            func.max(M.c.id).label("seen_up_to"),
+            literal(utcnow(), SEEN.c.seen_at.type).label("seen_at"),
+        )
+        .where(M.c.community_id == community_id)
+        .group_by(M.c.thread_id)
+    )
+    conn.execute(stmt.from_select(["person_id", "thread_id", "seen_up_to", "seen_at"], newest))
+
+
+def _write(engine: Engine, marks: Mapping[tuple[int, int], int]) -> None:
+    now = utcnow()
+    with writer(engine).begin() as conn:
+        stmt = insert_keeping_highest(
+            conn, SEEN, ["person_id", "thread_id"], "seen_up_to", touched=["seen_at"]
+        )
+        conn.execute(
+            stmt,
+            [
+                {"person_id": p, "thread_id": t, "seen_up_to": pk, "seen_at": now}
+                for (p, t), pk in sorted(marks.items())
+            ],
+        )
+
+
+class SeenLog(BatchedWrites):
+    """Collects readers' marks and writes them in one transaction per `interval` seconds."""
+
+    def __init__(self, engine: Engine, interval: float = 2.0) -> None:
+        super().__init__("seen-log", interval)
+        self._engine = engine
+        # (person, thread) -> highest message id shown; the batch being written stays
+        # readable until its commit, so no page sees a mark disappear and come back.
+        self._pending: dict[tuple[int, int], int] = {}
+        self._writing: dict[tuple[int, int], int] = {}
+
+    def add(self, person_id: int, thread_id: int, seen_up_to: int) -> None:
+        key = (person_id, thread_id)
+        with self._lock:
+            if seen_up_to > self._pending.get(key, 0):
+                self._pending[key] = seen_up_to
+            self._started()
+
+    def pending(self, person_id: int) -> dict[int, int]:
+        """Marks of this reader not yet stored, by thread id."""
+        with self._lock:
+            found: dict[int, int] = {}
+            for source in (self._writing, self._pending):
+                for (p, t), pk in source.items():
+                    if p == person_id and pk > found.get(t, 0):
+                        found[t] = pk
+            return found
+
+    def flush(self) -> None:
+        with self._lock:
+            self._writing, self._pending = self._pending, {}
+            batch = self._writing
+        try:
+            if batch:
+                _write(self._engine, batch)
+        except Exception:  # lost marks show threads as new again: log, never fail a page
+            log.exception("could not record %d thread marks", len(batch))
+        with self._lock:
+            self._writing = {}
