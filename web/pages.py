@@ -258,8 +258,10 @@ def search_page(
     page: int = Query(1, ge=1, le=1000),
 ) -> HTMLResponse:
     parsed = parse_query(q)
-    with ReaderArchive(core, viewer) as archive, metrics_of(request).searches.time():
-        results = archive.search(parsed, offset=(page - 1) * SEARCH_PAGE, limit=SEARCH_PAGE)
+    with ReaderArchive(core, viewer) as archive:
+        with metrics_of(request).searches.time():
+            results = archive.search(parsed, offset=(page - 1) * SEARCH_PAGE, limit=SEARCH_PAGE)
+        news = counts(request, archive, [h.thread_id for h in results.threads])
     pages = max(1, -(-results.total_threads // SEARCH_PAGE))
     return render(
         request,
@@ -273,4 +275,5 @@ def search_page(
         page_url=lambda n: "/search?" + urlencode({"q": q, "page": n}),
         suggestion_url="/search?" + urlencode({"q": results.suggestion or ""}),
         viewer=viewer,
+        unread=news,
     )

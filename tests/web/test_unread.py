@@ -240,3 +240,13 @@ def test_a_page_of_fifty_threads_is_counted_in_one_query(core: Core) -> None:
     # 47 topics and 3 threads in eng; the one overlaid as read and hr's thread count nothing.
     assert ids[0] not in counts
     assert len(counts) == 49
+
+
+def test_search_results_carry_counts(client: TestClient, core: Core) -> None:
+    """Search results, grouped by thread, show each thread's unread count."""
+    client.get(f"/t/{thread_id(core, 'Offsite')}")
+    page = BeautifulSoup(client.get("/search?q=message").text, "html.parser")
+    found = {li.h2.a.get_text(strip=True): li["data-unread"] for li in page.select("ol.results li")}
+    assert found["Offsite"] == "0"
+    assert found["Budget review"] == "3"
+    assert "Salaries" not in found
