@@ -22,10 +22,11 @@ from sqlalchemy import ColumnElement, Connection, Engine, case, func, literal, s
 
 from threads.batches import BatchedWrites
 from threads.db import insert_keeping_highest, writer
-from threads.models import Message, ThreadSeen, utcnow
+from threads.models import Message, Thread, ThreadSeen, utcnow
 
 SEEN = ThreadSeen.__table__
 M = Message.__table__
+T = Thread.__table__
 log = logging.getLogger(__name__)
 
 
@@ -42,28 +43,37 @@ def unread_counts(
     written, by thread id."""
     if not thread_ids:
         return {}
-    seen = (
-        select(SEEN.c.thread_id, SEEN.c.seen_up_to)
-        .where(SEEN.c.person_id == person_id, SEEN.c.thread_id.in_(list(thread_ids)))
-        .subquery()
-    )
+    ids = list(thread_ids)
+    # Driven from the thread rows by id, each count a correlated subquery on the message
+    # index that leads with thread_id: joined flat, SQLite chose the community index and
+    # read the whole community's messages. A thread's messages are in its community.
+    seen = SEEN.alias("seen")
     mark: ColumnElement[int] = func.coalesce(seen.c.seen_up_to, 0)
     overlay = {t: pk for t, pk in (pending or {}).items() if t in thread_ids}
     if overlay:
-        waiting = case(overlay, value=M.c.thread_id, else_=0)
+        waiting = case(overlay, value=T.c.id, else_=0)
         mark = case((waiting > mark, waiting), else_=mark)
-    query = (
-        select(M.c.thread_id, func.count())
-        .select_from(M.outerjoin(seen, seen.c.thread_id == M.c.thread_id))
+    new = (
+        select(func.count())
         .where(
-            M.c.thread_id.in_(list(thread_ids)),
-            M.c.community_id.in_(list(communities)),
+            M.c.thread_id == T.c.id,
+            # The thread's community, not the message's: that column has its own index,
+            # which SQLite would then take over the thread_id one.
+            T.c.community_id.in_(list(communities)),
             M.c.placeholder.is_(False),
             M.c.id > mark,
         )
-        .group_by(M.c.thread_id)
+        .correlate(T, seen)
+        .scalar_subquery()
     )
-    return {int(t): int(n) for t, n in conn.execute(query).tuples()}
+    query = (
+        select(T.c.id, new)
+        .select_from(
+            T.outerjoin(seen, (seen.c.thread_id == T.c.id) & (seen.c.person_id == person_id))
+        )
+        .where(T.c.id.in_(ids))
+    )
+    return {int(t): int(n) for t, n in conn.execute(query).tuples() if n}
 
 
 def seen_mark(conn: Connection, person_id: int, thread_id: int) -> int | None:
