@@ -169,6 +169,10 @@ def thread(
     if news is not None and page is None and news not in {e.message.pk for e in shown.entries}:
         # The first unread is behind the fold: open at the page that holds it.
         shown = layout(messages, chosen, page=page_holding(messages, chosen, news))
+    if news is not None and news not in {e.message.pk for e in shown.entries}:
+        # Paged away from it: the jump link goes to the page that holds it.
+        where = f"?page={page_holding(messages, chosen, news)}" if page is not None else "?all=1"
+        context["first_unread_href"] = f"/t/{thread_id}{where}#m{news}"
     context["layout"], context["first_unread"] = shown, news
     if viewer.person_id is not None:
         read_log_of(request).add(thread_id, viewer.person_id)

@@ -27,7 +27,7 @@ from threads.db import writer
 from threads.models import Message, Person, Thread
 from threads.withdraw import withdraw_message
 from web.app import create_app
-from web.conversation import FOLD_OVER
+from web.conversation import FOLD_OVER, PAGE_SIZE
 
 ANA = "ana@example.com"
 BOB = "Bob Stone <bob@example.com>"
@@ -250,3 +250,20 @@ def test_search_results_carry_counts(client: TestClient, core: Core) -> None:
     assert found["Offsite"] == "0"
     assert found["Budget review"] == "3"
     assert "Salaries" not in found
+
+
+def test_a_page_without_the_first_unread_links_to_the_page_with_it(
+    client: TestClient, core: Core
+) -> None:
+    """Asked for another page, the thread's jump link leads to the page holding the news."""
+    tid = thread_id(core, "Long one")
+    total = FOLD_OVER + 10
+    deliver(core, *(mail("Long one", n, "long") for n in range(total, PAGE_SIZE + 5)))
+    client.get(f"/t/{tid}")
+    deliver(core, mail("Long one", PAGE_SIZE + 5, "long"))  # the 56th: on page 2
+    newest = max(message_pks(core, tid))
+    page = BeautifulSoup(client.get(f"/t/{tid}?page=1").text, "html.parser")
+    jump = page.find("a", string="Jump to first unread")
+    assert jump is not None
+    assert jump["href"] == f"/t/{tid}?page=2#m{newest}"
+    assert page.select("[autofocus]") == []

@@ -107,6 +107,30 @@ def test_a_reply_by_smtp_shows_as_new_and_the_thread_opens_at_it(
         context.close()
 
 
+def test_a_link_to_one_message_still_lands_on_it(
+    chromium: Any, server: Server, thread_path: str
+) -> None:
+    """A search result or a reply's redirect names a message: that one wins over the unread."""
+    send(server, FIRST + 1, "A reply that makes the thread news again.\n")
+    wait_for(server, "1")
+    context, _ = new_context(chromium, server, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(server.url + thread_path)
+        first = page.locator("li.message").first.get_attribute("id")
+        page.goto(server.url + "/c/engineering")
+        send(server, FIRST + 2, "And one more.\n")
+        wait_for(server, "1")
+        page.goto(f"{server.url}{thread_path}#{first}")
+        target = page.locator("li.message:target")
+        assert target.get_attribute("id") == first
+        box = target.bounding_box()
+        assert box is not None
+        assert 0 <= box["y"] < 100  # scrolled to the named message, not to the new one
+    finally:
+        context.close()
+
+
 def test_mark_all_read_clears_the_badges(chromium: Any, server: Server, thread_path: str) -> None:
     context, _ = new_context(chromium, server, java_script_enabled=False)
     try:
@@ -130,7 +154,7 @@ def test_no_serious_accessibility_violations_with_badges(
     source = axe_source(BROWSER_CACHE)
     if source is None:
         pytest.skip("axe-core could not be fetched from npm")
-    send(server, FIRST + 1, "One more so the list and the thread show what is new.\n")
+    send(server, FIRST + 3, "One more so the list and the thread show what is new.\n")
     wait_for(server, "1")
     context, _ = new_context(chromium, server, bypass_csp=True)
     try:
