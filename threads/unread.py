@@ -1,7 +1,9 @@
 """What's new: how far each logged-in reader has read each thread, and what came since.
 
-A reader's mark on a thread is the highest message id that was on a page they
-opened (ids grow with arrival, so later mail is above it). A thread's unread
+A reader's mark on a thread is the highest raw mail id (arrival order) among the
+messages on a page they opened, so later mail is above it. Not the message row's
+id: a parent that arrives after its reply fills the placeholder row the reply
+left, with an older id, and would never count as new. A thread's unread
 count is its messages above the mark, withdrawn ones left out (their rows stay
 as placeholders); a thread never opened counts every message. Counting a page
 of threads is one grouped query.
@@ -61,7 +63,7 @@ def unread_counts(
             # which SQLite would then take over the thread_id one.
             T.c.community_id.in_(list(communities)),
             M.c.placeholder.is_(False),
-            M.c.id > mark,
+            M.c.raw_id > mark,
         )
         .correlate(T, seen)
         .scalar_subquery()
@@ -85,12 +87,13 @@ def seen_mark(conn: Connection, person_id: int, thread_id: int) -> int | None:
     ).scalar()
 
 
-def first_unread(pks: Sequence[tuple[int, bool]], mark: int | None) -> int | None:
-    """The first message above `mark` among (pk, withdrawn) pairs; None when the thread
-    was never opened (it opens at its start) or nothing is new."""
+def first_unread(shown: Sequence[tuple[int, int, bool]], mark: int | None) -> int | None:
+    """The pk of the first message to arrive after `mark` among (pk, arrival, withdrawn);
+    None when the thread was never opened (it opens at its start) or nothing is new."""
     if mark is None:
         return None
-    return min((pk for pk, withdrawn in pks if pk > mark and not withdrawn), default=None)
+    new = [(arrival, pk) for pk, arrival, withdrawn in shown if arrival > mark and not withdrawn]
+    return min(new)[1] if new else None
 
 
 def mark_community_read(conn: Connection, person_id: int, community_id: int) -> None:
@@ -102,7 +105,7 @@ def mark_community_read(conn: Connection, person_id: int, community_id: int) -> 
         select(
             literal(person_id).label("person_id"),
             M.c.thread_id,
-            func.max(M.c.id).label("seen_up_to"),
+            func.coalesce(func.max(M.c.raw_id), 0).label("seen_up_to"),
             literal(utcnow(), SEEN.c.seen_at.type).label("seen_at"),
         )
         .where(M.c.community_id == community_id)

@@ -163,8 +163,8 @@ def thread(
     chosen = _view(view or request.cookies.get(VIEW_COOKIE, ""))
     context = _thread_context(core, thread_id, viewer)
     messages = context["messages"]
-    pks = [(m.pk, m.withdrawn) for m in messages]
-    news = opened(request, viewer, thread_id, pks, context["seen_mark"])
+    shown_pks = [(m.pk, m.arrival, m.withdrawn) for m in messages]
+    news = opened(request, viewer, thread_id, shown_pks, context["seen_mark"])
     shown = layout(messages, chosen, page=page, whole=whole)
     if news is not None and page is None and news not in {e.message.pk for e in shown.entries}:
         # The first unread is behind the fold: open at the page that holds it.

@@ -36,19 +36,20 @@ def opened(
     request: Request,
     viewer: Viewer,
     thread_id: int,
-    pks: Sequence[tuple[int, bool]],
+    shown: Sequence[tuple[int, int, bool]],
     stored: int | None,
 ) -> int | None:
-    """The viewer opens a thread showing `pks` ((pk, withdrawn) of every message), having
-    read it up to `stored` (ReaderArchive.seen_mark): the first message they have not seen
-    (None: never opened or nothing new); their mark moves to the newest one."""
-    if viewer.person_id is None or not pks:
+    """The viewer opens a thread showing `shown` ((pk, arrival, withdrawn) of every
+    message), having read it up to `stored` (ReaderArchive.seen_mark): the pk of the first
+    message they have not seen (None: never opened or nothing new); their mark moves to
+    the newest arrival."""
+    if viewer.person_id is None or not shown:
         return None
     log = seen_log_of(request)
     waiting = log.pending(viewer.person_id).get(thread_id)
     marks = [m for m in (stored, waiting) if m is not None]
-    log.add(viewer.person_id, thread_id, max(pk for pk, _ in pks))
-    return unread.first_unread(pks, max(marks) if marks else None)
+    log.add(viewer.person_id, thread_id, max(arrival for _, arrival, _ in shown))
+    return unread.first_unread(shown, max(marks) if marks else None)
 
 
 @router.post("/c/{slug}/read", response_model=None)

@@ -7,6 +7,7 @@ reader is not in. Ana reads on the web, logged in; Bob writes by mail.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,12 +54,19 @@ def thread_id(core: Core, subject: str) -> int:
     return int(found)
 
 
-def message_pks(core: Core, tid: int) -> list[int]:
+def arrivals(core: Core, tid: int) -> list[tuple[int, int]]:
+    """(pk, raw id) of a thread's messages in the order they arrived."""
     with core.engine.connect() as conn:
         rows = conn.execute(
-            select(Message.id).where(Message.thread_id == tid).order_by(Message.id)
-        ).scalars()
-        return [int(pk) for pk in rows]
+            select(Message.id, Message.raw_id)
+            .where(Message.thread_id == tid, Message.placeholder.is_(False))
+            .order_by(Message.raw_id)
+        ).tuples()
+        return [(int(pk), int(raw or 0)) for pk, raw in rows]
+
+
+def message_pks(core: Core, tid: int) -> list[int]:
+    return [pk for pk, _ in arrivals(core, tid)]
 
 
 @pytest.fixture
@@ -115,7 +123,7 @@ def test_opening_a_thread_marks_it_read_at_once_and_after_the_write(
     assert unread_of(client)["Budget review"] == "0"  # now stored
     with core.engine.connect() as conn:
         person = conn.execute(select(Person.id).where(Person.email == ANA)).scalar_one()
-        assert unread.seen_mark(conn, person, tid) == max(message_pks(core, tid))
+        assert unread.seen_mark(conn, person, tid) == arrivals(core, tid)[-1][1]
 
 
 def test_a_new_message_counts_and_the_thread_opens_at_it(client: TestClient, core: Core) -> None:
@@ -125,7 +133,7 @@ def test_a_new_message_counts_and_the_thread_opens_at_it(client: TestClient, cor
     assert first.select_one("[autofocus]") is None  # first visit: opens at the top
     deliver(core, mail("Budget review", 3, "budget"))
     assert unread_of(client)["Budget review"] == "1"
-    newest = max(message_pks(core, tid))
+    newest = message_pks(core, tid)[-1]
     page = BeautifulSoup(client.get(f"/t/{tid}").text, "html.parser")
     focused = page.select("[autofocus]")
     assert [li["id"] for li in focused] == [f"m{newest}"]
@@ -145,7 +153,7 @@ def test_first_unread_behind_the_fold_opens_the_page_that_holds_it(
         person = conn.execute(select(Person.id).where(Person.email == ANA)).scalar_one()
         conn.execute(
             unread.SEEN.insert().values(
-                person_id=person, thread_id=tid, seen_up_to=pks[4], seen_at=BASE
+                person_id=person, thread_id=tid, seen_up_to=arrivals(core, tid)[4][1], seen_at=BASE
             )
         )
     assert unread_of(client)["Long one"] == str(len(pks) - 5)
@@ -164,7 +172,7 @@ def test_withdrawn_messages_do_not_count(client: TestClient, core: Core) -> None
     deliver(core, mail("Budget review", 3, "budget"), mail("Budget review", 4, "budget"))
     assert unread_of(client)["Budget review"] == "2"
     with writer(core.engine).begin() as conn:
-        withdraw_message(conn, max(message_pks(core, tid)), actor="bob@example.com")
+        withdraw_message(conn, message_pks(core, tid)[-1], actor="bob@example.com")
     assert unread_of(client)["Budget review"] == "1"
 
 
@@ -261,9 +269,42 @@ def test_a_page_without_the_first_unread_links_to_the_page_with_it(
     deliver(core, *(mail("Long one", n, "long") for n in range(total, PAGE_SIZE + 5)))
     client.get(f"/t/{tid}")
     deliver(core, mail("Long one", PAGE_SIZE + 5, "long"))  # the 56th: on page 2
-    newest = max(message_pks(core, tid))
+    newest = message_pks(core, tid)[-1]
     page = BeautifulSoup(client.get(f"/t/{tid}?page=1").text, "html.parser")
     jump = page.find("a", string="Jump to first unread")
     assert jump is not None
     assert jump["href"] == f"/t/{tid}?page=2#m{newest}"
     assert page.select("[autofocus]") == []
+
+
+def test_a_parent_arriving_after_its_reply_is_new(client: TestClient, core: Core) -> None:
+    """Two replies came first, the first leaving a placeholder for their parent; when the
+    parent arrives it fills that row, older than the second reply's, and still counts as
+    new and is where the thread opens."""
+    reply = make_mail(
+        "Re: Late start",
+        sender=BOB,
+        msgid="late1@example.com",
+        in_reply_to="late0@example.com",
+        body="Answering a message you have not seen yet.\n",
+    )
+    answer = make_mail(
+        "Re: Late start",
+        sender=BOB,
+        msgid="late2@example.com",
+        in_reply_to="late1@example.com",
+        references="<late0@example.com> <late1@example.com>",
+        body="And a second reply, filed after the placeholder.\n",
+    )
+    deliver(core, reply, answer)
+    page = BeautifulSoup(client.get("/c/eng").text, "html.parser")
+    link = page.find("a", string=re.compile("Late start"))
+    assert link is not None
+    path = str(link["href"])
+    client.get(path)
+    deliver(core, make_mail("Late start", sender=BOB, msgid="late0@example.com", body="Opening.\n"))
+    assert unread_of(client)[link.get_text(strip=True)] == "1"
+    opened = BeautifulSoup(client.get(path).text, "html.parser")
+    focused = opened.select("[autofocus]")
+    assert len(focused) == 1
+    assert "Opening." in focused[0].get_text()

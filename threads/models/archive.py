@@ -238,8 +238,9 @@ class ThreadRead(TableModel, table=True):
 
 
 class ThreadSeen(TableModel, table=True):
-    # How far a logged-in reader has read a thread: every message up to this id was on a
-    # page they opened. Ids grow with arrival, so a message that comes later counts as new.
+    # How far a logged-in reader has read a thread: every message whose raw mail id is up
+    # to this was on a page they opened. Raw ids grow with arrival (a message's own row id
+    # does not: a parent arriving after its reply fills an older placeholder row).
     __tablename__ = "thread_seen"
     __table_args__ = (UniqueConstraint("person_id", "thread_id"),)
     id: int | None = Field(default=None, primary_key=True)

@@ -3,10 +3,11 @@
 Revision ID: 0023
 Revises: 0022
 
-`thread_seen` keeps one row per person and thread: the highest message id
-that was on a page they opened. A thread's unread count is its messages
-above that id; (person_id, thread_id) is unique and leads the lookup a
-community page makes for its fifty threads, thread_id serves deleting a thread.
+`thread_seen` keeps one row per person and thread: the highest raw mail id
+(arrival order) of the messages on a page they opened. A thread's unread
+count is its messages that arrived after that; (person_id, thread_id) is
+unique and leads a community page's lookup for its fifty threads; thread_id
+serves merging threads.
 """
 
 import sqlalchemy as sa
