@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import Engine, case, create_engine, event, make_url, text
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -88,6 +88,24 @@ def insert_ignoring_conflict(engine_or_conn: Any, table: Any, conflict: list[str
     from sqlalchemy.dialects.postgresql import insert as pg_insert
 
     return pg_insert(table).on_conflict_do_nothing(index_elements=conflict)
+
+
+def insert_keeping_highest(
+    engine_or_conn: Any, table: Any, conflict: list[str], column: str, touched: Iterable[str] = ()
+) -> Any:
+    """INSERT ... ON CONFLICT (cols) DO UPDATE, keeping the higher of the stored and new
+    `column` (a mark that only moves forward, whichever of two writers commits last);
+    the `touched` columns take the new values."""
+    if engine_or_conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert  # type: ignore[assignment]
+    stmt = dialect_insert(table)
+    new, old = stmt.excluded[column], table.c[column]
+    return stmt.on_conflict_do_update(
+        index_elements=conflict,
+        set_={column: case((new > old, new), else_=old), **{c: stmt.excluded[c] for c in touched}},
+    )
 
 
 def serialize_on(conn: Any, keys: Iterable[str]) -> None:

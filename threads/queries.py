@@ -314,6 +314,9 @@ class ThreadMessage:
     withdrawn: bool = False
     # Whether its From was proven (threads/models/ SenderCheck); moderators are shown it.
     sender_check: str = ""
+    # Arrival order: its raw mail's id (0 for none). A parent that arrives after its reply
+    # fills a placeholder row with an older id, so the row id does not say what is new.
+    arrival: int = 0
 
 
 def thread_by_id(conn: Connection, thread_id: int, readable: Sequence[int] | None = None) -> Any:
@@ -386,6 +389,7 @@ def thread_messages(
                 extra.get("from_impersonates"),
                 extra.get("withdrawn_at") is not None,
                 str(extra.get("sender_check") or ""),
+                r.raw_id or 0,
             )
         )
     return out

@@ -10,10 +10,10 @@ writer), and losing the last seconds of reads in a crash costs a statistic.
 from __future__ import annotations
 
 import logging
-import threading
 
 from sqlalchemy import Engine
 
+from threads.batches import BatchedWrites
 from threads.db import insert_ignoring_conflict, writer
 from threads.models import ThreadRead, utcnow
 
@@ -30,18 +30,15 @@ def _write(engine: Engine, reads: set[tuple[int, int]]) -> None:
         )
 
 
-class ReadLog:
+class ReadLog(BatchedWrites):
     """Collects reads and writes them in one transaction per `interval` seconds."""
 
     def __init__(self, engine: Engine, interval: float = 2.0) -> None:
+        super().__init__("read-log", interval)
         self._engine = engine
-        self._interval = interval
         self._pending: set[tuple[int, int]] = set()
         # Recently written pairs: a reader paging through a thread is not rewritten.
         self._written: set[tuple[int, int]] = set()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def add(self, thread_id: int, person_id: int) -> None:
         pair = (thread_id, person_id)
@@ -49,9 +46,7 @@ class ReadLog:
             if pair in self._written:
                 return
             self._pending.add(pair)
-            if self._thread is None:  # started on first use: after a web process forks
-                self._thread = threading.Thread(target=self._run, name="read-log", daemon=True)
-                self._thread.start()
+            self._started()
 
     def flush(self) -> None:
         with self._lock:
@@ -67,13 +62,3 @@ class ReadLog:
             if len(self._written) > 100_000:
                 self._written.clear()
             self._written |= batch
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self.flush()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.flush()

@@ -37,6 +37,7 @@ from threads.models import (
     OutboundMail,
     Thread,
     ThreadRead,
+    ThreadSeen,
     ThreadSubscription,
     as_utc,
 )
@@ -58,6 +59,7 @@ THREAD = Thread.__table__
 _THREAD_DEPENDENTS: tuple[tuple[Any, str | None], ...] = (
     (ThreadSubscription, "address"),
     (ThreadRead, "person_id"),
+    (ThreadSeen, "person_id"),
     (OutboundMail, None),
     (ConsentCandidate, None),
 )

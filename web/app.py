@@ -27,6 +27,7 @@ from bridge.core import Core
 from bridge.metrics import Metrics
 from mail.blocks import diff_line_kind, text_blocks
 from threads import reach
+from threads.unread import SeenLog
 from web import admin as admin_pages
 from web import (
     auth,
@@ -40,6 +41,7 @@ from web import (
     outbox,
     pages,
     token_pages,
+    unread,
     unsubscribe,
 )
 from web.api import router as api_router
@@ -56,6 +58,7 @@ __all__ = ["CSP", "create_app"]
 
 def create_app(core: Core, metrics: Metrics | None = None) -> FastAPI:
     reads = reach.ReadLog(core.engine)  # first reads, written in batches
+    seen = SeenLog(core.engine)  # how far each reader has read, written in batches
     # The process's metrics (bridge serve shares them with the SMTP listener).
     metrics = metrics or Metrics(core.engine)
 
@@ -67,6 +70,7 @@ def create_app(core: Core, metrics: Metrics | None = None) -> FastAPI:
         to_thread.current_default_thread_limiter().total_tokens = core.settings.web_threads
         yield
         reads.close()  # the last batch, when the server stops
+        seen.close()
 
     app = FastAPI(
         title="Commons Bridge",
@@ -86,6 +90,7 @@ def create_app(core: Core, metrics: Metrics | None = None) -> FastAPI:
     templates.env.globals["consent_waiting"] = consent.waiting_count  # the header's "Cc threads"
     app.state.core = core
     app.state.reads = reads
+    app.state.seen = seen
     app.state.metrics = metrics
     # Cookies are Secure (and __Host- prefixed) when the bridge is reached over https.
     cookies = CookieNames(secure=core.settings.web_base_url.startswith("https://"))
@@ -93,6 +98,7 @@ def create_app(core: Core, metrics: Metrics | None = None) -> FastAPI:
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=TEMPLATES / "static"), name="static")
     app.include_router(pages.router)
+    app.include_router(unread.router)  # "Mark all read" on a community page
     app.include_router(attachments_router)  # downloads, and message HTML in a sandboxed frame
     app.include_router(feeds_router)  # Atom feeds and mbox downloads
     app.include_router(api_router)  # JSON under /api

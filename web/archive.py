@@ -26,7 +26,7 @@ from sqlalchemy import Connection
 
 from bridge.core import Core
 from mail.html import sanitize_html
-from threads import expert_reads, queries, search
+from threads import expert_reads, queries, search, unread
 from threads.access import Viewer
 from threads.privacy import Privacy, Record
 from web.reading import (
@@ -110,6 +110,25 @@ class ReaderArchive:
 
     def latest_messages(self, thread_ids: list[int]) -> dict[int, Any]:
         return self._shown(queries.latest_message, thread_ids)
+
+    def unread(self, thread_ids: list[int], pending: dict[int, int]) -> dict[int, int]:
+        """Unread messages per thread for a logged-in viewer (none for an anonymous one),
+        counted over readable communities only; `pending`: the viewer's unwritten marks."""
+        if self.viewer.person_id is None:
+            return {}
+        return unread.unread_counts(
+            self.conn,
+            self.viewer.person_id,
+            thread_ids,
+            communities=self.readable,
+            pending=pending,
+        )
+
+    def seen_mark(self, thread_id: int) -> int | None:
+        """How far the viewer had read a thread (None: never opened, or anonymous)."""
+        if self.viewer.person_id is None:
+            return None
+        return unread.seen_mark(self.conn, self.viewer.person_id, thread_id)
 
     # --- a thread and its messages ------------------------------------------------------------
 

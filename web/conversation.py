@@ -98,6 +98,13 @@ def layout(
     )
 
 
+def page_holding(messages: Sequence[ThreadMessage], view: View, pk: int) -> int:
+    """The page (from 1) of the paged view that shows message `pk`."""
+    ordered = sorted(messages, key=_when) if view == "flat" else list(messages)
+    index = next((i for i, m in enumerate(ordered) if m.pk == pk), 0)
+    return index // PAGE_SIZE + 1
+
+
 def _entries(messages: Sequence[ThreadMessage], view: View) -> list[Entry]:
     flat = view == "flat"
     return [

@@ -23,12 +23,13 @@ from threads.models import Person
 from threads.search.language import describe_query, parse_query
 from threads.withdraw import is_author
 from web.archive import ReaderArchive
-from web.conversation import VIEWS, View, layout, participants
+from web.conversation import VIEWS, View, layout, page_holding, participants
 from web.deps import CoreDep, ViewerDep
 from web.reading import NOT_FOUND_COMMUNITY, NOT_FOUND_PERSON, PAGE_SIZE, human_size, not_found
 from web.render import render
 from web.security import CSP
 from web.state import metrics_of, read_log_of
+from web.unread import counts, opened
 
 router = APIRouter()
 SEARCH_PAGE = 20
@@ -39,7 +40,8 @@ MAX_PAGE = 100_000
 def home(request: Request, core: CoreDep, viewer: ViewerDep) -> HTMLResponse:
     with ReaderArchive(core, viewer) as archive:
         communities = archive.communities(recent=3)
-    return render(request, "home.html", communities=communities, viewer=viewer)
+        news = counts(request, archive, [tid for c in communities for tid, _ in c.recent])
+    return render(request, "home.html", communities=communities, viewer=viewer, unread=news)
 
 
 @router.get("/c/{slug}", response_class=HTMLResponse)
@@ -60,6 +62,7 @@ def community(
             raise not_found(NOT_FOUND_COMMUNITY)
         threads, total, more = archive.threads_page(row.id, page, filters, page_size=PAGE_SIZE)
         can_post = may_post(archive.conn, viewer, row.id)
+        news = counts(request, archive, [t.id for t in threads])
     params = {
         k: v
         for k, v in (
@@ -87,6 +90,7 @@ def community(
         page_url=page_url,
         viewer=viewer,
         can_post=can_post,
+        unread=news,
     )
 
 
@@ -101,6 +105,7 @@ def _thread_context(core: Core, thread_id: int, viewer: Viewer) -> dict[str, Any
             outbound.thread_choice(archive.conn, thread_id, viewer.email) if viewer.email else None
         )
         shield = archive.privacy
+        seen_mark = archive.seen_mark(thread_id)
     real = [m for m in stored if not m.withdrawn]
     mine = {m.pk for m in stored if is_author(m.from_addr, viewer.email)}
     withdrawable = {m.pk for m in real if m.pk in mine or viewer.is_admin}
@@ -125,6 +130,7 @@ def _thread_context(core: Core, thread_id: int, viewer: Viewer) -> dict[str, Any
         "withdrawable": withdrawable,
         "outside_hidden": any(shield.hidden(a) for a in addresses),
         "moderator": moderator,
+        "seen_mark": seen_mark,
     }
 
 
@@ -158,7 +164,18 @@ def thread(
     The reader's tree/flat choice is kept in a cookie."""
     chosen = _view(view or request.cookies.get(VIEW_COOKIE, ""))
     context = _thread_context(core, thread_id, viewer)
-    context["layout"] = layout(context["messages"], chosen, page=page, whole=whole)
+    messages = context["messages"]
+    shown_pks = [(m.pk, m.arrival, m.withdrawn) for m in messages]
+    news = opened(request, viewer, thread_id, shown_pks, context["seen_mark"])
+    shown = layout(messages, chosen, page=page, whole=whole)
+    if news is not None and page is None and news not in {e.message.pk for e in shown.entries}:
+        # The first unread is behind the fold: open at the page that holds it.
+        shown = layout(messages, chosen, page=page_holding(messages, chosen, news))
+    if news is not None and news not in {e.message.pk for e in shown.entries}:
+        # Paged away from it: the jump link goes to the page that holds it.
+        where = f"?page={page_holding(messages, chosen, news)}" if page is not None else "?all=1"
+        context["first_unread_href"] = f"/t/{thread_id}{where}#m{news}"
+    context["layout"], context["first_unread"] = shown, news
     if viewer.person_id is not None:
         read_log_of(request).add(thread_id, viewer.person_id)
     response = render(request, "thread.html", headers=_framing_csp(), **context)
@@ -247,8 +264,10 @@ def search_page(
     page: int = Query(1, ge=1, le=1000),
 ) -> HTMLResponse:
     parsed = parse_query(q)
-    with ReaderArchive(core, viewer) as archive, metrics_of(request).searches.time():
-        results = archive.search(parsed, offset=(page - 1) * SEARCH_PAGE, limit=SEARCH_PAGE)
+    with ReaderArchive(core, viewer) as archive:
+        with metrics_of(request).searches.time():
+            results = archive.search(parsed, offset=(page - 1) * SEARCH_PAGE, limit=SEARCH_PAGE)
+        news = counts(request, archive, [h.thread_id for h in results.threads])
     pages = max(1, -(-results.total_threads // SEARCH_PAGE))
     return render(
         request,
@@ -262,4 +281,5 @@ def search_page(
         page_url=lambda n: "/search?" + urlencode({"q": q, "page": n}),
         suggestion_url="/search?" + urlencode({"q": results.suggestion or ""}),
         viewer=viewer,
+        unread=news,
     )

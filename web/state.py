@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 from bridge.core import Core
 from bridge.metrics import Metrics
 from threads.reach import ReadLog
+from threads.unread import SeenLog
 
 if TYPE_CHECKING:  # web.security reads its cookie names here: no import at run time
     from web.security import CookieNames
@@ -34,6 +35,11 @@ def templates_of(request: Request) -> Jinja2Templates:
 def read_log_of(request: Request) -> ReadLog:
     """First reads of threads, written in batches (threads/reach.py)."""
     return cast(ReadLog, request.app.state.reads)
+
+
+def seen_log_of(request: Request) -> SeenLog:
+    """How far readers have read threads, written in batches (threads/unread.py)."""
+    return cast(SeenLog, request.app.state.seen)
 
 
 def metrics_of(request: Request) -> Metrics:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
 from tests.support.env import settings_for
@@ -41,6 +41,20 @@ def test_upgrade_twice_keeps_data(tmp_path: Path) -> None:
     migrate(engine)
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT slug FROM community").scalars().all() == ["eng"]
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Alembic's downgrade to `revision`, on the engine's database."""
+    from alembic import command
+    from alembic.config import Config
+
+    from threads.db import MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
 
 
 def _is_search_index(diff: object) -> bool:
@@ -358,16 +372,7 @@ def test_0018_adds_the_expert_opt_out_and_takes_it_away(tmp_path: Path) -> None:
         conn.execute(insert, {"e": "ana@example.com"})
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(insert, {"e": "ana@example.com"})
-    from alembic import command
-    from alembic.config import Config
-
-    from threads.db import MIGRATIONS
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0016")
+    downgrade(engine, "0016")
     assert "expert_opt_out" not in inspect(engine).get_table_names()
 
 
@@ -441,3 +446,44 @@ def test_upgrade_to_0019_dates_existing_bounces_and_adds_moderation_notices(
     assert str(rows[0][1]).startswith("2026-03-02 09:00:00")
     assert rows[1][1] is None
     assert notices == 0
+
+
+def test_0023_adds_thread_seen_whose_mark_only_moves_forward(tmp_path: Path) -> None:
+    """Upgrading from 0022 creates thread_seen (one row per person and thread, the higher
+    mark kept whichever write comes last); downgrading drops it."""
+    from sqlalchemy import inspect, select
+
+    from bridge import admin
+    from threads.db import insert_keeping_highest
+    from threads.models import utcnow
+    from threads.unread import SEEN
+
+    engine = make_engine(settings_for(tmp_path).effective_database_url)
+    migrate(engine, "0022")
+    assert "thread_seen" not in inspect(engine).get_table_names()
+    migrate(engine, "0023")
+    with writer(engine).begin() as conn:
+        community = admin.add_community(conn, "eng", "Engineering")
+        person, _ = admin.ensure_person(conn, "ana@example.com")
+        thread = conn.execute(
+            text(
+                "INSERT INTO thread (community_id, subject, message_count, original_recipients)"
+                " VALUES (:c, 'Plan', 0, 0) RETURNING id"
+            ),
+            {"c": community},
+        ).scalar_one()
+        stmt = insert_keeping_highest(conn, SEEN, ["person_id", "thread_id"], "seen_up_to")
+        for mark in (7, 3, 9, 5):
+            conn.execute(
+                stmt,
+                {
+                    "person_id": person,
+                    "thread_id": thread,
+                    "seen_up_to": mark,
+                    "seen_at": utcnow(),
+                },
+            )
+    with engine.connect() as conn:
+        assert conn.execute(select(SEEN.c.seen_up_to)).scalars().all() == [9]
+    downgrade(engine, "0022")
+    assert "thread_seen" not in inspect(engine).get_table_names()

@@ -154,6 +154,7 @@ POLICY: dict[tuple[str, str], Policy] = {
     ),
     ("GET", "/c/{slug}/mail"): Policy("member"),
     ("POST", "/c/{slug}/mail"): Policy("member", form={"mode": "digest"}, ok=(303,)),
+    ("POST", "/c/{slug}/read"): Policy("act", ok=(303,)),
     ("GET", "/unsubscribe/{token}"): Policy("token"),
     ("POST", "/unsubscribe/{token}"): Policy("token", form={"action": "mute"}),
     ("GET", "/login"): Policy("open"),

@@ -21,6 +21,7 @@ from threads.models.archive import (
     RawMessage,
     Thread,
     ThreadRead,
+    ThreadSeen,
 )
 from threads.models.base import (
     CandidateState,
@@ -99,6 +100,7 @@ __all__ = [
     "TableModel",
     "Thread",
     "ThreadRead",
+    "ThreadSeen",
     "ThreadSubscription",
     "TokenKind",
     "Visibility",

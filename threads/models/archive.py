@@ -235,3 +235,16 @@ class ThreadRead(TableModel, table=True):
     thread_id: int = Field(foreign_key="thread.id")
     person_id: int = Field(foreign_key="person.id", index=True)
     first_at: datetime = Field(default_factory=utcnow, sa_column=ts(nullable=False))
+
+
+class ThreadSeen(TableModel, table=True):
+    # How far a logged-in reader has read a thread: every message whose raw mail id is up
+    # to this was on a page they opened. Raw ids grow with arrival (a message's own row id
+    # does not: a parent arriving after its reply fills an older placeholder row).
+    __tablename__ = "thread_seen"
+    __table_args__ = (UniqueConstraint("person_id", "thread_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id")
+    thread_id: int = Field(foreign_key="thread.id", index=True)
+    seen_up_to: int = 0
+    seen_at: datetime = Field(default_factory=utcnow, sa_column=ts(nullable=False))
