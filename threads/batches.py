@@ -9,9 +9,10 @@ runs in the process that serves pages (after a web server forks its workers).
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 
 
-class BatchedWrites:
+class BatchedWrites(ABC):
     """Calls `flush` every `interval` seconds once started, and a last time on `close`."""
 
     def __init__(self, name: str, interval: float = 2.0) -> None:
@@ -27,8 +28,9 @@ class BatchedWrites:
             self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
             self._thread.start()
 
+    @abstractmethod
     def flush(self) -> None:
-        raise NotImplementedError
+        """Write what was collected since the last call."""
 
     def close(self) -> None:
         self._stop.set()
