@@ -33,6 +33,7 @@ from threads.access import Viewer, may_post
 from threads.models import (
     Community,
     Message,
+    Person,
     RawMessage,
     RawState,
     Route,
@@ -48,6 +49,15 @@ MAX_FILES = 20
 # script cannot flood every participant's inbox through the fan-out.
 POST_LIMIT = 20
 POST_WINDOW = timedelta(minutes=10)
+
+
+def person_name(core: Core, email: str | None) -> str:
+    """The display name the archive knows for `email` ("" for none), for a web post's From."""
+    if not email:
+        return ""
+    with core.engine.connect() as conn:
+        name = conn.execute(select(col(Person.name)).where(col(Person.email) == email)).scalar()
+    return name or ""
 
 
 def post_reply(core: Core, viewer: Viewer, thread_id: int, body: str, *, name: str = "") -> int:

@@ -13,14 +13,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
-from sqlmodel import col
 
 from bridge.core import Core
 from bridge.errors import PostRefused
-from bridge.posting import MAX_BODY, MAX_SUBJECT, Upload, post_discussion
+from bridge.posting import MAX_BODY, MAX_SUBJECT, Upload, person_name, post_discussion
 from threads.access import Viewer, may_post
-from threads.models import Person
 from web.archive import ReaderArchive
 from web.deps import CoreDep, ViewerDep
 from web.reading import NOT_FOUND_COMMUNITY, not_found
@@ -84,16 +81,8 @@ def start_discussion(
     ]
     try:
         thread_id, pk = post_discussion(
-            core, viewer, community.id, subject, body, uploads, name=_name(core, viewer)
+            core, viewer, community.id, subject, body, uploads, name=person_name(core, viewer.email)
         )
     except PostRefused as exc:
         return _form(request, community, subject=subject, body=body, error=str(exc))
     return RedirectResponse(f"/t/{thread_id}#m{pk}", status_code=303)
-
-
-def _name(core: Core, viewer: Viewer) -> str:
-    with core.engine.connect() as conn:
-        return (
-            conn.execute(select(col(Person.name)).where(col(Person.email) == viewer.email)).scalar()
-            or ""
-        )

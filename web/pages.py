@@ -11,15 +11,12 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
-from sqlmodel import col
 
 from bridge.core import Core
 from bridge.errors import PostRefused
-from bridge.posting import post_reply
+from bridge.posting import person_name, post_reply
 from threads import outbound, queries
 from threads.access import Viewer, may_moderate, may_post
-from threads.models import Person
 from threads.search.language import describe_query, parse_query
 from threads.withdraw import is_author
 from web.archive import ReaderArchive
@@ -204,17 +201,8 @@ def reply(
 ) -> Response:
     """File the reply through the pipeline, then show it in the thread."""
     context = _thread_context(core, thread_id, viewer)
-    name = ""
-    if viewer.email:
-        with core.engine.connect() as conn:
-            name = (
-                conn.execute(
-                    select(col(Person.name)).where(col(Person.email) == viewer.email)
-                ).scalar()
-                or ""
-            )
     try:
-        pk = post_reply(core, viewer, thread_id, body, name=name)
+        pk = post_reply(core, viewer, thread_id, body, name=person_name(core, viewer.email))
     except PostRefused as exc:
         context["layout"] = layout(context["messages"], _view(request.cookies.get(VIEW_COOKIE, "")))
         return render(
