@@ -26,7 +26,7 @@ from bridge.pipeline.parsepool import Batch, Failed, ParsePool, Prepared, Result
 from bridge.pipeline.sender_trust import CHECKED_SOURCES, SenderChecker, Trust
 from mail.classify import Classification
 from mail.parse import ParsedMessage
-from threads import queue, search
+from threads import queue, search, signatures
 from threads.db import serialize_on, writer
 from threads.errors import DuplicateMessage
 from threads.models import HoldKind, RawMessage, RawState, RoutePolicy, SenderCheck, utcnow
@@ -46,6 +46,8 @@ class Outcome:
     # Opened candidates whose held mail this message was (bridge/outbound/opened.py).
     released: set[int] = field(default_factory=set)
     hold_kind: HoldKind | None = None
+    # The sender address whose learnt signature this message made new or changed.
+    relearned: str | None = None
 
 
 @dataclass(slots=True)
@@ -139,6 +141,13 @@ class Pipeline:
                 for item, d in zip(prepared, decided, strict=True)
             ]
             search.index_messages(conn, [e for o in outcomes for e in o.index_entries])
+            # A new or changed learnt signature trims the sender's latest mail too, after
+            # the index entries above (some of that mail may be in this batch).
+            signatures.refresh(
+                conn,
+                (o.relearned for o in outcomes if o.relearned),
+                skip={pk for o in outcomes if o.relearned for pk in o.message_pks},
+            )
             if outcomes:
                 conn.execute(
                     _FINISH, [_finish(o, p) for o, p in zip(outcomes, prepared, strict=True)]
@@ -275,6 +284,8 @@ class Pipeline:
         conversation is left out of the consent-routed ones (cc'ing an open
         community address is consent to publish).
         """
+        learning = signatures.trim_learned(conn, letter, source=raw.source)
+        letter = learning.letter
         filed_pks: list[int] = []
         entries: list[search.IndexEntry] = []
         released: set[int] = set()
@@ -305,7 +316,10 @@ class Pipeline:
             filed_pks.append(filed.message_pk)
         steps.remember_sender(conn, self._known_senders, letter)
         if filed_pks:
-            return Outcome(raw.id, RawState.done, "", filed_pks, entries, released)
+            relearned = signatures.remember(conn, learning, filed_pks)
+            return Outcome(
+                raw.id, RawState.done, "", filed_pks, entries, released, relearned=relearned
+            )
         return _kept_outcome(raw.id, kept)
 
 

@@ -248,3 +248,19 @@ class ThreadSeen(TableModel, table=True):
     thread_id: int = Field(foreign_key="thread.id", index=True)
     seen_up_to: int = 0
     seen_at: datetime = Field(default_factory=utcnow, sa_column=ts(nullable=False))
+
+
+class LearnedSignature(TableModel, table=True):
+    # What the trimmer learnt of one sender address's undelimited signature
+    # (mail/trim/learned.py): the line keys of their latest messages' tails and the
+    # block those share. Keys are hashes: nothing here can be shown as text.
+    __tablename__ = "learned_signature"
+    id: int | None = Field(default=None, primary_key=True)
+    address: str = Field(max_length=320, unique=True)
+    # One entry per message, oldest first: {"m": message key, "p": [message pks],
+    # "k": [line keys], "a": text above them}.
+    tails: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    block: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=ts(nullable=False))
