@@ -27,9 +27,11 @@ taken for a signature.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from mail.blocks import text_blocks
 
@@ -42,6 +44,14 @@ WINDOW = 10
 MAX_BLOCK_LINES = 12
 # Signature lines are short; a long line is a paragraph.
 MAX_LINE_CHARS = 160
+# Patch trailers ("Acked-by: ...", "Fixes: ...") are content even when a reviewer ends
+# most messages with the same one.
+_TRAILER = re.compile(r"\s*(?:[A-Z][\w-]*-by|Fixes|Link|Closes|Cc|Bug|Change-Id):\s", re.I)
+# How far up the blocks are classified (a few times the longest block, so a quote or
+# code block above is seen whole enough); mail with a diff above that is classified
+# whole, since a diff's lines must never read as prose.
+_CLASSIFIED_LINES = 40
+_DIFF_ABOVE = re.compile(r"^(?:diff --git |@@ -|\+\+\+ )", re.M)
 
 
 def line_key(line: str) -> str:
@@ -57,13 +67,6 @@ class Tail:
 
     keys: tuple[str, ...]
     more_above: bool
-
-    def supports(self, block: tuple[str, ...]) -> bool:
-        """Whether this message ends with `block` and has text above it."""
-        size = len(block)
-        if size > len(self.keys) or self.keys[len(self.keys) - size :] != block:
-            return False
-        return self.more_above or len(self.keys) > size
 
     def to_json(self) -> dict[str, object]:
         return {"k": list(self.keys), "a": self.more_above}
@@ -82,7 +85,8 @@ class _Line:
     text: str
 
 
-def _signature_lines(body: str) -> tuple[list[_Line], bool]:
+@lru_cache(maxsize=16)
+def _signature_lines(body: str) -> tuple[tuple[_Line, ...], bool]:
     """The non-blank lines at the end of `body` that a signature may hold (top first),
     and whether a non-blank line is above them."""
     region = _trailing_prose_start(body)
@@ -95,7 +99,7 @@ def _signature_lines(body: str) -> tuple[list[_Line], bool]:
             start = region
         line = body[start:end]
         if line.strip():
-            if len(line) > MAX_LINE_CHARS or len(lines) > MAX_BLOCK_LINES:
+            if len(line) > MAX_LINE_CHARS or len(lines) > MAX_BLOCK_LINES or _TRAILER.match(line):
                 stopped = True
                 break
             lines.append(_Line(start, line))
@@ -105,13 +109,19 @@ def _signature_lines(body: str) -> tuple[list[_Line], bool]:
     lines.reverse()
     top = lines[0].start if lines else len(body)
     above = stopped or bool(body[:top].strip())
-    return lines, above
+    return tuple(lines), above
 
 
 def _trailing_prose_start(body: str) -> int:
     """Where the prose after the last quote, diff or code block starts."""
-    offset, start = 0, 0
-    for block in text_blocks(body):
+    offset = len(body)
+    for _ in range(_CLASSIFIED_LINES):
+        offset = body.rfind("\n", 0, offset)
+        if offset < 0:
+            break
+    offset = 0 if offset < 0 or _DIFF_ABOVE.search(body, 0, offset) else offset + 1
+    start = offset
+    for block in text_blocks(body[offset:]):
         offset_end = offset + len(block.text)
         if block.kind != "text":
             start = min(offset_end + 1, len(body))
