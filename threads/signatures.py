@@ -31,7 +31,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from mail.trim.learned import WINDOW, Tail, learn, remove_learned, tail_of
 from threads import search
@@ -41,6 +41,13 @@ from threads.store import Letter
 
 LEARNED = LearnedSignature.__table__
 M = Message.__table__
+# Built once: filing runs these for every message.
+_READ = select(LEARNED.c.tails, LEARNED.c.block).where(LEARNED.c.address == bindparam("key"))
+_WRITE = (
+    update(LEARNED)
+    .where(LEARNED.c.address == bindparam("key"))
+    .values(tails=bindparam("tails"), block=bindparam("block"), updated_at=bindparam("at"))
+)
 # Sources whose text the sender did not write in their mail client.
 _NOT_TAUGHT_BY = frozenset({"web"})
 
@@ -83,9 +90,7 @@ def trim_learned(conn: Connection, letter: Letter, *, source: str) -> Learning:
     address = letter.from_addr.lower()
     if not address:
         return Learning(letter)
-    row = conn.execute(
-        select(LEARNED.c.tails, LEARNED.c.block).where(LEARNED.c.address == address)
-    ).first()
+    row = conn.execute(_READ, {"key": address}).first()
     stored = tuple(str(k) for k in row.block) if row is not None else ()
     if _teaches(letter, source):
         key = _message_key(letter.message_id)
@@ -110,17 +115,15 @@ def remember(conn: Connection, learning: Learning, message_pks: Sequence[int]) -
         return None
     last = learning.entries[-1]
     entries = (*learning.entries[:-1], replace(last, pks=tuple(message_pks)))
-    values = {
-        "tails": [e.to_json() for e in entries],
-        "block": list(learning.block),
-        "updated_at": utcnow(),
-    }
+    tails, block, at = [e.to_json() for e in entries], list(learning.block), utcnow()
+    written = 0
     if not learning.known:
-        conn.execute(
+        written = conn.execute(
             insert_ignoring_conflict(conn, LEARNED, ["address"]),
-            {"address": learning.address, **values},
-        )
-    conn.execute(update(LEARNED).where(LEARNED.c.address == learning.address).values(**values))
+            {"address": learning.address, "tails": tails, "block": block, "updated_at": at},
+        ).rowcount
+    if not written:  # known, or another worker added the row meanwhile
+        conn.execute(_WRITE, {"key": learning.address, "tails": tails, "block": block, "at": at})
     return learning.address if learning.changed and learning.block else None
 
 
@@ -129,9 +132,7 @@ def refresh(conn: Connection, addresses: Iterable[str], *, skip: Collection[int]
     re-index them; how many changed. Call after the batch's index entries are written."""
     changed = 0
     for address in sorted(set(addresses)):
-        row = conn.execute(
-            select(LEARNED.c.tails, LEARNED.c.block).where(LEARNED.c.address == address)
-        ).first()
+        row = conn.execute(_READ, {"key": address}).first()
         if row is None or not row.block:
             continue
         pks = {p for e in row.tails for p in _Entry.from_json(e).pks} - set(skip)

@@ -49,7 +49,7 @@ MAX_LINE_CHARS = 160
 _TRAILER = re.compile(r"\s*(?:[A-Z][\w-]*-by|Fixes|Link|Closes|Cc|Bug|Change-Id):\s", re.I)
 # How far up the blocks are classified (a few times the longest block, so a quote or
 # code block above is seen whole enough); mail with a diff above that is classified
-# whole, since a diff's lines must never read as prose.
+# from the diff's start, since a diff's lines must never read as prose.
 _CLASSIFIED_LINES = 40
 _DIFF_ABOVE = re.compile(r"^(?:diff --git |@@ -|\+\+\+ )", re.M)
 
@@ -119,7 +119,13 @@ def _trailing_prose_start(body: str) -> int:
         offset = body.rfind("\n", 0, offset)
         if offset < 0:
             break
-    offset = 0 if offset < 0 or _DIFF_ABOVE.search(body, 0, offset) else offset + 1
+    offset = max(offset + 1, 0)
+    if offset:
+        # A diff above the window: classify from its last start line, so the diff is
+        # seen whole and a long patch is not read from its first line.
+        starts = [found.start() for found in _DIFF_ABOVE.finditer(body, 0, offset)]
+        if starts:
+            offset = starts[-1]
     start = offset
     for block in text_blocks(body[offset:]):
         offset_end = offset + len(block.text)

@@ -487,3 +487,28 @@ def test_0023_adds_thread_seen_whose_mark_only_moves_forward(tmp_path: Path) -> 
         assert conn.execute(select(SEEN.c.seen_up_to)).scalars().all() == [9]
     downgrade(engine, "0022")
     assert "thread_seen" not in inspect(engine).get_table_names()
+
+
+def test_0026_adds_learned_signatures_one_row_per_address(tmp_path: Path) -> None:
+    """Upgrading from 0023 creates learned_signature (one row per sender address, JSON
+    tails and block); downgrading drops it."""
+    from sqlalchemy import insert, inspect, select
+
+    from threads.db import insert_ignoring_conflict
+    from threads.models import LearnedSignature, utcnow
+
+    learned = LearnedSignature.__table__
+    engine = make_engine(settings_for(tmp_path).effective_database_url)
+    migrate(engine, "0023")
+    assert "learned_signature" not in inspect(engine).get_table_names()
+    migrate(engine, "0026")
+    row = {"address": "ana@example.com", "block": ["ab12"], "updated_at": utcnow()}
+    with writer(engine).begin() as conn:
+        conn.execute(insert(learned), {**row, "tails": [{"m": "x", "p": [1], "k": ["ab12"]}]})
+        conn.execute(insert_ignoring_conflict(conn, learned, ["address"]), {**row, "tails": []})
+    with engine.connect() as conn:
+        assert conn.execute(select(learned.c.tails, learned.c.block)).all() == [
+            ([{"m": "x", "p": [1], "k": ["ab12"]}], ["ab12"])
+        ]
+    downgrade(engine, "0023")
+    assert "learned_signature" not in inspect(engine).get_table_names()

@@ -9,17 +9,14 @@ check; docs/benchmarks.md has the hand check of thirty removals.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text, update
 
 from bridge import moderation
-from bridge.core import Core, open_core
+from bridge.core import Core
 from mail.parse import parse_message
-from tests.support.env import settings_for
 from tests.support.factories import create_community, deliver
 from tests.support.learned_signatures import Replay
 from tests.support.messages import corpus_messages, make_mail
@@ -42,12 +39,10 @@ def _mail(i: int, sender: str = "Rosa Vell <rosa@example.com>", sig: str = SIGNA
     )
 
 
-@pytest.fixture
-def core(tmp_path: Path) -> Iterator[Core]:
-    core = open_core(settings_for(tmp_path / "data"))
+@pytest.fixture(autouse=True)
+def _community(core: Core) -> None:
+    """Every test files into one org community (`core` is tests/support/fixtures.py's)."""
     create_community(core)
-    yield core
-    core.close()
 
 
 def _texts(core: Core, address: str) -> list[tuple[str, str]]:

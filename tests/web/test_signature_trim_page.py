@@ -7,16 +7,13 @@ someone else whose last line happens to repeat hers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
-from bridge.core import Core, open_core
-from tests.support.env import settings_for
+from bridge.core import Core
 from tests.support.factories import create_community, deliver
 from tests.support.messages import make_mail
 from threads.access import Viewer
@@ -45,12 +42,10 @@ def _mail(i: int, body: str, sender: str = "Nadia Quill <nadia@example.com>") ->
     )
 
 
-@pytest.fixture
-def core(tmp_path: Path) -> Iterator[Core]:
-    core = open_core(settings_for(tmp_path / "data"))
+@pytest.fixture(autouse=True)
+def _community(core: Core) -> None:
+    """Every test files into one org community (`core` is tests/support/fixtures.py's)."""
     create_community(core)
-    yield core
-    core.close()
 
 
 def _page(core: Core) -> BeautifulSoup:
