@@ -20,8 +20,8 @@ older mail is trimmed by `bridge reprocess --all`, which keeps the table and so
 knows each sender's block from their first message on. A message trimmed with
 an older block is left as it is.
 
-Not done: a withdrawn message's line keys stay among its sender's tails until
-newer mail pushes them out (they are hashes of lines, never shown).
+A withdrawn message leaves its sender's tails (`forget`); the block is learnt
+again without it, and mail it already trimmed stays trimmed.
 """
 
 from __future__ import annotations
@@ -138,6 +138,26 @@ def refresh(conn: Connection, addresses: Iterable[str], *, skip: Collection[int]
         pks = {p for e in row.tails for p in _Entry.from_json(e).pks} - set(skip)
         changed += _trim_stored(conn, sorted(pks), tuple(str(k) for k in row.block))
     return changed
+
+
+def forget(conn: Connection, address: str, message_pks: Collection[int]) -> None:
+    """Take withdrawn messages out of their sender's tails and learn the block again."""
+    row = conn.execute(_READ, {"key": address.lower()}).first()
+    if row is None:
+        return
+    gone = set(message_pks)
+    entries = [e for e in map(_Entry.from_json, row.tails) if not gone.intersection(e.pks)]
+    if len(entries) == len(row.tails):
+        return
+    conn.execute(
+        _WRITE,
+        {
+            "key": address.lower(),
+            "tails": [e.to_json() for e in entries],
+            "block": list(learn([e.tail for e in entries])),
+            "at": utcnow(),
+        },
+    )
 
 
 def _trim_stored(conn: Connection, pks: Sequence[int], block: tuple[str, ...]) -> int:

@@ -18,7 +18,8 @@ What is kept, and why:
 Everything a reader could learn the content from is cleared: subject, text,
 quoted part, signature, HTML, events, recipients, the display name, the
 attachments (rows now; unreferenced files after the commit, see
-`remove_unreferenced_files`) and the search index entry.
+`remove_unreferenced_files`), the search index entry, and its line hashes among
+its sender's learnt-signature tails (threads/signatures.py).
 
 The raw message turns `withdrawn`, a state `bridge reprocess` never selects,
 so no re-run brings the message back; its bytes are erased after
@@ -35,6 +36,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, func, select, update
 
+from threads import signatures
 from threads.db import writer
 from threads.models import (
     Attachment,
@@ -106,6 +108,7 @@ def withdraw_message(conn: Connection, message_pk: int, actor: str) -> Withdrawa
         unindex_message(conn, pk)
     threads = set(conn.execute(select(M.c.thread_id).where(M.c.id.in_(pks))).scalars())
     conn.execute(update(M).where(M.c.id.in_(pks)).values({**_CLEARED, "withdrawn_at": now}))
+    signatures.forget(conn, row.from_addr or "", pks)
     for thread_id in sorted(threads):
         refresh_thread(conn, thread_id)
     _cancel_copies(conn, pks)

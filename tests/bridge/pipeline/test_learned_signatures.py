@@ -114,6 +114,30 @@ def test_reprocess_all_trims_an_archive_filed_before_learning(core: Core) -> Non
     assert [len(block) for block in learned] == [3]
 
 
+def test_a_withdrawn_message_stops_teaching(core: Core) -> None:
+    """Withdrawing one of the three messages that taught the block takes its line hashes
+    out: two are not enough, so the block is gone until a third live message ends alike."""
+    from threads.withdraw import withdraw_message
+
+    deliver(core, *(_mail(i) for i in range(3)))
+    with core.engine.connect() as conn:
+        first = conn.execute(select(M.c.id).order_by(M.c.id)).scalars().first()
+    assert first is not None
+    with writer(core.engine).begin() as conn:
+        assert withdraw_message(conn, first, "rosa@example.com") is not None
+    with core.engine.connect() as conn:
+        row = conn.execute(select(LearnedSignature.__table__)).one()
+    assert (len(row.tails), row.block) == (2, [])
+    deliver(core, _mail(3))
+    with core.engine.connect() as conn:
+        row = conn.execute(select(LearnedSignature.__table__)).one()
+    assert (len(row.tails), len(row.block)) == (3, 3)
+    assert _texts(core, "rosa@example.com")[-1] == (
+        "Report 3: blade wear is within limits.",
+        SIGNATURE,
+    )
+
+
 @pytest.mark.corpus
 def test_real_mail_loses_only_signature_lines() -> None:
     """A real list replayed as filing does: senders get learnt blocks, and no removal takes
