@@ -22,6 +22,12 @@ an older block is left as it is.
 
 A withdrawn message leaves its sender's tails (`forget`); the block is learnt
 again without it, and mail it already trimmed stays trimmed.
+
+What a reader can infer: that lines they can already read at the end of a
+message also end most of the sender's recent mail (the lines moved under "Show
+signature"), wherever that mail was filed; never any text they cannot read.
+Two workers filing the same sender at once (PostgreSQL) may each add a tail and
+the later write keep only its own: one message fewer to learn from, nothing more.
 """
 
 from __future__ import annotations
