@@ -20,7 +20,11 @@ deps-test:
 	@bash .ci/debian-packages
 
 # The whole suite twice: on the embedded SQLite, then on a real PostgreSQL
-# that the tests start themselves (tests/support/backend.py).
+# that the tests start themselves (tests/support/backend.py). Each run is spread
+# over WORKERS processes (pytest-xdist), a test module staying in one process so
+# its module fixtures are built once; each process has its own temporary
+# directories, free ports and, on PostgreSQL, its own cluster.
+WORKERS ?= 2
 test: $(STAMP) deps-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -28,8 +32,8 @@ test: $(STAMP) deps-test
 	@# Peer projects' test mail (pinned, checksummed, cached in bench/out/peers):
 	@# instant once cached; offline it warns and those tests skip.
 	$(BIN)/python tests/support/peers.py fetch
-	$(BIN)/pytest -q
-	BRIDGE_TEST_BACKEND=postgres $(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(WORKERS) --dist loadfile
+	BRIDGE_TEST_BACKEND=postgres $(BIN)/pytest -q -n $(WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

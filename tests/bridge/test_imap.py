@@ -47,6 +47,7 @@ from mail.imap import (
     parse_after_action,
     parse_imap_url,
 )
+from tests.support.cli import run_bridge
 from tests.support.dovecot import PASSWORD, Dovecot
 from tests.support.env import bridge_env
 from tests.support.factories import create_community
@@ -543,9 +544,7 @@ def test_folders_from_settings(eng: Core, dovecot: Dovecot) -> None:
 
 
 def _bridge(env: dict[str, str], *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "bridge", *args], env=env, capture_output=True, text=True
-    )
+    result = run_bridge(args, env)
     if ok:
         assert result.returncode == 0, result.stderr
     return result

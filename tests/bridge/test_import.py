@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import mailbox
-import subprocess
-import sys
 from itertools import combinations
 from pathlib import Path
 
@@ -14,13 +12,12 @@ from sqlalchemy import func, select
 
 from bridge.core import Core
 from bridge.importer import import_paths
+from tests.support.cli import run_bridge
 from tests.support.env import bridge_env
 from tests.support.factories import create_community
 from tests.support.messages import CORPORA, conversation, make_mail
 from threads import queries
 from threads.models import Message, RawMessage
-
-BRIDGE = [sys.executable, "-m", "bridge"]
 
 
 def write_mbox(path: Path, raws: list[bytes]) -> Path:
@@ -102,7 +99,7 @@ def test_unknown_community_is_a_clear_error(core: Core, tmp_path: Path) -> None:
 def test_cli_import_exit_status_and_summary(tmp_path: Path) -> None:
     """`bridge import` prints the one-line summary and exits 0 when nothing failed."""
     env = bridge_env(tmp_path / "d")
-    run = lambda *a: subprocess.run([*BRIDGE, *a], env=env, capture_output=True, text=True)  # noqa: E731
+    run = lambda *a: run_bridge(a, env)  # noqa: E731
     assert run("community", "add", "eng", "--name", "Engineering").returncode == 0
     mbox = write_mbox(tmp_path / "a.mbox", conversation(2))
     result = run("import", "--community", "eng", str(mbox))

@@ -21,7 +21,7 @@ BACKEND = os.environ.get("BRIDGE_TEST_BACKEND", "sqlite")
 _counter = itertools.count()
 
 
-def _pg_bin() -> Path:
+def pg_bin() -> Path:
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     if not found:
         raise RuntimeError("PostgreSQL server binaries not found: apt-get install postgresql")
@@ -37,7 +37,7 @@ class PostgresCluster:
         self._as_postgres = os.geteuid() == 0  # initdb refuses to run as root
         if self._as_postgres:
             shutil.chown(self.base, "postgres", "postgres")
-        bin_ = _pg_bin()
+        bin_ = pg_bin()
         data = self.base / "data"
         self._run(
             [
@@ -92,6 +92,11 @@ class Databases:
     def __init__(self) -> None:
         self._cluster: PostgresCluster | None = None
         self._admin_url = os.environ.get("BRIDGE_TEST_PG_URL", "")
+
+    @property
+    def admin_url(self) -> str:
+        """The cluster's maintenance database; empty until the first new_url (or on SQLite)."""
+        return self._admin_url
 
     def new_url(self) -> str:
         if BACKEND != "postgres":

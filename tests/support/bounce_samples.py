@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -65,10 +66,19 @@ def fetch() -> Path:
         digest = hashlib.sha256(data).hexdigest()
         if digest != SHA256:
             pytest.fail(f"flufl.bounce sdist sha256 {digest} differs from the pinned {SHA256}")
-        TARGET.mkdir(parents=True, exist_ok=True)
+        # Unpacked beside TARGET and renamed into place in one step: test processes
+        # running side by side (pytest -n) never read a half-written sample.
+        ROOT.mkdir(parents=True, exist_ok=True)
+        unpacked = Path(tempfile.mkdtemp(dir=ROOT))
         with tarfile.open(archives[0]) as archive:
-            archive.extractall(TARGET, filter="data")
-    marker.write_text(SHA256 + "\n")
+            archive.extractall(unpacked, filter="data")
+        (unpacked / ".complete").write_text(SHA256 + "\n")
+        if TARGET.exists() and not marker.exists():
+            shutil.rmtree(TARGET, ignore_errors=True)  # an older, unfinished unpacking
+        try:
+            unpacked.rename(TARGET)
+        except OSError:  # another process got there first
+            shutil.rmtree(unpacked, ignore_errors=True)
     return TARGET / f"flufl_bounce-{VERSION}"
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -163,10 +164,13 @@ def axe_source(cache: Path) -> str | None:
     if npm is None:
         return None
     cache.mkdir(parents=True, exist_ok=True)
+    # Unpacked in a folder of this process's own, then moved into place in one step:
+    # test processes running side by side (pytest -n) may all fetch it at once.
+    work = Path(tempfile.mkdtemp(dir=cache))
     try:
         packed = (
             subprocess.run(
-                [npm, "pack", "axe-core@4", "--silent", "--pack-destination", str(cache)],
+                [npm, "pack", "axe-core@4", "--silent", "--pack-destination", str(work)],
                 capture_output=True,
                 text=True,
                 timeout=180,
@@ -176,13 +180,15 @@ def axe_source(cache: Path) -> str | None:
             .splitlines()[-1]
         )
         subprocess.run(
-            ["tar", "-xzf", str(cache / packed), "-C", str(cache), "package/axe.min.js"],
+            ["tar", "-xzf", str(work / packed), "-C", str(work), "package/axe.min.js"],
             check=True,
             timeout=60,
         )
+        os.replace(work / "package" / "axe.min.js", target)
     except (subprocess.SubprocessError, OSError, IndexError):
         return None
-    (cache / "package" / "axe.min.js").rename(target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return target.read_text()
 
 

@@ -19,11 +19,13 @@ from tests.support.dovecot import Dovecot
 from tests.support.env import settings_for
 from tests.support.net import free_port
 from tests.support.relay import RelayHandler
+from tests.support.schema import templates_for_cores
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _databases() -> Iterator[None]:
-    yield
+    with templates_for_cores():  # tests/support/schema.py
+        yield
     DATABASES.close()
 
 

@@ -1,7 +1,7 @@
 """Personal API tokens and feed tokens: what they open, what they never open, and revocation.
 
-Tokens are made the way people make them (the `bridge token` CLI as a real
-subprocess, the /me forms with their CSRF token) and used over the app's
+Tokens are made the way people make them (the `bridge token` commands,
+tests/support/cli.py, the /me forms with their CSRF token) and used over the app's
 real routes; the attacker cases come first in each test's assertions.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from sqlalchemy import text
 from bridge import admin
 from bridge import tokens as token_admin
 from bridge.core import Core, open_core
+from tests.support.cli import run_bridge
 from tests.support.env import settings_for
 from tests.support.factories import create_community, deliver
 from tests.support.messages import make_mail
@@ -260,20 +260,14 @@ def test_api_index_and_login_needed(world: dict[str, Any]) -> None:
 
 
 def test_token_cli_create_list_revoke(world: dict[str, Any], tmp_path: Path) -> None:
-    """`bridge token create|list|revoke` as a real subprocess; errors are one line."""
+    """`bridge token create|list|revoke` as an admin runs them; errors are one line."""
     core = world["core"]
     env = {"BRIDGE_DATA": str(world["data"]), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     env["BRIDGE_DATABASE_URL"] = core.settings.database_url
     env = {k: v for k, v in env.items() if v}
 
     def bridge(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "bridge", "token", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        return run_bridge(["token", *args], env)
 
     made = bridge("create", MEMBER, "--name", "ci job")
     assert made.returncode == 0, made.stderr

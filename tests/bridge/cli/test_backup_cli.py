@@ -1,9 +1,9 @@
 """`bridge backup` while an import runs, `bridge restore` into a new place, exports compared.
 
-Everything runs as an operator would: real `bridge` subprocesses on the
-suite's backend (SQLite, or PostgreSQL with pg_dump/pg_restore from Debian's
-packages), an mbox with attachments imported by one process while another
-takes the backup.
+Everything runs as an operator would: `bridge` commands (tests/support/cli.py)
+on the suite's backend (SQLite, or PostgreSQL with pg_dump/pg_restore from
+Debian's packages), an mbox with attachments imported by a `bridge` subprocess
+while the backup is taken.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.support.cli import run_bridge
 from tests.support.env import bridge_env
 
 MESSAGES = 2000
@@ -61,14 +62,7 @@ def run(tmp_path: Path):
     def bridge(
         env: dict[str, str], *args: str, ok: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [sys.executable, "-m", "bridge", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            check=False,
-        )
+        done = run_bridge(args, env, cwd=tmp_path)
         if ok:
             assert done.returncode == 0, done.stderr
         return done

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.cli import BridgeCli
+from tests.support.cli import BridgeCli, run_bridge
 from tests.support.env import bridge_env
 from tests.support.messages import conversation
 
@@ -103,9 +102,7 @@ def test_held_mail_from_the_shell(tmp_path: Path) -> None:
     ids = [str(o.raw_id) for o in outcomes]
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "bridge", *args], env=env, capture_output=True, text=True
-        )
+        return run_bridge(args, env)
 
     listed = [json.loads(line) for line in run("held", "list", "--json").stdout.splitlines()]
     assert sorted(str(h["id"]) for h in listed) == sorted(ids)

@@ -1,5 +1,5 @@
-"""`bridge dkim keygen` / `record` run as an admin runs them (a subprocess), and what
-`bridge serve` does when signing is on but the key is not usable."""
+"""`bridge dkim keygen` / `record` run as an admin runs them (tests/support/cli.py), and
+what `bridge serve` (a subprocess) does when signing is on but the key is not usable."""
 
 from __future__ import annotations
 
@@ -11,14 +11,20 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_bridge
 from tests.support.env import bridge_env
 
 DOMAIN = "lists.example.org"
 
 
-def bridge(data: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def bridge(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_bridge(args, bridge_env(data, BRIDGE_MAIL_DOMAIN=DOMAIN), cwd=data.parent)
+
+
+def serve(data: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`bridge serve ARGS` as a process: it stops at start-up here, with its status."""
     return subprocess.run(
-        [sys.executable, "-m", "bridge", *args],
+        [sys.executable, "-m", "bridge", "serve", *args],
         env=bridge_env(data, BRIDGE_MAIL_DOMAIN=DOMAIN, **env),
         capture_output=True,
         text=True,
@@ -77,7 +83,7 @@ def test_keygen_refuses_a_selector_that_is_no_dns_label(tmp_path: Path, selector
 
 def test_serve_refuses_to_start_without_the_key(tmp_path: Path) -> None:
     """Signing on, key missing: `bridge serve` stops at once, saying what to run."""
-    result = bridge(tmp_path / "data", "serve", "--role", "sender", BRIDGE_DKIM_SELECTOR="missing")
+    result = serve(tmp_path / "data", "--role", "sender", BRIDGE_DKIM_SELECTOR="missing")
     assert result.returncode == 1
     assert "bridge dkim keygen --selector missing" in result.stderr
     assert "Traceback" not in result.stderr
@@ -90,7 +96,7 @@ def test_serve_refuses_a_key_that_is_not_a_key(tmp_path: Path) -> None:
     key.parent.mkdir(parents=True)
     key.write_bytes(b"-----BEGIN RSA PRIVATE KEY-----\ngarbage\n-----END RSA PRIVATE KEY-----\n")
     os.chmod(key, 0o600)
-    result = bridge(data, "serve", "--role", "web", BRIDGE_DKIM_SELECTOR="bad")
+    result = serve(data, "--role", "web", BRIDGE_DKIM_SELECTOR="bad")
     assert result.returncode == 1
     assert str(key) in result.stderr
     assert "not a usable PEM private key" in result.stderr

@@ -1,8 +1,8 @@
 """`bridge doctor` against real peers: the DNS stub with good and bad records, a recording
 relay, our own SMTP listener, a port held by someone else; and what it must never print.
 
-Most checks run in-process (bridge/doctor.py `diagnose`); the command itself
-runs as a subprocess for its exit status and its lines.
+Most checks run on `diagnose` (bridge/doctor.py); the command itself runs
+through the real command line (tests/support/cli.py) for its exit status and its lines.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from bridge import admin
 from bridge.core import open_core
 from bridge.dkim_keys import keygen
 from bridge.doctor import Finding, diagnose
+from tests.support.cli import run_bridge
 from tests.support.dkimkeys import DkimKey
 from tests.support.dnsstub import DNSStub, silent_udp
 from tests.support.env import bridge_env, settings_for
@@ -42,13 +42,7 @@ def settings(data: Path, **overrides: Any) -> Any:
 
 def doctor_command(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """`bridge doctor --offline` as an admin runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "bridge", "doctor", "--offline"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_bridge(["doctor", "--offline"], env)
 
 
 def by_check(findings: list[Finding]) -> dict[str, Finding]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bridge.core import open_core
 from bridge.settings import load_settings
+from tests.support.cli import run_bridge
 from tests.support.env import bridge_env
 from tests.support.experts import BO, MIA, ORG, VIC, build_world
 
@@ -31,13 +31,7 @@ def bridge(tmp_path: Path):
     core.close()
 
     def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "bridge", "experts", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-        )
+        result = run_bridge(["experts", *args], env, cwd=tmp_path)
         if ok:
             assert result.returncode == 0, result.stderr
         return result

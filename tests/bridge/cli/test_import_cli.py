@@ -26,6 +26,7 @@ from bridge.cli import main
 from bridge.core import Core, open_core
 from bridge.settings import load_settings
 from mail.envelope import Envelope
+from tests.support.cli import run_bridge
 from tests.support.env import bridge_env
 from tests.support.messages import make_mail
 from threads.models import RawMessage, RawState
@@ -175,7 +176,7 @@ BRIDGE = [sys.executable, "-m", "bridge"]
 def subprocess_store(tmp_path: Path, messages: int) -> tuple[dict[str, str], list[str]]:
     """Environment of a fresh store with community eng, and the import command of an mbox."""
     env = {**os.environ, **bridge_env(tmp_path / "d")}
-    subprocess.run([*BRIDGE, "community", "add", "eng", "--name", "E"], env=env, check=True)
+    assert run_bridge(["community", "add", "eng", "--name", "E"], env).returncode == 0
     path = tmp_path / "a.mbox"
     path.write_bytes(mbox_bytes(messages))
     return env, [*BRIDGE, "import", "--community", "eng", str(path)]

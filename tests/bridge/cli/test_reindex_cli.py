@@ -1,13 +1,13 @@
-"""`bridge reprocess --reindex`, run as an admin would (a real subprocess)."""
+"""`bridge reprocess --reindex`, run as an admin would (tests/support/cli.py)."""
 
 from __future__ import annotations
 
 import json
 import mailbox
 import subprocess
-import sys
 from pathlib import Path
 
+from tests.support.cli import run_bridge
 from tests.support.env import bridge_env
 from tests.support.messages import conversation
 
@@ -16,13 +16,7 @@ def test_reindex_rebuilds_with_progress_and_search_finds_inflected_words(tmp_pat
     env = bridge_env(tmp_path / "d")
 
     def bridge(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "bridge", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-        )
+        return run_bridge(args, env, cwd=tmp_path)
 
     assert (
         bridge(

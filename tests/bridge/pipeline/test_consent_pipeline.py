@@ -11,8 +11,6 @@ from __future__ import annotations
 import email
 import json
 import smtplib
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from email import policy
@@ -28,6 +26,7 @@ from bridge import admin, moderation, route_admin
 from bridge.core import Core, open_core
 from bridge.pipeline import nudges
 from mail.envelope import Envelope
+from tests.support.cli import run_bridge
 from tests.support.env import bridge_env, settings_for
 from tests.support.factories import bridge_listener, create_community
 from tests.support.messages import make_mail
@@ -350,9 +349,7 @@ def test_cli_route_add_edit_and_list(tmp_path: Path) -> None:
     env = bridge_env(tmp_path / "d", SECRET_VAR="x")
 
     def bridge(*args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "bridge", *args], env=env, capture_output=True, text=True
-        )
+        done = run_bridge(args, env)
         assert done.returncode == 0, done.stderr
         return done.stdout
 
