@@ -222,10 +222,24 @@ issuers = {ISSUER}
     def append(self, folder: str, *raws: bytes, when: datetime | None = None) -> None:
         """Deliver messages into a folder, creating it on first use (INTERNALDATE `when`)."""
         with self.client() as client:
+            for raw in raws:
+                self._append_one(client, folder, raw, when)
+
+    @staticmethod
+    def _append_one(client: IMAPClient, folder: str, raw: bytes, when: datetime | None) -> None:
+        # Right after a test deletes a folder that a poller still has selected, Dovecot can
+        # refuse the next APPEND with "Mailbox was deleted under us" while it drops the old
+        # index; the refused message was not stored, so it is sent again.
+        for attempt in range(5):
             if not client.folder_exists(folder):
                 client.create_folder(folder)
-            for raw in raws:
+            try:
                 client.append(folder, raw, msg_time=when)
+                return
+            except IMAPClient.Error as exc:
+                if "deleted under us" not in str(exc) or attempt == 4:
+                    raise
+                time.sleep(0.2)
 
     def uids(self, folder: str = "INBOX") -> list[int]:
         with self.client() as client:
