@@ -6,6 +6,8 @@ readable communities (web/reading.py); what is not readable answers 404.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,7 +22,7 @@ from threads.access import Viewer, may_moderate, may_post
 from threads.search.language import describe_query, parse_query
 from threads.withdraw import is_author
 from web.archive import ReaderArchive
-from web.conversation import VIEWS, View, layout, page_holding, participants
+from web.conversation import VIEWS, Layout, View, layout, page_holding, participants
 from web.deps import CoreDep, ViewerDep
 from web.reading import NOT_FOUND_COMMUNITY, NOT_FOUND_PERSON, PAGE_SIZE, human_size, not_found
 from web.render import render
@@ -91,7 +93,13 @@ def community(
     )
 
 
-def _thread_context(core: Core, thread_id: int, viewer: Viewer) -> dict[str, Any]:
+Arrange = Callable[[list[queries.ThreadMessage], int | None], tuple[Layout, dict[str, Any]]]
+
+
+def _thread_context(core: Core, thread_id: int, viewer: Viewer, arrange: Arrange) -> dict[str, Any]:
+    """The thread page's context. `arrange` lays out the outline (every message's place,
+    no bodies) given the viewer's seen mark; only the messages it shows are then read whole
+    and redacted, so a long thread's first view reads a dozen bodies, not all of them."""
     with ReaderArchive(core, viewer) as archive:
         row = archive.thread(thread_id)
         # Who wrote what is decided on the stored addresses, before any is hidden.
@@ -103,6 +111,10 @@ def _thread_context(core: Core, thread_id: int, viewer: Viewer) -> dict[str, Any
         )
         shield = archive.privacy
         seen_mark = archive.seen_mark(thread_id)
+        shown, extra = arrange(messages, seen_mark)
+        by_pk = {m.pk: m for m in stored}
+        bodies = {m.pk: m for m in archive.fill([by_pk[e.message.pk] for e in shown.entries])}
+    entries = [replace(e, message=bodies[e.message.pk]) for e in shown.entries]
     real = [m for m in stored if not m.withdrawn]
     mine = {m.pk for m in stored if is_author(m.from_addr, viewer.email)}
     withdrawable = {m.pk for m in real if m.pk in mine or viewer.is_admin}
@@ -110,7 +122,7 @@ def _thread_context(core: Core, thread_id: int, viewer: Viewer) -> dict[str, Any
     first = real[0] if real else None
     return {
         "thread": row,
-        "messages": messages,
+        "layout": replace(shown, entries=entries),
         "message_total": len(real),
         "people": participants(messages),
         "authors": {
@@ -127,7 +139,7 @@ def _thread_context(core: Core, thread_id: int, viewer: Viewer) -> dict[str, Any
         "withdrawable": withdrawable,
         "outside_hidden": any(shield.hidden(a) for a in addresses),
         "moderator": moderator,
-        "seen_mark": seen_mark,
+        **extra,
     }
 
 
@@ -160,19 +172,25 @@ def thread(
     """A conversation; a long one opens folded (`page` pages it, `all` shows it whole).
     The reader's tree/flat choice is kept in a cookie."""
     chosen = _view(view or request.cookies.get(VIEW_COOKIE, ""))
-    context = _thread_context(core, thread_id, viewer)
-    messages = context["messages"]
-    shown_pks = [(m.pk, m.arrival, m.withdrawn) for m in messages]
-    news = opened(request, viewer, thread_id, shown_pks, context["seen_mark"])
-    shown = layout(messages, chosen, page=page, whole=whole)
-    if news is not None and page is None and news not in {e.message.pk for e in shown.entries}:
-        # The first unread is behind the fold: open at the page that holds it.
-        shown = layout(messages, chosen, page=page_holding(messages, chosen, news))
-    if news is not None and news not in {e.message.pk for e in shown.entries}:
-        # Paged away from it: the jump link goes to the page that holds it.
-        where = f"?page={page_holding(messages, chosen, news)}" if page is not None else "?all=1"
-        context["first_unread_href"] = f"/t/{thread_id}{where}#m{news}"
-    context["layout"], context["first_unread"] = shown, news
+
+    def arrange(
+        messages: list[queries.ThreadMessage], seen_mark: int | None
+    ) -> tuple[Layout, dict[str, Any]]:
+        shown_pks = [(m.pk, m.arrival, m.withdrawn) for m in messages]
+        news = opened(request, viewer, thread_id, shown_pks, seen_mark)
+        shown = layout(messages, chosen, page=page, whole=whole)
+        extra: dict[str, Any] = {"first_unread": news}
+        if news is not None and page is None and news not in {e.message.pk for e in shown.entries}:
+            # The first unread is behind the fold: open at the page that holds it.
+            shown = layout(messages, chosen, page=page_holding(messages, chosen, news))
+        if news is not None and news not in {e.message.pk for e in shown.entries}:
+            # Paged away from it: the jump link goes to the page that holds it.
+            holding = page_holding(messages, chosen, news)
+            where = f"?page={holding}" if page is not None else "?all=1"
+            extra["first_unread_href"] = f"/t/{thread_id}{where}#m{news}"
+        return shown, extra
+
+    context = _thread_context(core, thread_id, viewer, arrange)
     if viewer.person_id is not None:
         read_log_of(request).add(thread_id, viewer.person_id)
     response = render(request, "thread.html", headers=_framing_csp(), **context)
@@ -200,11 +218,13 @@ def reply(
     body: str = Form("", max_length=200_000),
 ) -> Response:
     """File the reply through the pipeline, then show it in the thread."""
-    context = _thread_context(core, thread_id, viewer)
+    chosen = _view(request.cookies.get(VIEW_COOKIE, ""))
+    context = _thread_context(
+        core, thread_id, viewer, lambda messages, _: (layout(messages, chosen), {})
+    )
     try:
         pk = post_reply(core, viewer, thread_id, body, name=person_name(core, viewer.email))
     except PostRefused as exc:
-        context["layout"] = layout(context["messages"], _view(request.cookies.get(VIEW_COOKIE, "")))
         return render(
             request,
             "thread.html",
