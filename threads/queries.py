@@ -31,6 +31,7 @@ from threads.models import (
 )
 
 # The thread page's reads live in threads/thread_reads.py; re-exported for the other readers.
+from threads.people import distinct_writers
 from threads.thread_reads import ThreadMessage as ThreadMessage
 from threads.thread_reads import thread_messages as thread_messages
 
@@ -268,17 +269,20 @@ def _thread_details(conn: Connection, thread_ids: list[int]) -> dict[int, _Detai
     ).all()
     out: dict[int, _Details] = {}
     first_raw: dict[int, int] = {}
+    writers: dict[int, list[tuple[str, str]]] = {}
     for tid, name, addr, raw_id, files in rows:
         d = out.get(tid)
         if d is None:
             d = out[tid] = _Details(starter=name or addr, starter_addr=addr)
             if raw_id is not None:
                 first_raw[tid] = raw_id
-        if all(addr != p.address for p in d.people):
-            d.people.append(Person(name or addr, addr))
+        writers.setdefault(tid, []).append((name, addr))
         d.last_from = name or addr
         d.last_from_addr = addr
         d.attachments += files or 0
+    for tid, pairs in writers.items():
+        # Counted as the thread page counts them (one person under two addresses is one).
+        out[tid].people = [Person(name, addr) for name, addr in distinct_writers(pairs)]
     if first_raw:
         sources = dict(
             conn.execute(

@@ -150,14 +150,11 @@ class ReaderArchive:
         """Callers check the thread is readable first (`thread`)."""
         return self._shown(queries.thread_messages, thread_id, withdrawn=withdrawn)
 
-    def conversation(
-        self, thread_id: int
-    ) -> tuple[list[queries.ThreadMessage], list[queries.ThreadMessage]]:
-        """The thread page's outline, withdrawn messages' places included: (shown, stored).
-        No bodies are read (`fill` reads those of the messages a page shows). Read once;
-        `stored` is for decisions about the viewer only (who wrote what)."""
-        stored = thread_reads.thread_outline(self.conn, thread_id, withdrawn=True)
-        return self.privacy.redact(stored), stored
+    def outline(self, thread_id: int) -> list[queries.ThreadMessage]:
+        """The thread page's outline as stored, withdrawn messages' places included: for
+        laying the page out and deciding about the viewer (who wrote what), never to be
+        shown. No bodies are read; `fill` reads and redacts those of the shown messages."""
+        return thread_reads.thread_outline(self.conn, thread_id, withdrawn=True)
 
     def fill(self, stored: list[queries.ThreadMessage]) -> list[queries.ThreadMessage]:
         """`conversation`'s stored entries (unredacted: redacting twice would name a hidden

@@ -14,11 +14,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from bridge import copy_audience
 from bridge.core import Core
 from bridge.errors import PostRefused
 from bridge.posting import person_name, post_reply
 from threads import outbound, queries
 from threads.access import Viewer, may_moderate, may_post
+from threads.privacy import Privacy
 from threads.search.language import describe_query, parse_query
 from threads.withdraw import is_author
 from web.archive import ReaderArchive
@@ -97,13 +99,14 @@ Arrange = Callable[[list[queries.ThreadMessage], int | None], tuple[Layout, dict
 
 
 def _thread_context(core: Core, thread_id: int, viewer: Viewer, arrange: Arrange) -> dict[str, Any]:
-    """The thread page's context. `arrange` lays out the outline (every message's place,
-    no bodies) given the viewer's seen mark; only the messages it shows are then read whole
-    and redacted, so a long thread's first view reads a dozen bodies, not all of them."""
+    """The thread page's context. `arrange` lays out the stored outline (every message's
+    place, no bodies, nothing redacted: it decides, it never shows) given the viewer's seen
+    mark; only the messages it shows are then read whole and redacted, and only the names
+    the page prints, so a long thread's first view reads and redacts a dozen messages."""
     with ReaderArchive(core, viewer) as archive:
         row = archive.thread(thread_id)
         # Who wrote what is decided on the stored addresses, before any is hidden.
-        messages, stored = archive.conversation(thread_id)
+        stored = archive.outline(thread_id)
         can_reply = may_post(archive.conn, viewer, row.community_id)
         moderator = may_moderate(archive.conn, viewer, row.community_id)
         mail_choice = (
@@ -111,24 +114,41 @@ def _thread_context(core: Core, thread_id: int, viewer: Viewer, arrange: Arrange
         )
         shield = archive.privacy
         seen_mark = archive.seen_mark(thread_id)
-        shown, extra = arrange(messages, seen_mark)
+        ours = copy_audience.own_addresses(archive.conn, core.settings.mail_domain or "")
+        # Whom a reply would be mailed to, as fan-out will decide it (the author aside);
+        # only the reply box says it.
+        mailed = (
+            copy_audience.owed(
+                archive.conn,
+                thread_id,
+                org_domains=core.settings.org_domains,
+                ours=ours,
+                reached={viewer.email.lower()} if viewer.email else set(),
+            ).recipients
+            if can_reply
+            else []
+        )
+        shown, extra = arrange(stored, seen_mark)
         by_pk = {m.pk: m for m in stored}
         bodies = {m.pk: m for m in archive.fill([by_pk[e.message.pk] for e in shown.entries])}
     entries = [replace(e, message=bodies[e.message.pk]) for e in shown.entries]
     real = [m for m in stored if not m.withdrawn]
     mine = {m.pk for m in stored if is_author(m.from_addr, viewer.email)}
     withdrawable = {m.pk for m in real if m.pk in mine or viewer.is_admin}
-    addresses = _addresses(real)  # everyone on From/To/Cc, counted before any is hidden
+    # Everyone on From/To/Cc, counted before any is hidden; the community's own
+    # addresses are not people.
+    addresses = {a for a in _addresses(real) if not ours(a)}
+    people = [(p.name, p.address) for p in shield.redact(_people(stored))]
     first = real[0] if real else None
     return {
         "thread": row,
         "layout": replace(shown, entries=entries),
         "message_total": len(real),
-        "people": participants(messages),
-        "authors": {
-            m.pk: ("a withdrawn message" if m.withdrawn else m.from_name or m.from_addr)
-            for m in messages
-        },
+        "people": people,
+        "mailed": len(mailed),
+        "authors": _authors(
+            shield, [by_pk[e.message.parent_pk] for e in entries if e.message.parent_pk in by_pk]
+        ),
         "audience": len(addresses),
         "started_by_email": first is not None and first.source != "web",
         "can_reply": can_reply,
@@ -141,6 +161,20 @@ def _thread_context(core: Core, thread_id: int, viewer: Viewer, arrange: Arrange
         "moderator": moderator,
         **extra,
     }
+
+
+def _authors(shield: Privacy, messages: list[queries.ThreadMessage]) -> dict[int, str]:
+    """pk -> how the page names the author of each message a shown one answers."""
+    named = shield.redact([queries.Person(m.from_name, m.from_addr) for m in messages])
+    return {
+        m.pk: "a withdrawn message" if m.withdrawn else p.name or p.address
+        for m, p in zip(messages, named, strict=True)
+    }
+
+
+def _people(stored: list[queries.ThreadMessage]) -> list[queries.Person]:
+    # Told apart on the stored addresses, as the community list does, then redacted.
+    return [queries.Person(name, address) for name, address in participants(stored)]
 
 
 def _addresses(messages: list[queries.ThreadMessage]) -> set[str]:

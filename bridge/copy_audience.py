@@ -1,0 +1,60 @@
+"""Who a thread's next post is mailed to, as fan-out decides it and as the page announces it.
+
+Fan-out (bridge/pipeline/steps.py) queues one copy per address this returns;
+the thread page says how many people a reply will be mailed to with the same
+call, so the number it shows is the number of copies sent. The rule itself
+(who may get copies at all) is threads/copies.py's; this adds the thread's
+mutes and watchers, leaves out whom the post reached directly, and never
+mails the bridge's own addresses (a community's list address is a route, not
+a reader: mailing it would send our copy back to us).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, select
+
+from bridge.pipeline import replies
+from threads import copies
+from threads.models import Route, RouteKind
+
+
+@dataclass(frozen=True, slots=True)
+class Owed:
+    # The addresses a copy is queued for, sorted.
+    recipients: list[str]
+    # (address, message pk, its sender): put on by an unproven message, for a moderator.
+    unvetted: list[tuple[str, int, str]]
+
+
+def owed(
+    conn: Connection,
+    thread_id: int,
+    *,
+    org_domains: Iterable[str],
+    ours: Callable[[str], bool],
+    reached: Iterable[str],
+) -> Owed:
+    """The copies a post in `thread_id` that reached `reached` directly is owed."""
+    muted, watching = replies.thread_choices(conn, thread_id)
+    found = copies.audience(
+        conn, thread_id, watching=watching, muted=muted, org_domains=org_domains
+    )
+    skip = set(reached)
+    return Owed(
+        sorted(a for a in found.recipients - skip if not ours(a)),
+        [(a, pk, by) for a, (pk, by) in found.unvetted.items() if not ours(a)],
+    )
+
+
+def own_addresses(conn: Connection, mail_domain: str) -> Callable[[str], bool]:
+    """Whether an address is the bridge's own: a community address, or at its mail domain."""
+    route = Route.__table__
+    routed = set(
+        conn.execute(select(route.c.value).where(route.c.kind == RouteKind.address.value)).scalars()
+    )
+    routed = {str(v).lower() for v in routed}
+    suffix = "@" + mail_domain.lower() if mail_domain else None
+    return lambda a: a in routed or (suffix is not None and a.endswith(suffix))
