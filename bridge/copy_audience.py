@@ -7,6 +7,14 @@ call, so the number it shows is the number of copies sent. The rule itself
 mutes and watchers, leaves out whom the post reached directly, and never
 mails the bridge's own addresses (a community's list address is a route, not
 a reader: mailing it would send our copy back to us).
+
+A post made on the web also goes, once, to each outside mailing list the
+community mirrors (a route of kind `list`): list members would otherwise
+never see a thread started on the web. The list sends it back to us as it
+does every post; that echo carries our Message-ID and is kept as a
+duplicate of the message already filed (never filed or mailed again), and
+our X-Commons-Bridge-Loop header would hold it if it ever reached another
+community.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from sqlalchemy import Connection, select
 
 from bridge.pipeline import replies
 from threads import copies
-from threads.models import Route, RouteKind
+from threads.models import Route, RouteKind, Thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,16 +44,32 @@ def owed(
     org_domains: Iterable[str],
     ours: Callable[[str], bool],
     reached: Iterable[str],
+    web: bool = False,
 ) -> Owed:
-    """The copies a post in `thread_id` that reached `reached` directly is owed."""
+    """The copies a post in `thread_id` that reached `reached` directly is owed (`web`: a
+    post made on the web, also owed to the community's outside lists)."""
     muted, watching = replies.thread_choices(conn, thread_id)
     found = copies.audience(
         conn, thread_id, watching=watching, muted=muted, org_domains=org_domains
     )
     skip = set(reached)
+    people = {a for a in found.recipients - skip if not ours(a)}
+    lists = list_addresses(conn, thread_id) - skip if web else set()
     return Owed(
-        sorted(a for a in found.recipients - skip if not ours(a)),
+        sorted(people | lists),
         [(a, pk, by) for a, (pk, by) in found.unvetted.items() if not ours(a)],
+    )
+
+
+def list_addresses(conn: Connection, thread_id: int) -> set[str]:
+    """The outside mailing lists the thread's community mirrors (routes of kind list)."""
+    route, thread = Route.__table__, Thread.__table__
+    return set(
+        conn.execute(
+            select(route.c.value)
+            .join(thread, thread.c.community_id == route.c.community_id)
+            .where(thread.c.id == thread_id, route.c.kind == RouteKind.list_address.value)
+        ).scalars()
     )
 
 

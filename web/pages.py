@@ -124,6 +124,7 @@ def _thread_context(core: Core, thread_id: int, viewer: Viewer, arrange: Arrange
                 org_domains=core.settings.org_domains,
                 ours=ours,
                 reached={viewer.email.lower()} if viewer.email else set(),
+                web=True,
             ).recipients
             if can_reply
             else []

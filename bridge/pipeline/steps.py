@@ -114,6 +114,8 @@ def load_routes(conn: Connection) -> Routes:
     for kind, value, cid, policy, threshold in conn.execute(
         select(r.c.kind, r.c.value, r.c.community_id, r.c.policy, r.c.cc_threshold)
     ):
+        if kind == RouteKind.list_address:
+            continue  # where web posts are sent, not a way in (threads/models RouteKind)
         target = by_address if kind == RouteKind.address else by_list_id
         target[value] = dataclasses.replace(
             communities[cid], policy=str(policy), cc_threshold=int(threshold)
@@ -333,7 +335,12 @@ def fan_out(
         return address in routes.by_address or address.endswith("@" + config.mail_domain)
 
     found = copy_audience.owed(
-        conn, filed.thread_id, org_domains=config.org_domains, ours=ours, reached=reached
+        conn,
+        filed.thread_id,
+        org_domains=config.org_domains,
+        ours=ours,
+        reached=reached,
+        web=raw.source == "web",
     )
     owed, unvetted = found.recipients, found.unvetted
     if unvetted:
