@@ -46,6 +46,19 @@ _OUTLINE = (
 )
 
 
+# What `fill` adds: the outline's JSON columns (chain, To, Cc) are not decoded twice.
+_BODY = (
+    M.c.id,
+    M.c.visible_text,
+    M.c.quoted_text,
+    M.c.signature,
+    M.c.html,
+    M.c.events,
+    M.c.from_impersonates,
+    M.c.sender_check,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ThreadMessage:
     pk: int
@@ -143,7 +156,7 @@ def fill(conn: Connection, outline: Sequence[ThreadMessage]) -> list[ThreadMessa
     pks = [m.pk for m in outline if not m.filled]
     if not pks:
         return list(outline)
-    rows = {r.id: r for r in conn.execute(select(M).where(M.c.id.in_(pks)))}
+    rows = {r.id: r for r in conn.execute(select(*_BODY).where(M.c.id.in_(pks)))}
     files = _attachments(conn, pks)
     out = []
     for m in outline:
