@@ -53,11 +53,12 @@ def owed(
         conn, thread_id, watching=watching, muted=muted, org_domains=org_domains
     )
     skip = set(reached)
-    people = {a for a in found.recipients - skip if not ours(a)}
-    lists = list_addresses(conn, thread_id) - skip if web else set()
+    lists = list_addresses(conn, thread_id)
+    # A list on a message's To/Cc is not a reader: it gets web posts only, as a list.
+    people = {a for a in found.recipients - skip - lists if not ours(a)}
     return Owed(
-        sorted(people | lists),
-        [(a, pk, by) for a, (pk, by) in found.unvetted.items() if not ours(a)],
+        sorted(people | (lists - skip if web else set())),
+        [(a, pk, by) for a, (pk, by) in found.unvetted.items() if not ours(a) and a not in lists],
     )
 
 
@@ -74,10 +75,15 @@ def list_addresses(conn: Connection, thread_id: int) -> set[str]:
 
 
 def own_addresses(conn: Connection, mail_domain: str) -> Callable[[str], bool]:
-    """Whether an address is the bridge's own: a community address, or at its mail domain."""
+    """Whether an address is the bridge's own: a community address (or a mirrored list's),
+    or at its mail domain: never counted as a person."""
     route = Route.__table__
     routed = set(
-        conn.execute(select(route.c.value).where(route.c.kind == RouteKind.address.value)).scalars()
+        conn.execute(
+            select(route.c.value).where(
+                route.c.kind.in_([RouteKind.address.value, RouteKind.list_address.value])
+            )
+        ).scalars()
     )
     routed = {str(v).lower() for v in routed}
     suffix = "@" + mail_domain.lower() if mail_domain else None

@@ -22,14 +22,16 @@ from sqlalchemy import func, select
 from bridge import admin, route_admin
 from bridge.core import Core, open_core
 from bridge.outbound.sender import Sender
+from bridge.posting import post_reply
 from bridge.worker import drain
 from tests.support.env import settings_for
 from tests.support.factories import bridge_listener
 from tests.support.relay import RelayHandler
 from tests.support.sessions import sign_in
 from threads import outbound
+from threads.access import Viewer
 from threads.db import writer
-from threads.models import Message, Notification, RawMessage
+from threads.models import CopyReview, Message, Notification, RawMessage
 from web.app import create_app
 
 DOMAIN = "bridge.example"
@@ -130,10 +132,11 @@ def test_a_web_thread_goes_to_the_list_once_and_its_echo_is_not_filed_or_mailed_
         core.close()
 
 
-def test_mail_from_the_list_is_not_sent_back_to_it(
+def test_mail_from_the_list_is_not_sent_back_to_it_and_a_web_reply_is(
     tmp_path: Path, recording_relay: tuple[int, RelayHandler]
 ) -> None:
-    """A thread that came in from the list is not mailed to the list: only web posts are."""
+    """A thread that came in from the list is not mailed to the list, nor is the list
+    treated as a person on its To (no copy, no review); a reply on the web goes to it once."""
     port, relay = recording_relay
     core = _core(tmp_path / "data", port)
     try:
@@ -149,5 +152,15 @@ def test_mail_from_the_list_is_not_sent_back_to_it(
             assert conn.execute(select(func.count()).select_from(Message)).scalar_one() == 1
         # Gus chose every message; the list already has it (it came from there).
         assert [rcpts for _, rcpts, _ in relay.received] == [[GUS]]
+        relay.received.clear()
+        with core.engine.connect() as conn:
+            thread_id = conn.execute(select(Message.thread_id)).scalar_one()
+            reviews = conn.execute(select(CopyReview.address)).scalars().all()
+        assert LIST not in reviews
+        post_reply(core, Viewer(email=GUS, org=True), thread_id, "Count me in.\n", name="Gus")
+        drain(core)
+        Sender(core.engine, core.settings).run_once()
+        sent = sorted(r for _, rcpts, _ in relay.received for r in rcpts)
+        assert sent.count(LIST) == 1
     finally:
         core.close()
