@@ -91,7 +91,7 @@ def insert_route(
     bridge/route_admin.py `add_route` both come here.
     """
     value = value.strip().strip("<>").lower()
-    if kind == RouteKind.address and not _ADDRESS.match(value):
+    if kind in (RouteKind.address, RouteKind.list_address) and not _ADDRESS.match(value):
         raise UsageError(f"'{value}' is not an e-mail address")
     if not value:
         raise UsageError("a route needs a value")

@@ -136,3 +136,29 @@ def external_label(name: str | None, email: str) -> str:
     needs, while the mailbox part is what identifies and reaches a person.
     """
     return usable_name(name, email) or f"someone at {domain_of(email)}"
+
+
+def distinct_writers(writers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(name, address) of each person among a thread's writers, once, in the given order.
+
+    The same address is one person; so is the same full name (two words or more)
+    under two addresses, as when someone writes from home and from work. A lone
+    word or a bare address is too common to merge on. An empty address (hidden
+    from the reader) leaves only the name to go by. The thread page and the
+    community list both count participants with this, so their counts agree.
+    """
+    found: list[tuple[str, str]] = []
+    addresses: set[str] = set()
+    names: set[str] = set()
+    for name, address in writers:
+        address = (address or "").lower()
+        shown = " ".join((name or address).split())
+        key = shown.casefold()
+        same_name = key in names and (not address or " " in key)
+        if (address and address in addresses) or same_name:
+            addresses.add(address)
+            continue
+        addresses.add(address)
+        names.add(key)
+        found.append((shown, address))
+    return found

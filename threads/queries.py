@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, exists, func, or_, select
+from sqlalchemy import Connection, exists, func, select
 
 from threads.models import (
     Attachment,
@@ -29,7 +29,11 @@ from threads.models import (
     as_utc,
     utcnow,
 )
-from threads.threading import TreeNode, build_tree, order_for_display
+
+# The thread page's reads live in threads/thread_reads.py; re-exported for the other readers.
+from threads.people import distinct_writers
+from threads.thread_reads import ThreadMessage as ThreadMessage
+from threads.thread_reads import thread_messages as thread_messages
 
 C, T, M, A = Community.__table__, Thread.__table__, Message.__table__, Attachment.__table__
 R = RawMessage.__table__
@@ -265,17 +269,20 @@ def _thread_details(conn: Connection, thread_ids: list[int]) -> dict[int, _Detai
     ).all()
     out: dict[int, _Details] = {}
     first_raw: dict[int, int] = {}
+    writers: dict[int, list[tuple[str, str]]] = {}
     for tid, name, addr, raw_id, files in rows:
         d = out.get(tid)
         if d is None:
             d = out[tid] = _Details(starter=name or addr, starter_addr=addr)
             if raw_id is not None:
                 first_raw[tid] = raw_id
-        if all(addr != p.address for p in d.people):
-            d.people.append(Person(name or addr, addr))
+        writers.setdefault(tid, []).append((name, addr))
         d.last_from = name or addr
         d.last_from_addr = addr
         d.attachments += files or 0
+    for tid, pairs in writers.items():
+        # Counted as the thread page counts them (one person under two addresses is one).
+        out[tid].people = [Person(name, addr) for name, addr in distinct_writers(pairs)]
     if first_raw:
         sources = dict(
             conn.execute(
@@ -285,38 +292,6 @@ def _thread_details(conn: Connection, thread_ids: list[int]) -> dict[int, _Detai
         for tid, raw_id in first_raw.items():
             out[tid].source = sources.get(raw_id, "smtp")
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class ThreadMessage:
-    pk: int
-    message_id: str
-    parent: str | None
-    depth: int
-    subject: str
-    from_name: str
-    from_addr: str
-    to: list[dict[str, str]]
-    cc: list[dict[str, str]]
-    date: datetime | None
-    visible_text: str
-    quoted_text: str
-    signature: str
-    attachments: list[Any]
-    has_html: bool = False
-    auto_reply: bool = False
-    source: str = ""
-    parent_pk: int | None = None
-    # Columns the mail-fidelity work adds; empty when this database predates them.
-    events: list[dict[str, Any]] = field(default_factory=list)
-    from_impersonates: str | None = None
-    # Its author withdrew it: only its place in the conversation is left (threads/withdraw.py).
-    withdrawn: bool = False
-    # Whether its From was proven (threads/models/ SenderCheck); moderators are shown it.
-    sender_check: str = ""
-    # Arrival order: its raw mail's id (0 for none). A parent that arrives after its reply
-    # fills a placeholder row with an older id, so the row id does not say what is new.
-    arrival: int = 0
 
 
 def thread_by_id(conn: Connection, thread_id: int, readable: Sequence[int] | None = None) -> Any:
@@ -330,77 +305,6 @@ def thread_by_id(conn: Connection, thread_id: int, readable: Sequence[int] | Non
 def thread_subject(conn: Connection, thread_id: int) -> str | None:
     """A thread's subject whoever may read it: for pages a signed link opens."""
     return conn.execute(select(T.c.subject).where(T.c.id == thread_id)).scalar()
-
-
-def thread_messages(
-    conn: Connection, thread_id: int, *, withdrawn: bool = False
-) -> list[ThreadMessage]:
-    """The thread's real messages in conversation order, with display parent and depth.
-
-    With `withdrawn`, withdrawn messages are included as empty entries
-    (`withdrawn=True`, no text, no sender's name) so the page can say where one
-    was and its replies stay nested; feeds, the API and exports leave them out.
-    Callers check the thread is readable first (thread_by_id with `readable`).
-    """
-    shown: ColumnElement[bool] = M.c.placeholder.is_(False)
-    if withdrawn:
-        shown = or_(shown, M.c.withdrawn_at.is_not(None))
-    rows = {
-        r.message_id: r for r in conn.execute(select(M).where(M.c.thread_id == thread_id, shown))
-    }
-    nodes = [
-        TreeNode(r.message_id, tuple(r.chain or ()), as_utc(r.date), r.norm_subject)
-        for r in rows.values()
-    ]
-    parents = build_tree(nodes)
-    files = _attachments(conn, [r.id for r in rows.values()])
-    raw_ids = [r.raw_id for r in rows.values() if r.raw_id is not None]
-    sources = (
-        dict(conn.execute(select(R.c.id, R.c.source).where(R.c.id.in_(raw_ids))).all())
-        if raw_ids
-        else {}
-    )
-    out = []
-    for message_id, depth in order_for_display(nodes, parents):
-        r = rows[message_id]
-        extra = r._mapping
-        parent = parents.get(message_id)
-        out.append(
-            ThreadMessage(
-                r.id,
-                r.message_id,
-                parent,
-                depth,
-                r.subject,
-                r.from_name,
-                r.from_addr,
-                r.to_addrs or [],
-                r.cc_addrs or [],
-                as_utc(r.date),
-                r.visible_text,
-                r.quoted_text,
-                r.signature,
-                files.get(r.id, []),
-                bool(r.html),
-                bool(r.auto_reply),
-                sources.get(r.raw_id, ""),
-                rows[parent].id if parent in rows else None,
-                list(extra.get("events") or []),
-                extra.get("from_impersonates"),
-                extra.get("withdrawn_at") is not None,
-                str(extra.get("sender_check") or ""),
-                r.raw_id or 0,
-            )
-        )
-    return out
-
-
-def _attachments(conn: Connection, message_pks: list[int]) -> dict[int, list[Any]]:
-    out: dict[int, list[Any]] = {}
-    if message_pks:
-        for row in conn.execute(select(A).where(A.c.message_pk.in_(message_pks)).order_by(A.c.id)):
-            out.setdefault(row.message_pk, []).append(row)
-    return out
 
 
 def message_by_pk(conn: Connection, pk: int, readable: Sequence[int] | None) -> Any:

@@ -28,12 +28,13 @@ from fastapi.security import HTTPBearer
 from markupsafe import escape
 from pydantic import BaseModel, Field
 
-from bridge.posting import post_reply
+from bridge.posting import MAX_BODY, MAX_SUBJECT, person_name, post_discussion, post_reply
 from threads import queries
 from threads.access import may_post
 from threads.search.language import describe_query, parse_query
 from web.archive import ReaderArchive
 from web.deps import CoreDep, ViewerDep
+from web.discussion import postable_community
 from web.reading import NOT_FOUND_COMMUNITY, NOT_FOUND_PERSON, not_found
 from web.state import metrics_of
 
@@ -176,6 +177,18 @@ class ReplyOut(BaseModel):
     url: str
 
 
+class DiscussionIn(BaseModel):
+    # The form's limits; the subject is made one line (CR/LF and all) before it is a header.
+    subject: str = Field(min_length=1, max_length=MAX_SUBJECT)
+    body: str = Field(min_length=1, max_length=MAX_BODY)
+
+
+class DiscussionOut(BaseModel):
+    thread_id: int
+    message_id: int = Field(description="the new thread's first message")
+    url: str
+
+
 def _community(c: queries.CommunitySummary) -> CommunityOut:
     return CommunityOut(
         slug=c.slug,
@@ -229,6 +242,7 @@ def api_index(request: Request, viewer: ViewerDep) -> Any:
             "GET /api/search?q=": "search, in the search page's language",
             "GET /api/people/{address}": "what someone wrote that you may read",
             "POST /api/threads/{id}/replies": "reply to a thread as yourself",
+            "POST /api/communities/{slug}/discussions": "start a discussion as yourself",
         },
     )
 
@@ -440,6 +454,34 @@ def api_reply(
         archive.thread(thread_id)
     pk = post_reply(core, viewer, thread_id, reply.body)  # PostRefused: 400 (web/errors.py)
     return ReplyOut(id=pk, url=f"/t/{thread_id}#m{pk}")
+
+
+@router.post(
+    "/communities/{slug}/discussions",
+    response_model=DiscussionOut,
+    status_code=201,
+    responses={
+        400: {"description": "the post was refused (empty, too long, too many); `detail` says why"},
+        403: {"description": "you may read this community but not start discussions in it"},
+    },
+)
+def api_start_discussion(
+    request: Request, core: CoreDep, viewer: ViewerDep, slug: str, discussion: DiscussionIn
+) -> Any:
+    """Start a discussion as the viewer, as the community page's form does (no files):
+    filed through the pipeline and mailed to the community's subscribers and lists."""
+    if viewer.anonymous:
+        raise login_needed()
+    community = postable_community(core, viewer, slug)  # 404 unreadable, 403 may not post
+    thread_id, pk = post_discussion(  # PostRefused: 400 (web/errors.py)
+        core,
+        viewer,
+        community.id,
+        discussion.subject,
+        discussion.body,
+        name=person_name(core, viewer.email),
+    )
+    return DiscussionOut(thread_id=thread_id, message_id=pk, url=f"/t/{thread_id}#m{pk}")
 
 
 @router.get("/openapi.json", include_in_schema=False)

@@ -26,7 +26,7 @@ from sqlalchemy import Connection
 
 from bridge.core import Core
 from mail.html import sanitize_html
-from threads import expert_reads, queries, search, unread
+from threads import expert_reads, queries, search, thread_reads, unread
 from threads.access import Viewer
 from threads.privacy import Privacy, Record
 from web.reading import (
@@ -150,13 +150,16 @@ class ReaderArchive:
         """Callers check the thread is readable first (`thread`)."""
         return self._shown(queries.thread_messages, thread_id, withdrawn=withdrawn)
 
-    def conversation(
-        self, thread_id: int
-    ) -> tuple[list[queries.ThreadMessage], list[queries.ThreadMessage]]:
-        """The thread page's messages, withdrawn ones' places included: (shown, stored).
-        Read once; `stored` is for decisions about the viewer only (who wrote what)."""
-        stored = queries.thread_messages(self.conn, thread_id, withdrawn=True)
-        return self.privacy.redact(stored), stored
+    def outline(self, thread_id: int) -> list[queries.ThreadMessage]:
+        """The thread page's outline as stored, withdrawn messages' places included: for
+        laying the page out and deciding about the viewer (who wrote what), never to be
+        shown. No bodies are read; `fill` reads and redacts those of the shown messages."""
+        return thread_reads.thread_outline(self.conn, thread_id, withdrawn=True)
+
+    def fill(self, stored: list[queries.ThreadMessage]) -> list[queries.ThreadMessage]:
+        """`conversation`'s stored entries (unredacted: redacting twice would name a hidden
+        person by their label's label) with their bodies, redacted for this reader."""
+        return self._shown(thread_reads.fill, stored)
 
     def message(self, pk: int, *, original_html: bool = False) -> Any:
         """One readable message, or None. `original_html`: its HTML sanitised again from

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
+from threads.people import distinct_writers
+
 View = Literal["tree", "flat"]
 VIEWS: tuple[View, ...] = ("tree", "flat")
 # Threads longer than this open folded: the first message and the newest ones.
@@ -118,22 +120,6 @@ def _entries(messages: Sequence[ThreadMessage], view: View) -> list[Entry]:
 
 
 def participants(messages: Sequence[ThreadMessage]) -> list[tuple[str, str]]:
-    """(name, address) of each person who wrote, once, in order of first message. One
-    person writing from two addresses under the same full name is listed once; a hidden
-    address ("") leaves the name to tell people apart."""
-    found: list[tuple[str, str]] = []
-    addresses: set[str] = set()
-    names: set[str] = set()
-    for m in messages:
-        if m.withdrawn:
-            continue
-        address = (m.from_addr or "").lower()
-        name = " ".join((m.from_name or address).split())
-        key = name.casefold()
-        if (address and address in addresses) or (key in names and (not address or " " in key)):
-            addresses.add(address)
-            continue
-        addresses.add(address)
-        names.add(key)
-        found.append((name, m.from_addr))
-    return found
+    """(name, address) of each person who wrote, once, in order of first message
+    (threads/people.py `distinct_writers`); withdrawn messages name nobody."""
+    return distinct_writers((m.from_name, m.from_addr) for m in messages if not m.withdrawn)

@@ -27,7 +27,7 @@ router = APIRouter()
 MAY_NOT_POST = "You may read this community but not start discussions in it."
 
 
-def _community(core: Core, viewer: Viewer, slug: str) -> Any:
+def postable_community(core: Core, viewer: Viewer, slug: str) -> Any:
     """The community the viewer may start a discussion in; 404, 403 (HTTPException) else."""
     with ReaderArchive(core, viewer) as archive:
         row = archive.community(slug)
@@ -53,7 +53,7 @@ def _form(request: Request, community: Any, **context: Any) -> HTMLResponse:
 @router.get("/c/{slug}/new", response_class=HTMLResponse, response_model=None)
 def new_discussion(request: Request, core: CoreDep, viewer: ViewerDep, slug: str) -> Response:
     """The form: subject, text, files."""
-    community = _community(core, viewer, slug)
+    community = postable_community(core, viewer, slug)
     if viewer.anonymous:
         return RedirectResponse(f"/login?next=/c/{community.slug}/new", status_code=303)
     return _form(request, community, subject="", body="", error="")
@@ -71,7 +71,7 @@ def start_discussion(
     files: Annotated[list[UploadFile | str] | None, File()] = None,
 ) -> Response:
     """File the new thread through the pipeline, then open it."""
-    community = _community(core, viewer, slug)
+    community = postable_community(core, viewer, slug)
     if viewer.anonymous:
         return RedirectResponse(f"/login?next=/c/{community.slug}/new", status_code=303)
     uploads = [

@@ -6,21 +6,25 @@ readable communities (web/reading.py); what is not readable answers 404.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from bridge import copy_audience
 from bridge.core import Core
 from bridge.errors import PostRefused
 from bridge.posting import person_name, post_reply
 from threads import outbound, queries
 from threads.access import Viewer, may_moderate, may_post
+from threads.privacy import Privacy
 from threads.search.language import describe_query, parse_query
 from threads.withdraw import is_author
 from web.archive import ReaderArchive
-from web.conversation import VIEWS, View, layout, page_holding, participants
+from web.conversation import VIEWS, Layout, View, layout, page_holding, participants
 from web.deps import CoreDep, ViewerDep
 from web.reading import NOT_FOUND_COMMUNITY, NOT_FOUND_PERSON, PAGE_SIZE, human_size, not_found
 from web.render import render
@@ -91,11 +95,18 @@ def community(
     )
 
 
-def _thread_context(core: Core, thread_id: int, viewer: Viewer) -> dict[str, Any]:
+Arrange = Callable[[list[queries.ThreadMessage], int | None], tuple[Layout, dict[str, Any]]]
+
+
+def _thread_context(core: Core, thread_id: int, viewer: Viewer, arrange: Arrange) -> dict[str, Any]:
+    """The thread page's context. `arrange` lays out the stored outline (every message's
+    place, no bodies, nothing redacted: it decides, it never shows) given the viewer's seen
+    mark; only the messages it shows are then read whole and redacted, and only the names
+    the page prints, so a long thread's first view reads and redacts a dozen messages."""
     with ReaderArchive(core, viewer) as archive:
         row = archive.thread(thread_id)
         # Who wrote what is decided on the stored addresses, before any is hidden.
-        messages, stored = archive.conversation(thread_id)
+        stored = archive.outline(thread_id)
         can_reply = may_post(archive.conn, viewer, row.community_id)
         moderator = may_moderate(archive.conn, viewer, row.community_id)
         mail_choice = (
@@ -103,20 +114,42 @@ def _thread_context(core: Core, thread_id: int, viewer: Viewer) -> dict[str, Any
         )
         shield = archive.privacy
         seen_mark = archive.seen_mark(thread_id)
+        ours = copy_audience.own_addresses(archive.conn, core.settings.mail_domain or "")
+        # Whom a reply would be mailed to, as fan-out will decide it (the author aside);
+        # only the reply box says it.
+        mailed = (
+            copy_audience.owed(
+                archive.conn,
+                thread_id,
+                org_domains=core.settings.org_domains,
+                ours=ours,
+                reached={viewer.email.lower()} if viewer.email else set(),
+                web=True,
+            ).recipients
+            if can_reply
+            else []
+        )
+        shown, extra = arrange(stored, seen_mark)
+        by_pk = {m.pk: m for m in stored}
+        bodies = {m.pk: m for m in archive.fill([by_pk[e.message.pk] for e in shown.entries])}
+    entries = [replace(e, message=bodies[e.message.pk]) for e in shown.entries]
     real = [m for m in stored if not m.withdrawn]
     mine = {m.pk for m in stored if is_author(m.from_addr, viewer.email)}
     withdrawable = {m.pk for m in real if m.pk in mine or viewer.is_admin}
-    addresses = _addresses(real)  # everyone on From/To/Cc, counted before any is hidden
+    # Everyone on From/To/Cc, counted before any is hidden; the community's own
+    # addresses are not people.
+    addresses = {a for a in _addresses(real) if not ours(a)}
+    people = [(p.name, p.address) for p in shield.redact(_people(stored))]
     first = real[0] if real else None
     return {
         "thread": row,
-        "messages": messages,
+        "layout": replace(shown, entries=entries),
         "message_total": len(real),
-        "people": participants(messages),
-        "authors": {
-            m.pk: ("a withdrawn message" if m.withdrawn else m.from_name or m.from_addr)
-            for m in messages
-        },
+        "people": people,
+        "mailed": len(mailed),
+        "authors": _authors(
+            shield, [by_pk[e.message.parent_pk] for e in entries if e.message.parent_pk in by_pk]
+        ),
         "audience": len(addresses),
         "started_by_email": first is not None and first.source != "web",
         "can_reply": can_reply,
@@ -127,8 +160,22 @@ def _thread_context(core: Core, thread_id: int, viewer: Viewer) -> dict[str, Any
         "withdrawable": withdrawable,
         "outside_hidden": any(shield.hidden(a) for a in addresses),
         "moderator": moderator,
-        "seen_mark": seen_mark,
+        **extra,
     }
+
+
+def _authors(shield: Privacy, messages: list[queries.ThreadMessage]) -> dict[int, str]:
+    """pk -> how the page names the author of each message a shown one answers."""
+    named = shield.redact([queries.Person(m.from_name, m.from_addr) for m in messages])
+    return {
+        m.pk: "a withdrawn message" if m.withdrawn else p.name or p.address
+        for m, p in zip(messages, named, strict=True)
+    }
+
+
+def _people(stored: list[queries.ThreadMessage]) -> list[queries.Person]:
+    # Told apart on the stored addresses, as the community list does, then redacted.
+    return [queries.Person(name, address) for name, address in participants(stored)]
 
 
 def _addresses(messages: list[queries.ThreadMessage]) -> set[str]:
@@ -160,19 +207,25 @@ def thread(
     """A conversation; a long one opens folded (`page` pages it, `all` shows it whole).
     The reader's tree/flat choice is kept in a cookie."""
     chosen = _view(view or request.cookies.get(VIEW_COOKIE, ""))
-    context = _thread_context(core, thread_id, viewer)
-    messages = context["messages"]
-    shown_pks = [(m.pk, m.arrival, m.withdrawn) for m in messages]
-    news = opened(request, viewer, thread_id, shown_pks, context["seen_mark"])
-    shown = layout(messages, chosen, page=page, whole=whole)
-    if news is not None and page is None and news not in {e.message.pk for e in shown.entries}:
-        # The first unread is behind the fold: open at the page that holds it.
-        shown = layout(messages, chosen, page=page_holding(messages, chosen, news))
-    if news is not None and news not in {e.message.pk for e in shown.entries}:
-        # Paged away from it: the jump link goes to the page that holds it.
-        where = f"?page={page_holding(messages, chosen, news)}" if page is not None else "?all=1"
-        context["first_unread_href"] = f"/t/{thread_id}{where}#m{news}"
-    context["layout"], context["first_unread"] = shown, news
+
+    def arrange(
+        messages: list[queries.ThreadMessage], seen_mark: int | None
+    ) -> tuple[Layout, dict[str, Any]]:
+        shown_pks = [(m.pk, m.arrival, m.withdrawn) for m in messages]
+        news = opened(request, viewer, thread_id, shown_pks, seen_mark)
+        shown = layout(messages, chosen, page=page, whole=whole)
+        extra: dict[str, Any] = {"first_unread": news}
+        if news is not None and page is None and news not in {e.message.pk for e in shown.entries}:
+            # The first unread is behind the fold: open at the page that holds it.
+            shown = layout(messages, chosen, page=page_holding(messages, chosen, news))
+        if news is not None and news not in {e.message.pk for e in shown.entries}:
+            # Paged away from it: the jump link goes to the page that holds it.
+            holding = page_holding(messages, chosen, news)
+            where = f"?page={holding}" if page is not None else "?all=1"
+            extra["first_unread_href"] = f"/t/{thread_id}{where}#m{news}"
+        return shown, extra
+
+    context = _thread_context(core, thread_id, viewer, arrange)
     if viewer.person_id is not None:
         read_log_of(request).add(thread_id, viewer.person_id)
     response = render(request, "thread.html", headers=_framing_csp(), **context)
@@ -200,11 +253,13 @@ def reply(
     body: str = Form("", max_length=200_000),
 ) -> Response:
     """File the reply through the pipeline, then show it in the thread."""
-    context = _thread_context(core, thread_id, viewer)
+    chosen = _view(request.cookies.get(VIEW_COOKIE, ""))
+    context = _thread_context(
+        core, thread_id, viewer, lambda messages, _: (layout(messages, chosen), {})
+    )
     try:
         pk = post_reply(core, viewer, thread_id, body, name=person_name(core, viewer.email))
     except PostRefused as exc:
-        context["layout"] = layout(context["messages"], _view(request.cookies.get(VIEW_COOKIE, "")))
         return render(
             request,
             "thread.html",

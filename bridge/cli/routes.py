@@ -27,6 +27,11 @@ def route() -> None:
 @click.argument("slug")
 @click.option("--address")
 @click.option("--list-id")
+@click.option(
+    "--list-address",
+    help="The posting address of an outside mailing list this community mirrors: "
+    "threads started on the web are mailed to it (its mail comes in by --list-id).",
+)
 @click.option("--imap", "imap_url", help="Poll imaps://user@host[:port]/FOLDER (or imap://).")
 @click.option("--password-env", default="", help="Variable holding the IMAP password or token.")
 @click.option("--secret-file", default="", help="File holding the IMAP password or token.")
@@ -76,6 +81,7 @@ def route_add(
     slug: str,
     address: str | None,
     list_id: str | None,
+    list_address: str | None,
     imap_url: str | None,
     password_env: str,
     secret_file: str,
@@ -95,8 +101,8 @@ def route_add(
     from bridge import route_admin
     from threads.db import writer
 
-    if sum(map(bool, (address, list_id, imap_url))) != 1:
-        raise UsageError("give exactly one of --address, --list-id or --imap")
+    if sum(map(bool, (address, list_id, list_address, imap_url))) != 1:
+        raise UsageError("give exactly one of --address, --list-id, --list-address or --imap")
     oauth = route_admin.oauth_from_options(
         oauth_provider,
         token_url=oauth_token_url,
@@ -127,7 +133,9 @@ def route_add(
         return
     if password_env or secret_file or oauth or after != "leave":
         raise UsageError("--password-env, --secret-file, --oauth-* and --after go with --imap")
-    kind, value = ("address", address) if address else ("list_id", list_id)
+    kind, value = next(
+        (k, v) for k, v in (("address", address), ("list_id", list_id), ("list", list_address)) if v
+    )
     policy = policy or "open"
     with writer(core.engine).begin() as conn:
         route_admin.add_route(

@@ -34,6 +34,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
+from bridge import copy_audience
 from bridge.config import TransportConfig
 from bridge.core import Core
 from bridge.dkim_keys import signer_for
@@ -170,6 +171,10 @@ class Sender:
                 thread_id: replies.thread_choices(conn, thread_id)[0]
                 for thread_id in {p.thread_id for p in posts.values()}
             }
+            lists = {
+                thread_id: copy_audience.list_addresses(conn, thread_id)
+                for thread_id in {p.thread_id for p in posts.values()}
+            }
         decisions: list[tuple[int, str, dict[str, Any] | None]] = []
         for row in owed:
             post = posts[row.message_pk]
@@ -183,7 +188,9 @@ class Sender:
                 decisions.append((row.id, "web-only" if mode == "web" else "digest", None))
             else:
                 try:
-                    mail = self._post_mail(post, address, people)
+                    mail = self._post_mail(
+                        post, address, people, to_list=address in lists[post.thread_id]
+                    )
                 except Exception:  # one copy that cannot be built must not block the rest
                     log.exception("could not compose notification %s", row.id)
                     decisions.append((row.id, "failed", None))
@@ -206,7 +213,9 @@ class Sender:
                 composed += 1
         return composed, skipped
 
-    def _post_mail(self, post: PostRow, address: str, people: dict[str, int]) -> dict[str, Any]:
+    def _post_mail(
+        self, post: PostRow, address: str, people: dict[str, int], *, to_list: bool = False
+    ) -> dict[str, Any]:
         s = self.settings
         token = reply_token(
             s.secret_key,
@@ -217,6 +226,10 @@ class Sender:
             expires=date.today() + timedelta(days=s.reply_token_days),
         )
         reply_to = f"{replies.REPLY_PREFIX}+{token}@{s.mail_domain}"
+        if to_list:
+            # A mailing list's members answer on the list (which brings the answer back
+            # to us by its List-Id); a reply token is one person's, not a list's.
+            reply_to = address
         to = addressing(s, address, reply_to, post.community_id, post.thread_id)
         msg = compose_post(post.post, post.list, to)
         return {

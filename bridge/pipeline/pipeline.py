@@ -21,7 +21,7 @@ from bridge import logs
 from bridge.config import PipelineConfig
 from bridge.errors import Held, Isolate
 from bridge.outbound import opened
-from bridge.pipeline import consent_gate, nudges, rules, steps
+from bridge.pipeline import consent_gate, echoes, nudges, rules, steps
 from bridge.pipeline.parsepool import Batch, Failed, ParsePool, Prepared, Result, TimedOut
 from bridge.pipeline.sender_trust import CHECKED_SOURCES, SenderChecker, Trust
 from mail.classify import Classification
@@ -232,6 +232,7 @@ class Pipeline:
             return Outcome(raw.id, RawState.held, item.error, hold_kind=item.held)
         if parsed is None or classification is None:
             return Outcome(raw.id, RawState.failed, item.error)
+        communities: list[steps.CommunityRef] = []
         try:
             communities = steps.route(routes, raw, parsed)
             facts = rules.Facts(
@@ -241,9 +242,16 @@ class Pipeline:
             letter = steps.letter_from(raw, parsed, classification)
             return _Decision(communities, replace(letter, sender_check=_sender_check(facts)))
         except Held as held:
+            if held.kind == HoldKind.loop and self._echo(communities, parsed.message_id):
+                return Outcome(raw.id, RawState.duplicate, echoes.REASON)
             return Outcome(raw.id, RawState.held, str(held), hold_kind=held.kind)
         except Exception as exc:
             return _failed(raw.id, exc)
+
+    def _echo(self, communities: list[steps.CommunityRef], message_id: str | None) -> bool:
+        # Only mail that carries our loop header gets here: a read, rarely.
+        with self._engine.connect() as conn:
+            return echoes.already_filed(conn, [c.id for c in communities], message_id)
 
     def _file(
         self,

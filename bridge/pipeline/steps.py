@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, insert, select, update
 
+from bridge import copy_audience
 from bridge.config import PipelineConfig
 from bridge.errors import Held
 from bridge.pipeline import moderation_replies, replies
@@ -26,7 +27,7 @@ from mail.headers import Address, impersonated_address
 from mail.imap import parse_imap_url
 from mail.mime import Attachment as ParsedAttachment
 from mail.parse import ParsedMessage
-from threads import copies, search
+from threads import search
 from threads.access import posters_by_community
 from threads.db import insert_ignoring_conflict
 from threads.models import (
@@ -113,6 +114,8 @@ def load_routes(conn: Connection) -> Routes:
     for kind, value, cid, policy, threshold in conn.execute(
         select(r.c.kind, r.c.value, r.c.community_id, r.c.policy, r.c.cc_threshold)
     ):
+        if kind == RouteKind.list_address:
+            continue  # where web posts are sent, not a way in (threads/models RouteKind)
         target = by_address if kind == RouteKind.address else by_list_id
         target[value] = dataclasses.replace(
             communities[cid], policy=str(policy), cc_threshold=int(threshold)
@@ -326,17 +329,20 @@ def fan_out(
     if letter.auto_reply:
         # A moderator may publish an auto-reply; it is never mailed on (RFC 3834 section 2).
         return 0
-    muted, watching = replies.thread_choices(conn, filed.thread_id)
-    found = copies.audience(
-        conn, filed.thread_id, watching=watching, muted=muted, org_domains=config.org_domains
-    )
     reached = {letter.from_addr, *(a["address"].lower() for a in [*letter.to, *letter.cc])}
 
     def ours(address: str) -> bool:
         return address in routes.by_address or address.endswith("@" + config.mail_domain)
 
-    owed = sorted(a for a in found.recipients - reached if not ours(a))
-    unvetted = [(a, pk, by) for a, (pk, by) in found.unvetted.items() if not ours(a)]
+    found = copy_audience.owed(
+        conn,
+        filed.thread_id,
+        org_domains=config.org_domains,
+        ours=ours,
+        reached=reached,
+        web=raw.source == "web",
+    )
+    owed, unvetted = found.recipients, found.unvetted
     if unvetted:
         stmt = insert_ignoring_conflict(conn, CopyReview.__table__, ["thread_id", "address"])
         now = utcnow()

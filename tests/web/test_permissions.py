@@ -152,6 +152,9 @@ POLICY: dict[tuple[str, str], Policy] = {
     ("POST", "/api/threads/{thread_id}/replies"): Policy(
         "post", json={"body": "A reply from the matrix, by API."}
     ),
+    ("POST", "/api/communities/{slug}/discussions"): Policy(
+        "post", json={"subject": "A thread from the matrix, by API", "body": "Started by API."}
+    ),
     ("GET", "/c/{slug}/mail"): Policy("member"),
     ("POST", "/c/{slug}/mail"): Policy("member", form={"mode": "digest"}, ok=(303,)),
     ("POST", "/c/{slug}/read"): Policy("act", ok=(303,)),

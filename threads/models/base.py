@@ -110,6 +110,10 @@ class SenderCheck(enum.StrEnum):
 class RouteKind(enum.StrEnum):
     address = "address"
     list_id = "list_id"
+    # The posting address of an outside mailing list the community mirrors: the list's
+    # mail comes in by its List-Id (or an address route); threads started on the web
+    # go out to it. Never used to route incoming mail.
+    list_address = "list"
 
 
 class Posting(enum.StrEnum):
