@@ -73,6 +73,7 @@ class CookieNames:
         self.secure = secure
         self.browser = f"{prefix}bridge_browser"
         self.session = f"{prefix}bridge_session"
+        self.lang = f"{prefix}bridge_lang"  # an anonymous reader's chosen language
 
     def header(self, name: str, value: str, max_age: int) -> str:
         parts = [f"{name}={value}", "Path=/", f"Max-Age={max_age}", "HttpOnly", "SameSite=Lax"]
