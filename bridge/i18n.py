@@ -28,7 +28,7 @@ from babel.core import negotiate_locale
 from babel.dates import format_skeleton
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
+from babel.numbers import format_decimal, format_percent
 from babel.support import Translations
 
 SOURCE = "en"  # the language the strings are written in
@@ -169,3 +169,8 @@ def format_when(value: datetime, code: str, style: str = "minutes") -> str:
 def format_number(value: float, code: str) -> str:
     """A count or size with the locale's digit grouping and decimal sign."""
     return format_decimal(value, locale=babel_locale(code))
+
+
+def format_share(value: float, code: str) -> str:
+    """A share (0.5) as the locale writes a percentage ("50%", "50 %")."""
+    return format_percent(value, locale=babel_locale(code))

@@ -23,6 +23,7 @@ from markupsafe import Markup, escape
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.core import Core
+from bridge.i18n import N_
 from bridge.metrics import Metrics
 from mail.blocks import diff_line_kind, text_blocks
 from threads import reach
@@ -157,7 +158,7 @@ def _addresses_in_range(request: Request) -> None:
         number = value.removeprefix("-")
         digits = number.isascii() and number.isdigit()
         if "\x00" in value or (digits and int(number) > MAX_ROW_ID):
-            raise HTTPException(404, "There is nothing at this address.")
+            raise HTTPException(404, N_("There is nothing at this address."))
 
 
 def _marks(snippet: str) -> Markup:

@@ -32,6 +32,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import delete, func, insert, select, update
 from starlette.background import BackgroundTask
 
+from bridge.i18n import N_
 from bridge.outbound.bounce_state import reenable
 from bridge.outbound.notices import send_notice
 from bridge.settings import Settings
@@ -101,7 +102,7 @@ def login_request(
             headers=NO_REFERRER,
             next=target,
             email=email,
-            error="Please enter your e-mail address, like name@example.com.",
+            error=N_("Please enter your e-mail address, like name@example.com."),
         )
     nonce = browser_nonce(request)
     assert nonce is not None
@@ -122,7 +123,7 @@ def login_request(
                 headers=NO_REFERRER,
                 next=target,
                 email=email,
-                error=("Too many login requests from your network. Please wait a few minutes."),
+                error=N_("Too many login requests from your network. Please wait a few minutes."),
             )
         by_address = conn.execute(
             select(func.count()).select_from(L).where(L.c.email == key, L.c.created_at > since)
@@ -182,11 +183,11 @@ def _usable(conn: Any, token: str) -> Any:
     return row if as_utc(row.expires_at) > utcnow() else None
 
 
-EXPIRED = (
+EXPIRED = N_(
     "This login link has expired or has already been used. Links work once, "
     "for a few minutes; ask for a new one below."
 )
-OTHER_BROWSER = (
+OTHER_BROWSER = N_(
     "This link was asked for in another browser. Open it in the browser where you "
     "entered your address, or ask for a new link here."
 )

@@ -22,6 +22,7 @@ from bridge.i18n import (
     LOCALES,
     SOURCE,
     format_number,
+    format_share,
     format_when,
     html_tag,
     known,
@@ -88,6 +89,11 @@ def _number(context: Context, value: Any) -> str:
     return format_number(value, _code(context)) if value is not None else ""
 
 
+@pass_context
+def _percent(context: Context, value: Any) -> str:
+    return format_share(value, _code(context)) if value is not None else ""
+
+
 LANGUAGES = [(code, language_name(code)) for code in LOCALES]
 
 
@@ -111,3 +117,4 @@ def install(env: Environment) -> None:
     env.globals["text_direction"] = text_direction
     env.filters["when"] = _when
     env.filters["number"] = _number
+    env.filters["percent"] = _percent

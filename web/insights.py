@@ -123,12 +123,15 @@ def _choices(period: Period) -> list[dict[str, Any]]:
     out = [
         {
             "label": f"{n} weeks",
+            "weeks": n,
             "query": f"?weeks={n}",
             "current": not period.daily and period.count == n,
         }
         for n in WEEK_CHOICES
     ]
-    out.append({"label": f"{DAILY_DAYS} days, by day", "query": f"?days={DAILY_DAYS}"})
+    out.append(
+        {"label": f"{DAILY_DAYS} days, by day", "days": DAILY_DAYS, "query": f"?days={DAILY_DAYS}"}
+    )
     out[-1]["current"] = period.daily
     return out
 

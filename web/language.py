@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy import update
 
-from bridge.i18n import known
+from bridge.i18n import N_, known
 from threads.db import writer
 from threads.models import Person
 from web.auth import safe_next
@@ -35,7 +35,7 @@ def choose_language(
     """Keep the chosen language (the person's row if logged in, and a cookie); back to `next`."""
     code = known(locale)
     if code is None:
-        raise HTTPException(400, "That language is not offered here.")
+        raise HTTPException(400, N_("That language is not offered here."))
     if viewer.person_id is not None and not viewer.anonymous:
         with writer(core.engine).begin() as conn:
             conn.execute(update(P).where(P.c.id == viewer.person_id).values(locale=code))

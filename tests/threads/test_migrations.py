@@ -487,3 +487,28 @@ def test_0023_adds_thread_seen_whose_mark_only_moves_forward(tmp_path: Path) -> 
         assert conn.execute(select(SEEN.c.seen_up_to)).scalars().all() == [9]
     downgrade(engine, "0022")
     assert "thread_seen" not in inspect(engine).get_table_names()
+
+
+def test_0024_adds_a_persons_language_choice_and_takes_it_away(tmp_path: Path) -> None:
+    """Upgrading from 0023 adds person.locale (empty for everyone: nobody has chosen);
+    downgrading drops it and keeps the people."""
+    from sqlalchemy import inspect
+
+    from bridge import admin
+
+    engine = make_engine(settings_for(tmp_path).effective_database_url)
+    migrate(engine, "0023")
+    with writer(engine).begin() as conn:
+        admin.ensure_person(conn, "ana@example.com")
+    assert "locale" not in {c["name"] for c in inspect(engine).get_columns("person")}
+    migrate(engine, "0024")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT email, locale FROM person")).all() == [
+            ("ana@example.com", None)
+        ]
+    with writer(engine).begin() as conn:
+        conn.execute(text("UPDATE person SET locale = 'zh_Hans'"))
+    downgrade(engine, "0023")
+    assert "locale" not in {c["name"] for c in inspect(engine).get_columns("person")}
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT email FROM person")).scalars().all() == ["ana@example.com"]
