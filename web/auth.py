@@ -32,8 +32,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import delete, func, insert, select, update
 from starlette.background import BackgroundTask
 
-from bridge.i18n import N_
+from bridge.i18n import N_, gettext_for, ngettext_for
 from bridge.outbound.bounce_state import reenable
+from bridge.outbound.language import language
 from bridge.outbound.notices import send_notice
 from bridge.settings import Settings
 from threads import expert_reads, outbound
@@ -49,6 +50,7 @@ from threads.models import (
 )
 from threads.people import is_org_address, try_normalize
 from web.deps import CoreDep, ViewerDep
+from web.i18n import locale_of
 from web.render import render
 from web.security import browser_nonce, digest, end_session, session_id, start_session
 from web.state import prints_login_links
@@ -159,14 +161,30 @@ def login_request(
 
 
 def _mail_link(request: Request, settings: Settings, email: str, token: str) -> None:
+    # In the language of the page that asked for it: the person's saved choice, else
+    # the browser's (the mail is opened in that same browser).
+    code = locale_of(request)
+    gettext, ngettext = gettext_for(code), ngettext_for(code)
     link = f"{settings.web_base_url}/login/link/{token}"
-    text = (
-        f"Someone, probably you, asked to log in to Commons Bridge as {email}.\n\n"
-        f"Open this link in the same browser to log in:\n\n  {link}\n\n"
-        f"It works once, for {settings.login_link_minutes} minutes. If you did not ask, "
-        "ignore this message: nobody can use the link from another browser.\n"
+    minutes = settings.login_link_minutes
+    values = {"address": email, "link": link, "num": minutes}
+    text = "\n\n".join(
+        [
+            gettext("Someone, probably you, asked to log in to Commons Bridge as %(address)s.")
+            % values,
+            gettext("Open this link in the same browser to log in:") + f"\n\n  {link}",
+            ngettext(
+                "It works once, for %(num)s minute. If you did not ask, ignore this message:"
+                " nobody can use the link from another browser.",
+                "It works once, for %(num)s minutes. If you did not ask, ignore this message:"
+                " nobody can use the link from another browser.",
+                minutes,
+            )
+            % values,
+        ]
     )
-    send_notice(settings, email, "Your Commons Bridge login link", text)
+    subject = gettext("Your Commons Bridge login link")
+    send_notice(settings, email, subject, text + "\n", language(code))
     if prints_login_links(request):
         # `bridge serve --demo`: the outbox is a directory nobody reads, so show the link.
         print(f"demo: login link for {email}: {link}", flush=True)

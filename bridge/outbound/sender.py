@@ -48,6 +48,7 @@ from bridge.outbound.delivery import (
     Transport,
 )
 from bridge.outbound.held import HeldReader
+from bridge.outbound.language import recipient_languages
 from bridge.outbound.moderation_mail import Seen, notify_moderators
 from bridge.outbound.posts import (
     PostRow,
@@ -61,8 +62,10 @@ from bridge.pipeline import nudges, replies
 from bridge.settings import Settings
 from bridge.worker import worker_name
 from mail.compose import (
+    ENGLISH,
     Digest,
     DigestItem,
+    Language,
     compose_digest,
     compose_post,
 )
@@ -162,6 +165,7 @@ class Sender:
             disabled = outbound.disabled_addresses(conn, recipients) | _disabled_people(
                 conn, recipients
             )
+            languages = recipient_languages(conn, recipients)  # the words we add, per reader
             modes = outbound.preferences(
                 conn,
                 [(posts[r.message_pk].community_id, r.recipient.lower()) for r in owed],
@@ -183,7 +187,7 @@ class Sender:
                 decisions.append((row.id, "web-only" if mode == "web" else "digest", None))
             else:
                 try:
-                    mail = self._post_mail(post, address, people)
+                    mail = self._post_mail(post, address, people, languages[address])
                 except Exception:  # one copy that cannot be built must not block the rest
                     log.exception("could not compose notification %s", row.id)
                     decisions.append((row.id, "failed", None))
@@ -206,7 +210,9 @@ class Sender:
                 composed += 1
         return composed, skipped
 
-    def _post_mail(self, post: PostRow, address: str, people: dict[str, int]) -> dict[str, Any]:
+    def _post_mail(
+        self, post: PostRow, address: str, people: dict[str, int], language: Language
+    ) -> dict[str, Any]:
         s = self.settings
         token = reply_token(
             s.secret_key,
@@ -218,7 +224,7 @@ class Sender:
         )
         reply_to = f"{replies.REPLY_PREFIX}+{token}@{s.mail_domain}"
         to = addressing(s, address, reply_to, post.community_id, post.thread_id)
-        msg = compose_post(post.post, post.list, to)
+        msg = compose_post(post.post, post.list, to, language)
         return {
             "kind": "post",
             "recipient": address,
@@ -237,6 +243,7 @@ class Sender:
             due = outbound.digests_due(conn, now - timedelta(days=1))
             if not due:
                 return 0
+            languages = recipient_languages(conn, [pref.address for pref in due])
             batches = []
             for pref in due:
                 rows = conn.execute(
@@ -263,7 +270,8 @@ class Sender:
             lst = entries[0].list
             to = addressing(self.settings, pref.address, lst.address, pref.community_id, None)
             message_id = f"digest.{pref.id}.{int(now.timestamp())}@{self.settings.mail_domain}"
-            msg = compose_digest(Digest(lst, items, message_id, now), to)
+            digest = Digest(lst, items, message_id, now)
+            msg = compose_digest(digest, to, languages[pref.address.lower()])
             with self._writer.begin() as conn:
                 taken = conn.execute(
                     update(N)
@@ -433,11 +441,16 @@ class SenderThread(threading.Thread):
 
 
 def queue_notice(
-    engine: Engine, settings: Settings, to: str, subject: str, text: str
+    engine: Engine,
+    settings: Settings,
+    to: str,
+    subject: str,
+    text: str,
+    language: Language = ENGLISH,
 ) -> tuple[int, str]:
-    """Queue a system notice; returns (outbound id, Message-ID)."""
+    """Queue a system notice written in `language`; returns (outbound id, Message-ID)."""
     with writer(engine).begin() as conn:
-        return queue_notice_in(conn, settings, to, subject, text, kind="notice")
+        return queue_notice_in(conn, settings, to, subject, text, kind="notice", language=language)
 
 
 def _disabled_people(conn: Connection, addresses: list[str]) -> set[str]:
