@@ -196,3 +196,13 @@ def test_error_pages_speak_the_readers_language(client: TestClient) -> None:
         assert answer.status_code == 404
         assert lang_of(answer) == ("de", "ltr")
         assert "Nicht gefunden" in page(answer).h1.get_text()  # type: ignore[union-attr]
+
+
+def test_the_expired_form_page_speaks_the_readers_language(client: TestClient) -> None:
+    """The CSRF refusal, answered before any route runs, is in the browser's language too."""
+    refused = client.post("/language", data={"locale": "de"}, headers={"Accept-Language": "ja"})
+    assert refused.status_code == 403
+    assert lang_of(refused)[0] == "ja"
+    assert "このフォームは有効期限が切れています" in refused.text
+    english = client.post("/language", data={"locale": "de"})
+    assert "This form has expired" in english.text
