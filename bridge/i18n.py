@@ -45,7 +45,13 @@ MAX_RANGES = 25  # language ranges read from it
 _TRADITIONAL_REGIONS = {"tw", "hk", "mo"}  # Chinese written in Traditional characters
 # The `when` filter's lengths: CLDR skeletons (a date, a time) that each locale orders
 # and spells itself, joined by the locale's own date-time pattern.
-SKELETONS = {"minutes": ("yMMMd", "Hm"), "seconds": ("yMMMd", "Hms"), "date": ("yMMMd", None)}
+SKELETONS: dict[str, tuple[str, str | None]] = {
+    "minutes": ("yMMMd", "Hm"),
+    "seconds": ("yMMMd", "Hms"),
+    "date": ("yMMMd", None),
+    "weekday": ("yMMMEd", None),
+    "day": ("MMMd", None),  # a chart's axis: the year is in the title
+}
 
 
 def html_tag(code: str) -> str:
