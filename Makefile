@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: run test lint bench deps-test clean
+.PHONY: run test lint bench deps-test clean translations
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -39,6 +39,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# The interface's strings: extract them from the code and templates into the
+# template catalogue, carry new and changed ones into every language's .po (the
+# translators' files), then check every catalogue is complete and compiles. The .po
+# files are compiled in memory when the bridge starts (bridge/i18n.py): nothing else to build.
+I18N    := bridge/translations
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F $(I18N)/babel.cfg -k N_ --no-location --sort-output \
+		--project "Commons Bridge" --copyright-holder "Commons Bridge" -o $(I18N)/messages.pot .
+	$(BIN)/pybabel update -i $(I18N)/messages.pot -d $(I18N) --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pytest -q tests/bridge/test_catalogues.py
 
 CORPUS  ?= ../shared/corpora/cgroups-vger-36k/cgroups.vger.kernel.org.mbox.xz
 

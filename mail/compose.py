@@ -22,6 +22,9 @@ What a recipient's mail client needs, and why:
   recognised (mail/classify.py) and never posted or answered.
 - multipart/alternative: a plain part that reads well in any client, and an
   HTML part, both from the Jinja2 templates in templates/mail/.
+- The words the bridge adds (footers, the digest's subject, "(no subject)") are
+  in the recipient's language: callers pass a `Language` (a gettext translator
+  and its tag, from the bridge's catalogues); English when they do not know it.
 
 Every header value made from stored data goes through `_one_line` and
 `_mailbox`: the archive keeps what senders wrote, and a subject or name
@@ -33,6 +36,7 @@ delivery.
 from __future__ import annotations
 
 import base64
+import gettext
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,8 +48,10 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import Any, Protocol
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
 
 from mail.headers import clean_text
 from mail.wire import new_message
@@ -57,6 +63,25 @@ MAX_REFERENCES = 20
 # An id is written whole on one line (mail/wire.py): room for "References: <" and CRLF.
 MAX_ID_LENGTH = 900
 _FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
+
+
+class Translator(Protocol):
+    """What the composer needs of a gettext catalogue (gettext.NullTranslations has it)."""
+
+    def gettext(self, message: str, /) -> str: ...
+
+    def ngettext(self, singular: str, plural: str, n: int, /) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Language:
+    """The recipient's language: its BCP 47 tag (the HTML part's lang) and its catalogue."""
+
+    tag: str
+    translator: Translator
+
+
+ENGLISH = Language("en", gettext.NullTranslations())
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +139,9 @@ class Addressing:
     unsubscribe_mailto: str = ""  # mailto: fallback for clients without https support
     mute_url: str = ""
     recipient_name: str = ""
+    # A copy to an outside mailing list: its members must not be able to mute or
+    # unsubscribe the list for everyone, so it carries no personal link.
+    to_list: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,20 +163,46 @@ class Digest:
     unsubscribe_mailto: str = ""
 
 
+@pass_context
+def _gettext(context: Context, message: str) -> str:
+    return _language(context).translator.gettext(message)
+
+
+@pass_context
+def _ngettext(context: Context, singular: str, plural: str, n: int) -> str:
+    return _language(context).translator.ngettext(singular, plural, n)
+
+
+def _language(context: Context) -> Language:
+    language = context.get("language")
+    return language if isinstance(language, Language) else ENGLISH
+
+
 @cache
 def _environment() -> Environment:
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    # One environment for every language: the catalogue is the render's `language`.
+    # Newstyle: placeholders are checked and their values escaped in the HTML part.
+    env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the extension
+        _gettext, _ngettext, newstyle=True
+    )
+    return env
 
 
-def _render(name: str, **values: object) -> str:
+def _render(name: str, **values: Any) -> str:
     return _environment().get_template(name).render(**values)
+
+
+def _no_subject(language: Language) -> str:
+    return language.translator.gettext("(no subject)")
 
 
 def display_from(author_name: str, author_address: str, community_name: str) -> str:
@@ -300,7 +354,9 @@ def _quoted(name: str) -> str:
     return f'"{escaped}"'
 
 
-def compose_post(post: Post, lst: ListInfo, to: Addressing) -> EmailMessage:
+def compose_post(
+    post: Post, lst: ListInfo, to: Addressing, language: Language = ENGLISH
+) -> EmailMessage:
     """A thread's message as one subscriber gets it, with a reply address only they can use."""
     msg = new_message()
     msg["From"] = _mailbox(
@@ -308,7 +364,7 @@ def compose_post(post: Post, lst: ListInfo, to: Addressing) -> EmailMessage:
     )
     msg["To"] = _recipient(to.recipient_name, to.recipient)
     msg["Reply-To"] = _mailbox(lst.display_name, to.reply_to)
-    msg["Subject"] = _one_line(post.subject) or "(no subject)"
+    msg["Subject"] = _one_line(post.subject) or _no_subject(language)
     msg["Date"] = format_datetime(_aware(post.date))
     msg["Message-ID"] = message_id_header(post.message_id, lst.mail_domain)
     in_reply_to, references = chain_headers(post.references)
@@ -321,7 +377,7 @@ def compose_post(post: Post, lst: ListInfo, to: Addressing) -> EmailMessage:
             post.thread_index_header, post.message_id, len(post.references)
         )
     _list_headers(msg, lst, (to.unsubscribe_url, to.unsubscribe_mailto))
-    values = {"post": post, "list": lst, "to": to}
+    values = {"post": post, "list": lst, "to": to, "language": language}
     msg.set_content(_render("post.txt", **values))
     msg.add_alternative(_render("post.html", **values), subtype="html")
     for file in post.files:
@@ -347,6 +403,7 @@ def compose_notice(
     date: datetime,
     sender_name: str = "Commons Bridge",
     reply_to: str = "",
+    language: Language = ENGLISH,
 ) -> EmailMessage:
     """A system notice to one person (login link, held reply): automatic, not list mail.
 
@@ -358,19 +415,19 @@ def compose_notice(
     msg["To"] = _recipient("", to)
     if reply_to:
         msg["Reply-To"] = _mailbox(sender_name, reply_to)
-    msg["Subject"] = _one_line(subject) or "(no subject)"
+    msg["Subject"] = _one_line(subject) or _no_subject(language)
     msg["Date"] = format_datetime(_aware(date))
     msg["Message-ID"] = message_id_header(message_id, mail_domain)
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
     msg["X-Commons-Bridge-Loop"] = mail_domain
-    values = {"subject": subject, "text": text}
+    values = {"subject": subject, "text": text, "language": language}
     msg.set_content(_render("notice.txt", **values))
     msg.add_alternative(_render("notice.html", **values), subtype="html")
     return msg
 
 
-def compose_digest(digest: Digest, to: Addressing) -> EmailMessage:
+def compose_digest(digest: Digest, to: Addressing, language: Language = ENGLISH) -> EmailMessage:
     """A day's messages of one community in one mail (Auto-Submitted: RFC 3834)."""
     lst = digest.community
     msg = new_message()
@@ -378,12 +435,17 @@ def compose_digest(digest: Digest, to: Addressing) -> EmailMessage:
     msg["To"] = _recipient(to.recipient_name, to.recipient)
     msg["Reply-To"] = _mailbox(lst.display_name, lst.address)
     count = len(digest.items)
-    msg["Subject"] = f"{lst.display_name} digest: {count} new message{'s' if count != 1 else ''}"
+    subject = language.translator.ngettext(
+        "%(community)s digest: %(num)s new message",
+        "%(community)s digest: %(num)s new messages",
+        count,
+    )
+    msg["Subject"] = subject % {"community": lst.display_name, "num": count}
     msg["Date"] = format_datetime(_aware(digest.date))
     msg["Message-ID"] = message_id_header(digest.message_id, lst.mail_domain)
     msg["Auto-Submitted"] = "auto-generated"
     _list_headers(msg, lst, (to.unsubscribe_url, to.unsubscribe_mailto))
-    values = {"digest": digest, "list": lst, "to": to}
+    values = {"digest": digest, "list": lst, "to": to, "language": language}
     msg.set_content(_render("digest.txt", **values))
     msg.add_alternative(_render("digest.html", **values), subtype="html")
     return msg

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from pathlib import Path
 
 from anyio import to_thread
@@ -24,6 +23,7 @@ from markupsafe import Markup, escape
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.core import Core
+from bridge.i18n import N_
 from bridge.metrics import Metrics
 from mail.blocks import diff_line_kind, text_blocks
 from threads import reach
@@ -35,7 +35,9 @@ from web import (
     docs,
     errors,
     experts,
+    i18n,
     insights,
+    language,
     oidc,
     ops,
     outbox,
@@ -80,7 +82,7 @@ def create_app(core: Core, metrics: Metrics | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     templates = Jinja2Templates(directory=TEMPLATES)
-    templates.env.filters["when"] = _when
+    i18n.install(templates.env)  # gettext, `when` and `number` in the page's locale
     templates.env.filters["marks"] = _marks
     templates.env.globals["text_blocks"] = text_blocks
     templates.env.globals["diff_line_kind"] = diff_line_kind
@@ -113,6 +115,7 @@ def create_app(core: Core, metrics: Metrics | None = None) -> FastAPI:
     app.include_router(experts.router)  # who knows X: page, API, the /me opt-out
     app.include_router(discussion_router)  # start a discussion: /c/{slug}/new
     app.include_router(withdraw_router)  # an author withdraws a message (page, form, API)
+    app.include_router(language.router)  # the footer's language switch
     app.include_router(ops.router)  # /healthz, /readyz, /metrics
     app.include_router(docs.router)  # /docs: Swagger UI over /api/openapi.json
     # Innermost, so it sees the route the router matched (its template labels the figure).
@@ -155,11 +158,7 @@ def _addresses_in_range(request: Request) -> None:
         number = value.removeprefix("-")
         digits = number.isascii() and number.isdigit()
         if "\x00" in value or (digits and int(number) > MAX_ROW_ID):
-            raise HTTPException(404, "There is nothing at this address.")
-
-
-def _when(value: datetime | None, fmt: str = "%d %b %Y %H:%M") -> str:
-    return value.strftime(fmt) if value else ""
+            raise HTTPException(404, N_("There is nothing at this address."))
 
 
 def _marks(snippet: str) -> Markup:

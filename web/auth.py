@@ -32,7 +32,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import delete, func, insert, select, update
 from starlette.background import BackgroundTask
 
+from bridge.i18n import N_, gettext_for, ngettext_for
 from bridge.outbound.bounce_state import reenable
+from bridge.outbound.language import language
 from bridge.outbound.notices import send_notice
 from bridge.settings import Settings
 from threads import expert_reads, outbound
@@ -48,6 +50,7 @@ from threads.models import (
 )
 from threads.people import is_org_address, try_normalize
 from web.deps import CoreDep, ViewerDep
+from web.i18n import locale_of
 from web.render import render
 from web.security import browser_nonce, digest, end_session, session_id, start_session
 from web.state import prints_login_links
@@ -101,7 +104,7 @@ def login_request(
             headers=NO_REFERRER,
             next=target,
             email=email,
-            error="Please enter your e-mail address, like name@example.com.",
+            error=N_("Please enter your e-mail address, like name@example.com."),
         )
     nonce = browser_nonce(request)
     assert nonce is not None
@@ -122,7 +125,7 @@ def login_request(
                 headers=NO_REFERRER,
                 next=target,
                 email=email,
-                error=("Too many login requests from your network. Please wait a few minutes."),
+                error=N_("Too many login requests from your network. Please wait a few minutes."),
             )
         by_address = conn.execute(
             select(func.count()).select_from(L).where(L.c.email == key, L.c.created_at > since)
@@ -158,14 +161,30 @@ def login_request(
 
 
 def _mail_link(request: Request, settings: Settings, email: str, token: str) -> None:
+    # In the language of the page that asked for it: the person's saved choice, else
+    # the browser's (the mail is opened in that same browser).
+    code = locale_of(request)
+    gettext, ngettext = gettext_for(code), ngettext_for(code)
     link = f"{settings.web_base_url}/login/link/{token}"
-    text = (
-        f"Someone, probably you, asked to log in to Commons Bridge as {email}.\n\n"
-        f"Open this link in the same browser to log in:\n\n  {link}\n\n"
-        f"It works once, for {settings.login_link_minutes} minutes. If you did not ask, "
-        "ignore this message: nobody can use the link from another browser.\n"
+    minutes = settings.login_link_minutes
+    values = {"address": email, "link": link, "num": minutes}
+    text = "\n\n".join(
+        [
+            gettext("Someone, probably you, asked to log in to Commons Bridge as %(address)s.")
+            % values,
+            gettext("Open this link in the same browser to log in:") + f"\n\n  {link}",
+            ngettext(
+                "It works once, for %(num)s minute. If you did not ask, ignore this message:"
+                " nobody can use the link from another browser.",
+                "It works once, for %(num)s minutes. If you did not ask, ignore this message:"
+                " nobody can use the link from another browser.",
+                minutes,
+            )
+            % values,
+        ]
     )
-    send_notice(settings, email, "Your Commons Bridge login link", text)
+    subject = gettext("Your Commons Bridge login link")
+    send_notice(settings, email, subject, text + "\n", language(code))
     if prints_login_links(request):
         # `bridge serve --demo`: the outbox is a directory nobody reads, so show the link.
         print(f"demo: login link for {email}: {link}", flush=True)
@@ -182,11 +201,11 @@ def _usable(conn: Any, token: str) -> Any:
     return row if as_utc(row.expires_at) > utcnow() else None
 
 
-EXPIRED = (
+EXPIRED = N_(
     "This login link has expired or has already been used. Links work once, "
     "for a few minutes; ask for a new one below."
 )
-OTHER_BROWSER = (
+OTHER_BROWSER = N_(
     "This link was asked for in another browser. Open it in the browser where you "
     "entered your address, or ask for a new link here."
 )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from fastapi import HTTPException, Request
 
+from bridge.i18n import N_
 from threads import tokens
 from threads.access import Viewer, viewer_for_person
 from threads.db import writer
@@ -30,7 +31,7 @@ def is_api(path: str) -> bool:
     return path == "/api" or path.startswith(API_PREFIX)
 
 
-REFUSED = "this token is unknown, revoked, or its owner is disabled"
+REFUSED = N_("this token is unknown, revoked, or its owner is disabled")
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="bridge"'}
 
 

@@ -47,6 +47,8 @@ class Chart:
     series: Sequence[Series]
     long_labels: Sequence[str] = ()
     bucket_name: str = "Week of"
+    total_name: str = "Total"  # the table's last row
+    numbers_title: str = ""  # the table's caption; "TITLE: the numbers" when empty
     kind: str = "bar"  # bar or line
 
 
@@ -189,11 +191,16 @@ def table(chart: Chart) -> Markup:
         rows.append(f'<tr><th scope="row">{escape(label)}</th>{cells}</tr>')
     totals = "".join(f"<td>{'' if s.total is None else s.total}</td>" for s in chart.series)
     return Markup(  # noqa: S704 - names and labels escaped above; the rest are integers
-        f'<table class="admin chart-numbers"><caption>{escape(chart.title)}: the numbers'
+        f'<table class="admin chart-numbers"><caption>{escape(_numbers_title(chart))}'
         f'</caption><thead><tr><th scope="col">{escape(chart.bucket_name)}</th>{head}</tr>'
         f"</thead><tbody>{''.join(rows)}</tbody>"
-        f'<tfoot><tr><th scope="row">Total</th>{totals}</tr></tfoot></table>'
+        f'<tfoot><tr><th scope="row">{escape(chart.total_name)}</th>{totals}</tr>'
+        "</tfoot></table>"
     )
+
+
+def _numbers_title(chart: Chart) -> str:
+    return chart.numbers_title or f"{chart.title}: the numbers"
 
 
 def figure(chart: Chart) -> Markup:
@@ -204,5 +211,5 @@ def figure(chart: Chart) -> Markup:
         f"{svg(chart)}{legend(chart)}"
         # A narrow screen scrolls the table sideways; keyboard users can too (tabindex).
         f'<div class="chart-table" role="region" tabindex="0" '
-        f'aria-label="{escape(chart.title)}: the numbers">{table(chart)}</div></figure>'
+        f'aria-label="{escape(_numbers_title(chart))}">{table(chart)}</div></figure>'
     )

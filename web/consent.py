@@ -23,6 +23,7 @@ from sqlalchemy import Connection, select
 
 from bridge import consent_decision
 from bridge.core import Core
+from bridge.i18n import N_
 from bridge.pipeline.nudges import people_count
 from mail.errors import TokenExpired
 from mail.tokens import ConsentLinkClaim, verify_consent_link_token
@@ -39,14 +40,14 @@ CAND = consent.CAND
 COMMUNITY = Community.__table__
 DECISIONS = {"open": "opened", "private": "private"}
 DONE = {
-    "opened": "The conversation is open. Its messages are being published now.",
-    "private": "The conversation stays private. Nothing of it will be published.",
+    "opened": N_("The conversation is open. Its messages are being published now."),
+    "private": N_("The conversation stays private. Nothing of it will be published."),
 }
 ALREADY = {
-    "opened": "This conversation was already opened.",
-    "private": "This conversation was already kept private.",
+    "opened": N_("This conversation was already opened."),
+    "private": N_("This conversation was already kept private."),
 }
-NOT_FOUND = "There is no such conversation."
+NOT_FOUND = N_("There is no such conversation.")
 
 
 def _claim(core: Core, token: str) -> ConsentLinkClaim:
@@ -141,7 +142,9 @@ def consent_page(request: Request, core: CoreDep, token: str) -> Response:
 def consent_act(request: Request, core: CoreDep, token: str, action: str = Form("")) -> Response:
     claim = _claim(core, token)
     if action not in DECISIONS or claim.action not in (action, "any"):
-        raise HTTPException(400, "This link offers another choice; please use the page's button.")
+        raise HTTPException(
+            400, N_("This link offers another choice; please use the page's button.")
+        )
     with core.engine.connect() as conn:
         row = _candidate(conn, claim.candidate_id)
     settings = core.settings
@@ -209,9 +212,9 @@ def decide_candidate(
     assert viewer.email is not None  # a participant has an address
     settings = core.settings
     if not consent.may_decide(row, viewer.email, settings.consent_openers, settings.org_domains):
-        raise HTTPException(403, "Only the person who started this conversation may decide.")
+        raise HTTPException(403, N_("Only the person who started this conversation may decide."))
     if action not in DECISIONS:
-        raise HTTPException(400, "Please choose Open or Keep private.")
+        raise HTTPException(400, N_("Please choose Open or Keep private."))
     changed = decide(core, candidate_id, action, viewer.email, "web")
     outcome = DECISIONS[action] if changed else "already"
     return RedirectResponse(f"/me/candidates?done={outcome}", status_code=303)

@@ -22,11 +22,12 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from bridge.core import Core
+from bridge.i18n import N_
 from threads.access import Viewer, moderated_community_ids
 from web.state import core_of
 from web.viewer import current_viewer
 
-NOT_FOUND_PAGE = "There is no page at this address."
+NOT_FOUND_PAGE = N_("There is no page at this address.")
 
 
 async def _core(request: Request) -> Core:

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from bridge.core import Core
 from bridge.errors import PostRefused
+from bridge.i18n import N_
 from bridge.posting import MAX_BODY, MAX_SUBJECT, Upload, person_name, post_discussion
 from threads.access import Viewer, may_post
 from web.archive import ReaderArchive
@@ -24,7 +25,7 @@ from web.reading import NOT_FOUND_COMMUNITY, not_found
 from web.render import render
 
 router = APIRouter()
-MAY_NOT_POST = "You may read this community but not start discussions in it."
+MAY_NOT_POST = N_("You may read this community but not start discussions in it.")
 
 
 def postable_community(core: Core, viewer: Viewer, slug: str) -> Any:

@@ -34,6 +34,7 @@ from bridge.errors import (
     PostRefused,
     UsageError,
 )
+from bridge.i18n import N_
 from mail.errors import (
     BadArchive,
     DmarcPermError,
@@ -56,7 +57,10 @@ from web.security import CookieNames, protect
 log = logging.getLogger(__name__)
 
 ROOTS = (BridgeError, MailError, ThreadsError)
-SERVER_ERROR = "Something went wrong on our side; it has been logged."
+SERVER_ERROR = N_("Something went wrong on our side; it has been logged.")
+# The texts Starlette gives its own HTTP errors (an unknown address, a wrong method),
+# marked so the error page can show them in the reader's language.
+STARLETTE_DETAILS = (N_("Not Found"), N_("Method Not Allowed"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +78,9 @@ ANSWERS: dict[type[Exception], Answer] = {
     InvalidInput: Answer(400),
     InvalidAddress: Answer(400),
     Held: Answer(409),
-    DuplicateMessage: Answer(409, "That message is already here."),
-    TokenExpired: Answer(410, "This link has expired."),
-    TokenError: Answer(404, "This link is not valid."),
+    DuplicateMessage: Answer(409, N_("That message is already here.")),
+    TokenExpired: Answer(410, N_("This link has expired.")),
+    TokenError: Answer(404, N_("This link is not valid.")),
 }
 # Never meant to reach a person: answered 500 and logged, like a bug.
 INTERNAL: tuple[type[Exception], ...] = (
@@ -93,11 +97,11 @@ INTERNAL: tuple[type[Exception], ...] = (
     DmarcPermError,
 )
 TITLES = {
-    400: "That request could not be read",
-    404: "Not found",
-    409: "Already done",
-    410: "This link has expired",
-    422: "Invalid input",
+    400: N_("That request could not be read"),
+    404: N_("Not found"),
+    409: N_("Already done"),
+    410: N_("This link has expired"),
+    422: N_("Invalid input"),
 }
 
 

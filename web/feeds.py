@@ -22,6 +22,7 @@ from xml.etree import ElementTree as ET
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 
+from bridge.i18n import N_
 from mail.mbox import mboxrd
 from threads import queries
 from threads.access import Viewer
@@ -48,7 +49,7 @@ def feed_viewer(request: Request, cookie_viewer: ViewerDep) -> Viewer:
     viewer = token_viewer(request, secret, TokenKind.feed)
     if viewer is None:
         # A feed reader shows the status: say plainly what happened to the link.
-        raise HTTPException(403, "This feed link's token was revoked or is not valid.")
+        raise HTTPException(403, N_("This feed link's token was revoked or is not valid."))
     return viewer
 
 

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, select
 
+from bridge.i18n import SOURCE, format_when, gettext_for, ngettext_for
 from threads.access import Viewer, may_moderate
 from threads.insights import (
     DAILY_DAYS,
@@ -32,6 +33,7 @@ from threads.insights import (
 from threads.models import Community, utcnow
 from web import charts
 from web.deps import CoreDep, ViewerDep
+from web.i18n import locale_of
 from web.reading import NOT_FOUND_COMMUNITY
 from web.render import render
 
@@ -87,6 +89,7 @@ def insights_page(
         community = _community(conn, viewer, slug)
         period, quiet_since = period_for(conn, community.id, weeks, days)
         figures = community_insights(conn, community.id, period)
+    code = locale_of(request)  # the charts' words and dates, in the page's language
     return render(
         request,
         "insights/community.html",
@@ -95,27 +98,29 @@ def insights_page(
         figures=figures,
         period=period,
         choices=_choices(period),
-        consent_chart=charts.figure(consent_chart(figures)),
-        reach_chart=charts.figure(reach_chart(figures)),
-        span=_span(period),
-        quiet_since=f"{quiet_since.day} {quiet_since:%b %Y}" if quiet_since else None,
+        consent_chart=charts.figure(consent_chart(figures, code)),
+        reach_chart=charts.figure(reach_chart(figures, code)),
+        span=_span(period, code),
+        quiet_since=format_when(quiet_since, code, "date") if quiet_since else None,
     )
 
 
 # --- The page's pieces ----------------------------------------------------------
 
 
-def _short(when: datetime) -> str:
-    return f"{when.day} {when:%b}"
+def _short(when: datetime, code: str) -> str:
+    return format_when(when, code, "day")
 
 
-def _long(when: datetime, period: Period) -> str:
-    return f"{when:%a} {when.day} {when:%b %Y}" if period.daily else f"{when.day} {when:%b %Y}"
+def _long(when: datetime, period: Period, code: str) -> str:
+    return format_when(when, code, "weekday" if period.daily else "date")
 
 
-def _span(period: Period) -> str:
+def _span(period: Period, code: str = SOURCE) -> str:
     starts = period.starts()
-    return f"{_long(starts[0], period)} to {_long(starts[-1], period)}"
+    first, last = _long(starts[0], period, code), _long(starts[-1], period, code)
+    gettext = gettext_for(code)
+    return gettext("%(first)s to %(last)s") % {"first": first, "last": last}
 
 
 def _choices(period: Period) -> list[dict[str, Any]]:
@@ -123,65 +128,106 @@ def _choices(period: Period) -> list[dict[str, Any]]:
     out = [
         {
             "label": f"{n} weeks",
+            "weeks": n,
             "query": f"?weeks={n}",
             "current": not period.daily and period.count == n,
         }
         for n in WEEK_CHOICES
     ]
-    out.append({"label": f"{DAILY_DAYS} days, by day", "query": f"?days={DAILY_DAYS}"})
+    out.append(
+        {"label": f"{DAILY_DAYS} days, by day", "days": DAILY_DAYS, "query": f"?days={DAILY_DAYS}"}
+    )
     out[-1]["current"] = period.daily
     return out
 
 
-def _labels(period: Period) -> tuple[list[str], list[str]]:
+def _labels(period: Period, code: str) -> tuple[list[str], list[str]]:
     starts = period.starts()
-    return [_short(s) for s in starts], [_long(s, period) for s in starts]
+    return [_short(s, code) for s in starts], [_long(s, period, code) for s in starts]
 
 
-def consent_chart(figures: Insights) -> charts.Chart:
+def consent_chart(figures: Insights, code: str = SOURCE) -> charts.Chart:
     period = figures.period
-    short, long = _labels(period)
+    short, long = _labels(period, code)
+    gettext = gettext_for(code)
     t = figures.totals
-    unit = "Daily" if period.daily else "Weekly"
+    values = {"span": _span(period, code), **t}
+    title = gettext("Candidates, nudges and decisions")
+    desc = (
+        gettext(
+            "Daily counts, %(span)s: %(found)s candidates found, %(nudged)s nudges sent, "
+            "%(opened)s opened, %(private)s kept private."
+        )
+        if period.daily
+        else gettext(
+            "Weekly counts, %(span)s: %(found)s candidates found, %(nudged)s nudges sent, "
+            "%(opened)s opened, %(private)s kept private."
+        )
+    )
     return charts.Chart(
         ident="consent",
-        title="Candidates, nudges and decisions",
-        desc=(
-            f"{unit} counts, {_span(period)}: {t['found']} candidates found, "
-            f"{t['nudged']} nudges sent, {t['opened']} opened, {t['private']} kept private."
-        ),
+        title=title,
+        desc=desc % values,
         labels=short,
         long_labels=long,
-        bucket_name="Day" if period.daily else "Week of",
+        bucket_name=gettext("Day") if period.daily else gettext("Week of"),
+        total_name=gettext("Total"),
+        numbers_title=gettext("%(chart)s: the numbers") % {"chart": title},
         series=[
-            charts.Series.summed("candidates found", figures.found),
-            charts.Series.summed("nudges sent", figures.nudged),
-            charts.Series.summed("opened", figures.opened),
-            charts.Series.summed("kept private", figures.private),
+            charts.Series.summed(gettext("candidates found"), figures.found),
+            charts.Series.summed(gettext("nudges sent"), figures.nudged),
+            charts.Series.summed(gettext("opened"), figures.opened),
+            charts.Series.summed(gettext("kept private"), figures.private),
         ],
     )
 
 
-def reach_chart(figures: Insights) -> charts.Chart:
+def reach_chart(figures: Insights, code: str = SOURCE) -> charts.Chart:
     period = figures.period
-    short, long = _labels(period)
-    unit = "day" if period.daily else "week"
+    short, long = _labels(period, code)
+    gettext, ngettext = gettext_for(code), ngettext_for(code)
+    readers = int(figures.totals["readers"])
+    values = {"span": _span(period, code), "num": readers}
+    title = gettext("Readers beyond the original cc list")
+    desc = (
+        ngettext(
+            "Per day, %(span)s: %(num)s distinct reader who was not on a thread's original "
+            "From, To or Cc, counted in the day they were first reached, and how many such "
+            "readers read each day.",
+            "Per day, %(span)s: %(num)s distinct readers who were not on a thread's original "
+            "From, To or Cc, counted in the day they were first reached, and how many such "
+            "readers read each day.",
+            readers,
+        )
+        if period.daily
+        else ngettext(
+            "Per week, %(span)s: %(num)s distinct reader who was not on a thread's original "
+            "From, To or Cc, counted in the week they were first reached, and how many such "
+            "readers read each week.",
+            "Per week, %(span)s: %(num)s distinct readers who were not on a thread's original "
+            "From, To or Cc, counted in the week they were first reached, and how many such "
+            "readers read each week.",
+            readers,
+        )
+    )
     return charts.Chart(
         ident="reach",
-        title="Readers beyond the original cc list",
-        desc=(
-            f"Per {unit}, {_span(period)}: {figures.totals['readers']} distinct readers who "
-            "were not on a thread's original From, To or Cc, counted in the "
-            f"{unit} they were first reached, and how many such readers read each {unit}."
-        ),
+        title=title,
+        desc=desc % values,
         labels=short,
         long_labels=long,
-        bucket_name="Day" if period.daily else "Week of",
+        bucket_name=gettext("Day") if period.daily else gettext("Week of"),
         kind="line",
+        total_name=gettext("Total"),
+        numbers_title=gettext("%(chart)s: the numbers") % {"chart": title},
         series=[
-            charts.Series.summed("first reached", figures.readers_new),
+            charts.Series.summed(gettext("first reached"), figures.readers_new),
             # Not summed: one reader reading in several weeks is one reader.
-            charts.Series(f"readers that {unit}", figures.readers, None),
+            charts.Series(
+                gettext("readers that day") if period.daily else gettext("readers that week"),
+                figures.readers,
+                None,
+            ),
         ],
     )
 

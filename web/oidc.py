@@ -26,6 +26,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import delete, insert, select
 
 from bridge.core import Core
+from bridge.i18n import N_
 from bridge.settings import Settings
 from threads.db import writer
 from threads.models import Person, WebSession, utcnow
@@ -132,7 +133,7 @@ def callback(
     # Used once: whatever happens next, this browser's flow cookie is spent.
     set_cookie(request, cookies_of(request).header(COOKIE, "", 0))
     if error or flow is None or not code or not secrets.compare_digest(state, flow["state"]):
-        raise HTTPException(400, "This sign-in could not be completed; please start again.")
+        raise HTTPException(400, N_("This sign-in could not be completed; please start again."))
     meta = _metadata(settings.oidc_issuer)
     with _client(settings) as client:
         token = client.fetch_token(
@@ -140,12 +141,12 @@ def callback(
         )
     email = _verified_email(settings, meta, token.get("id_token", ""), flow["nonce"])
     if email is None:
-        raise HTTPException(403, "The identity provider did not vouch for an e-mail address.")
+        raise HTTPException(403, N_("The identity provider did not vouch for an e-mail address."))
     now = utcnow()
     with writer(core.engine).begin() as conn:
         person = conn.execute(select(P.c.id, P.c.disabled).where(P.c.email == email)).first()
         if person is not None and person.disabled:
-            raise HTTPException(403, "This account is disabled.")
+            raise HTTPException(403, N_("This account is disabled."))
         if person is None:
             pid = conn.execute(
                 insert(P).values(

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
+from bridge.i18n import N_
 from bridge.outbound.bounce_state import reenable
 from threads import outbound
 from threads.db import writer
@@ -58,7 +59,7 @@ def outbox_message(
     with core.engine.connect() as conn:
         row = conn.execute(select(outbound.OUT).where(outbound.OUT.c.id == mail_id)).first()
     if row is None:
-        raise HTTPException(404, "There is no such message in the outbox.")
+        raise HTTPException(404, N_("There is no such message in the outbox."))
     data = bytes(row.data)
     msg = message_from_bytes(data, policy=policy.default)
     plain = msg.get_body(("plain",))

@@ -11,14 +11,15 @@ from __future__ import annotations
 from fastapi import HTTPException
 from sqlalchemy import Connection
 
+from bridge.i18n import N_
 from bridge.settings import Settings
 from threads.access import Viewer, readable_community_ids
 from threads.privacy import Privacy, reader_privacy
 
 PAGE_SIZE = 30
-NOT_FOUND_THREAD = "There is no thread at this address, or it is not visible to you."
-NOT_FOUND_COMMUNITY = "There is no community at this address, or it is not visible to you."
-NOT_FOUND_PERSON = "Nobody with this address wrote anything you can read."
+NOT_FOUND_THREAD = N_("There is no thread at this address, or it is not visible to you.")
+NOT_FOUND_COMMUNITY = N_("There is no community at this address, or it is not visible to you.")
+NOT_FOUND_PERSON = N_("Nobody with this address wrote anything you can read.")
 
 
 def readable(conn: Connection, viewer: Viewer) -> list[int]:

@@ -41,8 +41,18 @@ from http.cookies import SimpleCookie
 from typing import Any
 
 from fastapi import Request
+from markupsafe import escape
 from starlette.datastructures import MutableHeaders
 
+from bridge.i18n import (
+    SOURCE,
+    gettext_for,
+    html_tag,
+    known,
+    negotiate,
+    preferred_languages,
+    text_direction,
+)
 from web.bearer import carries_bearer
 from web.state import cookies_of, core_of
 
@@ -73,6 +83,7 @@ class CookieNames:
         self.secure = secure
         self.browser = f"{prefix}bridge_browser"
         self.session = f"{prefix}bridge_session"
+        self.lang = f"{prefix}bridge_lang"  # an anonymous reader's chosen language
 
     def header(self, name: str, value: str, max_age: int) -> str:
         parts = [f"{name}={value}", "Path=/", f"Max-Age={max_age}", "HttpOnly", "SameSite=Lax"]
@@ -324,11 +335,16 @@ async def _form_token(scope: Scope, body: bytes) -> str:
 async def _too_large(scope: Scope, send: Send, names: CookieNames) -> None:
     # Said plainly, so a person who attached a big file knows what to change.
     limit = f"{MAX_FORM_BYTES // (1024 * 1024)} MB"
-    body = (
-        b"<!doctype html><meta charset=utf-8><title>Too large</title>"
-        b"<h1>What you sent is too large</h1><p>A form, its files included, may be at most "
-        + limit.encode()
-        + b". Go back, leave out or shrink a file, and try again.</p>"
+    gettext, code = _gettext(scope, names)
+    body = _page(
+        code,
+        gettext("Too large"),
+        gettext("What you sent is too large"),
+        gettext(
+            "A form, its files included, may be at most %(limit)s. Go back, leave out or "
+            "shrink a file, and try again."
+        )
+        % {"limit": limit},
     )
     content_type = b"text/html; charset=utf-8"
     if scope["path"].startswith("/api/"):
@@ -338,17 +354,42 @@ async def _too_large(scope: Scope, send: Send, names: CookieNames) -> None:
 
 
 async def _forbidden(scope: Scope, send: Send, names: CookieNames) -> None:
-    body = (
-        b"<!doctype html><meta charset=utf-8><title>Form expired</title>"
-        b"<h1>This form has expired</h1><p>The page you sent it from was too old (from "
-        b"before you last logged in, for example), or it did not come from this site. "
-        b"Go back, reload the page and try again.</p>"
+    gettext, code = _gettext(scope, names)
+    body = _page(
+        code,
+        gettext("Form expired"),
+        gettext("This form has expired"),
+        gettext(
+            "The page you sent it from was too old (from before you last logged in, for "
+            "example), or it did not come from this site. Go back, reload the page and try again."
+        ),
     )
     content_type = b"text/html; charset=utf-8"
     if scope["path"].startswith("/api/"):
         body = b'{"detail": "missing or wrong CSRF token: send X-CSRF-Token"}'
         content_type = b"application/json"
     await _answer(scope, send, names, 403, content_type, body)
+
+
+def _gettext(scope: Scope, names: CookieNames) -> tuple[Callable[[str], str], str]:
+    """The reader's gettext for the pages answered here, before any route (or database) ran:
+    their language cookie, else their browser's Accept-Language (web/i18n.py does the rest)."""
+    accept = next((v for k, v in scope.get("headers", []) if k == b"accept-language"), b"")
+    code = (
+        known(_cookies(scope).get(names.lang))
+        or negotiate(preferred_languages(accept.decode("latin-1")))
+        or SOURCE
+    )
+    return gettext_for(code), code
+
+
+def _page(code: str, title: str, heading: str, text: str) -> bytes:
+    """A minimal page in the reader's language; every text escaped all the same."""
+    return (
+        f'<!doctype html><html lang="{html_tag(code)}" dir="{text_direction(code)}">'
+        "<meta charset=utf-8>"
+        f"<title>{escape(title)}</title><h1>{escape(heading)}</h1><p>{escape(text)}</p>"
+    ).encode()
 
 
 async def _answer(

@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from bridge import tokens as token_admin
 from bridge.errors import UsageError
+from bridge.i18n import N_
 from threads import tokens
 from threads.access import Viewer
 from threads.db import serialize_on, writer
@@ -67,7 +68,7 @@ def feed_link(request: Request, path: str) -> str:
 def _signed_in(viewer: Viewer) -> tuple[int, str]:
     """The viewer's person id and address; anonymous viewers get a missing page."""
     if viewer.anonymous or viewer.person_id is None or not viewer.email:
-        raise HTTPException(404, "There is no page at this address.")
+        raise HTTPException(404, N_("There is no page at this address."))
     return viewer.person_id, viewer.email
 
 
@@ -100,7 +101,7 @@ def revoke_token(request: Request, core: CoreDep, viewer: ViewerDep, token_id: i
         with writer(core.engine).begin() as conn:
             token_admin.revoke(conn, token_id, actor=email, owner_id=owner)
     except UsageError as exc:
-        raise HTTPException(404, "There is no token at this address.") from exc
+        raise HTTPException(404, N_("There is no token at this address.")) from exc
     return RedirectResponse("/me#tokens", status_code=303)
 
 

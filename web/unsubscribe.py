@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from bridge.core import Core
+from bridge.i18n import N_
 from mail.tokens import UnsubscribeClaim, verify_unsubscribe_token
 from threads import outbound
 from threads.access import Viewer, may_read_community, role_in
@@ -41,11 +42,13 @@ from web.viewer import current_viewer
 
 router = APIRouter()
 ACTIONS = {
-    "mute": "You will get no more mail about this thread.",
-    "unmute": "You will get mail about this thread again.",
-    "web": "You will get no more mail from this community. Everything stays readable on the web.",
-    "digest": "You will get one digest a day from this community.",
-    "each": "You will get every message of this community by mail.",
+    "mute": N_("You will get no more mail about this thread."),
+    "unmute": N_("You will get mail about this thread again."),
+    "web": N_(
+        "You will get no more mail from this community. Everything stays readable on the web."
+    ),
+    "digest": N_("You will get one digest a day from this community."),
+    "each": N_("You will get every message of this community by mail."),
 }
 
 
@@ -60,7 +63,7 @@ def _state(request: Request, core: Core, claim: UnsubscribeClaim) -> dict[str, A
             select(col(Community.name)).where(col(Community.id) == claim.community_id)
         ).scalar()
         if community is None:
-            raise HTTPException(404, "This unsubscribe link is not valid.")
+            raise HTTPException(404, N_("This unsubscribe link is not valid."))
         thread = None
         choice = None
         if claim.thread_id is not None:
@@ -84,7 +87,7 @@ def _apply(core: Core, claim: UnsubscribeClaim, action: str) -> None:
     with writer(core.engine).begin() as conn:
         if action in ("mute", "unmute"):
             if claim.thread_id is None:
-                raise HTTPException(400, "This link is not about one thread.")
+                raise HTTPException(400, N_("This link is not about one thread."))
             state = "muted" if action == "mute" else None
             outbound.set_thread_choice(conn, claim.thread_id, claim.address, state)
         else:
@@ -115,7 +118,7 @@ async def unsubscribe(request: Request, core: CoreDep, token: str) -> Response:
         return PlainTextResponse("Unsubscribed.\n")
     action = str(form.get("action", ""))
     if action not in ACTIONS:
-        raise HTTPException(400, "Please choose one of the options on the page.")
+        raise HTTPException(400, N_("Please choose one of the options on the page."))
     _apply(core, claim, action)
     context = _state(request, core, claim)
     return render(
@@ -136,7 +139,7 @@ def thread_mail_choice(
 ) -> Response:
     """Watch, mute or reset one thread's mail for the signed-in viewer; back to the thread."""
     if action not in THREAD_CHOICES:
-        raise HTTPException(400, "Please choose watch, mute or default.")
+        raise HTTPException(400, N_("Please choose watch, mute or default."))
     with writer(core.engine).begin() as conn:
         community_id = conn.execute(
             select(col(Thread.community_id)).where(col(Thread.id) == thread_id)
@@ -146,15 +149,15 @@ def thread_mail_choice(
             or community_id is None
             or not may_read_community(conn, viewer, community_id)
         ):
-            raise HTTPException(404, "There is no such thread.")
+            raise HTTPException(404, N_("There is no such thread."))
         outbound.set_thread_choice(conn, thread_id, viewer.email, THREAD_CHOICES[action])
     return RedirectResponse(f"/t/{thread_id}", status_code=303)
 
 
 COMMUNITY_MODES = {
-    "each": "every message of the community by mail",
-    "digest": "one digest a day",
-    "web": "no mail from the community, except about threads you take part in",
+    "each": N_("every message of the community by mail"),
+    "digest": N_("one digest a day"),
+    "web": N_("no mail from the community, except about threads you take part in"),
 }
 
 
@@ -164,9 +167,9 @@ def _member_community(core: Core, slug: str, viewer: Viewer) -> tuple[int, str]:
             select(col(Community.id), col(Community.name)).where(col(Community.slug) == slug)
         ).first()
         if row is None or viewer.email is None or not may_read_community(conn, viewer, row.id):
-            raise HTTPException(404, "There is no such community.")
+            raise HTTPException(404, N_("There is no such community."))
         if role_in(conn, viewer, row.id) is None:
-            raise HTTPException(403, "Only members choose a community's mail; ask a moderator.")
+            raise HTTPException(403, N_("Only members choose a community's mail; ask a moderator."))
     return row.id, row.name
 
 
@@ -204,7 +207,7 @@ def community_mail(
 ) -> Response:
     community_id, _name = _member_community(core, slug, viewer)
     if mode not in COMMUNITY_MODES:
-        raise HTTPException(400, "Please choose one of the options on the page.")
+        raise HTTPException(400, N_("Please choose one of the options on the page."))
     assert viewer.email is not None
     with writer(core.engine).begin() as conn:
         outbound.set_preference(conn, community_id, viewer.email, mode)

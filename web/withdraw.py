@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from bridge.core import Core
+from bridge.i18n import N_
 from threads import queries
 from threads.access import Viewer
 from threads.models import Community, Thread
@@ -27,8 +28,8 @@ from web.reading import not_found
 from web.render import render
 
 router = APIRouter()
-NOT_FOUND_MESSAGE = "There is no message at this address, or it is not visible to you."
-NOT_YOURS = "Only its author can withdraw a message."
+NOT_FOUND_MESSAGE = N_("There is no message at this address, or it is not visible to you.")
+NOT_YOURS = N_("Only its author can withdraw a message.")
 
 
 class WithdrawnOut(BaseModel):

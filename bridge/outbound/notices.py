@@ -17,14 +17,18 @@ from sqlalchemy import Engine
 
 from bridge.outbound.sender import Sender, queue_notice
 from bridge.settings import Settings
+from mail.compose import ENGLISH, Language
 from threads.db import make_engine
 
 
-def send_notice(settings: Settings, to: str, subject: str, text: str) -> str:
-    """Mail `text` to `to` from the bridge itself; returns the notice's Message-ID."""
+def send_notice(
+    settings: Settings, to: str, subject: str, text: str, language: Language = ENGLISH
+) -> str:
+    """Mail `text` (written in `language`) to `to` from the bridge itself; returns the
+    notice's Message-ID."""
     engine = make_engine(settings.effective_database_url)
     try:
-        mail_id, message_id = queue_notice(engine, settings, to, subject, text)
+        mail_id, message_id = queue_notice(engine, settings, to, subject, text, language)
         deliver_if_local(engine, settings, mail_id)
     finally:
         engine.dispose()

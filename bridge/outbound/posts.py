@@ -18,8 +18,10 @@ from sqlalchemy import Connection, select
 from bridge.pipeline import replies
 from bridge.settings import Settings
 from mail.compose import (
+    ENGLISH,
     Addressing,
     AttachedFile,
+    Language,
     ListInfo,
     Post,
     compose_notice,
@@ -208,7 +210,9 @@ def queue_notice_in(
     *,
     kind: str,
     reply_to: str = "",
+    language: Language = ENGLISH,
 ) -> tuple[int, str]:
+    """Queue a notice; `language` is the one its subject and text are written in."""
     now = utcnow()
     message_id = f"notice.{uuid.uuid4().hex}@{settings.mail_domain}"
     msg = compose_notice(
@@ -219,6 +223,7 @@ def queue_notice_in(
         message_id=message_id,
         date=now,
         reply_to=reply_to,
+        language=language,
     )
     (mail_id,) = outbound.enqueue(
         conn,

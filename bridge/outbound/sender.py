@@ -49,6 +49,7 @@ from bridge.outbound.delivery import (
     Transport,
 )
 from bridge.outbound.held import HeldReader
+from bridge.outbound.language import recipient_languages
 from bridge.outbound.moderation_mail import Seen, notify_moderators
 from bridge.outbound.posts import (
     PostRow,
@@ -62,8 +63,11 @@ from bridge.pipeline import nudges, replies
 from bridge.settings import Settings
 from bridge.worker import worker_name
 from mail.compose import (
+    ENGLISH,
+    Addressing,
     Digest,
     DigestItem,
+    Language,
     compose_digest,
     compose_post,
 )
@@ -163,6 +167,7 @@ class Sender:
             disabled = outbound.disabled_addresses(conn, recipients) | _disabled_people(
                 conn, recipients
             )
+            languages = recipient_languages(conn, recipients)  # the words we add, per reader
             modes = outbound.preferences(
                 conn,
                 [(posts[r.message_pk].community_id, r.recipient.lower()) for r in owed],
@@ -189,7 +194,11 @@ class Sender:
             else:
                 try:
                     mail = self._post_mail(
-                        post, address, people, to_list=address in lists[post.thread_id]
+                        post,
+                        address,
+                        people,
+                        languages[address],
+                        to_list=address in lists[post.thread_id],
                     )
                 except Exception:  # one copy that cannot be built must not block the rest
                     log.exception("could not compose notification %s", row.id)
@@ -214,24 +223,31 @@ class Sender:
         return composed, skipped
 
     def _post_mail(
-        self, post: PostRow, address: str, people: dict[str, int], *, to_list: bool = False
+        self,
+        post: PostRow,
+        address: str,
+        people: dict[str, int],
+        language: Language,
+        *,
+        to_list: bool = False,
     ) -> dict[str, Any]:
         s = self.settings
-        token = reply_token(
-            s.secret_key,
-            community_id=post.community_id,
-            thread_id=post.thread_id,
-            person_id=people.get(address, 0),
-            address=address,
-            expires=date.today() + timedelta(days=s.reply_token_days),
-        )
-        reply_to = f"{replies.REPLY_PREFIX}+{token}@{s.mail_domain}"
         if to_list:
             # A mailing list's members answer on the list (which brings the answer back
-            # to us by its List-Id); a reply token is one person's, not a list's.
-            reply_to = address
-        to = addressing(s, address, reply_to, post.community_id, post.thread_id)
-        msg = compose_post(post.post, post.list, to)
+            # to us by its List-Id); reply tokens and unsubscribe links are one person's.
+            to = Addressing(recipient=address, reply_to=address, to_list=True)
+        else:
+            token = reply_token(
+                s.secret_key,
+                community_id=post.community_id,
+                thread_id=post.thread_id,
+                person_id=people.get(address, 0),
+                address=address,
+                expires=date.today() + timedelta(days=s.reply_token_days),
+            )
+            reply_to = f"{replies.REPLY_PREFIX}+{token}@{s.mail_domain}"
+            to = addressing(s, address, reply_to, post.community_id, post.thread_id)
+        msg = compose_post(post.post, post.list, to, language)
         return {
             "kind": "post",
             "recipient": address,
@@ -250,6 +266,7 @@ class Sender:
             due = outbound.digests_due(conn, now - timedelta(days=1))
             if not due:
                 return 0
+            languages = recipient_languages(conn, [pref.address for pref in due])
             batches = []
             for pref in due:
                 rows = conn.execute(
@@ -276,7 +293,8 @@ class Sender:
             lst = entries[0].list
             to = addressing(self.settings, pref.address, lst.address, pref.community_id, None)
             message_id = f"digest.{pref.id}.{int(now.timestamp())}@{self.settings.mail_domain}"
-            msg = compose_digest(Digest(lst, items, message_id, now), to)
+            digest = Digest(lst, items, message_id, now)
+            msg = compose_digest(digest, to, languages[pref.address.lower()])
             with self._writer.begin() as conn:
                 taken = conn.execute(
                     update(N)
@@ -446,11 +464,16 @@ class SenderThread(threading.Thread):
 
 
 def queue_notice(
-    engine: Engine, settings: Settings, to: str, subject: str, text: str
+    engine: Engine,
+    settings: Settings,
+    to: str,
+    subject: str,
+    text: str,
+    language: Language = ENGLISH,
 ) -> tuple[int, str]:
-    """Queue a system notice; returns (outbound id, Message-ID)."""
+    """Queue a system notice written in `language`; returns (outbound id, Message-ID)."""
     with writer(engine).begin() as conn:
-        return queue_notice_in(conn, settings, to, subject, text, kind="notice")
+        return queue_notice_in(conn, settings, to, subject, text, kind="notice", language=language)
 
 
 def _disabled_people(conn: Connection, addresses: list[str]) -> set[str]:

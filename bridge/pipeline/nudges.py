@@ -29,11 +29,12 @@ from sqlalchemy import Connection, Engine, select, update
 
 from bridge.config import ConsentConfig
 from bridge.consent_decision import decide_candidate
+from bridge.outbound.language import recipient_languages
 from bridge.outbound.posts import as_bytes
 from bridge.pipeline import replies, steps
 from bridge.pipeline.sender_trust import Trust
 from mail.classify import classify
-from mail.compose import compose_notice
+from mail.compose import ENGLISH, Language, compose_notice
 from mail.errors import TokenError, TokenExpired
 from mail.parse import ParsedMessage
 from mail.tokens import consent_link_token, consent_reply_token, verify_consent_reply_token
@@ -92,7 +93,9 @@ def queue_nudge(conn: Connection, config: ConsentConfig, candidate_id: int) -> b
         return False
     message_id = f"nudge.{candidate_id}.{uuid.uuid4().hex[:12]}@{config.mail_domain}"
     people = people_count(conn, row.participants, config.mail_domain)
-    msg = compose_nudge(config, row, people, message_id=message_id, now=now)
+    # In the language the starter chose on the web, if they did.
+    language = recipient_languages(conn, [row.starter]).get(row.starter.lower(), ENGLISH)
+    msg = compose_nudge(config, row, people, message_id=message_id, now=now, language=language)
     outbound.enqueue(
         conn,
         [
@@ -152,13 +155,21 @@ def people_count(conn: Connection, participants: Any, mail_domain: str) -> int:
 
 
 def compose_nudge(
-    config: ConsentConfig, row: Any, people: int, *, message_id: str, now: datetime
+    config: ConsentConfig,
+    row: Any,
+    people: int,
+    *,
+    message_id: str,
+    now: datetime,
+    language: Language = ENGLISH,
 ) -> Any:
     """The nudge as one system notice (our From, Auto-Submitted, loop mark) with a Reply-To."""
     today = now.date()
     urls = links(config, row.id, row.starter, today)
-    subject = " ".join(row.subject.split()) or "(no subject)"
+    gettext = language.translator.gettext
+    subject = " ".join(row.subject.split()) or gettext("(no subject)")
     text = nudge_text(
+        language=language,
         name=row.starter_name,
         subject=subject,
         excerpt=row.excerpt,
@@ -172,10 +183,12 @@ def compose_nudge(
     msg = compose_notice(
         mail_domain=config.mail_domain,
         to=row.starter,
-        subject=f"Share “{_short(subject, 80)}” with {row.community_name}?",
+        subject=gettext("Share “%(subject)s” with %(community)s?")
+        % {"subject": _short(subject, 80), "community": row.community_name},
         text=text,
         message_id=message_id,
         date=now,
+        language=language,
     )
     msg["Reply-To"] = Address(
         "Commons Bridge", addr_spec=reply_address(config, row.id, row.starter, today)
@@ -194,28 +207,71 @@ def nudge_text(
     private_url: str,
     days: int,
     address: str,
+    language: Language = ENGLISH,
 ) -> str:
-    """The nudge in plain words: what the thread is, what each choice does, and doing nothing."""
-    hello = f"Hello {' '.join(name.split())}," if name.strip() else "Hello,"
-    lines = [line.rstrip() for line in excerpt.strip().splitlines()[:6]]
-    quoted = "\n".join(f"  > {line}" if line else "  >" for line in lines) or "  > (no text)"
+    """The nudge in plain words: what the thread is, what each choice does, and doing nothing.
+
+    The answer words "open" and "keep private" stay English in every language: they are
+    what the reply parser understands.
+    """
+    translator = language.translator
     others = people - 1
-    on_it = f"you and {others} other{'s' if others != 1 else ''}" if others > 0 else "just you"
-    return (
-        f"{hello}\n\n"
-        f"You started an e-mail conversation that reached the bridge for {community}. "
-        f"It is not published: nothing of it is shown to anyone unless you say so.\n\n"
-        f"“{subject}” ({on_it} on it):\n{quoted}\n\n"
-        f"Open it to {community}:\n{open_url}\n"
-        f"Colleagues who read {community} can then read and search this conversation "
-        f"and its later replies, and the people on it will be told it is open.\n\n"
-        f"Keep it private:\n{private_url}\n"
-        f"Nothing of it will ever be published, and later replies will not be either.\n\n"
-        f"If you do nothing, nothing is published.\n\n"
-        f"You can also answer this e-mail with one line: “open” or “keep private”.\n"
-        f"The links and the answer work for {days} days and only for you ({address}); "
-        f"each link asks you to confirm before anything happens."
-    )
+    values = {
+        "name": " ".join(name.split()),
+        "community": community,
+        "subject": subject,
+        "num": others,
+        "days": days,
+        "address": address,
+    }
+
+    def gettext(message: str) -> str:
+        # Filled in right away: what people wrote (the excerpt, links) is never formatted.
+        return translator.gettext(message) % values
+
+    def ngettext(singular: str, plural: str, n: int) -> str:
+        return translator.ngettext(singular, plural, n) % values
+
+    hello = gettext("Hello %(name)s,") if values["name"] else gettext("Hello,")
+    lines = [line.rstrip() for line in excerpt.strip().splitlines()[:6]]
+    no_text = "  > " + gettext("(no text)")
+    quoted = "\n".join(f"  > {line}" if line else "  >" for line in lines) or no_text
+    if others > 0:
+        on_it = ngettext(
+            "“%(subject)s” (you and %(num)s other on it):",
+            "“%(subject)s” (you and %(num)s others on it):",
+            others,
+        )
+    else:
+        on_it = gettext("“%(subject)s” (just you on it):")
+    paragraphs = [
+        hello,
+        gettext(
+            "You started an e-mail conversation that reached the bridge for %(community)s. "
+            "It is not published: nothing of it is shown to anyone unless you say so."
+        ),
+        f"{on_it}\n{quoted}",
+        gettext("Open it to %(community)s:")
+        + f"\n{open_url}\n"
+        + gettext(
+            "Colleagues who read %(community)s can then read and search this conversation "
+            "and its later replies, and the people on it will be told it is open."
+        ),
+        gettext("Keep it private:")
+        + f"\n{private_url}\n"
+        + gettext("Nothing of it will ever be published, and later replies will not be either."),
+        gettext("If you do nothing, nothing is published."),
+        gettext("You can also answer this e-mail with one line: “open” or “keep private”.")
+        + "\n"
+        + ngettext(
+            "The links and the answer work for %(days)s day and only for you (%(address)s); "
+            "each link asks you to confirm before anything happens.",
+            "The links and the answer work for %(days)s days and only for you (%(address)s); "
+            "each link asks you to confirm before anything happens.",
+            days,
+        ),
+    ]
+    return "\n\n".join(paragraphs)
 
 
 def _short(text: str, limit: int) -> str:

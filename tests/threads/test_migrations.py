@@ -489,8 +489,33 @@ def test_0023_adds_thread_seen_whose_mark_only_moves_forward(tmp_path: Path) -> 
     assert "thread_seen" not in inspect(engine).get_table_names()
 
 
+def test_0024_adds_a_persons_language_choice_and_takes_it_away(tmp_path: Path) -> None:
+    """Upgrading from 0023 adds person.locale (empty for everyone: nobody has chosen);
+    downgrading drops it and keeps the people."""
+    from sqlalchemy import inspect
+
+    from bridge import admin
+
+    engine = make_engine(settings_for(tmp_path).effective_database_url)
+    migrate(engine, "0023")
+    with writer(engine).begin() as conn:
+        admin.ensure_person(conn, "ana@example.com")
+    assert "locale" not in {c["name"] for c in inspect(engine).get_columns("person")}
+    migrate(engine, "0024")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT email, locale FROM person")).all() == [
+            ("ana@example.com", None)
+        ]
+    with writer(engine).begin() as conn:
+        conn.execute(text("UPDATE person SET locale = 'zh_Hans'"))
+    downgrade(engine, "0023")
+    assert "locale" not in {c["name"] for c in inspect(engine).get_columns("person")}
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT email FROM person")).scalars().all() == ["ana@example.com"]
+
+
 def test_0026_adds_learned_signatures_one_row_per_address(tmp_path: Path) -> None:
-    """Upgrading from 0023 creates learned_signature (one row per sender address, JSON
+    """Upgrading from 0024 creates learned_signature (one row per sender address, JSON
     tails and block); downgrading drops it."""
     from sqlalchemy import insert, inspect, select
 
@@ -499,7 +524,7 @@ def test_0026_adds_learned_signatures_one_row_per_address(tmp_path: Path) -> Non
 
     learned = LearnedSignature.__table__
     engine = make_engine(settings_for(tmp_path).effective_database_url)
-    migrate(engine, "0023")
+    migrate(engine, "0024")
     assert "learned_signature" not in inspect(engine).get_table_names()
     migrate(engine, "0026")
     row = {"address": "ana@example.com", "block": ["ab12"], "updated_at": utcnow()}
@@ -510,5 +535,5 @@ def test_0026_adds_learned_signatures_one_row_per_address(tmp_path: Path) -> Non
         assert conn.execute(select(learned.c.tails, learned.c.block)).all() == [
             ([{"m": "x", "p": [1], "k": ["ab12"]}], ["ab12"])
         ]
-    downgrade(engine, "0023")
+    downgrade(engine, "0024")
     assert "learned_signature" not in inspect(engine).get_table_names()

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from bridge import demo
 from bridge.core import Core
+from bridge.i18n import format_when
 from tests.support.sessions import sign_in
 from threads.insights import last_activity
 from threads.models import Community, ConsentCandidate, Thread, ThreadRead, as_utc
@@ -72,7 +73,8 @@ def test_demo_insights_page_counts_them(core: Core) -> None:
     text = " ".join(page.get_text(" ").split())
     _, last = demo_dates()
     assert latest <= last
-    assert f"ends at the last activity, {latest.day} {latest:%b %Y}" in text
+    # Dates are written the reader's way (English here: "Mar 19, 2026").
+    assert f"ends at the last activity, {format_when(latest, 'en', 'date')}" in text
     data = client.get("/api/communities/engineering/insights").json()
     assert data["totals"]["found"] == found
     assert data["totals"]["opened"] == 3

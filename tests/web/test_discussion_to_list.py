@@ -108,6 +108,11 @@ def test_a_web_thread_goes_to_the_list_once_and_its_echo_is_not_filed_or_mailed_
         # List members answer on the list; our loop mark travels with the copy.
         assert to_list["Reply-To"].addresses[0].addr_spec == LIST
         assert to_list["X-Commons-Bridge-Loop"] == DOMAIN
+        # Nothing in it lets one list member mute or unsubscribe the list for everyone;
+        # Gus's own copy keeps his links.
+        assert to_list["List-Unsubscribe"] is None
+        assert b"/unsubscribe/" not in sent[LIST] and b"mute" not in sent[LIST].lower()
+        assert message_from_bytes(sent[GUS], policy=policy.default)["List-Unsubscribe"]
         with core.engine.connect() as conn:
             filed_id = conn.execute(select(Message.message_id)).scalar_one()
         assert to_list["Message-ID"] == f"<{filed_id}>"

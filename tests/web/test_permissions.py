@@ -165,6 +165,9 @@ POLICY: dict[tuple[str, str], Policy] = {
     ("GET", "/login/link/{token}"): Policy("token"),
     ("POST", "/login/link/{token}"): Policy("token"),
     ("POST", "/logout"): Policy("open", ok=(303,)),
+    # Anyone may choose the language of their own pages (a logged-in person's is kept on
+    # their own row only: tests/web/test_language.py).
+    ("POST", "/language"): Policy("open", form={"locale": "de", "next": "/"}, ok=(303,)),
     # Single sign-on is not configured here: both answer 404 (tests/web/test_oidc.py drives it).
     ("GET", "/login/oidc"): Policy("token"),
     ("GET", "/login/oidc/callback"): Policy("token"),

@@ -78,6 +78,8 @@ class Person(TableModel, table=True):
     is_admin: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     # A disabled person cannot log in, loses every session and reads only public communities.
     disabled: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
+    # The language they chose for pages and mail (bridge/i18n.py LOCALES); None: not chosen.
+    locale: str | None = Field(default=None, max_length=16)
 
 
 class Membership(TableModel, table=True):

@@ -50,6 +50,7 @@ from threads.models import (
     ConsentCandidate,
     Message,
     OutboundMail,
+    Person,
     RawMessage,
     RawState,
     Thread,
@@ -166,6 +167,57 @@ def test_nudge_is_queued_once_with_what_the_starter_needs(core: Core) -> None:
     open_link, private_link = links_of(msg)
     assert open_link != private_link
     assert candidate(core, cid).nudged_at is not None
+
+
+def test_the_nudge_is_in_the_language_the_starter_chose(core: Core) -> None:
+    """Ana chose German on the web: subject and text are German, her answer words
+    ("open", "keep private") stay the ones the reply parser reads, the links still work."""
+    with writer(core.engine).begin() as conn:
+        admin.ensure_person(conn, ANA)
+        conn.execute(
+            update(Person.__table__).where(Person.__table__.c.email == ANA).values(locale="de")
+        )
+    make_candidate(core)
+    (msg,) = nudges_in(core)
+    assert msg["Subject"] == "„Rollout plan 1“ mit Engineering teilen?"
+    text = plain(msg)
+    assert text.startswith("Hallo Ana Lima,")
+    assert "(Sie und 2 weitere Personen sind beteiligt)" in text
+    assert "here is rollout plan number 1." in text  # her words, untranslated
+    assert "„open“ (öffnen) oder „keep private“ (privat halten)" in text
+    assert len(links_of(msg)) == 2
+
+
+def test_nudge_text_fills_values_after_translating_and_never_formats_what_people_wrote() -> None:
+    """A subject or excerpt holding % or %(name)s comes out as written, in any language."""
+    from bridge.outbound.language import language
+
+    for code in ("en", "ja"):
+        text = nudges.nudge_text(
+            name="",
+            subject="50% done %(x)s",
+            excerpt="cost: 10% %(days)s",
+            people=1,
+            community="Eng",
+            open_url="https://o",
+            private_url="https://p",
+            days=1,
+            address="a@example.com",
+            language=language(code),
+        )
+        assert "50% done %(x)s" in text
+        assert "cost: 10% %(days)s" in text
+    assert "just you on it" in nudges.nudge_text(
+        name="",
+        subject="s",
+        excerpt="",
+        people=1,
+        community="Eng",
+        open_url="o",
+        private_url="p",
+        days=1,
+        address="a@example.com",
+    )
 
 
 def test_history_and_decided_candidates_get_no_nudge(core: Core) -> None:

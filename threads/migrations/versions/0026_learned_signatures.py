@@ -1,7 +1,7 @@
 """Signatures learnt from each sender's own messages.
 
 Revision ID: 0026
-Revises: 0023
+Revises: 0024
 
 `learned_signature` keeps one row per sender address: the line keys (hashes,
 never text) of the tails of their latest messages and the block those share,
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0026"
-down_revision = "0023"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 
