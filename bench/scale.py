@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +44,7 @@ if CODE is not None:
     sys.path.insert(0, str(CODE))
 
 import ingest  # noqa: E402  (bench/ingest.py: corpus, timed import)
-from sqlalchemy import func, select, text  # noqa: E402
+from sqlalchemy import Connection, func, select, text  # noqa: E402
 
 from tests.support.backend import PostgresCluster  # noqa: E402
 from threads import search  # noqa: E402
@@ -131,24 +132,56 @@ def _plain(word: str) -> str:
 
 
 def time_queries(url: str, kinds: dict[str, list[str]]) -> dict[str, dict[str, float]]:
+    """Per kind: wall-time percentiles, and CPU time, which a shared machine's load
+    disturbs far less: this process's per query (SQLite does all its work here), and on
+    PostgreSQL the server process's too, as a mean (the kernel counts it in 10 ms ticks)."""
     engine = make_engine(url)
     results: dict[str, dict[str, float]] = {}
     all_ms: list[float] = []
+    all_cpu: list[float] = []
     with engine.connect() as conn:
+        server = _server_cpu(conn)
         search.search(conn, search.parse_query("warmup"), limit=20)
         for kind, queries in kinds.items():
             if len(queries) < 2:  # too few for percentiles (no CJK text, say)
                 continue
-            ms = []
+            ms, cpu = [], []
+            served = server()
             for q in queries:
-                started = time.perf_counter()
+                started, busy = time.perf_counter(), time.process_time()
                 search.search(conn, search.parse_query(q), limit=20)
                 ms.append((time.perf_counter() - started) * 1000)
+                cpu.append((time.process_time() - busy) * 1000)
             results[kind] = _summary(ms)
+            results[kind] |= {f"cpu_{k}": v for k, v in _summary(cpu).items() if k != "n"}
+            if served is not None:
+                results[kind]["server_cpu_mean"] = (server() or 0) - served
+                results[kind]["server_cpu_mean"] *= 1000 / len(queries)
             all_ms += ms
+            all_cpu += cpu
     engine.dispose()
     results["all"] = _summary(all_ms)
+    results["all"] |= {f"cpu_{k}": v for k, v in _summary(all_cpu).items() if k != "n"}
     return results
+
+
+def _server_cpu(conn: Connection) -> Callable[[], float | None]:
+    """A reader of the PostgreSQL server process's CPU seconds (None on SQLite, or when
+    the server runs elsewhere: its /proc entry is not there)."""
+    if conn.dialect.name != "postgresql":
+        return lambda: None
+    pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    stat = Path(f"/proc/{pid}/stat")
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def read() -> float | None:
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+
+    return read
 
 
 def _summary(ms: list[float]) -> dict[str, float]:

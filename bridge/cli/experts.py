@@ -16,15 +16,11 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-from bridge.cli.context import viewer, with_core
+from bridge.cli.context import Store, viewer, with_store
 from bridge.errors import UsageError
-
-if TYPE_CHECKING:  # imported lazily: `bridge --help` stays fast
-    from bridge.core import Core
 
 
 @click.command()
@@ -33,9 +29,9 @@ if TYPE_CHECKING:  # imported lazily: `bridge --help` stays fast
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 100))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: query and people.")
 @click.option("--as", "as_email", help="Count only what this address may read.")
-@with_core
+@with_store
 def experts(
-    core: Core, query: str, community: str | None, limit: int, as_json: bool, as_email: str | None
+    core: Store, query: str, community: str | None, limit: int, as_json: bool, as_email: str | None
 ) -> None:
     """Who knows about QUERY: people ranked by their own words on it, best first."""
     from threads import queries
