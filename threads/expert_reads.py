@@ -16,17 +16,21 @@ terms and the readable threads that earned them.
 The background sample (what words are common in the archive anyway) is the
 newest `SAMPLE_SIZE` messages of the readable communities, kept in memory for
 `SAMPLE_TTL` seconds per set of communities, so one question costs searches
-and one read of the found threads.
+and one read of the found threads. A process that asks one question and ends
+(`bridge experts`) hands in a `SampleStore` to keep it between runs, for a
+day or until a quarter of the sample's messages have newer ones after them.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy import Connection, delete, func, insert, select
 
@@ -53,6 +57,10 @@ EXPANDED_THREADS = 25  # and threads its companion words bring in
 MIN_FOUND = 15  # fewer threads with every word: take threads with any of them
 SAMPLE_SIZE = 1500
 SAMPLE_TTL = 600.0
+# A stored sample (SampleStore) serves this long, while fewer than STORED_DRIFT
+# messages arrived after it: the words common in an archive change slowly.
+STORED_TTL = 86_400.0
+STORED_DRIFT = SAMPLE_SIZE // 4
 TOPIC_POSTS = 300
 
 
@@ -114,8 +122,19 @@ _samples: dict[tuple[str, tuple[int, ...] | None], tuple[float, Background]] = {
 _samples_lock = threading.Lock()
 
 
-def background(conn: Connection, community_ids: Sequence[int] | None) -> Background:
-    """Word frequencies of the newest messages the reader may read (cached a while)."""
+class SampleStore(Protocol):
+    """Somewhere to keep a background sample between processes, as text under a key."""
+
+    def load(self, key: str) -> str | None: ...
+
+    def save(self, key: str, value: str) -> None: ...
+
+
+def background(
+    conn: Connection, community_ids: Sequence[int] | None, store: SampleStore | None = None
+) -> Background:
+    """Word frequencies of the newest messages the reader may read (cached a while;
+    also in `store`, when given)."""
     key = (
         str(conn.engine.url),
         tuple(sorted(community_ids)) if community_ids is not None else None,
@@ -125,6 +144,14 @@ def background(conn: Connection, community_ids: Sequence[int] | None) -> Backgro
         hit = _samples.get(key)
         if hit is not None and now - hit[0] < SAMPLE_TTL:
             return hit[1]
+    top = 0
+    if store is not None:
+        top = conn.execute(select(func.max(M.c.id))).scalar() or 0
+        kept = _stored(store.load(repr(key)), top)
+        if kept is not None:
+            with _samples_lock:
+                _samples[key] = (now, kept)
+            return kept
     stmt = select(func.substr(M.c.visible_text, 1, MAX_TEXT)).where(M.c.placeholder.is_(False))
     if community_ids is not None:
         stmt = stmt.where(M.c.community_id.in_(list(community_ids)))
@@ -134,7 +161,24 @@ def background(conn: Connection, community_ids: Sequence[int] | None) -> Backgro
         if len(_samples) > 256:
             _samples.clear()
         _samples[key] = (now, sample)
+    if store is not None:
+        store.save(repr(key), json.dumps({"top": top, "built": time.time(), **sample.to_json()}))
     return sample
+
+
+def _stored(text: str | None, top: int) -> Background | None:
+    """The stored sample, if there is one still fresh for an archive whose newest id is `top`."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+        fresh = (
+            0 <= top - int(value["top"]) < STORED_DRIFT
+            and 0 <= time.time() - float(value["built"]) < STORED_TTL
+        )
+        return Background.from_json(value) if fresh else None
+    except (ValueError, TypeError, KeyError):  # damaged or older: built again
+        return None
 
 
 def _own_words(text: str) -> str:
@@ -229,12 +273,14 @@ def find_experts(
     privacy: Privacy,
     limit: int = 10,
     now: datetime | None = None,
+    store: SampleStore | None = None,
 ) -> ExpertResults:
-    """The people who know about `query`, in the communities `community_ids` (None: all)."""
+    """The people who know about `query`, in the communities `community_ids` (None: all);
+    `store` keeps the background sample between processes."""
     results = ExpertResults(query=query, terms=query_terms(query))
     if not results.terms or (community_ids is not None and not community_ids):
         return results
-    sample = background(conn, community_ids)
+    sample = background(conn, community_ids, store)
     terms = results.terms
     found = _threads_for(conn, terms, community_ids, limit=FOUND_THREADS, every=True)
     if len(found) < MIN_FOUND and len(terms) > 1:

@@ -136,6 +136,20 @@ class Background:
             self.df.update(set(doc))
             self.size += 1
 
+    def to_json(self) -> dict[str, object]:
+        return {"size": self.size, "df": dict(self.df)}
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, object]) -> Background:
+        """A sample as `to_json` wrote it; ValueError when it is not one."""
+        size, df = value.get("size"), value.get("df")
+        if not isinstance(size, int) or not isinstance(df, dict):
+            raise ValueError("not a background sample")
+        out = cls(())
+        out.size = size
+        out.df = Counter({str(w): int(n) for w, n in df.items()})
+        return out
+
     def idf(self, word: str) -> float:
         return math.log((self.size + 1) / (self.df.get(word, 0) + 0.5))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,10 @@ import click
 from bridge.errors import UsageError
 
 if TYPE_CHECKING:  # the core, settings and models are imported when a command runs
+    from sqlalchemy import Engine
+
     from bridge.core import Core
+    from bridge.settings import Settings
 
 F = Callable[..., Any]
 
@@ -41,7 +45,37 @@ def with_core(func: F) -> F:
     return wrapper
 
 
-def viewer(core: Core, conn: Any, as_email: str | None) -> Any:
+@dataclass(frozen=True, slots=True)
+class Store:
+    """What a command that only reads the archive needs of the core."""
+
+    settings: Settings
+    engine: Engine
+
+
+def with_store(func: F) -> F:
+    """Like `with_core`, for commands that only read: settings and the database (migrated
+    on open), without the pipeline, whose imports were most of a one-question command's
+    start (`bridge experts`)."""
+
+    @click.option("--data", type=click.Path(path_type=Path), help="Data directory (BRIDGE_DATA).")
+    @functools.wraps(func)
+    def wrapper(data: Path | None, **kw: Any) -> Any:
+        from bridge.settings import load_settings
+        from threads.db import make_engine, migrate
+
+        settings = load_settings(data=data)
+        engine = make_engine(settings.effective_database_url)
+        try:
+            migrate(engine)
+            return func(Store(settings, engine), **kw)
+        finally:
+            engine.dispose()
+
+    return wrapper
+
+
+def viewer(core: Core | Store, conn: Any, as_email: str | None) -> Any:
     """The viewer a command acts for: `--as EMAIL`, or the shell's local admin."""
     from threads.access import LOCAL_ADMIN, viewer_for
     from threads.people import try_normalize

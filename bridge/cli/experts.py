@@ -3,20 +3,24 @@
 With `--as EMAIL` only the communities that address may read count, and
 addresses it may not see are left out (outsiders by name only), as on the
 web's /experts page; without it the shell reads everything as a local admin.
+
+Each run is a process of its own, so the background sample of the archive's
+common words (threads/expert_reads.py) is kept between runs in the data
+directory's cache/ folder (`FileSamples`) rather than built on every run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
-from typing import TYPE_CHECKING
+import os
+from pathlib import Path
 
 import click
 
-from bridge.cli.context import viewer, with_core
+from bridge.cli.context import Store, viewer, with_store
 from bridge.errors import UsageError
-
-if TYPE_CHECKING:  # imported lazily: `bridge --help` stays fast
-    from bridge.core import Core
 
 
 @click.command()
@@ -25,9 +29,9 @@ if TYPE_CHECKING:  # imported lazily: `bridge --help` stays fast
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 100))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: query and people.")
 @click.option("--as", "as_email", help="Count only what this address may read.")
-@with_core
+@with_store
 def experts(
-    core: Core, query: str, community: str | None, limit: int, as_json: bool, as_email: str | None
+    core: Store, query: str, community: str | None, limit: int, as_json: bool, as_email: str | None
 ) -> None:
     """Who knows about QUERY: people ranked by their own words on it, best first."""
     from threads import queries
@@ -50,7 +54,14 @@ def experts(
             mail_domain=core.settings.mail_domain,
             reveal=reader.is_admin,
         )
-        found = find_experts(conn, query, community_ids=readable, privacy=shield, limit=limit)
+        found = find_experts(
+            conn,
+            query,
+            community_ids=readable,
+            privacy=shield,
+            limit=limit,
+            store=FileSamples(core.settings.data / "cache"),
+        )
     if as_json:
         click.echo(json.dumps(found.to_json(), ensure_ascii=False))
         return
@@ -64,3 +75,33 @@ def experts(
         when = p.last_active.date().isoformat() if p.last_active else "-"
         threads = ", ".join(str(t) for t in p.threads[:5])
         click.echo(f"{n:>3}  {p.score:>8.2f}  {who}\n     last {when}; threads {threads}")
+
+
+class FileSamples:
+    """Background samples as files (owner-only: they hold the archive's words), one a key."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def _path(self, key: str) -> Path:
+        return self.folder / f"experts-{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+
+    def load(self, key: str) -> str | None:
+        try:
+            return self._path(key).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def save(self, key: str, value: str) -> None:
+        # A sample not kept is built again next time: a read-only data directory is no error.
+        path = self._path(key)
+        part = path.with_name(f"{path.name}.{os.getpid()}.part")
+        try:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(value)
+            part.replace(path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                part.unlink(missing_ok=True)

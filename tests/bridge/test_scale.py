@@ -117,7 +117,7 @@ def test_two_listeners_three_workers_file_everything_once(shared) -> None:
         # Small batches, so the workers file messages of one conversation at the same time.
         cluster.start("--role", "worker", BRIDGE_WORKER_BATCH="2")
     for port in ports:
-        # Generous: three workers and two listeners importing at once start slowly on a loaded machine.
+        # Generous: five processes importing at once start slowly on a loaded machine.
         wait_for(lambda p=port: smtplib.SMTP("127.0.0.1", p).quit(), timeout=120)
     mails = corpus(conversations=12, length=8)
     # Every message once through each listener (same bytes: one raw row), plus a

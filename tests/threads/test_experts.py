@@ -226,3 +226,54 @@ def test_nothing_to_ask_and_nothing_readable_answer_empty(world: Core) -> None:
     """A question of stop words, or a reader with no communities, lists nobody."""
     assert ask(world, "who is the", "reader@example.com").people == []
     assert ask(world, "zswap", "stranger@elsewhere.example").people == []
+
+
+class DictStore:
+    """A SampleStore in memory, counting what it is asked."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, str] = {}
+        self.loads = 0
+
+    def load(self, key: str) -> str | None:
+        self.loads += 1
+        return self.kept.get(key)
+
+    def save(self, key: str, value: str) -> None:
+        self.kept[key] = value
+
+
+def test_a_stored_sample_serves_a_new_process_until_the_archive_moves_on(
+    world: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sample a run stored is what the next process (an empty memory cache) uses, the
+    same words as one built anew; stale (STORED_DRIFT newer messages) or damaged, it is
+    built again and stored over."""
+    store = DictStore()
+
+    def fresh_process() -> None:
+        monkeypatch.setattr(expert_reads, "_samples", {})
+
+    fresh_process()
+    with world.engine.connect() as conn:
+        built = expert_reads.background(conn, None, store)
+        (key,) = store.kept
+        fresh_process()
+        kept = expert_reads.background(conn, None, store)
+        assert (kept.size, kept.df) == (built.size, built.df)
+        # What is read is the stored sample, not one built again:
+        store.kept[key] = store.kept[key].replace('"df"', '"size": 1, "df"', 1)
+        fresh_process()
+        assert expert_reads.background(conn, None, store).size == 1
+        fresh_process()
+        assert names(ask(world, "zswap", "reader@example.com", store=store))[0] == "Bo Berg"
+
+        monkeypatch.setattr(expert_reads, "STORED_DRIFT", 0)
+        fresh_process()
+        assert expert_reads.background(conn, None, store).size == built.size
+        monkeypatch.undo()
+
+        store.kept[key] = "{not json"
+        fresh_process()
+        assert expert_reads.background(conn, None, store).df == built.df
+        assert '"df"' in store.kept[key]

@@ -537,3 +537,57 @@ def test_0026_adds_learned_signatures_one_row_per_address(tmp_path: Path) -> Non
         ]
     downgrade(engine, "0024")
     assert "learned_signature" not in inspect(engine).get_table_names()
+
+
+def test_0027_rebuilds_the_sqlite_index_with_word_start_entries(tmp_path: Path) -> None:
+    """Down to 0026 the FTS5 table has no `prefix` option; up again it has, with the same
+    rows, one segment and its vocabulary; word starts and words are found both ways.
+    PostgreSQL's index is left as it is."""
+    from bridge.core import open_core
+    from tests.support.factories import create_community, deliver
+    from tests.support.messages import make_mail
+    from threads import search
+
+    core = open_core(settings_for(tmp_path / "data"))
+    try:
+        create_community(core, visibility="public")
+        deliver(core, make_mail("Migrating the archive", body="The migration plan, mostly.\n"))
+        sqlite = core.engine.dialect.name == "sqlite"
+
+        def created_with() -> str:
+            with core.engine.connect() as conn:
+                q = "SELECT sql FROM sqlite_master WHERE name = 'message_fts'"
+                return str(conn.exec_driver_sql(q).scalar_one())
+
+        def found(q: str) -> int:
+            with core.engine.connect() as conn:
+                return search.run(conn, search.parse_query(q)).total_threads
+
+        downgrade(core.engine, "0026")
+        if sqlite:
+            assert "prefix" not in created_with()
+        assert [found(q) for q in ("mi*", "migr*", "migration", "migrat*", "zz*")] == [
+            1,
+            1,
+            1,
+            1,
+            0,
+        ]
+        migrate(core.engine)
+        if sqlite:
+            assert "prefix = '2 3 4'" in created_with()
+            with core.engine.connect() as conn:
+                assert conn.exec_driver_sql("SELECT count(*) FROM message_fts_idx").scalar() == 1
+                vocab = "SELECT count(*) FROM message_fts_vocab WHERE term = 'migration'"
+                assert conn.exec_driver_sql(vocab).scalar() == 1
+        assert [found(q) for q in ("mi*", "migr*", "migration", "migrat*", "zz*")] == [
+            1,
+            1,
+            1,
+            1,
+            0,
+        ]
+        migrate(core.engine)  # again: nothing to do
+        assert found("mostly") == 1
+    finally:
+        core.close()

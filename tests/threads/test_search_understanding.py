@@ -168,3 +168,29 @@ def test_a_snippet_finds_a_match_deep_in_a_long_message() -> None:
     far = "filler " * 2000 + "upgraded"
     # Beyond the look-ahead the snippet is the message's start, unmarked.
     assert "\x02" not in make_snippet(far, Matcher.of(parse_query("upgrade").text_terms))
+
+
+def test_postgresql_asks_only_for_the_stems_some_message_holds(archive: Core) -> None:
+    """`upgrading` has stems in several languages, each looked up as a word and marked;
+    the tsquery keeps those the index holds (`~upgrad`, of "upgrading" and "upgrade") and
+    drops the rest (no message has the word `upgrad`), finding the same threads."""
+    if archive.engine.dialect.name != "postgresql":
+        pytest.skip("the tsquery is PostgreSQL's")
+    from threads.search import pg
+    from threads.search.compiler import Compiler
+
+    root = parse_query("upgrading").root
+    with archive.engine.connect() as conn:
+        compiler = Compiler("postgresql", {})
+        asked = compiler.stem_lexemes(root)
+        every = compiler.engine_expr(root)
+        compiler.absent = pg.absent(conn, asked)
+    assert {"upgrad", "~upgrad"} <= set(asked)
+    assert "upgrad" in compiler.absent
+    assert "~upgrad" not in compiler.absent
+    expr = compiler.engine_expr(root)
+    assert "'upgrad'" in str(every)
+    assert "'upgrad'" not in str(expr)
+    assert "'~upgrad'" in str(expr)
+    found = {plain(t.subject) for t in results(archive, "upgrading").threads}
+    assert found == {"Upgrading the cluster", "Upgrade window"}

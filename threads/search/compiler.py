@@ -64,6 +64,10 @@ class Compiler:
         )
         self.params = 0
         self.notices: list[str] = []
+        # Stem lexemes the PostgreSQL index was found not to hold (`stem_lexemes`),
+        # left out of the tsquery: every alternative of a word costs on each row
+        # tested and in each GIN scan, found or not.
+        self.absent: frozenset[str] = frozenset()
 
     # The text engine's own syntax; None where it cannot express the node.
     def engine_expr(self, node: Node) -> str | None:
@@ -89,6 +93,21 @@ class Compiler:
                 expr = f"({expr} NOT {n})"
             return expr
         return "(" + " & ".join([*pos, *(f"!{n}" for n in neg)]) + ")"
+
+    def stem_lexemes(self, node: Node) -> list[str]:
+        """The lexemes a PostgreSQL tsquery would look up for the stems of the words in
+        `node` (not the words themselves): the ones worth checking for (`absent`)."""
+        if isinstance(node, Not):
+            return self.stem_lexemes(node.node)
+        if isinstance(node, All | Any_):
+            return list(dict.fromkeys(x for n in node.nodes for x in self.stem_lexemes(n)))
+        if not isinstance(node, Term) or node.exact or node.prefix or len(node.words) > 1:
+            return []
+        word, mark = node.words[0], SUBJECT_STEM_MARK if node.field == "subject" else STEM_MARK
+        out = []
+        for s in query_stems(word):
+            out += [s, mark + s] if s != word else [mark + s]
+        return out
 
     def _term(self, term: Term) -> str:
         """A term in engine syntax: exact words, or a word in any of its stems, or a prefix.
@@ -118,11 +137,13 @@ class Compiler:
             return f"('{words[0]}':*{weight[1:]})"
         if stems:
             alternatives = [f"'{words[0]}'{weight}"]
+            mark = SUBJECT_STEM_MARK if subject else STEM_MARK
             for s in stems:
-                if s != words[0]:
+                if s != words[0] and s not in self.absent:
                     alternatives.append(f"'{s}'{weight}")
                 # Every stem is indexed with STEM_MARK, a subject's also with its own.
-                alternatives.append(f"'{SUBJECT_STEM_MARK if subject else STEM_MARK}{s}'")
+                if mark + s not in self.absent:
+                    alternatives.append(f"'{mark}{s}'")
             return "(" + " | ".join(alternatives) + ")"
         positional = "(" + " <-> ".join(f"'{w}'{weight}" for w in words) + ")"
         if len(words) == 1:

@@ -101,6 +101,8 @@ def run(
         return results
     sqlite = conn.dialect.name == "sqlite"
     compiler = Compiler(conn.dialect.name, _communities(conn, community_ids), address_domains)
+    if not sqlite:
+        compiler.absent = pg.absent(conn, compiler.stem_lexemes(query.root))
     pos, neg, preds = _split(compiler, query.root)
     readable: list[ColumnElement[bool]] = [M.c.placeholder.is_(False)]
     if community_ids is not None:

@@ -32,10 +32,17 @@ FTS = table("message_fts", column("rowid", Integer), column("tsv"))
 # Columns of the FTS5 table, in order; queries name them, bm25 weighs them (rank.py).
 EXACT_COLUMNS = "{subject body sender}"
 STEM_COLUMNS = "{subject_stems body_stems}"
+# FTS5 answers `mi*` by merging the entries of every word that starts so, thousands
+# of them for two or three letters; with `prefix` it also keeps, for these word
+# starts, one entry of its own, read like a word's (used when the start is exactly
+# that long; longer starts have few words to merge).
+PREFIXES = "2 3 4"
 CREATE_SQLITE = (
     "CREATE VIRTUAL TABLE message_fts USING fts5("
-    "subject, body, sender, subject_stems, body_stems, tokenize = 'ascii')"
+    "subject, body, sender, subject_stems, body_stems, tokenize = 'ascii', "
+    f"prefix = '{PREFIXES}')"
 )
+COLUMNS_SQLITE = "subject, body, sender, subject_stems, body_stems"
 # Which words the index holds, per column (threads/search/suggest.py).
 CREATE_VOCABULARY = "CREATE VIRTUAL TABLE message_fts_vocab USING fts5vocab(message_fts, 'col')"
 

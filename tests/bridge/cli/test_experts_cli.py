@@ -73,3 +73,21 @@ def test_the_table_is_readable(bridge) -> None:
     assert "  1 " in out
     assert f"Bo Berg <{BO}>" in out.splitlines()[1]
     assert "Nobody found" in bridge("zzzunknownword").stdout
+
+
+def test_the_background_sample_is_kept_for_the_next_run(bridge, tmp_path: Path) -> None:
+    """The first run stores the sample in the data directory's cache/, readable by its
+    owner only; the next run, using it, answers the same."""
+
+    def people() -> list[tuple[str, list[int]]]:
+        # Scores move with the clock (recency); who is listed, in which order, does not.
+        found = json.loads(bridge("zswap", "--json").stdout)["people"]
+        return [(p["address"], p["threads"]) for p in found]
+
+    first = people()
+    (kept,) = (tmp_path / "d" / "cache").glob("experts-*.json")
+    assert kept.stat().st_mode & 0o077 == 0
+    assert json.loads(kept.read_text())["size"] > 0
+    written = kept.stat().st_mtime_ns
+    assert people() == first
+    assert kept.stat().st_mtime_ns == written  # used, not built and written again
