@@ -244,6 +244,7 @@ def record_decision(
     reason: str = "",
 ) -> Decided:
     """Record a decision on a held message in the caller's transaction (see `decide`)."""
+    from bridge.outbound.language import language_of
     from bridge.outbound.posts import queue_notice_in
 
     if decision not in DECISIONS:
@@ -291,15 +292,20 @@ def record_decision(
     )
     if decision == "reject" and (to := _sender_of(row.data, row.mail_from)):
         # Queued in the rejection's own transaction: both happen, or neither.
-        subject = clean_text(row.subject)
+        language = language_of(conn, to)
+        gettext = language.translator.gettext
+        values = {"subject": clean_text(row.subject)}
         notice, _ = queue_notice_in(
             conn,
             settings,
             to,
-            f"Not published: {subject}"[:200],
-            f'Your message "{subject}" was not published.\n\nThe moderator\'s reason:\n\n'
-            f"  {reason}\n",
+            (gettext("Not published: %(subject)s") % values)[:200],
+            gettext("Your message “%(subject)s” was not published.") % values
+            + "\n\n"
+            + gettext("The moderator’s reason:")
+            + f"\n\n  {reason}\n",
             kind="notice",
+            language=language,
         )
     return Decided(state, notice)
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 import base64
 import gettext
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
@@ -73,12 +73,18 @@ class Translator(Protocol):
     def ngettext(self, singular: str, plural: str, n: int, /) -> str: ...
 
 
+def _english_when(value: datetime) -> str:
+    return value.strftime("%d %b %Y %H:%M")
+
+
 @dataclass(frozen=True, slots=True)
 class Language:
-    """The recipient's language: its BCP 47 tag (the HTML part's lang) and its catalogue."""
+    """The recipient's language: its BCP 47 tag (the HTML part's lang), its catalogue,
+    and how it writes a date and time (UTC; the bridge passes CLDR's formats)."""
 
     tag: str
     translator: Translator
+    when: Callable[[datetime], str] = _english_when
 
 
 ENGLISH = Language("en", gettext.NullTranslations())
@@ -445,7 +451,7 @@ def compose_digest(digest: Digest, to: Addressing, language: Language = ENGLISH)
     msg["Message-ID"] = message_id_header(digest.message_id, lst.mail_domain)
     msg["Auto-Submitted"] = "auto-generated"
     _list_headers(msg, lst, (to.unsubscribe_url, to.unsubscribe_mailto))
-    values = {"digest": digest, "list": lst, "to": to, "language": language}
+    values = {"digest": digest, "list": lst, "to": to, "language": language, "when": language.when}
     msg.set_content(_render("digest.txt", **values))
     msg.add_alternative(_render("digest.html", **values), subtype="html")
     return msg

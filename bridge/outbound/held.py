@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Engine, select, update
 from sqlmodel import col
 
 from bridge.outbound import moderation_mail
+from bridge.outbound.language import language_of
 from bridge.outbound.posts import bounce_local, queue_notice_in
 from bridge.pipeline import replies
 from bridge.settings import Settings
@@ -229,21 +230,32 @@ class HeldReader:
                 return "mismatch", "", f"from {forged_from}; the token's owner is unknown"
             if outbound.recent_to(conn, owner, "warning", since):
                 return "mismatch", owner, f"from {forged_from}; owner already told recently"
+            language = language_of(conn, owner)
+            gettext = language.translator.gettext
+            values = {"sender": forged_from, "subject": parsed.subject or gettext("(none)")}
             text = (
-                f"A message was sent to the bridge with the personal reply address we gave "
-                f"you, but it came from {forged_from}, not from you.\n\n"
-                f"Subject: {parsed.subject or '(none)'}\n\n"
-                "It was held and not published. If you forwarded one of our messages, "
-                "that explains it and nothing needs doing. If not, someone may be trying "
-                "to post in your name; an administrator can see the held message."
+                gettext(
+                    "A message was sent to the bridge with the personal reply address we gave "
+                    "you, but it came from %(sender)s, not from you."
+                )
+                % values
+                + "\n\n"
+                + gettext("Subject: %(subject)s") % values
+                + "\n\n"
+                + gettext(
+                    "It was held and not published. If you forwarded one of our messages, "
+                    "that explains it and nothing needs doing. If not, someone may be trying "
+                    "to post in your name; an administrator can see the held message."
+                )
             )
             queue_notice_in(
                 conn,
                 self.settings,
                 owner,
-                "A reply in your name was held",
+                gettext("A reply in your name was held"),
                 text,
                 kind="warning",
+                language=language,
             )
         return "mismatch", owner, f"from {forged_from}; owner told"
 

@@ -8,10 +8,11 @@ Looked up for a batch of recipients in one query.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 
 from sqlalchemy import Connection, select
 
-from bridge.i18n import SOURCE, html_tag, known, translations
+from bridge.i18n import SOURCE, format_when, html_tag, known, translations
 from mail.compose import ENGLISH, Language
 from threads.models import Person
 
@@ -21,7 +22,9 @@ P = Person.__table__
 def language(code: str | None) -> Language:
     """The composer's language for a locale code; English for None or an unknown code."""
     found = known(code) or SOURCE
-    return ENGLISH if found == SOURCE else Language(html_tag(found), translations(found))
+    if found == SOURCE:
+        return ENGLISH
+    return Language(html_tag(found), translations(found), partial(format_when, code=found))
 
 
 def recipient_languages(conn: Connection, addresses: Iterable[str]) -> dict[str, Language]:
@@ -37,3 +40,8 @@ def recipient_languages(conn: Connection, addresses: Iterable[str]) -> dict[str,
         ).all()
         chosen.update({email.lower(): locale for email, locale in rows})
     return {address: language(chosen.get(address)) for address in wanted}
+
+
+def language_of(conn: Connection, address: str) -> Language:
+    """One recipient's chosen language (English if none): for a notice to one person."""
+    return recipient_languages(conn, [address])[address.lower()]

@@ -37,10 +37,12 @@ from sqlalchemy import Connection, Engine, func, insert, or_, select, update
 
 from bridge.errors import Held, UsageError
 from bridge.moderation import record_decision, routed_to
+from bridge.outbound.language import language_of, recipient_languages
 from bridge.outbound.posts import queue_notice_in
 from bridge.pipeline import moderation_replies, steps
 from bridge.pipeline.rules import ADMIN_ONLY
 from bridge.settings import Settings
+from mail.compose import ENGLISH, Language
 from mail.errors import TokenError
 from mail.headers import clean_text
 from mail.parse import ParsedMessage, parse_message
@@ -173,7 +175,7 @@ def _item(row: Any, parsed: ParsedMessage) -> HeldItem:
         raw_id=int(row.id),
         kind=HoldKind(row.hold_kind),
         sender=(parsed.from_.address if parsed.from_ else "") or row.mail_from or "(no sender)",
-        subject=clean_text(parsed.subject) or "(no subject)",
+        subject=clean_text(parsed.subject),  # "(no subject)" is written in the reader's language
         reason=clean_text(row.reason),
         first_lines=tuple(line for line in lines if line.strip())[:FIRST_LINES],
         sender_proven=auth.get("proven") is True,
@@ -202,6 +204,7 @@ def _announce(conn: Connection, settings: Settings, cid: int, items: list[HeldIt
         for person in admins if item.kind in ADMIN_ONLY or not moderators else moderators:
             by_person[person].append(item)
     expires = datetime.now(UTC).date() + timedelta(days=HORIZON.days)
+    languages = recipient_languages(conn, [person.email for person in by_person])
     for person, its in by_person.items():
         entries = [
             (
@@ -220,12 +223,20 @@ def _announce(conn: Connection, settings: Settings, cid: int, items: list[HeldIt
             )
             for item in its[:DIGEST_MAX]
         ]
-        subject, text = _notice_text(settings, str(community or ""), entries, len(its))
+        language = languages[person.email.lower()]
+        subject, text = _notice_text(settings, str(community or ""), entries, len(its), language)
         reply_to = entries[0][1]
         if len(entries) > 1:
             reply_to = _digest_address(conn, settings, cid, person, entries, expires)
         queue_notice_in(
-            conn, settings, person.email, subject, text, kind="moderation", reply_to=reply_to
+            conn,
+            settings,
+            person.email,
+            subject,
+            text,
+            kind="moderation",
+            reply_to=reply_to,
+            language=language,
         )
     if items and not by_person:
         log.warning("held mail for community %s: no moderator and no admin to tell", cid)
@@ -285,55 +296,114 @@ def _admins(conn: Connection) -> list[Moderator]:
 
 
 def _notice_text(
-    settings: Settings, community: str, entries: list[tuple[HeldItem, str]], total: int
+    settings: Settings,
+    community: str,
+    entries: list[tuple[HeldItem, str]],
+    total: int,
+    language: Language = ENGLISH,
 ) -> tuple[str, str]:
     """Subject and text of a notice: one held message, or a numbered digest of several.
 
     A digest lists at most DIGEST_MAX of the `total` held messages; the rest
-    are counted and left to the web page.
+    are counted and left to the web page. The answer words ("approve",
+    "reject", "all") stay English in every language: they are what
+    bridge/pipeline/moderation_replies.py reads.
     """
     web = settings.public_url.rstrip("/")
+    translator = language.translator
+    values: dict[str, object] = {"community": community, "num": total}
+
+    def gettext(message: str) -> str:
+        # Filled in right away: what people wrote (subjects, reasons) is never formatted.
+        return translator.gettext(message) % values
+
+    example = gettext("Off topic for this list")
+    on_web = gettext("Or decide on the web:")
+    approve, reject, reply = gettext("Approve:"), gettext("Reject:"), gettext("Reply address:")
     if len(entries) == 1:
         item, address = entries[0]
-        subject = f"Held for moderation: {item.subject}"[:200]
+        values["subject"] = _subject(item, language)
+        subject = gettext("Held for moderation: %(subject)s")[:200]
         text = (
-            f"A message to {community} is held and waits for a moderator.\n\n"
-            + _describe(item)
-            + "\nTo publish it, reply to this message with the single word:\n\n  approve\n\n"
-            "To refuse it, reply with a first line like this (the reason is mailed to "
-            "the sender):\n\n  reject Off topic for this list\n"
-            + (f"\nOr decide on the web: {web}/admin/held/{item.raw_id}\n" if web else "")
+            gettext("A message to %(community)s is held and waits for a moderator.")
+            + "\n\n"
+            + _describe(item, language)
+            + "\n"
+            + gettext("To publish it, reply to this message with the single word:")
+            + "\n\n  approve\n\n"
+            + gettext(
+                "To refuse it, reply with a first line like this "
+                "(the reason is mailed to the sender):"
+            )
+            + f"\n\n  reject {example}\n"
+            + (f"\n{on_web} {web}/admin/held/{item.raw_id}\n" if web else "")
         )
         return subject, text
-    subject = f"{total} messages held for moderation in {community}"[:200]
+    subject = (
+        translator.ngettext(
+            "%(num)s message held for moderation in %(community)s",
+            "%(num)s messages held for moderation in %(community)s",
+            total,
+        )
+        % values
+    )[:200]
     parts = [
-        f"{total} messages to {community} are held and wait for a moderator.\n\n"
-        "Answer this message with a line per decision, naming the entries by number "
-        "(a rejection's reason is mailed to its sender):\n\n"
-        "  approve 1 3\n  reject 2 Off topic for this list\n  approve all\n\n"
-        'Or write to an entry\'s own address with the first line "approve", or '
-        '"reject" and your reason.\n'
+        translator.ngettext(
+            "%(num)s message to %(community)s is held and waits for a moderator.",
+            "%(num)s messages to %(community)s are held and wait for a moderator.",
+            total,
+        )
+        % values
+        + "\n\n"
+        + gettext(
+            "Answer this message with a line per decision, naming the entries by number "
+            "(a rejection's reason is mailed to its sender):"
+        )
+        + f"\n\n  approve 1 3\n  reject 2 {example}\n  approve all\n\n"
+        + gettext(
+            "Or write to an entry's own address with the first line “approve”, "
+            "or “reject” and your reason."
+        )
+        + "\n"
     ]
     for number, (item, address) in enumerate(entries, start=1):
         parts.append(
             f"\n{number}.\n"
-            + _describe(item)
-            + f"\nApprove: mailto:{address}?subject=approve&body=approve\n"
-            f"Reject: mailto:{address}?subject=reject&body=reject%20\n"
-            f"Reply address: {address}\n"
+            + _describe(item, language)
+            + f"\n{approve} mailto:{address}?subject=approve&body=approve\n"
+            f"{reject} mailto:{address}?subject=reject&body=reject%20\n"
+            f"{reply} {address}\n"
         )
     if total > len(entries):
-        parts.append(f"\n... and {total - len(entries)} more, listed on the web only.\n")
+        values["num"] = total - len(entries)
+        more = translator.ngettext(
+            "... and %(num)s more, listed on the web only.",
+            "... and %(num)s more, listed on the web only.",
+            total - len(entries),
+        )
+        parts.append(f"\n{more % values}\n")
     if web:
-        parts.append(f"\nOr decide on the web: {web}/admin/held\n")
+        parts.append(f"\n{on_web} {web}/admin/held\n")
     return subject, "".join(parts)
 
 
-def _describe(item: HeldItem) -> str:
-    quoted = "".join(f"  | {line}\n" for line in item.first_lines) or "  | (no text)\n"
+def _subject(item: HeldItem, language: Language) -> str:
+    return item.subject or language.translator.gettext("(no subject)")
+
+
+def _describe(item: HeldItem, language: Language = ENGLISH) -> str:
+    gettext = language.translator.gettext
+    no_text = gettext("(no text)")
+    quoted = "".join(f"  | {line}\n" for line in item.first_lines) or f"  | {no_text}\n"
     return (
-        f"From: {item.sender}\nSubject: {item.subject}\nWhy it is held: {item.reason}\n\n"
-        f"It begins:\n{quoted}"
+        gettext("From: %(sender)s") % {"sender": item.sender}
+        + "\n"
+        + gettext("Subject: %(subject)s") % {"subject": _subject(item, language)}
+        + "\n"
+        + gettext("Why it is held: %(reason)s") % {"reason": item.reason}
+        + "\n\n"
+        + gettext("It begins:")
+        + f"\n{quoted}"
     )
 
 
@@ -343,15 +413,24 @@ def _tell_sender(conn: Connection, settings: Settings, item: HeldItem, community
         return
     if outbound.recent_to(conn, item.sender, "held", utcnow() - SENDER_WINDOW):
         return
+    language = language_of(conn, item.sender)
+    gettext = language.translator.gettext
+    values = {"subject": _subject(item, language), "community": community}
     queue_notice_in(
         conn,
         settings,
         item.sender,
-        f"Waiting for a moderator: {item.subject}"[:200],
-        f'Your message "{item.subject}" to {community} is waiting for a moderator. '
-        "You will hear from us if a moderator rejects it.\n\n"
-        "This notice is sent at most once a day.\n",
+        (gettext("Waiting for a moderator: %(subject)s") % values)[:200],
+        gettext(
+            "Your message “%(subject)s” to %(community)s is waiting for a moderator. "
+            "You will hear from us if a moderator rejects it."
+        )
+        % values
+        + "\n\n"
+        + gettext("This notice is sent at most once a day.")
+        + "\n",
         kind="held",
+        language=language,
     )
 
 
@@ -374,16 +453,17 @@ def carry_out(
     except TokenError as exc:
         return "moderation", sender, f"refused: {exc}"
     with writer(engine).begin() as conn:
+        language = language_of(conn, sender)
         wanted = _wanted(conn, claim, parsed)
         if isinstance(wanted, str):
-            results = [(False, wanted)]
+            results = [(False, wanted, wanted)]
         else:
             results = [
-                _decide_one(conn, settings, claim, sender, raw_id, decision, reason)
+                _decide_one(conn, settings, claim, sender, raw_id, decision, reason, language)
                 for raw_id, decision, reason in wanted
             ]
-        done = "; ".join(text for _, text in results)
-        if all(ok for ok, _ in results):
+        done = "; ".join(text for _, text, _ in results)
+        if all(ok for ok, _, _ in results):
             conn.execute(
                 update(RAW)
                 .where(RAW.c.id == answer_id, RAW.c.state == RawState.held)
@@ -397,13 +477,17 @@ def carry_out(
                 .where(RAW.c.id == answer_id)
                 .values(reason=f"moderation answer: {done}"[:2000])
             )
+        gettext = language.translator.gettext
         queue_notice_in(
             conn,
             settings,
             sender,
-            f"Moderation: {done}"[:200],
-            "Your answer was read:\n\n" + "".join(f"  {text}\n" for _, text in results),
+            (gettext("Moderation: %(done)s") % {"done": "; ".join(m for _, _, m in results)})[:200],
+            gettext("Your answer was read:")
+            + "\n\n"
+            + "".join(f"  {line}\n" for _, _, line in results),
             kind="notice",
+            language=language,
         )
     return "moderation", sender, done
 
@@ -436,8 +520,9 @@ def _decide_one(
     raw_id: int,
     decision: str,
     reason: str,
-) -> tuple[bool, str]:
-    """One decision, in a savepoint of the answer's transaction: (carried out, what happened)."""
+    language: Language = ENGLISH,
+) -> tuple[bool, str, str]:
+    """One decision, in a savepoint: (carried out, what happened, the same for the moderator)."""
     with conn.begin_nested():
         refusal = _refusal(conn, raw_id, claim.community_id, claim.person_id, sender)
         if refusal is None:
@@ -453,9 +538,15 @@ def _decide_one(
                 )
             except UsageError as exc:
                 refusal = str(exc)
+    # The audit keeps English; the moderator reads it in their language (the answer
+    # word quoted as written, the refusal's reason as the check states it).
+    gettext = language.translator.gettext
+    values = {"decision": decision, "id": raw_id, "reason": refusal}
     if refusal is None:
-        return True, f"{decision} message {raw_id} carried out"
-    return False, f"{decision} message {raw_id} refused: {refusal}"
+        said = gettext("%(decision)s message %(id)s carried out") % values
+        return True, f"{decision} message {raw_id} carried out", said
+    said = gettext("%(decision)s message %(id)s refused: %(reason)s") % values
+    return False, f"{decision} message {raw_id} refused: {refusal}", said
 
 
 def _refusal(

@@ -22,9 +22,18 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 
 from bridge.config import PipelineConfig
+from bridge.outbound.language import recipient_languages
 from bridge.outbound.posts import as_bytes, ensure_people
 from bridge.pipeline import replies
-from mail.compose import Addressing, ListInfo, Post, compose_post, thread_index_header
+from mail.compose import (
+    ENGLISH,
+    Addressing,
+    Language,
+    ListInfo,
+    Post,
+    compose_post,
+    thread_index_header,
+)
 from mail.tokens import reply_token, unsubscribe_token
 from threads import outbound
 from threads.models import (
@@ -113,14 +122,16 @@ def _queue(conn: Connection, config: PipelineConfig, candidate: Any) -> int:
     ]
     people = ensure_people(conn, recipients)
     names = {p["address"]: p.get("name", "") for p in candidate.participants}
+    languages = recipient_languages(conn, recipients)
     rows = []
     for address in recipients:
+        language = languages[address.lower()]
         post = Post(
             message_id=f"opened.{candidate.id}.{people.get(address, 0)}@{config.mail_domain}",
             subject=_reply_subject(thread.subject or candidate.subject),
             author_name=SENDER_NAME,
             author_address=lst.address,
-            text=_text(candidate, lst, url),
+            text=_text(candidate, lst, url, language),
             date=utcnow(),
             references=chain,
             thread_topic=thread.subject,
@@ -130,7 +141,7 @@ def _queue(conn: Connection, config: PipelineConfig, candidate: Any) -> int:
         to = _addressing(
             config, address, names.get(address, ""), people.get(address, 0), post, candidate
         )
-        msg = compose_post(post, lst, to)
+        msg = compose_post(post, lst, to, language)
         # A notice, not a person's post: vacation responders stay quiet (RFC 3834).
         msg["Auto-Submitted"] = "auto-generated"
         rows.append(
@@ -148,15 +159,35 @@ def _queue(conn: Connection, config: PipelineConfig, candidate: Any) -> int:
     return len(rows)
 
 
-def _text(candidate: Any, lst: ListInfo, url: str) -> str:
-    who = candidate.decided_by or candidate.starter
-    where = f" at\n\n  {url}\n" if url else ".\n"
+def _text(candidate: Any, lst: ListInfo, url: str, language: Language = ENGLISH) -> str:
+    translator = language.translator
+    values = {
+        "community": lst.display_name,
+        "who": candidate.decided_by or candidate.starter,
+        "url": url,
+    }
+
+    def gettext(message: str) -> str:
+        return translator.gettext(message) % values
+
+    if url:
+        readable = gettext("This conversation is now readable by the %(community)s community at")
+        readable += f"\n\n  {url}\n"
+    else:
+        readable = gettext("This conversation is now readable by the %(community)s community.")
+        readable += "\n"
     return (
-        f"This conversation is now readable by the {lst.display_name} community{where}\n"
-        f"{who} opened it. The messages you exchanged so far are published with it,\n"
-        "and replies to this thread are published as they arrive.\n"
-        "You will get no copies of mail you already had; mute the thread below\n"
-        "if you want no mail from the community about it at all."
+        readable
+        + "\n"
+        + gettext(
+            "%(who)s opened it. The messages you exchanged so far are published with it, "
+            "and replies to this thread are published as they arrive."
+        )
+        + "\n"
+        + gettext(
+            "You will get no copies of mail you already had; mute the thread below "
+            "if you want no mail from the community about it at all."
+        )
     )
 
 

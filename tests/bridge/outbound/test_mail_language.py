@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from email.message import EmailMessage
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
@@ -15,16 +16,18 @@ from bridge.outbound.language import language
 from bridge.outbound.posts import as_bytes
 from bridge.outbound.sender import Sender
 from bridge.posting import post_reply
+from bridge.worker import drain
 from mail.compose import Addressing, Digest, DigestItem, ListInfo, compose_digest
 from tests.support import replies
 from tests.support.csrf_checks import form_token
-from tests.support.replies import EDITOR, archived_thread, mail_to
+from tests.support.replies import EDITOR, archived_thread, mail_to, send, web_reply_mailed
 from threads import outbound
 from threads.db import writer
 from threads.models import Community, Person
 from web.app import create_app
 
 core = replies.core
+smtp_port = replies.smtp_port
 P = Person.__table__
 
 
@@ -116,3 +119,52 @@ def test_the_login_link_mail_is_in_the_language_of_the_page_that_asked(core: Cor
     body = mail.get_body(("plain",)).get_content()
     assert "Abre este enlace en el mismo navegador para iniciar sesión:" in body
     assert "/login/link/" in body
+
+
+def test_a_reply_in_your_name_warning_in_the_owners_language(core: Core, smtp_port: int) -> None:
+    """Mallory answers with p1's and p2's reply addresses: p1 chose Japanese and is warned
+    in Japanese; p2 chose nothing and is warned in English."""
+    web_reply_mailed(core)
+    choose(core, "p1@example.com", "ja")
+    for owner in ("p1@example.com", "p2@example.com"):
+        (copy,) = mail_to(core, owner)
+        rcpt = copy["Reply-To"].addresses[0].addr_spec
+        forged = EmailMessage()
+        forged["From"] = "Mallory <mallory@example.com>"
+        forged["To"] = rcpt
+        forged["Subject"] = "Re: " + str(copy["Subject"])
+        forged["Message-ID"] = f"<forged-{owner}>"
+        forged.set_content("Cancel it.\n")
+        send(smtp_port, forged, rcpt)
+    drain(core)
+    Sender(core.engine, core.settings).run_once()
+    (japanese,) = [m for m in mail_to(core, "p1@example.com") if m["Auto-Submitted"]]
+    (english,) = [m for m in mail_to(core, "p2@example.com") if m["Auto-Submitted"]]
+    assert japanese["Subject"] == "あなたの名前での返信を保留しました"
+    body = japanese.get_body(("plain",)).get_content()
+    assert "送信元はご本人ではなく mallory@example.com でした" in body
+    assert english["Subject"] == "A reply in your name was held"
+    assert (
+        "it came from mallory@example.com, not from you"
+        in english.get_body(("plain",)).get_content()
+    )
+
+
+def test_digest_dates_in_the_readers_locale() -> None:
+    """A digest item's date as the reader's language writes it; English keeps its form."""
+    lst = ListInfo("Engineering", "eng", "eng@lists.example.com", "bridge.example.com")
+    items = [DigestItem("Plan", "Ana", "Text", datetime(2026, 3, 2, 9, 5, tzinfo=UTC))]
+    digest = Digest(lst, items, "d1@bridge.example.com", items[0].date)
+    to = Addressing("x@example.com", "reply@bridge.example.com")
+    written = {}
+    for code in ("de", "ja", "en"):
+        msg = message_from_bytes(
+            as_bytes(compose_digest(digest, to, language(code))), policy=policy.default
+        )
+        plain = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        written[code] = (plain, html)
+    assert "Ana, 2. März 2026, 09:05 UTC" in written["de"][0]
+    assert "Ana, 2. März 2026, 09:05 UTC" in written["de"][1]
+    assert "Ana, 2026年3月2日 9:05 UTC" in written["ja"][0]
+    assert "Ana, 02 Mar 2026 09:05 UTC" in written["en"][0]

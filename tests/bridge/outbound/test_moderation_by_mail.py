@@ -9,11 +9,9 @@ checked in `trusted` mode: a trusted receiving server's Authentication-Results
 
 from __future__ import annotations
 
-import itertools
 import smtplib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -22,10 +20,21 @@ from sqlalchemy import select, update
 from bridge import admin
 from bridge.core import Core
 from bridge.outbound.sender import Sender
-from bridge.worker import drain
 from mail.tokens import moderation_token
 from tests.support import replies
-from tests.support.replies import DOMAIN, mail_to, open_reply_core, send
+from tests.support.moderation import (
+    MODERATOR,
+    OUTSIDER,
+    answer,
+    hold_one,
+    mail,
+    notices_to,
+    open_moderation_core,
+    round_trip,
+    state_of,
+    two_in_a_digest,
+)
+from tests.support.replies import DOMAIN, mail_to, send
 from threads.db import writer
 from threads.models import (
     AuditEntry,
@@ -37,83 +46,16 @@ from threads.models import (
     RawState,
 )
 
-MODERATOR = "mona@example.com"
-OUTSIDER = "olga@partner.example"
-_serial = itertools.count()
-
 
 @pytest.fixture
 def core(tmp_path: Path) -> Iterator[Core]:
-    c = open_reply_core(tmp_path / "data", verify_senders="trusted")
-    with writer(c.engine).begin() as conn:
-        admin.edit_community(conn, "eng", actor="test", posting="members")
-        admin.set_member(conn, "eng", MODERATOR, "moderator", actor="test")
-        admin.add_community(conn, "ops", "Operations", addresses=["ops@lists.example.com"])
-        admin.edit_community(conn, "ops", actor="test", posting="members")
+    c = open_moderation_core(tmp_path / "data")
     yield c
     c.close()
 
 
 # The listener fixture of the reply set-up, on this module's core.
 smtp_port = replies.smtp_port
-
-
-def mail(
-    sender: str, to: str, subject: str, body: str, *, auth: str | None = "pass"
-) -> EmailMessage:
-    """A message as a receiving server hands it on; `auth` is its trusted DMARC verdict."""
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg["Message-ID"] = f"<m{next(_serial)}@{sender.partition('@')[2]}>"
-    domain = sender.partition("@")[2]
-    if auth is not None:
-        msg["Authentication-Results"] = (
-            f"mx.example.com; dkim={auth} header.d={domain}; dmarc={auth} header.from={domain}"
-        )
-    msg.set_content(body)
-    return msg
-
-
-def round_trip(core: Core) -> None:
-    """What `bridge serve` does in the background: the pipeline, then a sender round."""
-    drain(core)
-    Sender(core.engine, core.settings).run_once()
-    drain(core)
-
-
-def hold_one(core: Core, port: int, subject: str = "Vendor offer", to: str = "eng") -> int:
-    body = "Hello all,\nwe can offer a discount on build machines.\nRegards, Olga\n"
-    send(port, mail(OUTSIDER, f"{to}@lists.example.com", subject, body), f"{to}@lists.example.com")
-    drain(core)
-    with core.engine.connect() as conn:
-        row = conn.execute(
-            select(RawMessage.id, RawMessage.state, RawMessage.hold_kind)
-            .where(RawMessage.subject == subject)
-            .order_by(RawMessage.id.desc())  # type: ignore[union-attr]
-        ).first()
-    assert row is not None
-    assert (row.state, row.hold_kind) == (RawState.held, HoldKind.posting)
-    return int(row.id)
-
-
-def notices_to(core: Core, address: str) -> list[EmailMessage]:
-    return [m for m in mail_to(core, address) if "held for moderation" in str(m["Subject"]).lower()]
-
-
-def answer(
-    port: int, notice: EmailMessage, text: str, *, sender: str = MODERATOR, **kw: str | None
-) -> None:
-    reply_to = notice["Reply-To"].addresses[0].addr_spec
-    send(port, mail(sender, reply_to, f"Re: {notice['Subject']}", text, **kw), reply_to)
-
-
-def state_of(core: Core, raw_id: int) -> RawState:
-    with core.engine.connect() as conn:
-        return RawState(
-            conn.execute(select(RawMessage.state).where(RawMessage.id == raw_id)).scalar_one()
-        )
 
 
 def hold_kinds(core: Core, subject: str) -> list[str]:
@@ -248,18 +190,7 @@ def test_several_held_in_an_hour_go_out_as_one_digest(core: Core, smtp_port: int
 
 def test_approve_all_on_a_digest(core: Core, smtp_port: int) -> None:
     """ "approve all" in answer to a digest publishes each of its entries; a bad number none."""
-    sender = Sender(core.engine, core.settings)
-    hold_one(core, smtp_port, "Zero")
-    sender.run_once()
-    a = hold_one(core, smtp_port, "Alpha")
-    b = hold_one(core, smtp_port, "Beta")
-    with writer(core.engine).begin() as conn:
-        conn.execute(
-            update(ModerationNotice.__table__).values(
-                notified_at=datetime.now(UTC) - timedelta(hours=2)
-            )
-        )
-    sender.run_once()
+    a, b = two_in_a_digest(core, smtp_port)
     digest = next(m for m in notices_to(core, MODERATOR) if "2 messages" in str(m["Subject"]))
     answer(smtp_port, digest, "approve 1 7\n")
     round_trip(core)

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bridge import admin, moderation, route_admin
 from bridge.core import Core, open_core
@@ -39,6 +39,7 @@ from threads.models import (
     Message,
     Notification,
     OutboundMail,
+    Person,
     RawMessage,
     RawState,
     Thread,
@@ -234,6 +235,45 @@ def test_opened_publishes_earlier_mail_once_and_announces_once(core: Core) -> No
         again = select(func.count()).where(OutboundMail.message_id.like("opened.%"))
         assert conn.execute(again).scalar_one() == len(notices)
     assert candidate(core).state == "opened"
+
+
+def test_the_opened_notice_in_each_participants_language(core: Core) -> None:
+    """Ben chose German, Chen Japanese, Dara nothing: the same announcement in three languages."""
+    first = run(core, *thread_mail(2))
+    people = Person.__table__
+    with writer(core.engine).begin() as conn:
+        for address, locale in (("ben@example.com", "de"), ("chen@example.com", "ja")):
+            if not conn.execute(
+                update(people).where(people.c.email == address).values(locale=locale)
+            ).rowcount:
+                conn.execute(people.insert().values(email=address, name="", locale=locale))
+    decide(core, "opened")
+    core.pipeline.run([o.raw_id for o in first])
+    with core.engine.connect() as conn:
+        rows = conn.execute(
+            select(OutboundMail.recipient, OutboundMail.data).where(
+                OutboundMail.message_id.like("opened.%")
+            )
+        ).all()
+    sent = {row.recipient: row.data for row in rows}
+
+    def text(address: str) -> str:
+        mail = email.message_from_bytes(sent[address], policy=policy.default)
+        body = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        return str(body).replace("\r\n", "\n")
+
+    url = f"https://bridge.example/t/{candidate(core).thread_id}"
+    german, japanese, english = (
+        text("ben@example.com"),
+        text("chen@example.com"),
+        text("dara@example.com"),
+    )
+    assert f"für die Community Engineering lesbar, unter\n\n  {url}\n" in german
+    assert "ana@example.com hat sie geöffnet." in german
+    assert "Diesen Thread stummschalten: https://bridge.example/unsubscribe/" in german
+    assert "この会話は Engineering コミュニティで閲覧できるようになりました。" in japanese
+    assert f"readable by the Engineering community at\n\n  {url}\n" in english
+    assert "ana@example.com opened it." in english
 
 
 def test_private_keeps_later_mail_private(core: Core) -> None:
