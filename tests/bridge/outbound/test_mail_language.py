@@ -142,7 +142,7 @@ def test_a_reply_in_your_name_warning_in_the_owners_language(core: Core, smtp_po
     (english,) = [m for m in mail_to(core, "p2@example.com") if m["Auto-Submitted"]]
     assert japanese["Subject"] == "あなたの名前での返信を保留しました"
     body = japanese.get_body(("plain",)).get_content()
-    assert "送信元はご本人ではなく mallory@example.com でした" in body
+    assert "送信元はあなたではなく mallory@example.com でした" in body
     assert english["Subject"] == "A reply in your name was held"
     assert (
         "it came from mallory@example.com, not from you"
