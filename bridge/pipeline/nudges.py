@@ -407,22 +407,34 @@ def _explain(conn: Connection, config: ConsentConfig, to: str, subject: str) -> 
     """A short answer to a reply we could not read; at most one an hour per person."""
     if outbound.recent_to(conn, to, HELP_KIND, utcnow() - timedelta(hours=1)):
         return
+    language = recipient_languages(conn, [to]).get(to.lower(), ENGLISH)
+    translator = language.translator
+
+    def gettext(message: str) -> str:
+        return translator.gettext(message) % {"subject": subject}
+
     now = utcnow()
     message_id = f"notice.{uuid.uuid4().hex}@{config.mail_domain}"
+    # The answer words stay English: they are what the reply parser reads.
     text = (
-        f"We could not tell what you meant in your answer about “{subject}”.\n\n"
-        "Please answer the first e-mail again with one line:\n"
-        "  open            to publish the conversation\n"
-        "  keep private    to keep it private for good\n\n"
-        "Or use one of its two links. Until you choose, nothing is published."
+        gettext("We could not tell what you meant in your answer about “%(subject)s”.")
+        + "\n\n"
+        + gettext("Please answer the first e-mail again with one line:")
+        + "\n  open            "
+        + gettext("to publish the conversation")
+        + "\n  keep private    "
+        + gettext("to keep it private for good")
+        + "\n\n"
+        + gettext("Or use one of its two links. Until you choose, nothing is published.")
     )
     msg = compose_notice(
         mail_domain=config.mail_domain,
         to=to,
-        subject="Your answer about a conversation",
+        subject=gettext("Your answer about a conversation"),
         text=text,
         message_id=message_id,
         date=now,
+        language=language,
     )
     outbound.enqueue(
         conn,

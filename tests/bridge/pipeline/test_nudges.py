@@ -169,14 +169,19 @@ def test_nudge_is_queued_once_with_what_the_starter_needs(core: Core) -> None:
     assert candidate(core, cid).nudged_at is not None
 
 
-def test_the_nudge_is_in_the_language_the_starter_chose(core: Core) -> None:
-    """Ana chose German on the web: subject and text are German, her answer words
-    ("open", "keep private") stay the ones the reply parser reads, the links still work."""
+def ana_chooses(core: Core, locale: str) -> None:
+    """Ana's language, as the web's switch saves it."""
     with writer(core.engine).begin() as conn:
         admin.ensure_person(conn, ANA)
         conn.execute(
-            update(Person.__table__).where(Person.__table__.c.email == ANA).values(locale="de")
+            update(Person.__table__).where(Person.__table__.c.email == ANA).values(locale=locale)
         )
+
+
+def test_the_nudge_is_in_the_language_the_starter_chose(core: Core) -> None:
+    """Ana chose German on the web: subject and text are German, her answer words
+    ("open", "keep private") stay the ones the reply parser reads, the links still work."""
+    ana_chooses(core, "de")
     make_candidate(core)
     (msg,) = nudges_in(core)
     assert msg["Subject"] == "„Rollout plan 1“ mit Engineering teilen?"
@@ -481,6 +486,24 @@ def test_unclear_reply_is_explained_once(core: Core, smtp_port: int) -> None:
     help_mails = [m for m in outbox(core) if m["Subject"] == "Your answer about a conversation"]
     assert len(help_mails) == 1
     assert "keep private" in plain(help_mails[0])
+
+
+def test_unclear_reply_is_explained_in_the_language_the_starter_chose(
+    core: Core, smtp_port: int
+) -> None:
+    """Ana chose German: the explanation is German, the answer words stay English."""
+    ana_chooses(core, "de")
+    make_candidate(core)
+    (nudge,) = nudges_in(core)
+    address = nudge["Reply-To"].addresses[0].addr_spec
+    send(smtp_port, answer(nudge, sender=ANA, body="Vielleicht später?"), address)
+    drain(core)
+    (help_mail,) = [m for m in outbox(core) if "Unterhaltung" in str(m["Subject"])]
+    assert help_mail["Subject"] == "Ihre Antwort zu einer Unterhaltung"
+    text = plain(help_mail)
+    assert "Wir konnten Ihrer Antwort zu „Rollout plan 1“ nicht entnehmen" in text
+    assert "  open            um die Unterhaltung zu veröffentlichen" in text
+    assert "  keep private    um sie dauerhaft privat zu halten" in text
 
 
 def consent_audit(core: Core) -> list[tuple[str, str, str, Any, Any]]:
