@@ -32,7 +32,8 @@ def head_revision(folder: Path = VERSIONS) -> str | None:
     """The one revision no other script names as its parent, or None when unsure."""
     parents: dict[str, str | None] = {}
     for script in sorted(folder.glob("*.py")):
-        if script.name.startswith("_"):
+        # The files Alembic itself passes over; any other must be a migration it loads.
+        if script.name.startswith(("__init__", ".#")):
             continue
         found = _read_script(script.read_text(encoding="utf-8"))
         if found is None:

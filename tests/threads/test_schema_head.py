@@ -20,9 +20,9 @@ from threads.schema_head import VERSIONS, at_head, head_revision
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def alembic_head() -> str | None:
+def alembic_head(location: Path = MIGRATIONS) -> str | None:
     cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("script_location", str(location))
     return ScriptDirectory.from_config(cfg).get_current_head()
 
 
@@ -33,9 +33,12 @@ def test_head_is_alembics() -> None:
 
 
 def copy_of_versions(tmp_path: Path) -> Path:
-    folder = tmp_path / "versions"
-    shutil.copytree(VERSIONS, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    return folder
+    """A copy of the migrations folder (so Alembic can read it too); its versions folder."""
+    assert VERSIONS.parent == MIGRATIONS
+    shutil.copytree(
+        MIGRATIONS, tmp_path / "migrations", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return tmp_path / "migrations" / "versions"
 
 
 def add_script(folder: Path, name: str, body: str) -> None:
@@ -50,7 +53,7 @@ def test_a_new_script_becomes_head(tmp_path: Path) -> None:
     folder = copy_of_versions(tmp_path)
     head = head_revision()
     add_script(folder, "9999_next.py", f'revision = "9999"\ndown_revision: str | None = "{head}"')
-    assert head_revision(folder) == "9999"
+    assert head_revision(folder) == "9999" == alembic_head(folder.parent)
 
 
 @pytest.mark.parametrize(
@@ -70,6 +73,8 @@ def test_a_new_script_becomes_head(tmp_path: Path) -> None:
         'revision = "9999"\ndown_revision = None',
         # The head's own name again.
         'revision = "{head}"\ndown_revision = "{head}"',
+        # A helper module beside the scripts: Alembic would refuse it, so must this.
+        "HELPER = 1",
     ],
 )
 def test_anything_unclear_is_not_known(tmp_path: Path, body: str) -> None:
@@ -82,6 +87,13 @@ def test_anything_unclear_is_not_known(tmp_path: Path, body: str) -> None:
     assert parent is not None
     add_script(folder, "9999_odd.py", body.format(head=head, head_parent=parent.group(1)))
     assert head_revision(folder) is None
+
+
+def test_a_script_named_with_an_underscore_counts(tmp_path: Path) -> None:
+    """Alembic loads `_next.py` as a migration: a head there is the head."""
+    folder = copy_of_versions(tmp_path)
+    add_script(folder, "_next.py", f'revision = "9999"\ndown_revision = "{head_revision()}"')
+    assert head_revision(folder) == "9999" == alembic_head(folder.parent)
 
 
 def test_no_scripts_is_not_known(tmp_path: Path) -> None:
