@@ -11,6 +11,11 @@ process and its children), and the machine's load average (on a shared machine
 wall time mostly measures the neighbours). The first round's questions find no
 background sample kept from an earlier run unless one is there already; `--cold`
 removes the kept samples before every question.
+
+`--in-process` asks the same questions in this process instead, through the
+function the command calls (threads.expert_reads.find_experts, the shell's local
+admin, the sample kept between questions as the command keeps it on disk): what
+the web's /experts and /api/experts pay per question, without any start-up.
 """
 
 from __future__ import annotations
@@ -55,20 +60,64 @@ def ask(query: str, env: dict[str, str]) -> tuple[float, float]:
     return wall, cpu
 
 
+def in_process(data: Path, rounds: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of each question asked through `find_experts` in this process."""
+    sys.path.insert(0, str(ROOT))
+    from bridge.cli.experts import FileSamples
+    from bridge.settings import load_settings
+    from threads.access import LOCAL_ADMIN, readable_community_ids
+    from threads.db import make_engine, migrate
+    from threads.expert_reads import find_experts
+    from threads.privacy import reader_privacy
+
+    settings = load_settings(data=data)
+    engine = make_engine(settings.effective_database_url)
+    migrate(engine)
+    walls: list[float] = []
+    cpus: list[float] = []
+    with engine.connect() as conn:
+        for _ in range(rounds):
+            for query in QUESTIONS:
+                started, cpu = time.perf_counter(), time.process_time()
+                readable = readable_community_ids(conn, LOCAL_ADMIN)
+                shield = reader_privacy(
+                    conn,
+                    org_domains=settings.org_domains,
+                    mail_domain=settings.mail_domain,
+                    reveal=True,
+                )
+                find_experts(
+                    conn,
+                    query,
+                    community_ids=readable,
+                    privacy=shield,
+                    limit=10,
+                    store=FileSamples(data / "cache"),
+                )
+                walls.append(time.perf_counter() - started)
+                cpus.append(time.process_time() - cpu)
+    engine.dispose()
+    return walls, cpus
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="the store's data directory")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--code", metavar="DIR", help="another checkout's code")
     parser.add_argument("--cold", action="store_true", help="no kept sample, every question")
+    parser.add_argument("--in-process", action="store_true", help="find_experts, no processes")
     args = parser.parse_args()
     env = {**os.environ, "BRIDGE_DATA": str(args.data)}
     if args.code:
         env["PYTHONPATH"] = str(Path(args.code).resolve())
     walls: list[float] = []
     cpus: list[float] = []
-    loads: list[float] = []
-    for _ in range(args.rounds):
+    loads: list[float] = [os.getloadavg()[0]]
+    if args.in_process:
+        walls, cpus = in_process(args.data, args.rounds)
+        loads.append(os.getloadavg()[0])
+    for _ in range(0 if args.in_process else args.rounds):
         for query in QUESTIONS:
             if args.cold:
                 shutil.rmtree(args.data / "cache", ignore_errors=True)
@@ -81,7 +130,7 @@ def main() -> int:
         p95 = values[min(len(values) - 1, int(0.95 * len(values)))]
         print(
             f"{label:4} p50 {statistics.median(values) * 1000:6.0f} ms  p95 {p95 * 1000:6.0f} ms"
-            f"  ({len(values)} processes)"
+            f"  ({len(values)} {'questions' if args.in_process else 'processes'})"
         )
     print(f"load average {min(loads):.1f}-{max(loads):.1f}; command: {' '.join(sys.argv)}")
     return 0

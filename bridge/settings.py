@@ -320,7 +320,7 @@ class Settings(BaseSettings):
     @field_validator("dkim_selector", "dkim_domain")
     @classmethod
     def _dns_name(cls, value: str, info: Any) -> str:
-        from mail.signing import valid_domain, valid_selector
+        from mail.dns_names import valid_domain, valid_selector
 
         value = value.strip().lower().rstrip(".")
         check = valid_selector if info.field_name == "dkim_selector" else valid_domain

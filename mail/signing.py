@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 import time
 from dataclasses import dataclass, field
 
@@ -32,6 +31,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 from dkim.canonicalization import CanonicalizationPolicy
 
+from mail.dns_names import valid_domain as valid_domain
+from mail.dns_names import valid_selector as valid_selector
 from mail.errors import SigningKeyError, UnsignableMessage
 from mail.wire import fold_items
 
@@ -63,19 +64,6 @@ SIGNED_HEADERS: tuple[bytes, ...] = (
 
 # relaxed headers (relays re-fold them), simple body (RFC 6376 3.4).
 _CANON = CanonicalizationPolicy.from_c_value(b"relaxed/simple")
-
-# A DNS label (RFC 1035 2.3.1, with digits first allowed as RFC 1123 does).
-_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-
-
-def valid_selector(selector: str) -> bool:
-    """A selector is one or more DNS labels (RFC 6376 3.1); no slash, no dots at the ends."""
-    return bool(selector) and all(_LABEL.match(part) for part in selector.lower().split("."))
-
-
-def valid_domain(domain: str) -> bool:
-    parts = domain.lower().split(".")
-    return len(parts) >= 2 and all(_LABEL.match(part) for part in parts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@ SQLite is the embedded default: WAL so readers never block the writer,
 `synchronous=FULL` so a commit is on disk before SMTP says 250, a busy timeout,
 foreign keys on, and `BEGIN IMMEDIATE` for every transaction so two writers
 queue up instead of failing on a lock upgrade. Schema changes go through
-Alembic, applied at start by `migrate`.
+Alembic, applied at start by `migrate` (skipped when the database is already at
+the newest revision).
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, cast
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, case, create_engine, event, make_url, text
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -71,7 +70,18 @@ def writer(engine: Engine) -> Engine:
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to the newest revision (tests: to an older one); no data is dropped."""
+    """Bring the schema to the newest revision (tests: to an older one); no data is dropped.
+
+    A database already at the newest revision is left alone without loading Alembic
+    (threads/schema_head.py): most opens find nothing to do, and Alembic's imports
+    and scripts cost a short command more than its own work."""
+    from threads.schema_head import at_head
+
+    if revision == "head" and at_head(engine):
+        return
+    from alembic import command
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
