@@ -253,13 +253,15 @@ def reply(
     body: str = Form("", max_length=200_000),
 ) -> Response:
     """File the reply through the pipeline, then show it in the thread."""
-    chosen = _view(request.cookies.get(VIEW_COOKIE, ""))
-    context = _thread_context(
-        core, thread_id, viewer, lambda messages, _: (layout(messages, chosen), {})
-    )
     try:
         pk = post_reply(core, viewer, thread_id, body, name=person_name(core, viewer.email))
     except PostRefused as exc:
+        # Nothing was filed, so the page is the thread as it was; one the viewer may
+        # not read answers 404 here, as it does on GET.
+        chosen = _view(request.cookies.get(VIEW_COOKIE, ""))
+        context = _thread_context(
+            core, thread_id, viewer, lambda messages, _: (layout(messages, chosen), {})
+        )
         return render(
             request,
             "thread.html",
