@@ -218,6 +218,11 @@ def main() -> int:
         return 0
 
     corpus = ingest.synthetic_corpus(args.messages, args.seed, False)
+    if CODE is not None:
+        # The import's parse children start with the working directory on their path:
+        # from this checkout they would load this code, not CODE's.
+        args.keep = args.keep.resolve() if args.keep else None
+        os.chdir(CODE)
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=False)
     data = args.keep or Path(tempfile.mkdtemp(prefix="bridge-scale-", dir=ingest.OUT))
@@ -250,6 +255,7 @@ def main() -> int:
         "import_summary": imported.summary,
         "import_wall_s": round(imported.wall_s, 1),
         "import_msg_per_s": round(args.messages / imported.wall_s, 1),
+        "import_cpu_s": round(imported.cpu_s, 1),
         "import_peak_rss_mb": round(imported.peak_rss_kib / 1024, 1),
         "store_mb": size,
         "search_ms": {k: {m: round(v, 2) for m, v in s.items()} for k, s in latency.items()},
