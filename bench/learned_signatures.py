@@ -66,9 +66,9 @@ def _file_all(raws: list[bytes], learning: bool) -> float:
         if not learning:
             stack.enter_context(
                 mock.patch.object(
-                    signatures,
-                    "trim_learned",
-                    lambda conn, letter, source: signatures.Learning(letter),
+                    signatures.Learner,
+                    "trim",
+                    lambda self, letter, source, tail=None: signatures.Learning(letter),
                 )
             )
         # Parsing inline, so that this process's CPU time is the whole cost: on a shared

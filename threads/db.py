@@ -100,6 +100,18 @@ def insert_ignoring_conflict(engine_or_conn: Any, table: Any, conflict: list[str
     return pg_insert(table).on_conflict_do_nothing(index_elements=conflict)
 
 
+def upsert(engine_or_conn: Any, table: Any, conflict: list[str], touched: Iterable[str]) -> Any:
+    """INSERT ... ON CONFLICT (cols) DO UPDATE: the `touched` columns take the new values."""
+    if engine_or_conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert  # type: ignore[assignment]
+    stmt = dialect_insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=conflict, set_={c: stmt.excluded[c] for c in touched}
+    )
+
+
 def insert_keeping_highest(
     engine_or_conn: Any, table: Any, conflict: list[str], column: str, touched: Iterable[str] = ()
 ) -> Any:

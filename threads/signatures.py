@@ -3,7 +3,7 @@
 Filing, not display, is where the learnt block is applied: the visible text is
 what the thread page, search (index and snippets), feeds, exports, experts and
 the copies mailed to subscribers all read, so trimming it once keeps them in
-agreement and costs one small row read and write per message, where trimming at
+agreement and costs a small row read and write per sender and batch, where trimming at
 display would repeat the work on every page and leave search matching a
 signature the page no longer shows. The trimmed lines move to the message's
 signature, shown behind "Show signature"; the raw bytes are never changed.
@@ -41,14 +41,18 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from mail.trim.learned import WINDOW, Tail, learn, remove_learned, tail_of
 from threads import search
-from threads.db import insert_ignoring_conflict
+from threads.db import upsert
 from threads.models import LearnedSignature, Message, SenderCheck, utcnow
 from threads.store import Letter
 
 LEARNED = LearnedSignature.__table__
 M = Message.__table__
 # Built once: filing runs these for every message.
-_READ = select(LEARNED.c.tails, LEARNED.c.block).where(LEARNED.c.address == bindparam("key"))
+_READ = select(LEARNED.c.address, LEARNED.c.tails, LEARNED.c.block).where(
+    LEARNED.c.address.in_(bindparam("keys", expanding=True))
+)
+# Addresses read in one statement (SQLite allows 32,766 parameters).
+_READ_CHUNK = 500
 _WRITE = (
     update(LEARNED)
     .where(LEARNED.c.address == bindparam("key"))
@@ -87,50 +91,85 @@ class Learning:
     entries: tuple[_Entry, ...] | None = None
     block: tuple[str, ...] = ()
     changed: bool = False
-    known: bool = False
 
 
-def trim_learned(conn: Connection, letter: Letter, *, source: str) -> Learning:
-    """`letter` with its sender's learnt block moved from its visible text to its
-    signature (the block learnt with this message among the sender's latest)."""
-    address = letter.from_addr.lower()
-    if not address:
-        return Learning(letter)
-    row = conn.execute(_READ, {"key": address}).first()
-    stored = tuple(str(k) for k in row.block) if row is not None else ()
-    if _teaches(letter, source):
-        key = _message_key(letter.message_id)
-        old = [_Entry.from_json(e) for e in (row.tails if row is not None else [])]
-        entries = (
-            *[e for e in old if e.key != key],
-            _Entry(key, (), tail_of(letter.visible_text)),
-        )[-WINDOW:]
-        block = learn([e.tail for e in entries])
-        learning = Learning(
-            letter, address, entries, block, changed=block != stored, known=row is not None
-        )
-    else:
-        learning = Learning(letter, address, None, stored, known=row is not None)
-    return replace(learning, letter=_trimmed(letter, learning.block))
+@dataclass(slots=True)
+class _Sender:
+    entries: tuple[_Entry, ...]
+    block: tuple[str, ...]
 
 
-def remember(conn: Connection, learning: Learning, message_pks: Sequence[int]) -> str | None:
-    """Store what `learning` taught, with the pks the message was filed as; the sender's
-    address when their block is new or changed (their latest mail needs `refresh`)."""
-    if learning.entries is None:
-        return None
-    last = learning.entries[-1]
-    entries = (*learning.entries[:-1], replace(last, pks=tuple(message_pks)))
-    tails, block, at = [e.to_json() for e in entries], list(learning.block), utcnow()
-    written = 0
-    if not learning.known:
-        written = conn.execute(
-            insert_ignoring_conflict(conn, LEARNED, ["address"]),
-            {"address": learning.address, "tails": tails, "block": block, "updated_at": at},
-        ).rowcount
-    if not written:  # known, or another worker added the row meanwhile
-        conn.execute(_WRITE, {"key": learning.address, "tails": tails, "block": block, "at": at})
-    return learning.address if learning.changed and learning.block else None
+class Learner:
+    """A batch's learning: its senders' rows read in one statement, the rows it changed
+    written back in one (`write`), instead of a read and a write per message (a fifth
+    of filing's time on a bulk import). Messages of one sender in the batch learn from
+    each other in order, as if each had been filed alone."""
+
+    def __init__(self, senders: dict[str, _Sender]) -> None:
+        self._senders = senders
+        self._changed: set[str] = set()
+
+    @classmethod
+    def load(cls, conn: Connection, letters: Iterable[Letter]) -> Learner:
+        addresses = sorted({a for a in (letter.from_addr.lower() for letter in letters) if a})
+        senders: dict[str, _Sender] = {}
+        for start in range(0, len(addresses), _READ_CHUNK):
+            chunk = addresses[start : start + _READ_CHUNK]
+            for row in conn.execute(_READ, {"keys": chunk}):
+                senders[row.address] = _Sender(
+                    tuple(_Entry.from_json(e) for e in row.tails), tuple(str(k) for k in row.block)
+                )
+        return cls(senders)
+
+    def trim(self, letter: Letter, *, source: str, tail: Tail | None = None) -> Learning:
+        """`letter` with its sender's learnt block moved from its visible text to its
+        signature (the block learnt with this message among the sender's latest);
+        `tail` is `tail_of(letter.visible_text)` when the caller has it already."""
+        address = letter.from_addr.lower()
+        if not address:
+            return Learning(letter)
+        sender = self._senders.get(address)
+        stored = sender.block if sender is not None else ()
+        if _teaches(letter, source):
+            key = _message_key(letter.message_id)
+            entries = (
+                *[e for e in (sender.entries if sender else ()) if e.key != key],
+                _Entry(key, (), tail if tail is not None else tail_of(letter.visible_text)),
+            )[-WINDOW:]
+            block = learn([e.tail for e in entries])
+            learning = Learning(letter, address, entries, block, changed=block != stored)
+        else:
+            learning = Learning(letter, address, None, stored)
+        return replace(learning, letter=_trimmed(letter, learning.block))
+
+    def remember(self, learning: Learning, message_pks: Sequence[int]) -> str | None:
+        """Keep what `learning` taught, with the pks the message was filed as; the
+        sender's address when their block is new or changed (their latest mail needs
+        `refresh` once the batch is written)."""
+        if learning.entries is None:
+            return None
+        last = learning.entries[-1]
+        entries = (*learning.entries[:-1], replace(last, pks=tuple(message_pks)))
+        self._senders[learning.address] = _Sender(entries, learning.block)
+        self._changed.add(learning.address)
+        return learning.address if learning.changed and learning.block else None
+
+    def write(self, conn: Connection) -> None:
+        """Store the rows this batch changed (before `refresh`, which reads them)."""
+        if not self._changed:
+            return
+        at = utcnow()
+        rows = [
+            {
+                "address": address,
+                "tails": [e.to_json() for e in self._senders[address].entries],
+                "block": list(self._senders[address].block),
+                "updated_at": at,
+            }
+            for address in sorted(self._changed)
+        ]
+        conn.execute(upsert(conn, LEARNED, ["address"], ["tails", "block", "updated_at"]), rows)
+        self._changed.clear()
 
 
 def refresh(conn: Connection, addresses: Iterable[str], *, skip: Collection[int] = ()) -> int:
@@ -138,7 +177,7 @@ def refresh(conn: Connection, addresses: Iterable[str], *, skip: Collection[int]
     re-index them; how many changed. Call after the batch's index entries are written."""
     changed = 0
     for address in sorted(set(addresses)):
-        row = conn.execute(_READ, {"key": address}).first()
+        row = conn.execute(_READ, {"keys": [address]}).first()
         if row is None or not row.block:
             continue
         pks = {p for e in row.tails for p in _Entry.from_json(e).pks} - set(skip)
@@ -148,7 +187,7 @@ def refresh(conn: Connection, addresses: Iterable[str], *, skip: Collection[int]
 
 def forget(conn: Connection, address: str, message_pks: Collection[int]) -> None:
     """Take withdrawn messages out of their sender's tails and learn the block again."""
-    row = conn.execute(_READ, {"key": address.lower()}).first()
+    row = conn.execute(_READ, {"keys": [address.lower()]}).first()
     if row is None:
         return
     gone = set(message_pks)

@@ -32,21 +32,24 @@ from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from bridge.pipeline.derived import Derived, derive
 from mail.classify import Classification, classify
 from mail.parse import ParsedMessage, parse_message
 
 log = logging.getLogger(__name__)
 
 # Modules every child needs: imported once in the forkserver, inherited by each fork.
-_PRELOAD = ["mail.parse", "mail.classify"]
+_PRELOAD = ["mail.parse", "mail.classify", "bridge.pipeline.derived"]
 
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A message parsed and classified."""
+    """A message parsed and classified, and what filing needs of its text (none for a
+    message over a limit: it is held, not filed)."""
 
     parsed: ParsedMessage
     classification: Classification
+    derived: Derived | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +73,8 @@ def prepare(raw: bytes) -> Result:
     """Parse and classify one message in this process (no deadline)."""
     try:
         parsed = parse_message(raw)
-        return Prepared(parsed, classify(parsed))
-    except Exception as exc:  # parse_message never raises; classify might, on a bug
+        return Prepared(parsed, classify(parsed), None if parsed.limit else derive(parsed))
+    except Exception as exc:  # parse_message never raises; classify or derive might, on a bug
         log.exception("parse or classify raised")
         return Failed(f"parse failed: {exc!r}")
 

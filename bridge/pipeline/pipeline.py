@@ -22,6 +22,7 @@ from bridge.config import PipelineConfig
 from bridge.errors import Held, Isolate
 from bridge.outbound import opened
 from bridge.pipeline import consent_gate, echoes, nudges, rules, steps
+from bridge.pipeline.derived import Derived
 from bridge.pipeline.parsepool import Batch, Failed, ParsePool, Prepared, Result, TimedOut
 from bridge.pipeline.sender_trust import CHECKED_SOURCES, SenderChecker, Trust
 from mail.classify import Classification
@@ -59,6 +60,7 @@ class _Prepared:
     # Held rather than failed: the message is sound but over a limit (time, size, depth).
     held: HoldKind | None = None
     trust: Trust = field(default_factory=Trust)
+    derived: Derived | None = None
 
 
 class Pipeline:
@@ -136,10 +138,14 @@ class Pipeline:
                     for key in conversation_keys(c.id, d.letter)
                 ),
             )
+            learner = signatures.Learner.load(
+                conn, (d.letter for d in decided if isinstance(d, _Decision))
+            )
             outcomes = [
-                d if isinstance(d, Outcome) else self._file(conn, routes, item, d, isolate)
+                d if isinstance(d, Outcome) else self._file(conn, routes, item, d, learner, isolate)
                 for item, d in zip(prepared, decided, strict=True)
             ]
+            learner.write(conn)
             search.index_messages(conn, [e for o in outcomes for e in o.index_entries])
             # A new or changed learnt signature trims the sender's latest mail too, after
             # the index entries above (some of that mail may be in this batch).
@@ -202,7 +208,9 @@ class Pipeline:
         prepared: list[_Prepared] = []
         for raw, result in zip(raws, results, strict=True):
             if isinstance(result, Prepared):
-                prepared.append(_Prepared(raw, result.parsed, result.classification))
+                prepared.append(
+                    _Prepared(raw, result.parsed, result.classification, derived=result.derived)
+                )
                 if result.parsed.limit:
                     prepared[-1].error, prepared[-1].held = result.parsed.limit, HoldKind.too_large
                 else:
@@ -259,31 +267,30 @@ class Pipeline:
         routes: steps.Routes,
         item: _Prepared,
         decision: _Decision,
+        learner: signatures.Learner,
         isolate: bool,
     ) -> Outcome:
-        raw, parsed = item.raw, item.parsed
-        assert parsed is not None  # a decision is only made for parsed mail
+        assert item.parsed is not None  # a decision is only made for parsed mail
         if not isolate:
             try:
-                return self._write(conn, routes, raw, parsed, decision.letter, decision.communities)
+                return self._write(conn, routes, item, decision, learner)
             except Exception as exc:
                 raise Isolate from exc
         try:
             with conn.begin_nested():
-                return self._write(conn, routes, raw, parsed, decision.letter, decision.communities)
+                return self._write(conn, routes, item, decision, learner)
         except Held as held:
-            return Outcome(raw.id, RawState.held, str(held), hold_kind=held.kind)
+            return Outcome(item.raw.id, RawState.held, str(held), hold_kind=held.kind)
         except Exception as exc:
-            return _failed(raw.id, exc)
+            return _failed(item.raw.id, exc)
 
     def _write(
         self,
         conn: Connection,
         routes: steps.Routes,
-        raw: steps.RawView,
-        parsed: ParsedMessage,
-        letter: Letter,
-        communities: list[steps.CommunityRef],
+        item: _Prepared,
+        decision: _Decision,
+        learner: signatures.Learner,
     ) -> Outcome:
         """Thread, store, index and fan out in each community the message belongs to.
 
@@ -292,7 +299,11 @@ class Pipeline:
         conversation is left out of the consent-routed ones (cc'ing an open
         community address is consent to publish).
         """
-        learning = signatures.trim_learned(conn, letter, source=raw.source)
+        raw, parsed, derived = item.raw, item.parsed, item.derived
+        communities = decision.communities
+        assert parsed is not None
+        tail = derived.tail_for(decision.letter) if derived is not None else None
+        learning = learner.trim(decision.letter, source=raw.source, tail=tail)
         letter = learning.letter
         filed_pks: list[int] = []
         entries: list[search.IndexEntry] = []
@@ -314,7 +325,7 @@ class Pipeline:
                 filed = steps.thread_and_store(conn, community, raw, letter, parsed, self._config)
             except DuplicateMessage:
                 continue
-            entries.append(steps.index(filed, letter))
+            entries.append(steps.index(filed, letter, derived))
             if gate.released is None:
                 steps.fan_out(conn, self._config, routes, raw, filed, letter)
             else:
@@ -324,7 +335,7 @@ class Pipeline:
             filed_pks.append(filed.message_pk)
         steps.remember_sender(conn, self._known_senders, letter)
         if filed_pks:
-            relearned = signatures.remember(conn, learning, filed_pks)
+            relearned = learner.remember(learning, filed_pks)
             return Outcome(
                 raw.id, RawState.done, "", filed_pks, entries, released, relearned=relearned
             )

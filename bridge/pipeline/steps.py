@@ -22,6 +22,7 @@ from bridge import copy_audience
 from bridge.config import PipelineConfig
 from bridge.errors import Held
 from bridge.pipeline import moderation_replies, replies
+from bridge.pipeline.derived import Derived
 from mail.classify import Classification
 from mail.headers import Address, impersonated_address
 from mail.imap import parse_imap_url
@@ -302,9 +303,11 @@ def thread_and_store(
     return filed
 
 
-def index(filed: Filed, letter: Letter) -> search.IndexEntry:
-    """What the full-text index gets (no addresses); the pipeline writes a batch at once."""
-    return search.index_entry(
+def index(filed: Filed, letter: Letter, derived: Derived | None) -> search.IndexEntry:
+    """What the full-text index gets (no addresses); the pipeline writes a batch at once.
+    `derived`: the parse process's analysis, used while the letter is what it was made of."""
+    entry = derived.entry_for(filed.message_pk, letter) if derived is not None else None
+    return entry or search.index_entry(
         filed.message_pk, letter.subject, letter.visible_text, letter.from_name
     )
 

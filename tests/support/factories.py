@@ -10,6 +10,7 @@ from bridge import admin
 from bridge.core import Core
 from mail.envelope import Envelope
 from threads.db import writer
+from threads.store import Letter
 
 if TYPE_CHECKING:
     from mail.smtp import Limits
@@ -64,3 +65,27 @@ def bridge_listener(
         yield port
     finally:
         listener.stop()
+
+
+def make_letter(**fields: Any) -> Letter:
+    """A Letter as filing gets it, empty where the test does not say otherwise."""
+    empty: dict[str, Any] = {
+        "message_id": "letter@example.com",
+        "in_reply_to": (),
+        "references": (),
+        "thread_index": None,
+        "subject": "",
+        "from_name": "",
+        "from_addr": "",
+        "to": [],
+        "cc": [],
+        "date": None,
+        "visible_text": "",
+        "quoted_text": "",
+        "signature": "",
+        "html": None,
+        "auto_reply": False,
+        "sensitivity": None,
+        "attachment_count": 0,
+    }
+    return Letter(**{**empty, **fields})

@@ -3,6 +3,10 @@ search may reveal (suggestions) to readers of the public one."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import text
+
 from bridge.core import Core
 from tests.support.factories import create_community, deliver
 from tests.support.messages import make_mail
@@ -28,3 +32,13 @@ def public_and_private(core: Core) -> dict[str, int]:
         ),
     )
     return {"eng": eng, "deal": deal}
+
+
+def index_rows(core: Core) -> list[tuple[Any, ...]]:
+    """The full-text index's rows as stored, in rowid order, on either backend."""
+    with core.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            q = "SELECT rowid, subject, body, sender, subject_stems, body_stems FROM message_fts"
+        else:
+            q = "SELECT rowid, tsv::text FROM message_fts"
+        return [tuple(r) for r in conn.execute(text(q + " ORDER BY rowid"))]

@@ -8,6 +8,7 @@ from sqlalchemy import text
 from bridge.core import Core
 from tests.support.factories import create_community, deliver
 from tests.support.messages import make_mail
+from tests.support.search_world import index_rows
 from threads import search
 from threads.search.reindex import reindex
 
@@ -32,15 +33,6 @@ def core(tmp_path) -> Core:
     )
     yield core
     core.close()
-
-
-def index_rows(core: Core) -> list[tuple]:
-    with core.engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
-            q = "SELECT rowid, subject, body, sender, subject_stems, body_stems FROM message_fts"
-        else:
-            q = "SELECT rowid, tsv::text FROM message_fts"
-        return sorted(tuple(r) for r in conn.execute(text(q + " ORDER BY rowid")))
 
 
 def found(core: Core, q: str) -> int:

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from tests.support.env import settings_for
+from tests.support.factories import make_letter
 from threads import signatures
 from threads.db import make_engine, migrate, writer
 from threads.models import LearnedSignature, SenderCheck
@@ -26,24 +27,12 @@ LEARNED = LearnedSignature.__table__
 def _letter(
     i: int, check: SenderCheck = SenderCheck.verified, addr: str = "ivo@example.com"
 ) -> Letter:
-    return Letter(
+    return make_letter(
         message_id=f"kiln{i}@example.com",
-        in_reply_to=(),
-        references=(),
-        thread_index=None,
         subject="Kiln schedule",
         from_name="Ivo Marsh",
         from_addr=addr,
-        to=[],
-        cc=[],
-        date=None,
         visible_text=f"Firing number {i} moves to Friday.\n\n{SIGNATURE}",
-        quoted_text="",
-        signature="",
-        html=None,
-        auto_reply=False,
-        sensitivity=None,
-        attachment_count=0,
         sender_check=check,
     )
 
@@ -58,8 +47,10 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 
 def _file(engine: Engine, letter: Letter, source: str = "smtp") -> Letter:
     with writer(engine).begin() as conn:
-        learning = signatures.trim_learned(conn, letter, source=source)
-        signatures.remember(conn, learning, [])
+        learner = signatures.Learner.load(conn, [letter])
+        learning = learner.trim(letter, source=source)
+        learner.remember(learning, [])
+        learner.write(conn)
     return learning.letter
 
 

@@ -199,6 +199,8 @@ class IndexEntry:
     subject: str
     body: str
     sender: str
+    # Worked out already (in a parse process, bridge/pipeline/derived.py), else at writing.
+    analysed: Analysed | None = None
 
 
 @dataclass(frozen=True, slots=True)

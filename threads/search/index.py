@@ -77,7 +77,7 @@ def index_messages(conn: Connection, entries: Sequence[IndexEntry]) -> None:
     sqlite = conn.dialect.name == "sqlite"
     rows = []
     for e in entries:
-        a = analyse(e)
+        a = e.analysed if e.analysed is not None else analyse(e)
         if sqlite:
             rows.append(
                 {

@@ -75,6 +75,25 @@ def test_third_message_teaches_and_search_forgets_the_signature(core: Core) -> N
     assert _hits(core, "blade") == 3
 
 
+def test_one_batch_learns_in_order_and_writes_each_sender_once(core: Core) -> None:
+    """Filing reads a batch's senders at once and writes their rows at its end: three
+    messages of one sender in one batch teach as if filed one by one (all three trimmed),
+    a second sender in the batch learns apart, and each row holds its messages' pks."""
+    other = "Ivo Dren <ivo@example.com>"
+    deliver(core, _mail(0), _mail(0, other, "Ivo Dren\nPumps"), _mail(1), _mail(2))
+    texts = _texts(core, "rosa@example.com")
+    assert [v for v, _ in texts] == [f"Report {i}: blade wear is within limits." for i in range(3)]
+    assert _texts(core, "ivo@example.com")[0][0].endswith("Ivo Dren\nPumps")
+    with core.engine.connect() as conn:
+        rows = {r.address: r for r in conn.execute(select(LearnedSignature.__table__))}
+        pks = {r.from_addr: r.id for r in conn.execute(select(M.c.id, M.c.from_addr))}
+    assert sorted(rows) == ["ivo@example.com", "rosa@example.com"]
+    rosa = rows["rosa@example.com"]
+    assert (len(rosa.tails), len(rosa.block)) == (3, 3)
+    assert rows["ivo@example.com"].tails[0]["p"] == [pks["ivo@example.com"]]
+    assert _hits(core, "Quartz") == 0
+
+
 def test_another_sender_ending_alike_keeps_every_line(core: Core) -> None:
     """A block is learnt per address: someone else's mail ending with the same lines (a
     colleague quoting her card, say) is left whole until they themselves repeat it."""
