@@ -591,3 +591,49 @@ def test_0027_rebuilds_the_sqlite_index_with_word_start_entries(tmp_path: Path) 
         assert found("mostly") == 1
     finally:
         core.close()
+
+
+def test_0028_marks_the_sqlite_stems_as_words_of_their_own(tmp_path: Path) -> None:
+    """Down to 0027 the stems are stored bare ("migrat"), in the exact word's list; up
+    again each is a token of its own ("~migrat"), marked once however often the way is
+    taken, and inflected words are found both ways. PostgreSQL's index is left as it is."""
+    from bridge.core import open_core
+    from tests.support.factories import create_community, deliver
+    from tests.support.messages import make_mail
+    from threads import search
+
+    core = open_core(settings_for(tmp_path / "data"))
+    try:
+        create_community(core, visibility="public")
+        deliver(core, make_mail("Migrating the archive", body="The migrations, planned.\n"))
+        sqlite = core.engine.dialect.name == "sqlite"
+
+        def stems() -> list[tuple[str, str]]:
+            with core.engine.connect() as conn:
+                q = "SELECT subject_stems, body_stems FROM message_fts"
+                return [tuple(r) for r in conn.exec_driver_sql(q)]
+
+        def body_stem_terms() -> set[str]:
+            with core.engine.connect() as conn:
+                q = "SELECT term FROM message_fts_vocab WHERE col = 'body_stems'"
+                return {r[0] for r in conn.exec_driver_sql(q)}
+
+        def found(q: str) -> int:
+            with core.engine.connect() as conn:
+                return search.run(conn, search.parse_query(q)).total_threads
+
+        if sqlite:
+            assert stems() == [("~migrat ~archiv", "~migrat ~plan")]
+        downgrade(core.engine, "0027")
+        if sqlite:
+            assert stems() == [("migrat archiv", "migrat plan")]
+            assert "migrat" in body_stem_terms()
+        assert [found(q) for q in ("migrate", "plans", "archives", "zebra")] == [1, 1, 1, 0]
+        migrate(core.engine)
+        migrate(core.engine)  # again: nothing to do
+        if sqlite:
+            assert stems() == [("~migrat ~archiv", "~migrat ~plan")]
+            assert body_stem_terms() == {"~migrat", "~plan"}
+        assert [found(q) for q in ("migrate", "plans", "archives", "zebra")] == [1, 1, 1, 0]
+    finally:
+        core.close()

@@ -112,8 +112,8 @@ class Compiler:
     def _term(self, term: Term) -> str:
         """A term in engine syntax: exact words, or a word in any of its stems, or a prefix.
 
-        Stems differing from their word live apart from the exact words (their own
-        FTS5 columns; marked lexemes on PostgreSQL), so a word `w` with stems `s`
+        Stems differing from their word live apart from the exact words (marked, in
+        their own FTS5 columns; marked lexemes on PostgreSQL), so a word `w` with stems `s`
         (`w` among them) is `w`, or any `s` among the exact words (a word that is
         its own stem is only there), or any `s` among the stems. Exact words weigh more in the
         ranking, so the form asked for ranks first.
@@ -129,7 +129,7 @@ class Compiler:
                 return f"({exact} : {phrase} *)"
             parts = [f"{exact} : {phrase}"]
             parts += [f'{exact} : "{s}"' for s in stems if s != words[0]]
-            parts += [f'{stemmed} : "{s}"' for s in stems]
+            parts += [f'{stemmed} : "{STEM_MARK}{s}"' for s in stems]
             return "(" + " OR ".join(parts) + ")"
         # Words are letters and digits only, so single quotes keep them literal.
         weight = ":A" if subject else ""

@@ -4,9 +4,9 @@
 (its rowid), and holds what threads/search/analysis.py makes of it: folded
 exact words, and the stems that differ from them. On SQLite it is an FTS5
 table of five columns (subject, body, sender, subject_stems, body_stems) fed
-words separated by spaces (the `ascii` tokenizer splits on spaces and ASCII
-punctuation only, so a CJK pair or a folded word stays one token), ranked by
-bm25 with the columns weighted. On PostgreSQL it holds one tsvector per
+words separated by spaces (the `ascii` tokenizer splits on spaces and on ASCII
+punctuation but STEM_MARK, so a CJK pair, a folded word or a marked stem stays
+one token), ranked by bm25 with the columns weighted. On PostgreSQL it holds one tsvector per
 message: the subject weighted A, the sender B, the text C, every stem marked
 with `STEM_MARK` and the subject's also with `SUBJECT_STEM_MARK`, plus the
 adjacent word pairs phrases are found by. The readers in this package name the table
@@ -37,10 +37,14 @@ STEM_COLUMNS = "{subject_stems body_stems}"
 # starts, one entry of its own, read like a word's (used when the start is exactly
 # that long; longer starts have few words to merge).
 PREFIXES = "2 3 4"
+# Each stem is stored with STEM_MARK ("~budget"), which the tokenizer keeps: a stem is
+# then a word of its own in the index. Unmarked, the stem "budget" shared the word
+# "budget"'s list of messages, and bm25 reads the whole list of every word of a query
+# (for its weight), so each query word was read twice over the exact word's list.
 CREATE_SQLITE = (
     "CREATE VIRTUAL TABLE message_fts USING fts5("
-    "subject, body, sender, subject_stems, body_stems, tokenize = 'ascii', "
-    f"prefix = '{PREFIXES}')"
+    "subject, body, sender, subject_stems, body_stems, "
+    f"tokenize = \"ascii tokenchars '{STEM_MARK}'\", prefix = '{PREFIXES}')"
 )
 COLUMNS_SQLITE = "subject, body, sender, subject_stems, body_stems"
 # Which words the index holds, per column (threads/search/suggest.py).
@@ -85,8 +89,8 @@ def index_messages(conn: Connection, entries: Sequence[IndexEntry]) -> None:
                     "s": " ".join(a.subject),
                     "b": " ".join(a.body),
                     "f": " ".join(a.sender),
-                    "ss": " ".join(a.subject_stems),
-                    "bs": " ".join(a.body_stems),
+                    "ss": " ".join(STEM_MARK + s for s in a.subject_stems),
+                    "bs": " ".join(STEM_MARK + s for s in a.body_stems),
                 }
             )
         else:
@@ -108,3 +112,16 @@ def index_messages(conn: Connection, entries: Sequence[IndexEntry]) -> None:
 
 def unindex_message(conn: Connection, message_pk: int) -> None:
     conn.execute(text("DELETE FROM message_fts WHERE rowid = :id"), {"id": message_pk})
+
+
+def sqlite_table_sql(conn: Connection) -> str:
+    """How the SQLite table was created, spaced and cased alike for comparison
+    (migrations rebuild it when an option differs)."""
+    sql = conn.execute(
+        text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'message_fts'")
+    ).scalar_one()
+    return normal_sql(sql)
+
+
+def normal_sql(create: str) -> str:
+    return " ".join(create.split()).lower()
