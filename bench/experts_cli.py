@@ -63,7 +63,7 @@ def ask(query: str, env: dict[str, str]) -> tuple[float, float]:
 def in_process(data: Path, rounds: int) -> tuple[list[float], list[float]]:
     """Wall and CPU seconds of each question asked through `find_experts` in this process."""
     sys.path.insert(0, str(ROOT))
-    from bridge.cli.experts import FileSamples
+    from bridge.expert_answers import FileSamples
     from bridge.settings import load_settings
     from threads.access import LOCAL_ADMIN, readable_community_ids
     from threads.db import make_engine, migrate
