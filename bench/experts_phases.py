@@ -7,10 +7,10 @@ Does in order what the command does without a running `bridge serve`
 (bridge/cli/context.py `open_store`, then bridge/expert_answers.py) and prints
 each step's wall and CPU time: importing the command line, the settings, the
 database module; reading the settings; opening the engine; the schema check
-(`migrate`); importing what the question needs; the question itself (`find_experts`; its background sample from the data
-directory's cache/ when kept there). The interpreter's own start is not in it:
-compare `python -c pass`. Run it with the console script's interpreter so the
-same packages load.
+(`migrate`); importing what the question needs; the question itself
+(`find_experts`; its background sample from the data directory's cache/ when
+kept there). The interpreter's own start is not in it: compare `python -c
+pass`. Run it with the console script's interpreter so the same packages load.
 """
 
 from __future__ import annotations
