@@ -12,6 +12,14 @@ wall time mostly measures the neighbours). The first round's questions find no
 background sample kept from an earlier run unless one is there already; `--cold`
 removes the kept samples before every question.
 
+`--serve` first starts `bridge serve --role worker` on the store (the role that
+needs no port; every role set answers on the socket), waits for its socket
+(DATA/run/bridge.sock), checks that a command really gets its answer there
+(it must not import SQLAlchemy), then runs the same per-process loop: each
+`bridge experts` hands its question to the service (bridge/local_socket.py).
+It also prints the service's CPU per question, which the command's own figures
+leave out.
+
 `--in-process` asks the same questions in this process instead, through the
 function the command calls (threads.expert_reads.find_experts, the shell's local
 admin, the sample kept between questions as the command keeps it on disk): what
@@ -24,6 +32,7 @@ import argparse
 import os
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -60,10 +69,58 @@ def ask(query: str, env: dict[str, str]) -> tuple[float, float]:
     return wall, cpu
 
 
+# A `bridge experts` process that reports whether it loaded SQLAlchemy (it falls back
+# to its own path, which does, when the service does not answer).
+PROBE = """
+import sys
+from bridge.cli import main
+try:
+    main(["experts", "budget review", "--json"], prog_name="bridge")
+except SystemExit as exc:
+    assert not exc.code, exc.code
+print("sqlalchemy" in sys.modules, file=sys.stderr)
+"""
+
+
+def start_service(data: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`bridge serve --role worker` on the store, once its socket is there."""
+    sock = data / "run" / "bridge.sock"
+    service = subprocess.Popen(
+        [str(BRIDGE), "serve", "--role", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while not sock.exists():
+        if service.poll() is not None or time.monotonic() > deadline:
+            service.kill()
+            sys.exit("bridge serve did not open its socket")
+        time.sleep(0.1)
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=False
+    )
+    if probe.returncode != 0 or probe.stderr.strip().splitlines()[-1:] != ["False"]:
+        stop_service(service)
+        sys.exit(f"the command did not get its answer from the service:\n{probe.stderr[-2000:]}")
+    return service
+
+
+def stop_service(service: subprocess.Popen[bytes]) -> None:
+    service.send_signal(signal.SIGTERM)
+    service.wait(60)
+
+
+def cpu_of(pid: int) -> float:
+    """User + system seconds a running process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def in_process(data: Path, rounds: int) -> tuple[list[float], list[float]]:
     """Wall and CPU seconds of each question asked through `find_experts` in this process."""
     sys.path.insert(0, str(ROOT))
-    from bridge.cli.experts import FileSamples
+    from bridge.expert_answers import FileSamples
     from bridge.settings import load_settings
     from threads.access import LOCAL_ADMIN, readable_community_ids
     from threads.db import make_engine, migrate
@@ -107,6 +164,7 @@ def main() -> int:
     parser.add_argument("--code", metavar="DIR", help="another checkout's code")
     parser.add_argument("--cold", action="store_true", help="no kept sample, every question")
     parser.add_argument("--in-process", action="store_true", help="find_experts, no processes")
+    parser.add_argument("--serve", action="store_true", help="ask a running bridge serve")
     args = parser.parse_args()
     env = {**os.environ, "BRIDGE_DATA": str(args.data)}
     if args.code:
@@ -117,6 +175,8 @@ def main() -> int:
     if args.in_process:
         walls, cpus = in_process(args.data, args.rounds)
         loads.append(os.getloadavg()[0])
+    service = start_service(args.data, env) if args.serve else None
+    served_from = cpu_of(service.pid) if service else 0.0
     for _ in range(0 if args.in_process else args.rounds):
         for query in QUESTIONS:
             if args.cold:
@@ -125,6 +185,12 @@ def main() -> int:
             walls.append(wall)
             cpus.append(cpu)
             loads.append(os.getloadavg()[0])
+    if service is not None:
+        served = cpu_of(service.pid) - served_from
+        stop_service(service)
+        print(
+            f"service CPU {served * 1000 / len(walls):6.0f} ms a question (mean over {len(walls)})"
+        )
     for label, values in (("wall", walls), ("cpu", cpus)):
         values.sort()
         p95 = values[min(len(values) - 1, int(0.95 * len(values)))]

@@ -3,14 +3,14 @@
     python bench/experts_phases.py --data bench/out/scale-sqlite-100k "budget review"
     PYTHONPATH=/tmp/before python bench/experts_phases.py --data DIR QUERY   # older code
 
-Does in order what the command does (bridge/cli/context.py `with_store`, then
-bridge/cli/experts.py) and prints each step's wall and CPU time: importing the
-command line, the settings, the database module; reading the settings; opening
-the engine; the schema check (`migrate`); importing what the question needs;
-the question itself (`find_experts`; its background sample from the data
-directory's cache/ when kept there). The interpreter's own start is not in it:
-compare `python -c pass`. Run it with the console script's interpreter so the
-same packages load.
+Does in order what the command does without a running `bridge serve`
+(bridge/cli/context.py `open_store`, then bridge/expert_answers.py) and prints
+each step's wall and CPU time: importing the command line, the settings, the
+database module; reading the settings; opening the engine; the schema check
+(`migrate`); importing what the question needs; the question itself
+(`find_experts`; its background sample from the data directory's cache/ when
+kept there). The interpreter's own start is not in it: compare `python -c
+pass`. Run it with the console script's interpreter so the same packages load.
 """
 
 from __future__ import annotations
@@ -48,7 +48,10 @@ def main() -> None:
     step("make_engine()")
     migrate(engine)
     step("migrate(): the schema check")
-    from bridge.cli.experts import FileSamples
+    try:
+        from bridge.expert_answers import FileSamples
+    except ImportError:  # older code (PYTHONPATH=/tmp/before) kept it in the command's module
+        from bridge.cli.experts import FileSamples  # type: ignore[attr-defined,no-redef]
     from threads.access import LOCAL_ADMIN, readable_community_ids
     from threads.expert_reads import find_experts
     from threads.privacy import reader_privacy

@@ -2,7 +2,9 @@
 
 One process runs any combination of roles: the SMTP listener (its own
 thread), the IMAP pollers (a thread per folder), the pipeline worker (a
-thread) and the web app (uvicorn, on the main thread). By default it runs
+thread) and the web app (uvicorn, on the main thread); whatever the roles,
+it answers `bridge experts` on DATA/run/bridge.sock (bridge/local_socket.py).
+By default it runs
 all of them; on PostgreSQL several processes with different roles share one
 database. Roles that take leases first free those of this host's dead
 processes, then keep sweeping for them (bridge/heartbeat.py).
@@ -116,6 +118,8 @@ def _run(
     metrics = Metrics(core.engine)  # this process's figures, at /metrics when it serves web
     stops: list[Callable[[], None]] = []
     try:
+        # First: the socket sets the process's umask for a moment (bridge/local_socket.py).
+        stops.append(_start_local_socket(core))
         if LEASING_ROLES & set(roles):
             stops.append(_start_lease_sweeper(core))
         if "worker" in roles:
@@ -249,6 +253,17 @@ def _stop_child(pid: int) -> None:
         os.waitpid(pid, 0)
     except (ProcessLookupError, ChildProcessError):
         pass
+
+
+def _start_local_socket(core: Core) -> Callable[[], None]:
+    """`bridge experts` asks here instead of starting Python and SQLAlchemy itself."""
+    from bridge.local_answers import Answers
+    from bridge.local_socket import LocalSocket, socket_path
+
+    server = LocalSocket(socket_path(core.settings.data), Answers(core.settings, core.engine))
+    if not server.start():
+        return lambda: None  # logged; `bridge experts` works on its own, only slower
+    return server.stop
 
 
 def _start_lease_sweeper(core: Core) -> Callable[[], None]:

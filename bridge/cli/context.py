@@ -8,15 +8,14 @@ the audit log names, `viewer` whom `--as EMAIL` stands for.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-
-from bridge.errors import UsageError
 
 if TYPE_CHECKING:  # the core, settings and models are imported when a command runs
     from sqlalchemy import Engine
@@ -53,38 +52,26 @@ class Store:
     engine: Engine
 
 
-def with_store(func: F) -> F:
-    """Like `with_core`, for commands that only read: settings and the database (migrated
-    on open), without the pipeline, whose imports were most of a one-question command's
-    start (`bridge experts`)."""
+@contextlib.contextmanager
+def open_store(data: Path | None) -> Iterator[Store]:
+    """The settings and the migrated database of `--data DIR` (None: as configured)."""
+    from bridge.settings import load_settings
+    from threads.db import make_engine, migrate
 
-    @click.option("--data", type=click.Path(path_type=Path), help="Data directory (BRIDGE_DATA).")
-    @functools.wraps(func)
-    def wrapper(data: Path | None, **kw: Any) -> Any:
-        from bridge.settings import load_settings
-        from threads.db import make_engine, migrate
-
-        settings = load_settings(data=data)
-        engine = make_engine(settings.effective_database_url)
-        try:
-            migrate(engine)
-            return func(Store(settings, engine), **kw)
-        finally:
-            engine.dispose()
-
-    return wrapper
+    settings = load_settings(data=data)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        migrate(engine)
+        yield Store(settings, engine)
+    finally:
+        engine.dispose()
 
 
 def viewer(core: Core | Store, conn: Any, as_email: str | None) -> Any:
     """The viewer a command acts for: `--as EMAIL`, or the shell's local admin."""
-    from threads.access import LOCAL_ADMIN, viewer_for
-    from threads.people import try_normalize
+    from bridge.expert_answers import viewer_as
 
-    if as_email is None:
-        return LOCAL_ADMIN
-    if try_normalize(as_email) is None:
-        raise UsageError(f"--as '{as_email}' is not an e-mail address")
-    return viewer_for(conn, as_email, core.settings.org_domains)
+    return viewer_as(conn, as_email, core.settings.org_domains)
 
 
 def actor() -> str:

@@ -4,22 +4,23 @@ With `--as EMAIL` only the communities that address may read count, and
 addresses it may not see are left out (outsiders by name only), as on the
 web's /experts page; without it the shell reads everything as a local admin.
 
-Each run is a process of its own, so the background sample of the archive's
-common words (threads/expert_reads.py) is kept between runs in the data
-directory's cache/ folder (`FileSamples`) rather than built on every run.
+A running `bridge serve` on the same data directory answers first, over its
+socket (bridge/local_socket.py): the settings that name the socket and the
+database are read with the standard library (bridge/settings_peek.py) and
+nothing heavy is imported on that path. With no service, a service of
+another database or settings, or any fault of the transport, the command
+opens the store and computes the same answer itself (bridge/expert_answers.py).
+Both answers go through `render`, so they print alike to the byte.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
-import os
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
-from bridge.cli.context import Store, viewer, with_store
 from bridge.errors import UsageError
 
 
@@ -29,79 +30,72 @@ from bridge.errors import UsageError
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 100))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: query and people.")
 @click.option("--as", "as_email", help="Count only what this address may read.")
-@with_store
+@click.option("--data", type=click.Path(path_type=Path), help="Data directory (BRIDGE_DATA).")
 def experts(
-    core: Store, query: str, community: str | None, limit: int, as_json: bool, as_email: str | None
+    query: str,
+    community: str | None,
+    limit: int,
+    as_json: bool,
+    as_email: str | None,
+    data: Path | None,
 ) -> None:
     """Who knows about QUERY: people ranked by their own words on it, best first."""
-    from threads import queries
-    from threads.access import readable_community_ids
-    from threads.expert_reads import find_experts
-    from threads.privacy import reader_privacy
+    asked = {"query": query, "community": community, "limit": limit, "as": as_email}
+    payload = _from_service(data, asked)
+    if payload is None:
+        from bridge.cli.context import open_store
+        from bridge.expert_answers import experts_payload
 
-    with core.engine.connect() as conn:
-        reader = viewer(core, conn, as_email)
-        readable = readable_community_ids(conn, reader)
-        if community is not None:
-            row = queries.community_by_slug(conn, community)
-            # A community the viewer may not read is reported exactly like a missing one.
-            if row is None or row.id not in readable:
-                raise UsageError(f"no community '{community}'")
-            readable = [row.id]
-        shield = reader_privacy(
-            conn,
-            org_domains=core.settings.org_domains,
-            mail_domain=core.settings.mail_domain,
-            reveal=reader.is_admin,
-        )
-        found = find_experts(
-            conn,
-            query,
-            community_ids=readable,
-            privacy=shield,
-            limit=limit,
-            store=FileSamples(core.settings.data / "cache"),
-        )
+        with open_store(data) as store:
+            payload = experts_payload(
+                store.settings,
+                store.engine,
+                query=query,
+                community=community,
+                limit=limit,
+                as_email=as_email,
+            )
+    click.echo(render(payload, as_json=as_json), nl=False)
+
+
+def _from_service(data: Path | None, asked: dict[str, Any]) -> dict[str, Any] | None:
+    """The running service's answer, or None to compute it here; UsageError when the
+    service found the user's mistake (the same line the command would print)."""
+    from bridge.local_answers import request_for
+    from bridge.local_client import ask
+    from bridge.local_socket import socket_path
+    from bridge.settings_peek import peek
+
+    place = peek(data)
+    if place is None:
+        return None
+    answer = ask(socket_path(place.data), request_for(place, "experts", asked))
+    if answer is None:
+        return None
+    if answer.get("kind") == "usage" and isinstance(answer.get("error"), str):
+        raise UsageError(answer["error"])
+    payload = answer.get("answer")
+    return payload if isinstance(payload, dict) else None
+
+
+def render(payload: dict[str, Any], *, as_json: bool) -> str:
+    """The command's output for an answer (`experts_payload`'s shape), newline-ended."""
+    import json
+
+    people: list[dict[str, Any]] = payload["people"]
     if as_json:
-        click.echo(json.dumps(found.to_json(), ensure_ascii=False))
-        return
-    if not found.people:
-        click.echo(f"Nobody found for {query!r}.")
-        return
-    if found.expanded:
-        click.echo(f"also looked for: {', '.join(found.expanded)}")
-    for n, p in enumerate(found.people, start=1):
-        who = f"{p.name} <{p.address}>" if p.address and p.name else p.name or p.address
-        when = p.last_active.date().isoformat() if p.last_active else "-"
-        threads = ", ".join(str(t) for t in p.threads[:5])
-        click.echo(f"{n:>3}  {p.score:>8.2f}  {who}\n     last {when}; threads {threads}")
-
-
-class FileSamples:
-    """Background samples as files (owner-only: they hold the archive's words), one a key."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    def _path(self, key: str) -> Path:
-        return self.folder / f"experts-{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
-
-    def load(self, key: str) -> str | None:
-        try:
-            return self._path(key).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            return None
-
-    def save(self, key: str, value: str) -> None:
-        # A sample not kept is built again next time: a read-only data directory is no error.
-        path = self._path(key)
-        part = path.with_name(f"{path.name}.{os.getpid()}.part")
-        try:
-            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(value)
-            part.replace(path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                part.unlink(missing_ok=True)
+        return json.dumps({"query": payload["query"], "people": people}, ensure_ascii=False) + "\n"
+    if not people:
+        return f"Nobody found for {payload['query']!r}.\n"
+    lines = []
+    if payload["expanded"]:
+        lines.append(f"also looked for: {', '.join(payload['expanded'])}")
+    for n, p in enumerate(people, start=1):
+        name, address = p["name"], p.get("address")
+        who = f"{name} <{address}>" if address and name else name or address
+        when = (
+            datetime.fromisoformat(p["last_active"]).date().isoformat() if p["last_active"] else "-"
+        )
+        threads = ", ".join(str(t) for t in p["threads"][:5])
+        lines.append(f"{n:>3}  {p['score']:>8.2f}  {who}\n     last {when}; threads {threads}")
+    return "".join(f"{line}\n" for line in lines)
