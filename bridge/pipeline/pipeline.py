@@ -270,7 +270,6 @@ class Pipeline:
         learner: signatures.Learner,
         isolate: bool,
     ) -> Outcome:
-        assert item.parsed is not None  # a decision is only made for parsed mail
         if not isolate:
             try:
                 return self._write(conn, routes, item, decision, learner)
@@ -301,7 +300,7 @@ class Pipeline:
         """
         raw, parsed, derived = item.raw, item.parsed, item.derived
         communities = decision.communities
-        assert parsed is not None
+        assert parsed is not None  # a decision is only made for parsed mail
         tail = derived.tail_for(decision.letter) if derived is not None else None
         learning = learner.trim(decision.letter, source=raw.source, tail=tail)
         letter = learning.letter

@@ -307,7 +307,9 @@ def index(filed: Filed, letter: Letter, derived: Derived | None) -> search.Index
     """What the full-text index gets (no addresses); the pipeline writes a batch at once.
     `derived`: the parse process's analysis, used while the letter is what it was made of."""
     entry = derived.entry_for(filed.message_pk, letter) if derived is not None else None
-    return entry or search.index_entry(
+    if entry is not None:
+        return entry
+    return search.index_entry(
         filed.message_pk, letter.subject, letter.visible_text, letter.from_name
     )
 
