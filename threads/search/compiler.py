@@ -40,7 +40,7 @@ from sqlalchemy.dialects.postgresql import TSQUERY
 
 from threads.models import Message
 from threads.search.analysis import STEM_MARK, SUBJECT_STEM_MARK, query_stems
-from threads.search.index import EXACT_COLUMNS, FTS, STEM_COLUMNS
+from threads.search.index import FTS
 from threads.search.language import All, Any_, Filter, Node, Not, Term
 
 M = Message.__table__
@@ -122,14 +122,13 @@ class Compiler:
         subject = term.field == "subject"
         stems = () if term.exact or term.prefix or len(words) > 1 else query_stems(words[0])
         if self.sqlite:
-            exact = "{subject}" if subject else EXACT_COLUMNS
-            stemmed = "{subject_stems}" if subject else STEM_COLUMNS
-            phrase = '"' + " ".join(words) + '"'
-            if term.prefix:
-                return f"({exact} : {phrase} *)"
-            parts = [f"{exact} : {phrase}"]
-            parts += [f'{exact} : "{s}"' for s in stems if s != words[0]]
-            parts += [f'{stemmed} : "{STEM_MARK}{s}"' for s in stems]
+            forms, marked = _sqlite_forms(term)
+            if not subject:
+                # No column filter: a marked stem is only in the stem columns, an exact
+                # form only in the others, and a filter costs a read of positions a row.
+                return "(" + " OR ".join(forms + marked) + ")"
+            parts = [f"{{subject}} : {f}" for f in forms]
+            parts += [f"{{subject_stems}} : {m}" for m in marked]
             return "(" + " OR ".join(parts) + ")"
         # Words are letters and digits only, so single quotes keep them literal.
         weight = ":A" if subject else ""
@@ -155,6 +154,19 @@ class Compiler:
         if len(words) == 2 and not weight:
             return f"({pairs})"
         return f"({pairs} & {positional})"
+
+    def fields(self, term: Term) -> list[tuple[str, str]]:
+        """SQLite: where `term` may be found, each place with an engine expression
+        finding it there: its exact forms in the subject, the sender and the text, its
+        marked stems in the subject's and the text's stems; for telling which field a
+        match was found in."""
+        forms, marked = _sqlite_forms(term)
+        places = ["subject"] if term.field == "subject" else ["subject", "sender", "body"]
+        out = [(p, f"{{{p}}} : ({' OR '.join(forms)})") for p in places]
+        if marked:
+            stems = [f"{p}_stems" for p in places if p != "sender"]
+            out += [(p, f"{{{p}}} : ({' OR '.join(marked)})") for p in stems]
+        return out
 
     def match(self, expr: str) -> ColumnElement[bool]:
         """`the row of message_fts in FROM matches expr`."""
@@ -248,6 +260,19 @@ class Compiler:
         """A bind parameter name not yet used in this query's statements."""
         self.params += 1
         return f"{prefix}{self.params}"
+
+
+def _sqlite_forms(term: Term) -> tuple[list[str], list[str]]:
+    """A term's exact forms and marked stems, quoted for FTS5: the words (a phrase, or a
+    word start with `*`), the word's stems as exact words where they differ from it, and
+    every stem marked (see `Compiler._term`)."""
+    words = term.words
+    phrase = '"' + " ".join(words) + '"'
+    if term.prefix:
+        return [f"{phrase} *"], []
+    stems = () if term.exact or len(words) > 1 else query_stems(words[0])
+    forms = [phrase, *(f'"{s}"' for s in stems if s != words[0])]
+    return forms, [f'"{STEM_MARK}{s}"' for s in stems]
 
 
 _SEPARATORS = re.compile(r"[.@\-_+<>\"'\s]+")

@@ -25,6 +25,7 @@ from threads.search.compiler import Compiler
 from threads.search.index import FTS
 from threads.search.language import All, Not, SearchQuery
 from threads.search.rank import Candidate
+from threads.search.relevance import relevance
 from threads.search.snippet import Matcher, make_snippet, mark
 from threads.search.suggest import suggest
 
@@ -126,7 +127,7 @@ def run(
         else:
             if floor is not None:
                 preds.append(FTS.c.rowid >= floor)
-            candidates = _ranked(conn, compiler, expr, [*readable, *preds])
+            candidates = _ranked(conn, compiler, expr, [*readable, *preds], query)
             bounded = floor is not None
         if bounded and len(candidates) < rank.RANK_WINDOW:
             results.notices.append(
@@ -226,18 +227,30 @@ def _split(compiler: Compiler, root: All) -> tuple[list[str], list[str], list[Co
 
 
 def _ranked(
-    conn: Connection, compiler: Compiler, expr: str, preds: list[ColumnElement[bool]]
+    conn: Connection,
+    compiler: Compiler,
+    expr: str,
+    preds: list[ColumnElement[bool]],
+    query: SearchQuery,
 ) -> list[Candidate]:
     """The most recent RANK_WINDOW matches with their relevance (higher is better)."""
+    if compiler.sqlite:
+        stmt = (
+            select(M.c.id, M.c.thread_id, rank.day(compiler))
+            .select_from(FTS.join(M, M.c.id == FTS.c.rowid))
+            .where(compiler.match(expr), *preds)
+            .order_by(FTS.c.rowid.desc())
+            .limit(rank.RANK_WINDOW)
+        )
+        rows = conn.execute(stmt).all()
+        scores = relevance(conn, compiler, query, expr, [r[0] for r in rows])
+        return [Candidate(r[0], r[1], r[2], scores[r[0]]) for r in rows]
     newest = (
         select(M.c.id, M.c.thread_id, rank.day(compiler), rank.score(compiler, expr))
         .select_from(FTS.join(M, M.c.id == FTS.c.rowid))
         .order_by(FTS.c.rowid.desc())
         .limit(rank.RANK_WINDOW)
     )
-    if compiler.sqlite:
-        stmt = newest.where(compiler.match(expr), *preds)
-        return [Candidate(r[0], r[1], r[2], r[3]) for r in conn.execute(stmt)]
     return pg.ranked(conn, compiler, expr, preds, newest)
 
 

@@ -6,11 +6,11 @@ exact words, and the stems that differ from them. On SQLite it is an FTS5
 table of five columns (subject, body, sender, subject_stems, body_stems) fed
 words separated by spaces (the `ascii` tokenizer splits on spaces and on ASCII
 punctuation but STEM_MARK, so a CJK pair, a folded word or a marked stem stays
-one token), ranked by bm25 with the columns weighted. On PostgreSQL it holds one tsvector per
-message: the subject weighted A, the sender B, the text C, every stem marked
-with `STEM_MARK` and the subject's also with `SUBJECT_STEM_MARK`, plus the
-adjacent word pairs phrases are found by. The readers in this package name the table
-through `FTS`.
+one token), ranked by the column each word is found in (threads/search/relevance.py).
+On PostgreSQL it holds one tsvector per message: the subject weighted A, the
+sender B, the text C, every stem marked with `STEM_MARK` and the subject's also
+with `SUBJECT_STEM_MARK`, plus the adjacent word pairs phrases are found by. The
+readers in this package name the table through `FTS`.
 """
 
 from __future__ import annotations
@@ -29,18 +29,15 @@ from threads.search.analysis import (
 
 FTS = table("message_fts", column("rowid", Integer), column("tsv"))
 
-# Columns of the FTS5 table, in order; queries name them, bm25 weighs them (rank.py).
-EXACT_COLUMNS = "{subject body sender}"
-STEM_COLUMNS = "{subject_stems body_stems}"
 # FTS5 answers `mi*` by merging the entries of every word that starts so, thousands
 # of them for two or three letters; with `prefix` it also keeps, for these word
 # starts, one entry of its own, read like a word's (used when the start is exactly
 # that long; longer starts have few words to merge).
 PREFIXES = "2 3 4"
 # Each stem is stored with STEM_MARK ("~budget"), which the tokenizer keeps: a stem is
-# then a word of its own in the index. Unmarked, the stem "budget" shared the word
-# "budget"'s list of messages, and bm25 reads the whole list of every word of a query
-# (for its weight), so each query word was read twice over the exact word's list.
+# then a word of its own in the index, found in the stem columns only: unmarked, the stem
+# "budget" shared the word "budget"'s list of messages, and telling one from the other
+# took a column filter, which reads the positions of every row it tests.
 CREATE_SQLITE = (
     "CREATE VIRTUAL TABLE message_fts USING fts5("
     "subject, body, sender, subject_stems, body_stems, "

@@ -4,10 +4,10 @@ Ranking scores every candidate; for a word in half the archive that is
 hundreds of thousands of rows. Relevance is therefore computed over the most
 recent RANK_WINDOW matches only (message ids grow with arrival), which keeps a
 query's cost bounded at any archive size and favours recent discussion. A
-match's relevance is the engine's own (FTS5's bm25 or PostgreSQL's ts_rank,
-both weighting the subject above the sender and the sender above the text),
-times a gentle recency weight; a thread ranks by its best match, raised a
-little for each doubling of its matching messages.
+match's relevance (on SQLite threads/search/relevance.py's, on PostgreSQL
+ts_rank's, both weighting the subject above the sender and the sender above
+the text) is multiplied by a gentle recency weight; a thread ranks by its best
+match, raised a little for each doubling of its matching messages.
 
 Other modules read the bounds here as `rank.RANK_WINDOW`, not by importing
 the name, so a test that lowers the window lowers it everywhere.
@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, bindparam, cast, func, literal_column
+from sqlalchemy import ColumnElement, bindparam, cast, func
 from sqlalchemy.dialects.postgresql import TSQUERY
 
 from threads.models import Message
@@ -50,11 +50,7 @@ def day(compiler: Compiler) -> ColumnElement[float | Decimal]:
 
 
 def score(compiler: Compiler, expr: str) -> ColumnElement[float]:
-    """Relevance, higher is better: bm25 (lower is better, so negated) or ts_rank."""
-    if compiler.sqlite:
-        # subject, body, sender, then the stems of subject and body: exact forms
-        # weigh twice their stems.
-        return -func.bm25(literal_column("message_fts"), 4.0, 1.0, 2.0, 2.0, 0.5)
+    """PostgreSQL's relevance, higher is better."""
     return func.ts_rank(FTS.c.tsv, cast(bindparam(compiler.bind_name("q"), expr), TSQUERY))
 
 
