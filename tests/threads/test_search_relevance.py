@@ -17,7 +17,7 @@ from bridge.core import Core
 from tests.support.factories import create_community, deliver
 from tests.support.messages import make_mail
 from threads import search
-from threads.search.relevance import _varints
+from threads.search.relevance import _varint_sum
 
 OLD = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 NEW = OLD + timedelta(days=1)
@@ -124,7 +124,6 @@ def test_the_shorter_message_ranks_first_when_the_word_is_in_the_same_place(
 
 
 def test_message_lengths_are_read_as_fts5_writes_them() -> None:
-    """FTS5 keeps each row's column sizes as SQLite varints: 7 bits a byte, the
-    ninth byte 8 bits."""
-    assert _varints(bytes([0x04, 0x81, 0x4E, 0x02, 0x00, 0x2F])) == [4, 206, 2, 0, 47]
-    assert _varints(bytes([0xFF] * 8 + [0x01])) == [(1 << 64) - 255]
+    """FTS5 keeps each row's column sizes as SQLite varints, 7 bits a byte."""
+    assert _varint_sum(bytes([0x04, 0x81, 0x4E, 0x02, 0x00, 0x2F])) == 4 + 206 + 2 + 0 + 47
+    assert _varint_sum(bytes([0x83, 0xFF, 0x7F, 0x01])) == (3 << 14 | 0x7F << 7 | 0x7F) + 1

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Connection, text
 
@@ -72,21 +73,22 @@ def relevance(
             f"WHERE message_fts MATCH :q{n} AND rowid BETWEEN :lo AND :hi"
         )
     best: dict[tuple[int, int], float] = {}
-    hits = conn.execute(text(" UNION ALL ".join(selects)), params).all() if selects else []
-    for part, pk in hits:
+    for part, pk in _rows(conn, " UNION ALL ".join(selects), params) if selects else []:
         i, field, _ = parts[part]
         best[(i, pk)] = max(best.get((i, pk), 0.0), FIELD_WEIGHTS[field])
     rarity = _rarity(conn, compiler, terms) if len(terms) > 1 else [1.0]
     sizes = _sizes(conn, pks)
-    mean = sum(sizes.values()) / len(sizes) if sizes else 1.0
+    mean = (sum(sizes.values()) / len(sizes) if sizes else 0.0) or 1.0
+    found = [{pk: w for (t, pk), w in best.items() if t == i} for i in range(len(terms))]
     scores: dict[int, float] = {}
     for pk in pks:
-        # bm25's saturation of a word's weight in a message longer than the mean.
-        norm = K1 * (1.0 - B + B * sizes.get(pk, mean) / (mean or 1.0))
-        weights = (best.get((i, pk), unseen[i]) for i in range(len(terms)))
-        scores[pk] = sum(
-            r * w * (K1 + 1.0) / (w + norm) for r, w in zip(rarity, weights, strict=True)
-        )
+        # bm25's saturation of a word's weight, stronger in a message longer than the mean.
+        norm = K1 * (1.0 - B + B * sizes.get(pk, mean) / mean)
+        score = 0.0
+        for i, rare in enumerate(rarity):
+            w = found[i].get(pk, unseen[i])
+            score += rare * w * (K1 + 1.0) / (w + norm)
+        scores[pk] = score
     return scores
 
 
@@ -111,30 +113,37 @@ def _looked_up(
 def _sizes(conn: Connection, pks: Sequence[int]) -> dict[int, int]:
     """Each message's length in words, all columns, as FTS5 keeps it for bm25: its
     `_docsize` table holds one varint a column per row."""
-    rows = conn.execute(
-        text(
-            "SELECT id, sz FROM message_fts_docsize WHERE id IN (SELECT value FROM json_each(:ids))"
-        ),
+    rows = _rows(
+        conn,
+        "SELECT id, sz FROM message_fts_docsize WHERE id IN (SELECT value FROM json_each(:ids))",
         {"ids": json.dumps(list(pks))},
     )
-    return {pk: sum(_varints(sz)) for pk, sz in rows}
+    return {pk: _varint_sum(sz) for pk, sz in rows}
 
 
-def _varints(blob: bytes) -> list[int]:
-    """SQLite's variable-length integers, one after the other (seven bits a byte, high
-    bit set on all but the last; a ninth byte gives all eight)."""
-    out, value, count = [], 0, 0
+def _rows(conn: Connection, sql: str, params: dict[str, object]) -> list[Any]:
+    """Rows of a statement of SQLite's own, straight from the driver: thousands of
+    rows through SQLAlchemy's result objects cost more than the statement."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        rows: list[Any] = cursor.execute(sql, params).fetchall()
+        return rows
+    finally:
+        cursor.close()
+
+
+def _varint_sum(blob: bytes) -> int:
+    """The sum of SQLite variable-length integers, one after the other: seven bits a
+    byte, the high bit set on all but the last (the nine-byte form, for counts of
+    2**56 and more, cannot occur in a word count)."""
+    total = value = 0
     for byte in blob:
-        count += 1
-        if count == 9:
-            out.append((value << 8) | byte)
-            value, count = 0, 0
-        elif byte & 0x80:
+        if byte & 0x80:
             value = (value << 7) | (byte & 0x7F)
         else:
-            out.append((value << 7) | byte)
-            value, count = 0, 0
-    return out
+            total += (value << 7) | byte
+            value = 0
+    return total
 
 
 def _rarity(conn: Connection, compiler: Compiler, terms: Sequence[Term]) -> list[float]:
