@@ -6,14 +6,13 @@ positions in every one of them): at a million messages that cost 10-60 ms a
 query, whatever the number of matches ranked. Here everything is read for the
 ranked window's rows only. A match's relevance is bm25's sum over the query's
 words, with a word's count in the message replaced by the weight of the best
-place it was found: the subject as written (4) over the sender or the
-subject by a stem (2) over the text as written (1) over the text by a stem
-only (0.5), bm25's column weights before.
-A word's rarity is bm25's, from its share of the newest DENSITY_SAMPLE
-messages; a message's length is FTS5's own count of its words. Where a word
-was found is one FTS5 query per word and place, restricted to the window's
-range of rowids and to the query's matches, so each reads about the window's
-rows.
+place it was found: the subject as written (4) over the sender or the subject
+by a stem (2) over the text as written (1) over the text by a stem only (0.5),
+bm25's column weights before. A word's rarity is bm25's, from its share of the
+newest DENSITY_SAMPLE messages; a message's length is FTS5's own count of its
+words. Where a word was found is one FTS5 query per word and place, restricted
+to the window's range of rowids and to the query's matches, so each reads
+about the window's rows.
 
 How often a word occurs in a message is not counted: within one place, the
 shorter message ranks first, then the newer.
@@ -72,14 +71,14 @@ def relevance(
             f"SELECT {n}, rowid FROM message_fts "
             f"WHERE message_fts MATCH :q{n} AND rowid BETWEEN :lo AND :hi"
         )
-    best: dict[tuple[int, int], float] = {}
+    # Per term: the weight of the best place it was found in, per message.
+    found: list[dict[int, float]] = [{} for _ in terms]
     for part, pk in _rows(conn, " UNION ALL ".join(selects), params) if selects else []:
         i, field, _ = parts[part]
-        best[(i, pk)] = max(best.get((i, pk), 0.0), FIELD_WEIGHTS[field])
+        found[i][pk] = max(found[i].get(pk, 0.0), FIELD_WEIGHTS[field])
     rarity = _rarity(conn, compiler, terms) if len(terms) > 1 else [1.0]
     sizes = _sizes(conn, pks)
     mean = (sum(sizes.values()) / len(sizes) if sizes else 0.0) or 1.0
-    found = [{pk: w for (t, pk), w in best.items() if t == i} for i in range(len(terms))]
     scores: dict[int, float] = {}
     for pk in pks:
         # bm25's saturation of a word's weight, stronger in a message longer than the mean.
