@@ -77,6 +77,40 @@ def test_a_word_as_written_outranks_its_stem_in_the_text(archive: Core) -> None:
     assert ranked(archive, "migrate") == ["Plan A", "Plan B"]
 
 
+def test_a_stem_in_the_subject_outranks_the_word_as_written_in_the_text(archive: Core) -> None:
+    deliver(
+        archive,
+        mail("Migrating the plans", "Notes from the call with the vendor on Tuesday.\n", OLD),
+        mail("Plans", "We migrate on Tuesday.\n", NEW),
+    )
+    assert ranked(archive, "migrate") == ["Migrating the plans", "Plans"]
+
+
+def test_a_phrase_in_the_subject_outranks_it_in_the_text(archive: Core) -> None:
+    deliver(
+        archive,
+        mail("Release train dates", "Dates for the next quarter are fixed now.\n", OLD),
+        mail("Dates", "The release train leaves on Friday.\n", NEW),
+    )
+    assert ranked(archive, '"release train"') == ["Release train dates", "Dates"]
+
+
+def test_an_or_word_as_written_outranks_its_stem(archive: Core) -> None:
+    """ "wombat" is in most messages, so it weighs almost nothing: the order is
+    migrate's, looked up in the text (an OR's words are not in every match)."""
+    sqlite_only(archive)
+    common = [
+        mail(f"Note {n}", f"A wombat, number {n}.\n", OLD - timedelta(days=n)) for n in range(1, 7)
+    ]
+    deliver(
+        archive,
+        *common,
+        mail("One", "We will migrate the cluster next week, as planned.\n", OLD),
+        mail("Two", "Migrating the cluster is planned.\n", NEW),
+    )
+    assert ranked(archive, "migrate OR wombat")[:2] == ["One", "Two"]
+
+
 def test_a_word_start_in_the_subject_outranks_it_in_the_text(archive: Core) -> None:
     deliver(
         archive,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from itertools import pairwise
 from typing import Any
@@ -122,7 +123,7 @@ class Compiler:
         subject = term.field == "subject"
         stems = () if term.exact or term.prefix or len(words) > 1 else query_stems(words[0])
         if self.sqlite:
-            forms, marked = _sqlite_forms(term)
+            forms, marked = quoted(forms_of(term))
             if not subject:
                 # No column filter: a marked stem is only in the stem columns, an exact
                 # form only in the others, and a filter costs a read of positions a row.
@@ -154,19 +155,6 @@ class Compiler:
         if len(words) == 2 and not weight:
             return f"({pairs})"
         return f"({pairs} & {positional})"
-
-    def fields(self, term: Term) -> list[tuple[str, str]]:
-        """SQLite: where `term` may be found, each place with an engine expression
-        finding it there: its exact forms in the subject, the sender and the text, its
-        marked stems in the subject's and the text's stems; for telling which field a
-        match was found in."""
-        forms, marked = _sqlite_forms(term)
-        places = ["subject"] if term.field == "subject" else ["subject", "sender", "body"]
-        out = [(p, f"{{{p}}} : ({' OR '.join(forms)})") for p in places]
-        if marked:
-            stems = [f"{p}_stems" for p in places if p != "sender"]
-            out += [(p, f"{{{p}}} : ({' OR '.join(marked)})") for p in stems]
-        return out
 
     def match(self, expr: str) -> ColumnElement[bool]:
         """`the row of message_fts in FROM matches expr`."""
@@ -262,17 +250,32 @@ class Compiler:
         return f"{prefix}{self.params}"
 
 
-def _sqlite_forms(term: Term) -> tuple[list[str], list[str]]:
-    """A term's exact forms and marked stems, quoted for FTS5: the words (a phrase, or a
-    word start with `*`), the word's stems as exact words where they differ from it, and
-    every stem marked (see `Compiler._term`)."""
+@dataclass(frozen=True, slots=True)
+class Forms:
+    """What a term matches in the SQLite index: sequences of exact words (a word, its
+    stems as words where they differ from it, or a phrase), or words ending in a word
+    start (`prefix`), and its marked stems."""
+
+    exact: tuple[tuple[str, ...], ...]
+    prefix: tuple[str, ...]
+    marked: tuple[str, ...]
+
+
+def forms_of(term: Term) -> Forms:
     words = term.words
-    phrase = '"' + " ".join(words) + '"'
     if term.prefix:
-        return [f"{phrase} *"], []
+        return Forms((), words, ())
     stems = () if term.exact or len(words) > 1 else query_stems(words[0])
-    forms = [phrase, *(f'"{s}"' for s in stems if s != words[0])]
-    return forms, [f'"{STEM_MARK}{s}"' for s in stems]
+    exact = (words, *((s,) for s in stems if s != words[0]))
+    return Forms(exact, (), tuple(STEM_MARK + s for s in stems))
+
+
+def quoted(forms: Forms) -> tuple[list[str], list[str]]:
+    """A term's exact forms and marked stems in FTS5 syntax (see `Compiler._term`)."""
+    if forms.prefix:
+        return ['"' + " ".join(forms.prefix) + '" *'], []
+    exact = ['"' + " ".join(seq) + '"' for seq in forms.exact]
+    return exact, [f'"{m}"' for m in forms.marked]
 
 
 _SEPARATORS = re.compile(r"[.@\-_+<>\"'\s]+")

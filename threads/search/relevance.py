@@ -2,17 +2,21 @@
 
 FTS5's bm25 weighs a word by the number of messages holding it, and counts them
 at every query by reading the word's whole list of messages (for a phrase, the
-positions in every one of them): at a million messages that cost 10-60 ms a
-query, whatever the number of matches ranked. Here everything is read for the
-ranked window's rows only. A match's relevance is bm25's sum over the query's
-words, with a word's count in the message replaced by the weight of the best
-place it was found: the subject as written (4) over the sender or the subject
-by a stem (2) over the text as written (1) over the text by a stem only (0.5),
-bm25's column weights before. A word's rarity is bm25's, from its share of the
-newest DENSITY_SAMPLE messages; a message's length is FTS5's own count of its
-words. Where a word was found is one FTS5 query per word and place, restricted
-to the window's range of rowids and to the query's matches, so each reads
-about the window's rows.
+positions in every one of them): at a million messages that cost up to 60 ms a
+query, more where those lists are not in memory, whatever the number of matches
+ranked. Here everything is read for the ranked window's rows only. A match's
+relevance is bm25's sum over the query's words, with a word's count in the
+message replaced by the weight of the best place it was found: the subject as
+written (4) over the sender or the subject by a stem (2) over the text as
+written (1) over the text by a stem only (0.5), bm25's column weights before. A
+word's rarity is bm25's, from its share of the newest DENSITY_SAMPLE messages;
+a message's length is FTS5's own count of its words.
+
+The short columns (subject, sender, the subject's stems) are read from FTS5's
+stored copy of each window row and matched here, word for word as FTS5 does.
+Whether a word is in the text as written or only by a stem is one FTS5 query
+a word, restricted to the window's range of rowids and to the query's matches,
+and asked only where it can change the order.
 
 How often a word occurs in a message is not counted: within one place, the
 shorter message ranks first, then the newer.
@@ -27,23 +31,25 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from threads.search.compiler import Compiler
+from threads.search.compiler import Compiler, Forms, forms_of, quoted
 from threads.search.language import SearchQuery, Term
 
-FIELD_WEIGHTS = {
-    "subject": 4.0,
-    "sender": 2.0,
-    "subject_stems": 2.0,
-    "body": 1.0,
-    "body_stems": 0.5,
-}
+SUBJECT, SENDER_OR_SUBJECT_STEM, TEXT, TEXT_STEM = 4.0, 2.0, 1.0, 0.5
 # bm25's constants, as FTS5 sets them.
 K1, B = 1.2, 0.75
 # A word's weight comes from its share of this many of the newest messages.
 DENSITY_SAMPLE = 2000
-# Words beyond these add no field credit: each costs up to five SELECTs over the window
-# (and SQLite allows 500 in one compound statement).
+# Words beyond these add no credit for where they were found (each costs up to two
+# FTS5 queries over the window).
 MOST_TERMS = 8
+
+# FTS5's own tables: its copy of each row's columns (c0 subject, c2 sender, c3 the
+# subject's stems) and each row's column sizes.
+_STORED = (
+    "SELECT c.id, c.c0, c.c2, c.c3, d.sz FROM message_fts_content AS c "
+    "JOIN message_fts_docsize AS d ON d.id = c.id "
+    "WHERE c.id IN (SELECT value FROM json_each(:ids))"
+)
 
 
 def relevance(
@@ -54,70 +60,106 @@ def relevance(
         return {}
     terms = list(dict.fromkeys(query.text_terms))[:MOST_TERMS]
     required = {n for n in query.root.nodes if isinstance(n, Term)}
-    parts: list[tuple[int, str, str]] = []
-    unseen: list[float] = []
-    for i, term in enumerate(terms):
-        fields, weight = _looked_up(compiler, term, term in required)
-        parts += [(i, field, lookup) for field, lookup in fields]
-        unseen.append(weight)
-    # Looked up among the query's matches (a common word beside a rare one is in many
-    # more rows of the window's range), unless the query is that one term.
-    within = "" if len(query.root.nodes) == 1 else f" AND {expr}"
-    params: dict[str, object] = {"lo": min(pks), "hi": max(pks)}
-    selects = []
-    for n, (_, _, lookup) in enumerate(parts):
-        params[f"q{n}"] = f"{lookup}{within}"
-        selects.append(
-            f"SELECT {n}, rowid FROM message_fts "
-            f"WHERE message_fts MATCH :q{n} AND rowid BETWEEN :lo AND :hi"
+    stored = {
+        pk: (subject.split(), sender.split(), set(stems.split()), _varint_sum(sizes))
+        for pk, subject, sender, stems, sizes in _rows(
+            conn, _STORED, {"ids": json.dumps(list(pks))}
         )
-    # Per term: the weight of the best place it was found in, per message.
-    found: list[dict[int, float]] = [{} for _ in terms]
-    for part, pk in _rows(conn, " UNION ALL ".join(selects), params) if selects else []:
-        i, field, _ = parts[part]
-        found[i][pk] = max(found[i].get(pk, 0.0), FIELD_WEIGHTS[field])
+    }
+    in_text = _in_text(conn, terms, required, expr, pks, alone=len(query.root.nodes) == 1)
     rarity = _rarity(conn, compiler, terms) if len(terms) > 1 else [1.0]
-    sizes = _sizes(conn, pks)
-    mean = (sum(sizes.values()) / len(sizes) if sizes else 0.0) or 1.0
+    forms = [forms_of(t) for t in terms]
+    mean = (sum(s[3] for s in stored.values()) / len(stored) if stored else 0.0) or 1.0
     scores: dict[int, float] = {}
     for pk in pks:
+        subject, sender, subject_stems, size = stored.get(pk, ([], [], set(), 0))
         # bm25's saturation of a word's weight, stronger in a message longer than the mean.
-        norm = K1 * (1.0 - B + B * sizes.get(pk, mean) / mean)
+        norm = K1 * (1.0 - B + B * (size or mean) / mean)
         score = 0.0
-        for i, rare in enumerate(rarity):
-            w = found[i].get(pk, unseen[i])
-            score += rare * w * (K1 + 1.0) / (w + norm)
+        for i, term in enumerate(terms):
+            in_sender = term.field != "subject" and _holds(sender, forms[i])
+            if _holds(subject, forms[i]):
+                w = SUBJECT
+            elif in_sender or not subject_stems.isdisjoint(forms[i].marked):
+                w = SENDER_OR_SUBJECT_STEM
+            else:
+                w = in_text[i].get(pk, 0.0)
+            score += rarity[i] * w * (K1 + 1.0) / (w + norm)
         scores[pk] = score
     return scores
 
 
-def _looked_up(
-    compiler: Compiler, term: Term, required: bool
-) -> tuple[list[tuple[str, str]], float]:
-    """The fields to look `term` up in, and the weight of a match where it was not found."""
-    fields = compiler.fields(term)
-    if term.prefix:
-        # A word start is looked up by merging the lists of every word so beginning,
-        # over the whole archive whatever the rowids asked for, at each mention: only
-        # its subject matches are told apart, the others count as the text's.
-        return [f for f in fields if f[0] == "subject"], FIELD_WEIGHTS["body"]
-    if not required:
-        return fields, 0.0
-    # Every match holds a required term: where it is in no other field, it is in the
-    # least weighed one, which need not be looked up.
-    fields.sort(key=lambda f: FIELD_WEIGHTS[f[0]])
-    return fields[1:], FIELD_WEIGHTS[fields[0][0]]
+def _in_text(
+    conn: Connection,
+    terms: Sequence[Term],
+    required: set[Term],
+    expr: str,
+    pks: Sequence[int],
+    *,
+    alone: bool,
+) -> list[dict[int, float]]:
+    """Per term, the weight of its best place in the text, for the messages where it
+    is there (a subject: term, only in the subject, is never)."""
+    out: list[dict[int, float]] = []
+    lookups: list[tuple[int, float, str]] = []
+    for i, term in enumerate(terms):
+        out.append({})
+        if term.field == "subject":
+            continue
+        exact, marked = quoted(forms_of(term))
+        if term.prefix or (term in required and not marked):
+            # Every match holds a required term: not in the subject or the sender, it is
+            # in the text, and with no stems there as written. A word start counts so
+            # even where not required: looking it up would merge the lists of every word
+            # so beginning, over the whole archive.
+            out[i] = dict.fromkeys(pks, TEXT)
+            continue
+        lookups.append((i, TEXT, "{body} : (" + " OR ".join(exact) + ")"))
+        if term in required:
+            out[i] = dict.fromkeys(pks, TEXT_STEM)  # not as written, then by a stem
+        elif marked:
+            lookups.append((i, TEXT_STEM, "{body_stems} : (" + " OR ".join(marked) + ")"))
+    if not lookups:
+        return out
+    # Among the query's matches (a common word beside a rare one is in many more rows of
+    # the window's range), unless the query is that one term.
+    within = "" if alone else f" AND {expr}"
+    params: dict[str, object] = {"lo": min(pks), "hi": max(pks)}
+    selects = []
+    for n, (_, _, lookup) in enumerate(lookups):
+        params[f"q{n}"] = lookup + within
+        selects.append(
+            f"SELECT {n}, rowid FROM message_fts "
+            f"WHERE message_fts MATCH :q{n} AND rowid BETWEEN :lo AND :hi"
+        )
+    for n, pk in _rows(conn, " UNION ALL ".join(selects), params):
+        i, weight, _ = lookups[n]
+        out[i][pk] = max(out[i].get(pk, 0.0), weight)
+    return out
 
 
-def _sizes(conn: Connection, pks: Sequence[int]) -> dict[int, int]:
-    """Each message's length in words, all columns, as FTS5 keeps it for bm25: its
-    `_docsize` table holds one varint a column per row."""
-    rows = _rows(
-        conn,
-        "SELECT id, sz FROM message_fts_docsize WHERE id IN (SELECT value FROM json_each(:ids))",
-        {"ids": json.dumps(list(pks))},
-    )
-    return {pk: _varint_sum(sz) for pk, sz in rows}
+def _holds(tokens: list[str], forms: Forms) -> bool:
+    """Whether the words of a column, as FTS5 split them, hold one of `forms`."""
+    if not tokens:
+        return False
+    for seq in forms.exact:
+        if len(seq) == 1:
+            if seq[0] in tokens:
+                return True
+        elif _at(tokens, seq, prefix=False):
+            return True
+    return bool(forms.prefix) and _at(tokens, forms.prefix, prefix=True)
+
+
+def _at(tokens: list[str], seq: tuple[str, ...], *, prefix: bool) -> bool:
+    """Whether `seq` occurs in `tokens` word after word (the last word as a word start)."""
+    n = len(seq)
+    for at in range(len(tokens) - n + 1):
+        if tokens[at : at + n - 1] == list(seq[:-1]) and (
+            tokens[at + n - 1].startswith(seq[-1]) if prefix else tokens[at + n - 1] == seq[-1]
+        ):
+            return True
+    return False
 
 
 def _rows(conn: Connection, sql: str, params: dict[str, object]) -> list[Any]:
