@@ -28,10 +28,11 @@ def ranked(core: Core, q: str) -> list[str]:
         return [h.subject for h in search.search(conn, search.parse_query(q))]
 
 
-def mail(subject: str, body: str, date: datetime, **kw: str) -> bytes:
-    return make_mail(
-        subject, msgid=f"{subject.replace(' ', '.')}@example.com", body=body, date=date, **kw
-    )
+def mail(
+    subject: str, body: str, date: datetime, sender: str = "Ana Lima <ana@example.com>"
+) -> bytes:
+    msgid = f"{subject.replace(' ', '.')}@example.com"
+    return make_mail(subject, sender=sender, msgid=msgid, body=body, date=date)
 
 
 @pytest.fixture
@@ -40,9 +41,14 @@ def archive(core: Core) -> Core:
     return core
 
 
-def sqlite_only(core: Core) -> None:
+def sqlite_only(core: Core, why: str = "ts_rank weighs neither rarity nor length") -> None:
     if core.engine.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL ranks with ts_rank, which weighs neither rarity nor length")
+        pytest.skip(f"PostgreSQL ranks with ts_rank: {why}")
+
+
+# On PostgreSQL a phrase is found by its word-pair lexemes and a stem by its marked
+# lexeme, neither of which carries the subject's weight.
+NO_FIELD = "pair and stem lexemes carry no field"
 
 
 def test_a_word_in_the_subject_outranks_it_in_the_text(archive: Core) -> None:
@@ -78,6 +84,7 @@ def test_a_word_as_written_outranks_its_stem_in_the_text(archive: Core) -> None:
 
 
 def test_a_stem_in_the_subject_outranks_the_word_as_written_in_the_text(archive: Core) -> None:
+    sqlite_only(archive, NO_FIELD)
     deliver(
         archive,
         mail("Migrating the plans", "Notes from the call with the vendor on Tuesday.\n", OLD),
@@ -87,6 +94,7 @@ def test_a_stem_in_the_subject_outranks_the_word_as_written_in_the_text(archive:
 
 
 def test_a_phrase_in_the_subject_outranks_it_in_the_text(archive: Core) -> None:
+    sqlite_only(archive, NO_FIELD)
     deliver(
         archive,
         mail("Release train dates", "Dates for the next quarter are fixed now.\n", OLD),
