@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -68,7 +69,7 @@ def relevance(
     }
     in_text = _in_text(conn, terms, required, expr, pks, alone=len(query.root.nodes) == 1)
     rarity = _rarity(conn, compiler, terms) if len(terms) > 1 else [1.0]
-    forms = [forms_of(t) for t in terms]
+    matchers = [_Matcher.of(forms_of(t)) for t in terms]
     mean = (sum(s[3] for s in stored.values()) / len(stored) if stored else 0.0) or 1.0
     scores: dict[int, float] = {}
     for pk in pks:
@@ -77,10 +78,12 @@ def relevance(
         norm = K1 * (1.0 - B + B * (size or mean) / mean)
         score = 0.0
         for i, term in enumerate(terms):
-            in_sender = term.field != "subject" and _holds(sender, forms[i])
-            if _holds(subject, forms[i]):
+            m = matchers[i]
+            if m.holds(subject):
                 w = SUBJECT
-            elif in_sender or not subject_stems.isdisjoint(forms[i].marked):
+            elif not m.marked.isdisjoint(subject_stems) or (
+                term.field != "subject" and m.holds(sender)
+            ):
                 w = SENDER_OR_SUBJECT_STEM
             else:
                 w = in_text[i].get(pk, 0.0)
@@ -138,17 +141,27 @@ def _in_text(
     return out
 
 
-def _holds(tokens: list[str], forms: Forms) -> bool:
-    """Whether the words of a column, as FTS5 split them, hold one of `forms`."""
-    if not tokens:
-        return False
-    for seq in forms.exact:
-        if len(seq) == 1:
-            if seq[0] in tokens:
-                return True
-        elif _at(tokens, seq, prefix=False):
+@dataclass(frozen=True, slots=True)
+class _Matcher:
+    """A term's forms, ready to be looked for in a column's words as FTS5 split them."""
+
+    words: frozenset[str]
+    phrases: tuple[tuple[str, ...], ...]
+    prefix: tuple[str, ...]
+    marked: frozenset[str]
+
+    @classmethod
+    def of(cls, forms: Forms) -> _Matcher:
+        words = frozenset(seq[0] for seq in forms.exact if len(seq) == 1)
+        phrases = tuple(seq for seq in forms.exact if len(seq) > 1)
+        return cls(words, phrases, forms.prefix, frozenset(forms.marked))
+
+    def holds(self, tokens: list[str]) -> bool:
+        if not self.words.isdisjoint(tokens):
             return True
-    return bool(forms.prefix) and _at(tokens, forms.prefix, prefix=True)
+        if any(_at(tokens, seq, prefix=False) for seq in self.phrases):
+            return True
+        return bool(self.prefix) and _at(tokens, self.prefix, prefix=True)
 
 
 def _at(tokens: list[str], seq: tuple[str, ...], *, prefix: bool) -> bool:
