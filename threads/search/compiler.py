@@ -121,7 +121,6 @@ class Compiler:
         """
         words = term.words
         subject = term.field == "subject"
-        stems = () if term.exact or term.prefix or len(words) > 1 else query_stems(words[0])
         if self.sqlite:
             forms, marked = quoted(forms_of(term))
             if not subject:
@@ -131,6 +130,7 @@ class Compiler:
             parts = [f"{{subject}} : {f}" for f in forms]
             parts += [f"{{subject_stems}} : {m}" for m in marked]
             return "(" + " OR ".join(parts) + ")"
+        stems = () if term.exact or term.prefix or len(words) > 1 else query_stems(words[0])
         # Words are letters and digits only, so single quotes keep them literal.
         weight = ":A" if subject else ""
         if term.prefix:
