@@ -4,6 +4,7 @@ generous "eventually" loops, never timing thresholds)."""
 
 from __future__ import annotations
 
+import random
 import socket
 import time
 from collections.abc import Callable
@@ -12,11 +13,28 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+# Below Linux's range for outgoing connections (32768-60999), so the kernel does not
+# give a port handed out here to a connection before the server binds it; drawn at
+# random, so that test processes running side by side seldom pick the same one.
+_PORTS = range(20000, 32000)
+_rng = random.Random()
+_given: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listened on a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nothing listens on now, and that this process has
+    not handed out before (two servers of one test must not get the same one)."""
+    while True:
+        port = _rng.choice(_PORTS)
+        if port in _given:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _given.add(port)
+        return port
 
 
 def wait_for(predicate: Callable[[], T], timeout: float = 30.0) -> T:
