@@ -15,7 +15,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from bridge.local_socket import reachable
+from bridge.local_socket import reachable, read_line
 
 CONNECT_SECONDS = 1.0
 # A question that has to build its background sample first takes seconds on a busy machine.
@@ -36,19 +36,8 @@ def ask(path: Path, request: dict[str, Any]) -> dict[str, Any] | None:
             conn.connect(name)
             conn.settimeout(ANSWER_SECONDS)
             conn.sendall(json.dumps(request, ensure_ascii=False).encode() + b"\n")
-            answer = json.loads(_read_answer(conn))
+            # A cut-off answer is no JSON; TooLarge is a ValueError too.
+            answer = json.loads(read_line(conn, MAX_ANSWER))
     except (OSError, ValueError):
         return None
     return answer if isinstance(answer, dict) else None
-
-
-def _read_answer(conn: socket.socket) -> bytes:
-    got = bytearray()
-    while not got.endswith(b"\n"):
-        chunk = conn.recv(65536)
-        if not chunk:
-            raise ValueError("the answer was cut off")
-        got += chunk
-        if len(got) > MAX_ANSWER:
-            raise ValueError("the answer is too large")
-    return bytes(got)

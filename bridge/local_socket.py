@@ -94,8 +94,8 @@ def reachable(path: Path) -> Iterator[str]:
         os.close(fd)
 
 
-class TooLarge(Exception):
-    """A request line longer than MAX_REQUEST."""
+class TooLarge(ValueError):
+    """A line longer than its limit."""
 
 
 def read_line(conn: socket.socket, limit: int) -> bytes:

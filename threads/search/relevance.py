@@ -67,9 +67,11 @@ def relevance(
             conn, _STORED, {"ids": json.dumps(list(pks))}
         )
     }
-    in_text = _in_text(conn, terms, required, expr, pks, alone=len(query.root.nodes) == 1)
+    forms = [forms_of(t) for t in terms]
+    alone = len(query.root.nodes) == 1
+    in_text = _in_text(conn, terms, forms, required, expr, pks, alone=alone)
     rarity = _rarity(conn, compiler, terms) if len(terms) > 1 else [1.0]
-    matchers = [_Matcher.of(forms_of(t)) for t in terms]
+    matchers = [_Matcher.of(f) for f in forms]
     mean = (sum(s[3] for s in stored.values()) / len(stored) if stored else 0.0) or 1.0
     scores: dict[int, float] = {}
     for pk in pks:
@@ -95,6 +97,7 @@ def relevance(
 def _in_text(
     conn: Connection,
     terms: Sequence[Term],
+    forms: Sequence[Forms],
     required: set[Term],
     expr: str,
     pks: Sequence[int],
@@ -109,7 +112,7 @@ def _in_text(
         out.append({})
         if term.field == "subject":
             continue
-        exact, marked = quoted(forms_of(term))
+        exact, marked = quoted(forms[i])
         if term.prefix or (term in required and not marked):
             # Every match holds a required term: not in the subject or the sender, it is
             # in the text, and with no stems there as written. A word start counts so

@@ -20,12 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from threads.search.analysis import STEM_MARK
-from threads.search.index import (
-    CREATE_SQLITE,
-    CREATE_VOCABULARY,
-    normal_sql,
-    sqlite_table_sql,
-)
+from threads.search.index import CREATE_VOCABULARY, normal_sql, sqlite_table_sql
 from threads.search.reindex import optimize
 
 revision = "0028"
@@ -33,6 +28,12 @@ down_revision = "0027"
 branch_labels = None
 depends_on = None
 
+# The table as this revision makes it (a later one may change the live statement).
+CREATE_SQLITE = (
+    "CREATE VIRTUAL TABLE message_fts USING fts5("
+    "subject, body, sender, subject_stems, body_stems, "
+    f"tokenize = \"ascii tokenchars '{STEM_MARK}'\", prefix = '2 3 4')"
+)
 _BEFORE = (
     "CREATE VIRTUAL TABLE message_fts USING fts5("
     "subject, body, sender, subject_stems, body_stems, tokenize = 'ascii', "
